@@ -1,0 +1,284 @@
+//! Throughput and memory benchmark (run through `scripts/bench`):
+//!   (a) engine only: decode + roll up pre-built demo-shaped messages on one core;
+//!   (b) end to end from the test broker through the engine, beside
+//!   (c) the raw librdkafka consume rate of the same topic, and
+//!   (d) DuckDB rolling up the same events from an NDJSON file (the peer);
+//!   (e) peak memory for 10M events rolled up at 1-minute granularity.
+//! Without `--bench` (as under `cargo test`) it runs a tiny smoke pass only.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tidepool::demo::clickstream::{Clickstream, ClickstreamOptions};
+use tidepool::engine::stream::ingest::{IncomingMessage, Ingestor};
+use tidepool::engine::{Command, Engine, EngineOptions, Event, RunMode};
+use tidepool::model::{StreamSpec, Workbook};
+
+const PARTITIONS: i32 = 2;
+
+fn demo_stream(brokers: &str, topic: &str) -> StreamSpec {
+    let text = format!(
+        r#"[[streams]]
+name = "clicks"
+brokers = "{brokers}"
+topic = "{topic}"
+time = {{ field = "ts", format = "epoch_ms" }}
+[streams.rollup]
+granularity = "1m"
+dimensions = ["type", "country", "device", "browser", "section", "referrer"]
+metrics = [
+  {{ name = "events", kind = "count" }},
+  {{ name = "revenue", kind = "sum", field = "price" }},
+  {{ name = "slowest_ms", kind = "max", field = "latency_ms" }},
+  {{ name = "users", kind = "approx_distinct", field = "user" }},
+]
+"#
+    );
+    Workbook::from_toml(&text, std::path::Path::new("bench.toml")).expect("bench workbook").streams.remove(0)
+}
+
+fn messages(count: usize) -> Vec<Vec<u8>> {
+    let mut generator = Clickstream::new(ClickstreamOptions::default());
+    (0..count).map(|_| generator.next_event()).collect()
+}
+
+/// (a) events per second through decode + rollup on this thread.
+fn engine_only(messages: &[Vec<u8>], passes: usize) -> f64 {
+    let spec = demo_stream("unused:9092", "unused");
+    let mut ingestor = Ingestor::new(&spec);
+    let now = 1_764_000_000_000_000;
+    let started = Instant::now();
+    let mut offset = 0;
+    for _ in 0..passes {
+        for payload in messages {
+            ingestor.ingest(
+                IncomingMessage { partition: 0, offset, timestamp_ms: None, payload: Some(payload) },
+                now,
+            );
+            offset += 1;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(ingestor.progress.events, offset as u64, "every event merged");
+    offset as f64 / elapsed
+}
+
+/// (e) peak resident memory (MB) of a child process that rolls up `count` events.
+fn peak_memory_child(count: usize) {
+    let spec = demo_stream("unused:9092", "unused");
+    let mut ingestor = Ingestor::new(&spec);
+    let mut generator = Clickstream::new(ClickstreamOptions { events_per_sec: 1_000, ..ClickstreamOptions::default() });
+    let mut payload = Vec::with_capacity(256);
+    for offset in 0..count {
+        generator.next_into(&mut payload);
+        ingestor.ingest(
+            IncomingMessage { partition: 0, offset: offset as i64, timestamp_ms: None, payload: Some(&payload) },
+            1_764_000_000_000_000,
+        );
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    println!("{} {} {}", peak_kb / 1024, ingestor.rollup.row_count(), ingestor.progress.events);
+}
+
+fn produce(brokers: &str, topic: &str, messages: &[Vec<u8>]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("compression.type", "none")
+        .create()
+        .expect("producer");
+    for (index, payload) in messages.iter().enumerate() {
+        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(payload.as_slice()).partition(index as i32 % PARTITIONS);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    producer.poll(Duration::from_millis(5));
+                    record = back;
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(300)).expect("flush");
+}
+
+fn create_topic(brokers: &str, topic: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let results = runtime
+        .block_on(admin.create_topics(&[NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1))], &AdminOptions::new()))
+        .expect("create topic");
+    for result in results {
+        result.expect("topic created");
+    }
+}
+
+/// (c) messages per second read by a bare librdkafka consumer until every partition's EOF.
+fn raw_consume(brokers: &str, topic: &str, expected: usize) -> f64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "bench-raw")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning).expect("assign");
+    }
+    consumer.assign(&assignment).expect("assign");
+    let started = Instant::now();
+    let (mut seen, mut ended, mut bytes) = (0_usize, 0, 0_usize);
+    while ended < PARTITIONS {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                seen += 1;
+                bytes += message.payload_len();
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => ended += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(seen, expected, "raw consumer read every message ({bytes} bytes)");
+    seen as f64 / started.elapsed().as_secs_f64()
+}
+
+/// (b) events per second through the engine (consumer + decode + rollup + checkpoints) until caught up.
+fn end_to_end(brokers: &str, topic: &str, expected: usize) -> f64 {
+    let data_dir = std::env::temp_dir().join(format!("tidepool-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let options =
+        EngineOptions { data_dir: data_dir.clone(), workbook_id: "bench".into(), checkpoint_every: Duration::from_secs(5) };
+    let engine = Engine::start(options, Arc::new(|| {})).expect("engine");
+    let started = Instant::now();
+    engine.send(Command::StartStream {
+        spec: Box::new(demo_stream(brokers, topic)),
+        mode: RunMode::UntilCaughtUp { give_up_after: Duration::from_secs(60) },
+    });
+    let rate = loop {
+        match engine.next_event() {
+            Some(Event::StreamCaughtUp { stats, .. }) => {
+                assert_eq!(stats.events as usize, expected, "engine merged every event");
+                break stats.events as f64 / started.elapsed().as_secs_f64();
+            }
+            Some(Event::StreamFailed { message, .. }) => panic!("stream failed: {message}"),
+            Some(_) => {}
+            None => panic!("engine stopped early"),
+        }
+    };
+    drop(engine);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    rate
+}
+
+/// (d) DuckDB (Python package) rolling up the same events from NDJSON, events per second.
+fn duckdb(messages: &[Vec<u8>]) -> Option<f64> {
+    let path = std::env::temp_dir().join(format!("tidepool-bench-{}.ndjson", std::process::id()));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).ok()?);
+    for message in messages {
+        file.write_all(message).ok()?;
+        file.write_all(b"\n").ok()?;
+    }
+    file.flush().ok()?;
+    drop(file);
+    let script = format!(
+        r#"
+import duckdb, time
+con = duckdb.connect()
+start = time.perf_counter()
+rows = con.execute("""
+  SELECT time_bucket(INTERVAL 1 minute, make_timestamp(ts * 1000)) AS bucket,
+         type, country, device, browser, section, referrer,
+         count(*) AS events, sum(price) AS revenue, max(latency_ms) AS slowest_ms,
+         approx_count_distinct("user") AS users
+  FROM read_json('{}', format = 'newline_delimited')
+  GROUP BY ALL
+""").fetchall()
+elapsed = time.perf_counter() - start
+print({} / elapsed, len(rows))
+"#,
+        path.display(),
+        messages.len()
+    );
+    let output = std::process::Command::new("python3").arg("-c").arg(script).output().ok()?;
+    let _ = std::fs::remove_file(&path);
+    if !output.status.success() {
+        eprintln!("duckdb run failed: {}", String::from_utf8_lossy(&output.stderr));
+        return None;
+    }
+    String::from_utf8_lossy(&output.stdout).split_whitespace().next()?.parse().ok()
+}
+
+fn millions(rate: f64) -> String {
+    format!("{:.2}M events/s", rate / 1e6)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(count) = args.iter().position(|a| a == "--peak-memory-child").and_then(|i| args.get(i + 1)) {
+        peak_memory_child(count.parse().expect("count"));
+        return;
+    }
+    if !args.iter().any(|a| a == "--bench") {
+        let rate = engine_only(&messages(10_000), 1);
+        println!("smoke: engine-only pass over 10k events ok ({})", millions(rate));
+        return;
+    }
+    let events: usize = std::env::var("TIDEPOOL_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let batch = messages(events);
+    let mean_bytes = batch.iter().map(Vec::len).sum::<usize>() / batch.len();
+    println!("tidepool throughput benchmark: {events} demo events of ~{mean_bytes} bytes, 6 dimensions, 4 metrics, 1m buckets");
+
+    let engine_rate = engine_only(&batch, 2);
+    println!("(a) engine only, one core:           {}", millions(engine_rate));
+
+    let duck = duckdb(&batch);
+    match duck {
+        Some(rate) => println!(
+            "(d) DuckDB from NDJSON, both cores:   {}   (tidepool (a) is {:.1}x)",
+            millions(rate),
+            engine_rate / rate
+        ),
+        None => println!("(d) DuckDB: not measured (pip install duckdb)"),
+    }
+
+    match std::env::var("TIDEPOOL_BENCH_BROKER") {
+        Ok(brokers) => {
+            let topic = format!("bench-{}", std::process::id());
+            create_topic(&brokers, &topic);
+            produce(&brokers, &topic, &batch);
+            let raw = raw_consume(&brokers, &topic, batch.len());
+            let e2e = end_to_end(&brokers, &topic, batch.len());
+            println!("(c) raw librdkafka consume, tansu:   {}", millions(raw));
+            println!("(b) end to end through the engine:   {}   ({:.0}% of (c))", millions(e2e), 100.0 * e2e / raw);
+        }
+        Err(_) => println!("(b)/(c): not measured (set TIDEPOOL_BENCH_BROKER, as scripts/bench does)"),
+    }
+    drop(batch);
+
+    let peak_events = std::env::var("TIDEPOOL_BENCH_PEAK_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000_usize);
+    let output = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args(["--peak-memory-child", &peak_events.to_string()])
+        .output()
+        .expect("memory child");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    if let [peak_mb, rows, merged] = fields[..] {
+        println!("(e) peak memory, {merged} events at 1m: {peak_mb} MB ({rows} rollup rows)");
+    } else {
+        println!("(e) peak memory: child failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+}

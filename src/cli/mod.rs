@@ -1,0 +1,102 @@
+//! The headless verbs behind the command line: `run`, `export`, `quarantine`
+//! and `reset`. Each loads the workbook, talks to the engine or the state
+//! store, prints for a terminal and returns an error for `main` to show once.
+
+mod run;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::engine::export::write_frame;
+use crate::engine::paths;
+use crate::engine::store::{StateStore, StreamKey};
+use crate::model::fingerprint::RollupDefinition;
+use crate::model::{StreamSpec, Workbook};
+
+pub use run::{RunOptions, run};
+
+/// Loads a workbook and finds one of its streams by name.
+fn workbook_and_stream(path: &Path, name: &str) -> Result<(Workbook, StreamSpec)> {
+    let workbook = Workbook::load(path)?;
+    let Some(stream) = workbook.stream(name).cloned() else {
+        let mut known = String::new();
+        for (index, stream) in workbook.streams.iter().enumerate() {
+            let _ = write!(known, "{}`{}`", if index == 0 { "" } else { ", " }, stream.name);
+        }
+        if known.is_empty() {
+            bail!("workbook {} has no stream named `{name}` (it declares no streams)", path.display());
+        }
+        bail!("workbook {} has no stream named `{name}`; its streams are {known}", path.display());
+    };
+    Ok((workbook, stream))
+}
+
+fn open_store(data_dir: &Path) -> Result<StateStore> {
+    Ok(StateStore::open(data_dir)?)
+}
+
+/// `tidepool export WORKBOOK NAME --out FILE`: writes a stream's rollup as CSV or Parquet.
+pub fn export(workbook_path: &Path, name: &str, out: &Path, data_dir: &Path) -> Result<()> {
+    let (workbook, stream) = workbook_and_stream(workbook_path, name)?;
+    crate::engine::export::ExportFormat::of(out)?;
+    let key = StreamKey { workbook_id: paths::workbook_id(&workbook, workbook_path), stream: name.to_string() };
+    let store = open_store(data_dir)?;
+    let Some(checkpoint) = store.load(&key)? else {
+        bail!(
+            "stream `{name}` has no rollup yet: run `tidepool run {} --until-caught-up` first",
+            workbook_path.display()
+        );
+    };
+    let definition = RollupDefinition::of(&stream);
+    if checkpoint.fingerprint != definition.fingerprint() {
+        let changes = serde_json::from_str::<RollupDefinition>(&checkpoint.definition)
+            .map(|previous| definition.changes_since(&previous).join(", "))
+            .unwrap_or_default();
+        bail!(
+            "the saved rollup of stream `{name}` was built for another definition ({changes}); \
+             run `tidepool run {} --until-caught-up` to rebuild it",
+            workbook_path.display()
+        );
+    }
+    let mut frame = checkpoint.rollup.to_frame().context("building the rollup frame")?;
+    write_frame(&mut frame, out)?;
+    eprintln!("{name}: wrote {} rows to {}", frame.height(), out.display());
+    Ok(())
+}
+
+/// `tidepool quarantine WORKBOOK NAME`: prints the kept quarantined records, one per line.
+pub fn quarantine(workbook_path: &Path, name: &str, data_dir: &Path) -> Result<()> {
+    let (workbook, _) = workbook_and_stream(workbook_path, name)?;
+    let key = StreamKey { workbook_id: paths::workbook_id(&workbook, workbook_path), stream: name.to_string() };
+    let store = open_store(data_dir)?;
+    let records = store.quarantined(&key)?;
+    let counts = store.load(&key)?.map(|checkpoint| checkpoint.progress.quarantined).unwrap_or_default();
+    let mut stdout = std::io::stdout().lock();
+    for record in &records {
+        use std::io::Write as _;
+        writeln!(stdout, "{record}")?;
+    }
+    let total: u64 = counts.values().sum();
+    let by_reason: Vec<String> = counts.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
+    eprintln!(
+        "{name}: {total} quarantined{}; {} kept",
+        if by_reason.is_empty() { String::new() } else { format!(" ({})", by_reason.join(", ")) },
+        records.len()
+    );
+    Ok(())
+}
+
+/// `tidepool reset WORKBOOK NAME`: forgets a stream's checkpoint and quarantine.
+pub fn reset(workbook_path: &Path, name: &str, data_dir: &Path) -> Result<()> {
+    let (workbook, _) = workbook_and_stream(workbook_path, name)?;
+    let key = StreamKey { workbook_id: paths::workbook_id(&workbook, workbook_path), stream: name.to_string() };
+    let mut store = open_store(data_dir)?;
+    if store.reset(&key)? {
+        eprintln!("{name}: checkpoint and quarantine forgotten; the next run starts over");
+    } else {
+        eprintln!("{name}: nothing to reset (no checkpoint yet)");
+    }
+    Ok(())
+}

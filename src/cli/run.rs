@@ -1,0 +1,114 @@
+//! `tidepool run`: consume every stream of a workbook, checkpointing, until
+//! caught up (or until Ctrl-C / SIGTERM), then print one summary line each.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+
+use crate::engine::{Command, Engine, EngineOptions, Event, RunMode, StreamStats, StreamStatus, paths};
+use crate::model::Workbook;
+
+/// Options of `tidepool run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub until_caught_up: bool,
+    pub checkpoint_every: Duration,
+    pub give_up_after: Duration,
+}
+
+enum Outcome {
+    CaughtUp(StreamStats),
+    Stopped(StreamStats),
+    Failed(String),
+}
+
+pub fn run(workbook_path: &Path, options: &RunOptions, data_dir: &Path) -> Result<()> {
+    let workbook = Workbook::load(workbook_path)?;
+    if workbook.streams.is_empty() {
+        bail!("workbook {} declares no streams: add a [[streams]] table (see the README)", workbook_path.display());
+    }
+    for (section, count) in [("imports", workbook.imports.len()), ("reports", workbook.reports.len())] {
+        if count > 0 {
+            eprintln!("note: this version of tidepool runs streams only; the workbook's {count} {section} are kept but not run");
+        }
+    }
+    let engine = Engine::start(
+        EngineOptions {
+            data_dir: data_dir.to_path_buf(),
+            workbook_id: paths::workbook_id(&workbook, workbook_path),
+            checkpoint_every: options.checkpoint_every,
+        },
+        Arc::new(|| {}),
+    )?;
+    let interrupt = engine.command_sender();
+    // Best effort: without a handler, a kill still loses nothing committed.
+    let _ = ctrlc::set_handler(move || {
+        let _ = interrupt.try_send(Command::Shutdown);
+    });
+    let mode = if options.until_caught_up {
+        RunMode::UntilCaughtUp { give_up_after: options.give_up_after }
+    } else {
+        RunMode::Continuous
+    };
+    for spec in &workbook.streams {
+        engine.send(Command::StartStream { spec: Box::new(spec.clone()), mode });
+    }
+    let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
+    let mut last_retry_message: BTreeMap<String, String> = BTreeMap::new();
+    let mut shutdown_sent = false;
+    while let Some(event) = engine.next_event() {
+        match event {
+            Event::StreamDefinitionChanged { stream, changes } => eprintln!(
+                "{stream}: the rollup definition changed since the last checkpoint ({}); rebuilding from the start position",
+                changes.join(", ")
+            ),
+            Event::StreamStatusChanged { stream, status: StreamStatus::Retrying { message, retry_in }, .. } => {
+                if last_retry_message.get(&stream) != Some(&message) {
+                    eprintln!("{stream}: {message}; retrying in {}s", retry_in.as_secs());
+                    last_retry_message.insert(stream, message);
+                }
+            }
+            Event::CheckpointFailed { stream, message } => eprintln!("{stream}: checkpoint failed: {message}"),
+            Event::StreamCaughtUp { stream, stats } => {
+                outcomes.insert(stream, Outcome::CaughtUp(stats));
+            }
+            Event::StreamFailed { stream, message } => {
+                outcomes.insert(stream, Outcome::Failed(message));
+            }
+            Event::StreamStopped { stream, stats } => {
+                outcomes.entry(stream).or_insert(Outcome::Stopped(stats));
+            }
+            Event::EngineStopped => break,
+            _ => {}
+        }
+        if !shutdown_sent && outcomes.len() == workbook.streams.len() {
+            shutdown_sent = engine.send(Command::Shutdown);
+        }
+    }
+    let mut failures = Vec::new();
+    for (stream, outcome) in &outcomes {
+        match outcome {
+            Outcome::CaughtUp(stats) => println!("{stream}: {}, caught up", summary(stats)),
+            Outcome::Stopped(stats) => println!("{stream}: {}, stopped", summary(stats)),
+            Outcome::Failed(message) => failures.push(format!("stream `{stream}`: {message}")),
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n"));
+    }
+    Ok(())
+}
+
+fn summary(stats: &StreamStats) -> String {
+    format!(
+        "{} events, {} quarantined, {} late, lag {}, {} rows",
+        stats.events,
+        stats.quarantined,
+        stats.late,
+        stats.lag_msgs.map_or_else(|| "unknown".into(), |lag| lag.to_string()),
+        stats.rows
+    )
+}

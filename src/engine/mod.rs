@@ -1,0 +1,170 @@
+//! The headless core: streams (Kafka → rollup), the state store and exports.
+//! Takes [`Command`]s, emits [`Event`]s, and knows nothing of egui.
+//!
+//! Each stream runs on its own named thread; a supervisor thread owns them.
+//! Channels are bounded: lifecycle events block when the receiver lags, while
+//! periodic progress is dropped instead (the next one supersedes it).
+
+pub mod export;
+pub mod paths;
+mod protocol;
+pub mod rollup;
+pub mod store;
+pub mod stream;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use protocol::{Command, Event, RunMode, StreamStatus, StreamStats};
+
+/// Capacity of the command and event channels.
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// Called after each event is queued, e.g. `egui::Context::request_repaint`.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Where and how often the engine saves state.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub data_dir: PathBuf,
+    /// Checkpoints are keyed by this id (see `paths::workbook_id`).
+    pub workbook_id: String,
+    pub checkpoint_every: Duration,
+}
+
+/// Sends events to whoever drives the engine, waking it.
+#[derive(Clone)]
+pub struct EventSink {
+    sender: SyncSender<Event>,
+    waker: Waker,
+}
+
+impl std::fmt::Debug for EventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventSink")
+    }
+}
+
+impl EventSink {
+    /// Sends a lifecycle event, waiting for room if the receiver lags.
+    pub fn send(&self, event: Event) {
+        if self.sender.send(event).is_ok() {
+            (self.waker)();
+        }
+    }
+
+    /// Sends a periodic event if there is room; drops it otherwise.
+    pub fn offer(&self, event: Event) {
+        match self.sender.try_send(event) {
+            Ok(()) => (self.waker)(),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+/// A running engine: send commands, receive events.
+#[derive(Debug)]
+pub struct Engine {
+    commands: SyncSender<Command>,
+    events: Receiver<Event>,
+    supervisor: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    pub fn start(options: EngineOptions, waker: Waker) -> std::io::Result<Self> {
+        let (commands, command_receiver) = sync_channel(CHANNEL_CAPACITY);
+        let (event_sender, events) = sync_channel(CHANNEL_CAPACITY);
+        let sink = EventSink { sender: event_sender, waker };
+        let supervisor = std::thread::Builder::new()
+            .name("tidepool-engine".into())
+            .spawn(move || supervise(&options, &command_receiver, &sink))?;
+        Ok(Self { commands, events, supervisor: Some(supervisor) })
+    }
+
+    /// Queues a command; answers `false` if the engine has already stopped.
+    pub fn send(&self, command: Command) -> bool {
+        self.commands.send(command).is_ok()
+    }
+
+    /// A sender for commands from elsewhere (e.g. a Ctrl-C handler).
+    pub fn command_sender(&self) -> SyncSender<Command> {
+        self.commands.clone()
+    }
+
+    /// The next event, if one is waiting.
+    pub fn try_next_event(&self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
+    /// Waits for the next event (for headless callers only, never the UI thread).
+    pub fn next_event(&self) -> Option<Event> {
+        self.events.recv().ok()
+    }
+
+    pub fn next_event_timeout(&self, timeout: Duration) -> Option<Event> {
+        self.events.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Shutdown);
+        // Drain so that workers blocked on a full channel can finish.
+        while self.events.recv_timeout(Duration::from_millis(50)).is_ok() {}
+        if let Some(handle) = self.supervisor.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+struct RunningStream {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<()>,
+}
+
+fn supervise(options: &EngineOptions, commands: &Receiver<Command>, sink: &EventSink) {
+    let mut running: HashMap<String, RunningStream> = HashMap::new();
+    while let Ok(command) = commands.recv() {
+        running.retain(|_, stream| !stream.handle.is_finished());
+        match command {
+            Command::StartStream { spec, mode } => {
+                if let Some(previous) = running.remove(&spec.name) {
+                    stop_and_join(previous);
+                }
+                let stop = Arc::new(AtomicBool::new(false));
+                let name = spec.name.clone();
+                let worker = stream::worker::StreamWorker::new(*spec, options, mode, sink.clone(), stop.clone());
+                match std::thread::Builder::new().name(format!("tidepool-stream-{name}")).spawn(move || worker.run()) {
+                    Ok(handle) => {
+                        running.insert(name, RunningStream { stop, handle });
+                    }
+                    Err(err) => sink.send(Event::StreamFailed {
+                        stream: name,
+                        message: format!("cannot start a thread for the stream: {err}"),
+                    }),
+                }
+            }
+            Command::StopStream { stream } => {
+                if let Some(previous) = running.remove(&stream) {
+                    stop_and_join(previous);
+                }
+            }
+            Command::Shutdown => break,
+        }
+    }
+    for (_, stream) in running.drain() {
+        stream.stop.store(true, Ordering::Relaxed);
+        let _ = stream.handle.join();
+    }
+    sink.send(Event::EngineStopped);
+}
+
+fn stop_and_join(stream: RunningStream) {
+    stream.stop.store(true, Ordering::Relaxed);
+    let _ = stream.handle.join();
+}

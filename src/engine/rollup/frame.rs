@@ -1,0 +1,41 @@
+//! Turns rollup state into a Polars frame: `bucket` (UTC datetime), one
+//! string column per dimension, one column per metric named as in the workbook.
+
+use polars::prelude::*;
+
+use super::RollupState;
+use crate::model::workbook::BUCKET_COLUMN;
+
+impl RollupState {
+    /// A snapshot of every row, sorted by bucket and then dimensions.
+    pub fn to_frame(&self) -> PolarsResult<DataFrame> {
+        let rows = self.row_count();
+        let width = self.dimension_names.len();
+        let mut columns: Vec<Column> = Vec::with_capacity(1 + width + self.columns.len());
+        let buckets = Int64Chunked::from_vec(BUCKET_COLUMN.into(), self.buckets.clone())
+            .into_datetime(TimeUnit::Microseconds, None);
+        columns.push(buckets.into_column());
+        for (dimension, name) in self.dimension_names.iter().enumerate() {
+            let dictionary = &self.dictionaries[dimension];
+            let values: StringChunked = (0..rows)
+                .map(|row| dictionary.value(self.dimension_ids[row * width + dimension]))
+                .collect();
+            columns.push(values.with_name(name.as_str().into()).into_column());
+        }
+        for (name, column) in self.metric_names.iter().zip(&self.columns) {
+            let values = (0..rows).map(|row| column.value(row, self.event_counts[row]));
+            let series = if column.is_integral() {
+                let whole: Int64Chunked = values.map(|v| v.map(|v| v as i64)).collect();
+                whole.with_name(name.as_str().into()).into_series()
+            } else {
+                let real: Float64Chunked = values.collect();
+                real.with_name(name.as_str().into()).into_series()
+            };
+            columns.push(series.into_column());
+        }
+        let frame = DataFrame::new(rows, columns)?;
+        let mut order: Vec<PlSmallStr> = vec![BUCKET_COLUMN.into()];
+        order.extend(self.dimension_names.iter().map(|name| PlSmallStr::from(name.as_str())));
+        frame.sort(order, SortMultipleOptions::default().with_nulls_last(true))
+    }
+}

@@ -1,0 +1,198 @@
+//! Per-row accumulators for each metric kind, stored column-wise.
+//!
+//! Sums keep integer inputs in an exact `i64` part and fractional inputs in an
+//! `f64` part, so integer-valued metrics are exact whatever the merge order.
+
+use serde::{Deserialize, Serialize};
+
+use super::hll::HyperLogLog;
+use crate::model::MetricKind;
+
+/// What one event contributes to one metric, after validation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MetricInput {
+    /// The field is missing or null: the metric is not touched (counts still are).
+    Absent,
+    /// A number; `exact` holds it when it is a whole number that fits an `i64`.
+    Number { value: f64, exact: Option<i64> },
+    /// The hash of a value, for distinct counts.
+    Hashed(u64),
+}
+
+/// The order of events for `first` and `last`: event time, then partition, then offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EventOrder {
+    pub micros: i64,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Accumulators of one metric for every row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum MetricColumn {
+    /// Reads the row's event count; keeps nothing of its own.
+    Count,
+    Sum(SumColumn),
+    Mean(SumColumn),
+    Min(ExtremeColumn),
+    Max(ExtremeColumn),
+    First(PositionedColumn),
+    Last(PositionedColumn),
+    ApproxDistinct(Vec<HyperLogLog>),
+}
+
+/// Exact integer part + floating part + number of values, per row.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SumColumn {
+    pub exact: Vec<i64>,
+    pub inexact: Vec<f64>,
+    pub values: Vec<u64>,
+}
+
+/// Smallest or largest value and number of values, per row.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExtremeColumn {
+    pub value: Vec<f64>,
+    pub values: Vec<u64>,
+}
+
+/// A value and the order of the event it came from, per row; `None` until a value arrives.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PositionedColumn {
+    pub value: Vec<f64>,
+    pub order: Vec<Option<EventOrder>>,
+}
+
+impl SumColumn {
+    fn push_row(&mut self) {
+        self.exact.push(0);
+        self.inexact.push(0.0);
+        self.values.push(0);
+    }
+
+    fn add(&mut self, row: usize, value: f64, exact: Option<i64>) {
+        self.values[row] += 1;
+        match exact.and_then(|whole| self.exact[row].checked_add(whole)) {
+            Some(total) => self.exact[row] = total,
+            None => self.inexact[row] += value,
+        }
+    }
+
+    pub fn total(&self, row: usize) -> Option<f64> {
+        (self.values[row] > 0).then(|| self.exact[row] as f64 + self.inexact[row])
+    }
+
+    pub fn mean(&self, row: usize) -> Option<f64> {
+        self.total(row).map(|total| total / self.values[row] as f64)
+    }
+}
+
+impl MetricColumn {
+    pub fn new(kind: MetricKind) -> Self {
+        match kind {
+            MetricKind::Count => Self::Count,
+            MetricKind::Sum => Self::Sum(SumColumn::default()),
+            MetricKind::Mean => Self::Mean(SumColumn::default()),
+            MetricKind::Min => Self::Min(ExtremeColumn::default()),
+            MetricKind::Max => Self::Max(ExtremeColumn::default()),
+            MetricKind::First => Self::First(PositionedColumn::default()),
+            MetricKind::Last => Self::Last(PositionedColumn::default()),
+            MetricKind::ApproxDistinct => Self::ApproxDistinct(Vec::new()),
+        }
+    }
+
+    /// Adds an empty accumulator for a new row.
+    pub fn push_row(&mut self) {
+        match self {
+            Self::Count => {}
+            Self::Sum(sum) | Self::Mean(sum) => sum.push_row(),
+            Self::Min(extreme) => {
+                extreme.value.push(f64::INFINITY);
+                extreme.values.push(0);
+            }
+            Self::Max(extreme) => {
+                extreme.value.push(f64::NEG_INFINITY);
+                extreme.values.push(0);
+            }
+            Self::First(positioned) | Self::Last(positioned) => {
+                positioned.value.push(f64::NAN);
+                positioned.order.push(None);
+            }
+            Self::ApproxDistinct(sketches) => sketches.push(HyperLogLog::default()),
+        }
+    }
+
+    /// Folds one event's input into `row`.
+    pub fn merge(&mut self, row: usize, input: MetricInput, order: EventOrder) {
+        match (self, input) {
+            (Self::Count, _) | (_, MetricInput::Absent) => {}
+            (Self::Sum(sum) | Self::Mean(sum), MetricInput::Number { value, exact }) => sum.add(row, value, exact),
+            (Self::Min(extreme), MetricInput::Number { value, .. }) => {
+                extreme.value[row] = extreme.value[row].min(value);
+                extreme.values[row] += 1;
+            }
+            (Self::Max(extreme), MetricInput::Number { value, .. }) => {
+                extreme.value[row] = extreme.value[row].max(value);
+                extreme.values[row] += 1;
+            }
+            (Self::First(positioned), MetricInput::Number { value, .. }) => {
+                if positioned.order[row].is_none_or(|held| order < held) {
+                    positioned.value[row] = value;
+                    positioned.order[row] = Some(order);
+                }
+            }
+            (Self::Last(positioned), MetricInput::Number { value, .. }) => {
+                if positioned.order[row].is_none_or(|held| order > held) {
+                    positioned.value[row] = value;
+                    positioned.order[row] = Some(order);
+                }
+            }
+            (Self::ApproxDistinct(sketches), MetricInput::Hashed(hash)) => sketches[row].insert_hash(hash),
+            // Inputs are shaped by the metric kind before they get here; others cannot occur.
+            _ => {}
+        }
+    }
+
+    /// The finished value of `row`, or `None` when no event gave it a value.
+    /// Counts come from `event_count`.
+    pub fn value(&self, row: usize, event_count: u64) -> Option<f64> {
+        match self {
+            Self::Count => Some(event_count as f64),
+            Self::Sum(sum) => sum.total(row),
+            Self::Mean(sum) => sum.mean(row),
+            Self::Min(extreme) | Self::Max(extreme) => (extreme.values[row] > 0).then(|| extreme.value[row]),
+            Self::First(positioned) | Self::Last(positioned) => positioned.order[row].map(|_| positioned.value[row]),
+            Self::ApproxDistinct(sketches) => Some(sketches[row].estimate() as f64),
+        }
+    }
+
+    /// Keeps only the rows whose flag is set, in order.
+    pub fn retain_rows(&mut self, keep: &[bool]) {
+        fn retain<T>(values: &mut Vec<T>, keep: &[bool]) {
+            let mut flags = keep.iter();
+            values.retain(|_| flags.next().copied().unwrap_or(false));
+        }
+        match self {
+            Self::Count => {}
+            Self::Sum(sum) | Self::Mean(sum) => {
+                retain(&mut sum.exact, keep);
+                retain(&mut sum.inexact, keep);
+                retain(&mut sum.values, keep);
+            }
+            Self::Min(extreme) | Self::Max(extreme) => {
+                retain(&mut extreme.value, keep);
+                retain(&mut extreme.values, keep);
+            }
+            Self::First(positioned) | Self::Last(positioned) => {
+                retain(&mut positioned.value, keep);
+                retain(&mut positioned.order, keep);
+            }
+            Self::ApproxDistinct(sketches) => retain(sketches, keep),
+        }
+    }
+
+    /// Whether the finished value is a whole count (written as an integer column).
+    pub fn is_integral(&self) -> bool {
+        matches!(self, Self::Count | Self::ApproxDistinct(_))
+    }
+}

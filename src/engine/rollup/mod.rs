@@ -1,0 +1,221 @@
+//! Druid-style rollup state: one row per (time bucket, dimension values) with
+//! one accumulator per metric, merged event by event and turned into a Polars
+//! frame on demand (for queries, exports and the UI).
+//!
+//! The state is an incremental hash aggregation rather than a Polars frame that
+//! is re-grouped on every batch: merging an event costs a hash look-up, and
+//! snapshots are cheap to build. Owns no I/O: checkpoints serialize it, the
+//! stream worker feeds it.
+
+pub mod dictionary;
+pub mod frame;
+pub mod hll;
+pub mod metrics;
+
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+use serde::{Deserialize, Serialize};
+
+use crate::model::RollupSpec;
+use dictionary::Dictionary;
+pub use metrics::{EventOrder, MetricColumn, MetricInput};
+
+/// Rows keyed by (bucket, dimension ids), with their metric accumulators.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "StoredRollup")]
+pub struct RollupState {
+    granularity_micros: i64,
+    dimension_names: Vec<String>,
+    metric_names: Vec<String>,
+    dictionaries: Vec<Dictionary>,
+    /// Start of each row's bucket, µs since the epoch (UTC).
+    buckets: Vec<i64>,
+    /// Dimension ids, `dimension_names.len()` per row.
+    dimension_ids: Vec<u32>,
+    /// Events merged into each row.
+    event_counts: Vec<u64>,
+    columns: Vec<MetricColumn>,
+    rows_by_key: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+}
+
+/// The serialized form: everything but the hash index, which is rebuilt on load.
+#[derive(Deserialize)]
+struct StoredRollup {
+    granularity_micros: i64,
+    dimension_names: Vec<String>,
+    metric_names: Vec<String>,
+    dictionaries: Vec<Dictionary>,
+    buckets: Vec<i64>,
+    dimension_ids: Vec<u32>,
+    event_counts: Vec<u64>,
+    columns: Vec<MetricColumn>,
+}
+
+/// The same fields as [`StoredRollup`], borrowed, so saving does not copy the state.
+#[derive(Serialize)]
+struct StoredRollupRef<'a> {
+    granularity_micros: i64,
+    dimension_names: &'a [String],
+    metric_names: &'a [String],
+    dictionaries: &'a [Dictionary],
+    buckets: &'a [i64],
+    dimension_ids: &'a [u32],
+    event_counts: &'a [u64],
+    columns: &'a [MetricColumn],
+}
+
+impl Serialize for RollupState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StoredRollupRef {
+            granularity_micros: self.granularity_micros,
+            dimension_names: &self.dimension_names,
+            metric_names: &self.metric_names,
+            dictionaries: &self.dictionaries,
+            buckets: &self.buckets,
+            dimension_ids: &self.dimension_ids,
+            event_counts: &self.event_counts,
+            columns: &self.columns,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl RollupState {
+    pub fn new(spec: &RollupSpec) -> Self {
+        Self {
+            granularity_micros: spec.granularity.micros(),
+            dimension_names: spec.dimensions.clone(),
+            metric_names: spec.metrics.iter().map(|metric| metric.name.clone()).collect(),
+            dictionaries: vec![Dictionary::default(); spec.dimensions.len()],
+            buckets: Vec::new(),
+            dimension_ids: Vec::new(),
+            event_counts: Vec::new(),
+            columns: spec.metrics.iter().map(|metric| MetricColumn::new(metric.kind)).collect(),
+            rows_by_key: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+        }
+    }
+
+    pub fn bucket_of(&self, event_micros: i64) -> i64 {
+        event_micros.div_euclid(self.granularity_micros) * self.granularity_micros
+    }
+
+    /// The dictionary id of a dimension value, interning it if new.
+    pub fn dimension_id(&mut self, dimension: usize, value: Option<&str>) -> u32 {
+        self.dictionaries[dimension].id_of(value)
+    }
+
+    /// Merges one validated event: `dimension_ids` from [`Self::dimension_id`],
+    /// one input per metric in workbook order.
+    pub fn merge(&mut self, event_micros: i64, dimension_ids: &[u32], inputs: &[MetricInput], order: EventOrder) {
+        let bucket = self.bucket_of(event_micros);
+        let row = self.row_for(bucket, dimension_ids);
+        self.event_counts[row] += 1;
+        for (column, input) in self.columns.iter_mut().zip(inputs) {
+            column.merge(row, *input, order);
+        }
+    }
+
+    fn row_for(&mut self, bucket: i64, dimension_ids: &[u32]) -> usize {
+        let hash = self.hasher.hash_one((bucket, dimension_ids));
+        let width = self.dimension_names.len();
+        let (buckets, ids) = (&self.buckets, &self.dimension_ids);
+        let found = self.rows_by_key.find(hash, |&row| {
+            let row = row as usize;
+            buckets[row] == bucket && &ids[row * width..(row + 1) * width] == dimension_ids
+        });
+        if let Some(&row) = found {
+            return row as usize;
+        }
+        let row = self.buckets.len();
+        self.buckets.push(bucket);
+        self.dimension_ids.extend_from_slice(dimension_ids);
+        self.event_counts.push(0);
+        for column in &mut self.columns {
+            column.push_row();
+        }
+        let (buckets, ids, hasher) = (&self.buckets, &self.dimension_ids, &self.hasher);
+        self.rows_by_key.insert_unique(hash, row as u32, |&other| {
+            let other = other as usize;
+            hasher.hash_one((buckets[other], &ids[other * width..(other + 1) * width]))
+        });
+        row
+    }
+
+    /// Drops every row whose bucket starts before `cutoff_micros` (retention).
+    /// Returns how many rows were dropped.
+    pub fn drop_buckets_before(&mut self, cutoff_micros: i64) -> usize {
+        let keep: Vec<bool> = self.buckets.iter().map(|&bucket| bucket >= cutoff_micros).collect();
+        let dropped = keep.iter().filter(|&&kept| !kept).count();
+        if dropped == 0 {
+            return 0;
+        }
+        let width = self.dimension_names.len();
+        let mut ids = Vec::with_capacity(self.dimension_ids.len());
+        for (row, _) in keep.iter().enumerate().filter(|(_, kept)| **kept) {
+            ids.extend_from_slice(&self.dimension_ids[row * width..(row + 1) * width]);
+        }
+        self.dimension_ids = ids;
+        let mut flags = keep.iter();
+        self.buckets.retain(|_| flags.next().copied().unwrap_or(false));
+        let mut flags = keep.iter();
+        self.event_counts.retain(|_| flags.next().copied().unwrap_or(false));
+        for column in &mut self.columns {
+            column.retain_rows(&keep);
+        }
+        self.rebuild_index();
+        dropped
+    }
+
+    fn rebuild_index(&mut self) {
+        let width = self.dimension_names.len();
+        let mut index = HashTable::with_capacity(self.buckets.len());
+        for row in 0..self.buckets.len() {
+            let hash = self.hasher.hash_one((self.buckets[row], &self.dimension_ids[row * width..(row + 1) * width]));
+            let (buckets, ids, hasher) = (&self.buckets, &self.dimension_ids, &self.hasher);
+            index.insert_unique(hash, row as u32, |&other| {
+                let other = other as usize;
+                hasher.hash_one((buckets[other], &ids[other * width..(other + 1) * width]))
+            });
+        }
+        self.rows_by_key = index;
+    }
+
+    pub fn row_count(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Events merged into all rows.
+    pub fn event_total(&self) -> u64 {
+        self.event_counts.iter().sum()
+    }
+
+    pub fn dimension_names(&self) -> &[String] {
+        &self.dimension_names
+    }
+
+    pub fn metric_names(&self) -> &[String] {
+        &self.metric_names
+    }
+}
+
+impl From<StoredRollup> for RollupState {
+    fn from(stored: StoredRollup) -> Self {
+        let mut state = Self {
+            granularity_micros: stored.granularity_micros,
+            dimension_names: stored.dimension_names,
+            metric_names: stored.metric_names,
+            dictionaries: stored.dictionaries,
+            buckets: stored.buckets,
+            dimension_ids: stored.dimension_ids,
+            event_counts: stored.event_counts,
+            columns: stored.columns,
+            rows_by_key: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+        };
+        state.rebuild_index();
+        state
+    }
+}

@@ -1,0 +1,229 @@
+//! The app's own state in SQLite (WAL): one checkpoint row per (workbook,
+//! stream) holding the rollup, the offsets and counters that produced it, and
+//! the definition it was built for — written in one transaction together with
+//! the records quarantined since the previous checkpoint.
+//!
+//! Owns the schema and every SQL statement. Must not decide *when* to
+//! checkpoint or what a stream does with a mismatch: the stream worker does.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::engine::rollup::RollupState;
+use crate::engine::stream::ingest::StreamProgress;
+use crate::engine::stream::quarantine::{QuarantineReason, QuarantinedRecord};
+
+/// File name of the state database inside the data directory.
+pub const STATE_FILE: &str = "state.sqlite";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS checkpoints (
+    workbook_id  TEXT NOT NULL,
+    stream       TEXT NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    definition   TEXT NOT NULL,
+    progress     TEXT NOT NULL,
+    rollup       BLOB NOT NULL,
+    saved_at     TEXT NOT NULL,
+    PRIMARY KEY (workbook_id, stream)
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    workbook_id        TEXT NOT NULL,
+    stream             TEXT NOT NULL,
+    partition          INTEGER NOT NULL,
+    kafka_offset       INTEGER NOT NULL,
+    kafka_timestamp_ms INTEGER,
+    reason             TEXT NOT NULL,
+    detail             TEXT NOT NULL,
+    payload_bytes      INTEGER NOT NULL,
+    payload_excerpt    BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quarantine_by_stream ON quarantine (workbook_id, stream, id);
+";
+
+/// Which stream of which workbook a checkpoint belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub workbook_id: String,
+    pub stream: String,
+}
+
+/// A saved rollup with the positions and counters that produced it.
+#[derive(Debug)]
+pub struct Checkpoint {
+    pub fingerprint: String,
+    /// The rollup definition as canonical JSON (see `model::fingerprint`).
+    pub definition: String,
+    pub progress: StreamProgress,
+    pub rollup: RollupState,
+}
+
+/// A failure of the state store, naming the database file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state database {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("cannot create the data directory {path}: {source}")]
+    Directory { path: PathBuf, source: std::io::Error },
+    #[error("checkpoint of stream `{stream}` in {path} is unreadable ({why}); run `tidepool reset` for it")]
+    Corrupt { path: PathBuf, stream: String, why: String },
+    #[error("cannot encode the checkpoint of stream `{stream}`: {why}")]
+    Encode { stream: String, why: String },
+}
+
+/// The open state database.
+#[derive(Debug)]
+pub struct StateStore {
+    connection: Connection,
+    path: PathBuf,
+}
+
+impl StateStore {
+    /// Opens (creating if needed) `state.sqlite` in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::Directory { path: data_dir.to_path_buf(), source })?;
+        let path = data_dir.join(STATE_FILE);
+        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        let connection = Connection::open(&path).map_err(sqlite)?;
+        connection.busy_timeout(Duration::from_secs(30)).map_err(sqlite)?;
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .map_err(sqlite)?;
+        connection.execute_batch(SCHEMA).map_err(sqlite)?;
+        Ok(Self { connection, path })
+    }
+
+    fn sqlite_error(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite { path: self.path.clone(), source }
+    }
+
+    /// The checkpoint of a stream, if one was saved.
+    pub fn load(&self, key: &StreamKey) -> Result<Option<Checkpoint>, StoreError> {
+        let row = self
+            .connection
+            .query_row(
+                "SELECT fingerprint, definition, progress, rollup FROM checkpoints WHERE workbook_id = ?1 AND stream = ?2",
+                params![key.workbook_id, key.stream],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, Vec<u8>>(3)?)),
+            )
+            .optional()
+            .map_err(|err| self.sqlite_error(err))?;
+        let Some((fingerprint, definition, progress, rollup)) = row else { return Ok(None) };
+        let corrupt = |why: String| StoreError::Corrupt { path: self.path.clone(), stream: key.stream.clone(), why };
+        let progress = serde_json::from_str(&progress).map_err(|err| corrupt(err.to_string()))?;
+        let rollup = postcard::from_bytes(&rollup).map_err(|err| corrupt(err.to_string()))?;
+        Ok(Some(Checkpoint { fingerprint, definition, progress, rollup }))
+    }
+
+    /// Saves a checkpoint and the newly quarantined records in one transaction,
+    /// keeping at most `quarantine_capacity` records for the stream.
+    pub fn save(
+        &mut self,
+        key: &StreamKey,
+        fingerprint: &str,
+        definition: &str,
+        progress: &StreamProgress,
+        rollup: &RollupState,
+        new_quarantine: &[QuarantinedRecord],
+        quarantine_capacity: usize,
+    ) -> Result<(), StoreError> {
+        let encode = |why: String| StoreError::Encode { stream: key.stream.clone(), why };
+        let rollup = postcard::to_stdvec(rollup).map_err(|err| encode(err.to_string()))?;
+        let progress = serde_json::to_string(progress).map_err(|err| encode(err.to_string()))?;
+        let path = self.path.clone();
+        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        let transaction = self.connection.transaction().map_err(sqlite)?;
+        transaction
+            .execute(
+                "INSERT INTO checkpoints (workbook_id, stream, fingerprint, definition, progress, rollup, saved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                 ON CONFLICT (workbook_id, stream) DO UPDATE SET
+                   fingerprint = excluded.fingerprint, definition = excluded.definition,
+                   progress = excluded.progress, rollup = excluded.rollup, saved_at = excluded.saved_at",
+                params![key.workbook_id, key.stream, fingerprint, definition, progress, rollup],
+            )
+            .map_err(sqlite)?;
+        if !new_quarantine.is_empty() {
+            let mut insert = transaction
+                .prepare_cached(
+                    "INSERT INTO quarantine (workbook_id, stream, partition, kafka_offset, kafka_timestamp_ms,
+                       reason, detail, payload_bytes, payload_excerpt)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(sqlite)?;
+            for record in new_quarantine {
+                insert
+                    .execute(params![
+                        key.workbook_id,
+                        key.stream,
+                        record.partition,
+                        record.offset,
+                        record.kafka_timestamp_ms,
+                        record.reason.code(),
+                        record.detail,
+                        record.payload_bytes as i64,
+                        record.payload_excerpt,
+                    ])
+                    .map_err(sqlite)?;
+            }
+            drop(insert);
+            transaction
+                .execute(
+                    "DELETE FROM quarantine WHERE workbook_id = ?1 AND stream = ?2 AND id NOT IN (
+                       SELECT id FROM quarantine WHERE workbook_id = ?1 AND stream = ?2 ORDER BY id DESC LIMIT ?3)",
+                    params![key.workbook_id, key.stream, quarantine_capacity as i64],
+                )
+                .map_err(sqlite)?;
+        }
+        transaction.commit().map_err(sqlite)
+    }
+
+    /// Forgets a stream's checkpoint and quarantine. Answers whether there was anything to forget.
+    pub fn reset(&mut self, key: &StreamKey) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        let transaction = self.connection.transaction().map_err(sqlite)?;
+        let checkpoints = transaction
+            .execute("DELETE FROM checkpoints WHERE workbook_id = ?1 AND stream = ?2", params![key.workbook_id, key.stream])
+            .map_err(sqlite)?;
+        let records = transaction
+            .execute("DELETE FROM quarantine WHERE workbook_id = ?1 AND stream = ?2", params![key.workbook_id, key.stream])
+            .map_err(sqlite)?;
+        transaction.commit().map_err(sqlite)?;
+        Ok(checkpoints + records > 0)
+    }
+
+    /// The kept quarantined records of a stream, oldest first.
+    pub fn quarantined(&self, key: &StreamKey) -> Result<Vec<QuarantinedRecord>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT partition, kafka_offset, kafka_timestamp_ms, reason, detail, payload_bytes, payload_excerpt
+                 FROM quarantine WHERE workbook_id = ?1 AND stream = ?2 ORDER BY id",
+            )
+            .map_err(|err| self.sqlite_error(err))?;
+        let rows = statement
+            .query_map(params![key.workbook_id, key.stream], |row| {
+                let reason: String = row.get(3)?;
+                Ok(QuarantinedRecord {
+                    partition: row.get(0)?,
+                    offset: row.get(1)?,
+                    kafka_timestamp_ms: row.get(2)?,
+                    reason: QuarantineReason::from_code(&reason).unwrap_or(QuarantineReason::NotJson),
+                    detail: row.get(4)?,
+                    payload_bytes: row.get::<_, i64>(5)? as usize,
+                    payload_excerpt: row.get(6)?,
+                })
+            })
+            .map_err(|err| self.sqlite_error(err))?;
+        rows.collect::<Result<_, _>>().map_err(|err| self.sqlite_error(err))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

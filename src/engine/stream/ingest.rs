@@ -1,0 +1,368 @@
+//! The hot path from a raw message to the rollup: size checks, decoding, event
+//! time, type checks, lateness and retention, then the merge. Knows nothing of
+//! Kafka clients or storage, so the benchmark and unit tests drive it directly.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::decode::{DecodeError, FieldPlan, Scalar};
+use super::quarantine::{QuarantineReason, QuarantinedRecord};
+use crate::engine::rollup::{EventOrder, MetricInput, RollupState};
+use crate::model::workbook::{TimeFormat, TimeSource};
+use crate::model::{MetricKind, StreamSpec};
+
+/// One message as it came off a partition.
+#[derive(Debug, Clone, Copy)]
+pub struct IncomingMessage<'a> {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: Option<i64>,
+    pub payload: Option<&'a [u8]>,
+}
+
+/// Counters and positions that must be saved together with the rollup.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamProgress {
+    /// Events merged into the rollup.
+    pub events: u64,
+    /// Merged events that arrived later than the allowed lateness.
+    pub late: u64,
+    /// Quarantined records by reason (never capped).
+    pub quarantined: BTreeMap<QuarantineReason, u64>,
+    /// Per partition: the offset of the next message to read.
+    pub next_offsets: BTreeMap<i32, i64>,
+    /// Per partition: the largest event time seen (µs).
+    pub watermarks: BTreeMap<i32, i64>,
+}
+
+impl StreamProgress {
+    pub fn quarantined_total(&self) -> u64 {
+        self.quarantined.values().sum()
+    }
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Merged,
+    MergedLate,
+    Quarantined(QuarantineReason),
+}
+
+/// Decodes and merges messages of one stream into its rollup.
+#[derive(Debug)]
+pub struct Ingestor {
+    plan: FieldPlan,
+    time: TimeSlot,
+    dimension_slots: Vec<usize>,
+    metric_slots: Vec<MetricSlot>,
+    max_message_bytes: usize,
+    allowed_lateness_micros: i64,
+    retention_micros: Option<i64>,
+    quarantine_capacity: usize,
+    pub rollup: RollupState,
+    pub progress: StreamProgress,
+    /// Quarantined since the last checkpoint, newest last, at most `quarantine_capacity`.
+    pending_quarantine: Vec<QuarantinedRecord>,
+    slots: Vec<Scalar<'static>>,
+    dimension_ids: Vec<u32>,
+    inputs: Vec<MetricInput>,
+    text: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TimeSlot {
+    Field { slot: usize, format: TimeFormat },
+    Kafka,
+}
+
+#[derive(Debug, Clone)]
+struct MetricSlot {
+    kind: MetricKind,
+    slot: Option<usize>,
+    path: String,
+}
+
+struct Rejection {
+    reason: QuarantineReason,
+    detail: String,
+}
+
+impl Rejection {
+    fn new(reason: QuarantineReason, detail: String) -> Self {
+        Self { reason, detail }
+    }
+}
+
+impl Ingestor {
+    pub fn new(spec: &StreamSpec) -> Self {
+        Self::resume(spec, RollupState::new(&spec.rollup), StreamProgress::default())
+    }
+
+    /// Continues from a checkpoint's rollup and progress.
+    pub fn resume(spec: &StreamSpec, rollup: RollupState, progress: StreamProgress) -> Self {
+        let mut plan = FieldPlan::default();
+        let time = match &spec.time.source {
+            TimeSource::Field { path, format } => TimeSlot::Field { slot: plan.add_path(path), format: *format },
+            TimeSource::KafkaTimestamp => TimeSlot::Kafka,
+        };
+        let dimension_slots = spec.rollup.dimensions.iter().map(|path| plan.add_path(path)).collect();
+        let metric_slots = spec
+            .rollup
+            .metrics
+            .iter()
+            .map(|metric| MetricSlot {
+                kind: metric.kind,
+                slot: metric.field.as_deref().map(|path| plan.add_path(path)),
+                path: metric.field.clone().unwrap_or_default(),
+            })
+            .collect();
+        Self {
+            plan,
+            time,
+            dimension_slots,
+            metric_slots,
+            max_message_bytes: spec.max_message_bytes,
+            allowed_lateness_micros: spec.rollup.allowed_lateness.micros(),
+            retention_micros: spec.rollup.retention.map(crate::model::SpanDuration::micros),
+            quarantine_capacity: spec.quarantine_capacity,
+            rollup,
+            progress,
+            pending_quarantine: Vec::new(),
+            slots: Vec::new(),
+            dimension_ids: Vec::new(),
+            inputs: Vec::new(),
+            text: String::new(),
+        }
+    }
+
+    /// Takes one message; `now_micros` is the wall clock, used only for retention.
+    pub fn ingest(&mut self, message: IncomingMessage<'_>, now_micros: i64) -> Outcome {
+        self.progress.next_offsets.insert(message.partition, message.offset + 1);
+        let payload = message.payload.unwrap_or_default();
+        let mut slots = recycle(std::mem::take(&mut self.slots));
+        let checked = self.check(message, payload, now_micros, &mut slots);
+        let outcome = match checked {
+            Ok(event_micros) => {
+                let order = EventOrder { micros: event_micros, partition: message.partition, offset: message.offset };
+                let late = self.advance_watermark(message.partition, event_micros);
+                for (dimension, &slot) in self.dimension_slots.iter().enumerate() {
+                    let id = dimension_text(&slots[slot], &mut self.text)
+                        .map_or(0, |text| self.rollup.dimension_id(dimension, Some(text)));
+                    self.dimension_ids.push(id);
+                }
+                self.rollup.merge(event_micros, &self.dimension_ids, &self.inputs, order);
+                self.progress.events += 1;
+                if late {
+                    self.progress.late += 1;
+                    Outcome::MergedLate
+                } else {
+                    Outcome::Merged
+                }
+            }
+            Err(rejection) => {
+                self.quarantine(message, payload, rejection.reason, rejection.detail);
+                Outcome::Quarantined(rejection.reason)
+            }
+        };
+        self.slots = recycle(slots);
+        outcome
+    }
+
+    /// Validates a message completely before anything is merged; fills `self.inputs`.
+    fn check<'a>(
+        &mut self,
+        message: IncomingMessage<'_>,
+        payload: &'a [u8],
+        now_micros: i64,
+        slots: &mut Vec<Scalar<'a>>,
+    ) -> Result<i64, Rejection> {
+        if payload.is_empty() {
+            return Err(Rejection::new(QuarantineReason::Empty, "the message has no payload".into()));
+        }
+        if payload.len() > self.max_message_bytes {
+            return Err(Rejection::new(
+                QuarantineReason::Oversized,
+                format!("{} bytes is over the stream's max_message_bytes of {}", payload.len(), self.max_message_bytes),
+            ));
+        }
+        self.plan.decode(payload, slots).map_err(|err| match err {
+            DecodeError::NotJson(why) => Rejection::new(QuarantineReason::NotJson, why),
+            DecodeError::NotAnObject(found) => {
+                Rejection::new(QuarantineReason::NotAnObject, format!("expected a JSON object, found {found}"))
+            }
+        })?;
+        let event_micros = match self.time {
+            TimeSlot::Kafka => message.timestamp_ms.map(|ms| ms * 1_000).ok_or_else(|| {
+                Rejection::new(QuarantineReason::MissingTime, "the message has no Kafka timestamp".into())
+            })?,
+            TimeSlot::Field { slot, format } => event_time(&slots[slot], format)?,
+        };
+        if let Some(retention) = self.retention_micros
+            && event_micros < now_micros - retention
+        {
+            return Err(Rejection::new(
+                QuarantineReason::TooOld,
+                format!("event time {} is older than the retention horizon", format_micros(event_micros)),
+            ));
+        }
+        self.inputs.clear();
+        for metric in &self.metric_slots {
+            let value = metric.slot.map_or(&Scalar::Missing, |slot| &slots[slot]);
+            self.inputs.push(metric_input(metric, value, &mut self.text)?);
+        }
+        self.dimension_ids.clear();
+        for &slot in &self.dimension_slots {
+            if let Scalar::Nested(_) = slots[slot] {
+                return Err(Rejection::new(
+                    QuarantineReason::WrongType,
+                    format!("a dimension field is {}, expected text or a number", slots[slot].type_name()),
+                ));
+            }
+        }
+        Ok(event_micros)
+    }
+
+    /// Raises the partition's watermark; answers whether the event is late.
+    fn advance_watermark(&mut self, partition: i32, event_micros: i64) -> bool {
+        let watermark = self.progress.watermarks.entry(partition).or_insert(event_micros);
+        let late = event_micros < *watermark - self.allowed_lateness_micros;
+        *watermark = (*watermark).max(event_micros);
+        late
+    }
+
+    fn quarantine(&mut self, message: IncomingMessage<'_>, payload: &[u8], reason: QuarantineReason, detail: String) {
+        *self.progress.quarantined.entry(reason).or_default() += 1;
+        if self.quarantine_capacity == 0 {
+            return;
+        }
+        if self.pending_quarantine.len() >= self.quarantine_capacity {
+            self.pending_quarantine.remove(0);
+        }
+        self.pending_quarantine.push(QuarantinedRecord::new(
+            message.partition,
+            message.offset,
+            message.timestamp_ms,
+            reason,
+            detail,
+            payload,
+        ));
+    }
+
+    /// Hands over the records quarantined since the last call (to be saved with the checkpoint).
+    pub fn take_pending_quarantine(&mut self) -> Vec<QuarantinedRecord> {
+        std::mem::take(&mut self.pending_quarantine)
+    }
+
+    /// Puts records back when a checkpoint could not be written.
+    pub fn restore_pending_quarantine(&mut self, mut records: Vec<QuarantinedRecord>) {
+        records.append(&mut self.pending_quarantine);
+        let excess = records.len().saturating_sub(self.quarantine_capacity);
+        records.drain(..excess);
+        self.pending_quarantine = records;
+    }
+
+    /// Applies retention to stored buckets; returns the number of rows dropped.
+    pub fn apply_retention(&mut self, now_micros: i64) -> usize {
+        match self.retention_micros {
+            Some(retention) => {
+                let cutoff = self.rollup.bucket_of(now_micros - retention);
+                self.rollup.drop_buckets_before(cutoff)
+            }
+            None => 0,
+        }
+    }
+}
+
+/// Reuses a vector's allocation for a different lifetime of its (emptied) contents.
+fn recycle<'b>(slots: Vec<Scalar<'_>>) -> Vec<Scalar<'b>> {
+    slots.into_iter().filter_map(|_| None).collect()
+}
+
+fn event_time(value: &Scalar<'_>, format: TimeFormat) -> Result<i64, Rejection> {
+    let bad = |why: String| Rejection::new(QuarantineReason::BadTime, why);
+    let per_unit = match format {
+        TimeFormat::EpochS => 1_000_000.0,
+        TimeFormat::EpochMs => 1_000.0,
+        TimeFormat::EpochUs | TimeFormat::Kafka => 1.0,
+        TimeFormat::Rfc3339 => 0.0,
+    };
+    match (value, format) {
+        (Scalar::Missing | Scalar::Null, _) => Err(Rejection::new(
+            QuarantineReason::MissingTime,
+            format!("the time field is {}", value.type_name()),
+        )),
+        (Scalar::Text(text), TimeFormat::Rfc3339) => chrono::DateTime::parse_from_rfc3339(text)
+            .map(|time| time.timestamp_micros())
+            .map_err(|err| bad(format!("`{text}` is not an RFC 3339 time ({err})"))),
+        (Scalar::Integer(whole), TimeFormat::EpochS | TimeFormat::EpochMs | TimeFormat::EpochUs) => {
+            whole.checked_mul(per_unit as i64).ok_or_else(|| bad(format!("{whole} is out of range")))
+        }
+        (Scalar::Real(real), TimeFormat::EpochS | TimeFormat::EpochMs | TimeFormat::EpochUs) => {
+            let micros = (real * per_unit).round();
+            if micros.is_finite() && micros.abs() < 9.0e18 {
+                Ok(micros as i64)
+            } else {
+                Err(bad(format!("{real} is out of range")))
+            }
+        }
+        (Scalar::Text(text), _) => match text.trim().parse::<f64>() {
+            Ok(real) => event_time(&Scalar::Real(real), format),
+            Err(_) => Err(bad(format!("`{text}` is not a number of {format:?} units"))),
+        },
+        (other, _) => Err(bad(format!("the time field is {}, expected {format:?}", other.type_name()))),
+    }
+}
+
+fn metric_input(metric: &MetricSlot, value: &Scalar<'_>, text: &mut String) -> Result<MetricInput, Rejection> {
+    let wrong = |expected: &str| {
+        Rejection::new(
+            QuarantineReason::WrongType,
+            format!("field `{}` is {}, expected {expected}", metric.path, value.type_name()),
+        )
+    };
+    match metric.kind {
+        MetricKind::Count => Ok(MetricInput::Absent),
+        MetricKind::ApproxDistinct => match value {
+            Scalar::Missing | Scalar::Null => Ok(MetricInput::Absent),
+            Scalar::Nested(_) => Err(wrong("text or a number")),
+            other => {
+                let text = dimension_text(other, text).unwrap_or_default();
+                Ok(MetricInput::Hashed(xxhash_rust::xxh3::xxh3_64(text.as_bytes())))
+            }
+        },
+        _ => match *value {
+            Scalar::Missing | Scalar::Null => Ok(MetricInput::Absent),
+            Scalar::Integer(whole) => Ok(MetricInput::Number { value: whole as f64, exact: Some(whole) }),
+            Scalar::Real(real) => Ok(MetricInput::Number { value: real, exact: None }),
+            _ => Err(wrong("a number")),
+        },
+    }
+}
+
+/// A scalar as dimension text (`None` for missing or null); numbers are written into `buffer`.
+fn dimension_text<'v>(value: &'v Scalar<'_>, buffer: &'v mut String) -> Option<&'v str> {
+    match value {
+        Scalar::Missing | Scalar::Null | Scalar::Nested(_) => None,
+        Scalar::Text(text) => Some(text),
+        Scalar::Boolean(flag) => Some(if *flag { "true" } else { "false" }),
+        Scalar::Integer(whole) => {
+            buffer.clear();
+            let _ = write!(buffer, "{whole}");
+            Some(buffer)
+        }
+        Scalar::Real(real) => {
+            buffer.clear();
+            let _ = write!(buffer, "{real}");
+            Some(buffer)
+        }
+    }
+}
+
+/// A µs timestamp as RFC 3339 text.
+pub fn format_micros(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map_or_else(|| format!("{micros}µs"), |time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}

@@ -1,0 +1,308 @@
+//! The life of one stream: restore the checkpoint (or rebuild when the rollup
+//! definition changed), connect, assign, consume, checkpoint periodically and
+//! on stop, retry with backoff when the broker or topic fails.
+//!
+//! Runs on its own thread; blocking calls (librdkafka, SQLite) are fine here
+//! and nowhere near the UI.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+
+use super::ingest::{IncomingMessage, Ingestor};
+use super::kafka::{self, ConnectError, StreamConsumer};
+use crate::engine::store::{StateStore, StoreError, StreamKey};
+use crate::engine::{EngineOptions, Event, EventSink, RunMode, StreamStats, StreamStatus};
+use crate::model::StreamSpec;
+use crate::model::fingerprint::RollupDefinition;
+
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const LONGEST_RETRY: Duration = Duration::from_secs(30);
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// Consumes one stream on the calling thread until stopped (or caught up).
+#[derive(Debug)]
+pub struct StreamWorker {
+    spec: StreamSpec,
+    key: StreamKey,
+    data_dir: PathBuf,
+    checkpoint_every: Duration,
+    mode: RunMode,
+    sink: EventSink,
+    stop: Arc<AtomicBool>,
+    definition: RollupDefinition,
+}
+
+/// How a consuming session ended.
+enum SessionEnd {
+    Stopped,
+    CaughtUp,
+    Failed(ConnectError),
+}
+
+impl StreamWorker {
+    pub fn new(spec: StreamSpec, options: &EngineOptions, mode: RunMode, sink: EventSink, stop: Arc<AtomicBool>) -> Self {
+        let key = StreamKey { workbook_id: options.workbook_id.clone(), stream: spec.name.clone() };
+        let definition = RollupDefinition::of(&spec);
+        Self {
+            spec,
+            key,
+            data_dir: options.data_dir.clone(),
+            checkpoint_every: options.checkpoint_every,
+            mode,
+            sink,
+            stop,
+            definition,
+        }
+    }
+
+    fn name(&self) -> String {
+        self.spec.name.clone()
+    }
+
+    pub fn run(self) {
+        let (mut store, mut ingestor) = match self.restore() {
+            Ok(restored) => restored,
+            Err(err) => {
+                self.sink.send(Event::StreamFailed { stream: self.name(), message: err.to_string() });
+                return;
+            }
+        };
+        let started = Instant::now();
+        let mut retry_in = FIRST_RETRY;
+        let mut caught_up = false;
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            self.report(StreamStatus::Connecting, &ingestor, None);
+            let end = match kafka::connect(&self.spec) {
+                Ok((consumer, partitions)) => self.consume(&consumer, &partitions, &mut ingestor, &mut store),
+                Err(err) => SessionEnd::Failed(err),
+            };
+            match end {
+                SessionEnd::Stopped => break,
+                SessionEnd::CaughtUp => {
+                    caught_up = true;
+                    break;
+                }
+                SessionEnd::Failed(err) => {
+                    if let RunMode::UntilCaughtUp { give_up_after } = self.mode
+                        && started.elapsed() + retry_in > give_up_after
+                    {
+                        self.checkpoint(&mut store, &mut ingestor);
+                        self.sink.send(Event::StreamFailed {
+                            stream: self.name(),
+                            message: format!("{err}; gave up after {}s", started.elapsed().as_secs()),
+                        });
+                        return;
+                    }
+                    self.report(StreamStatus::Retrying { message: err.0.clone(), retry_in }, &ingestor, None);
+                    self.sleep(retry_in);
+                    retry_in = (retry_in * 2).min(LONGEST_RETRY);
+                }
+            }
+        }
+        self.checkpoint(&mut store, &mut ingestor);
+        if caught_up {
+            self.sink.send(Event::StreamCaughtUp { stream: self.name(), stats: stats_of(&ingestor, Some(0)) });
+        }
+        self.sink.send(Event::StreamStopped { stream: self.name(), stats: stats_of(&ingestor, None) });
+    }
+
+    /// Opens the store and resumes from the checkpoint when it matches the definition.
+    fn restore(&self) -> Result<(StateStore, Ingestor), StoreError> {
+        let mut store = StateStore::open(&self.data_dir)?;
+        let checkpoint = store.load(&self.key)?;
+        let ingestor = match checkpoint {
+            Some(checkpoint) if checkpoint.fingerprint == self.definition.fingerprint() => {
+                self.sink.send(Event::StreamStarted { stream: self.name(), resumed: true });
+                Ingestor::resume(&self.spec, checkpoint.rollup, checkpoint.progress)
+            }
+            Some(checkpoint) => {
+                let changes = serde_json::from_str::<RollupDefinition>(&checkpoint.definition)
+                    .map(|previous| self.definition.changes_since(&previous))
+                    .unwrap_or_else(|_| vec!["the stored definition is from another version".into()]);
+                store.reset(&self.key)?;
+                self.sink.send(Event::StreamDefinitionChanged { stream: self.name(), changes });
+                self.sink.send(Event::StreamStarted { stream: self.name(), resumed: false });
+                Ingestor::new(&self.spec)
+            }
+            None => {
+                self.sink.send(Event::StreamStarted { stream: self.name(), resumed: false });
+                Ingestor::new(&self.spec)
+            }
+        };
+        Ok((store, ingestor))
+    }
+
+    fn consume(
+        &self,
+        consumer: &StreamConsumer,
+        partitions: &[i32],
+        ingestor: &mut Ingestor,
+        store: &mut StateStore,
+    ) -> SessionEnd {
+        if let Err(err) = kafka::assign(consumer, &self.spec, partitions, &ingestor.progress) {
+            return SessionEnd::Failed(err);
+        }
+        let mut at_end: HashMap<i32, bool> = partitions.iter().map(|&p| (p, false)).collect();
+        let mut caught_up_reported = false;
+        let mut last_checkpoint = Instant::now();
+        let mut last_status = Instant::now();
+        let mut events_at_last_status = ingestor.progress.events + ingestor.progress.quarantined_total();
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                self.remember_positions(consumer, ingestor);
+                return SessionEnd::Stopped;
+            }
+            match consumer.poll(POLL_TIMEOUT) {
+                None => {}
+                Some(Ok(message)) => {
+                    let incoming = IncomingMessage {
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        timestamp_ms: message.timestamp().to_millis(),
+                        payload: message.payload(),
+                    };
+                    ingestor.ingest(incoming, now_micros());
+                    at_end.insert(incoming.partition, false);
+                    caught_up_reported = false;
+                }
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    at_end.insert(partition, true);
+                    if at_end.values().all(|&done| done) {
+                        if matches!(self.mode, RunMode::UntilCaughtUp { .. }) {
+                            self.remember_positions(consumer, ingestor);
+                            return SessionEnd::CaughtUp;
+                        }
+                        if !caught_up_reported {
+                            caught_up_reported = true;
+                            self.report(StreamStatus::CaughtUp, ingestor, Some(0));
+                        }
+                    }
+                }
+                Some(Err(err)) => {
+                    let detail = consumer.context().take_last_error().map(|e| format!(" ({e})")).unwrap_or_default();
+                    let message = format!(
+                        "reading topic `{}` from broker {} failed: {err}{detail}",
+                        self.spec.topic, self.spec.brokers
+                    );
+                    if is_fatal_for_session(&err) {
+                        self.remember_positions(consumer, ingestor);
+                        return SessionEnd::Failed(ConnectError(message));
+                    }
+                    tracing::warn!(stream = %self.spec.name, "{message}");
+                }
+            }
+            if last_status.elapsed() >= STATUS_EVERY {
+                let seen = ingestor.progress.events + ingestor.progress.quarantined_total();
+                let rate = (seen - events_at_last_status) as f64 / last_status.elapsed().as_secs_f64();
+                events_at_last_status = seen;
+                last_status = Instant::now();
+                let lag = lag_msgs(consumer, ingestor, &at_end);
+                let status = if caught_up_reported {
+                    StreamStatus::CaughtUp
+                } else {
+                    StreamStatus::Live { events_per_sec: rate, lag_msgs: lag }
+                };
+                self.report(status, ingestor, lag);
+            }
+            if last_checkpoint.elapsed() >= self.checkpoint_every {
+                self.remember_positions(consumer, ingestor);
+                self.checkpoint(store, ingestor);
+                last_checkpoint = Instant::now();
+            }
+        }
+    }
+
+    /// Records fetch positions of partitions that have not delivered a message yet.
+    fn remember_positions(&self, consumer: &StreamConsumer, ingestor: &mut Ingestor) {
+        for (partition, offset) in kafka::known_positions(consumer) {
+            ingestor.progress.next_offsets.entry(partition).or_insert(offset);
+        }
+    }
+
+    fn checkpoint(&self, store: &mut StateStore, ingestor: &mut Ingestor) {
+        ingestor.apply_retention(now_micros());
+        let pending = ingestor.take_pending_quarantine();
+        let saved = store.save(
+            &self.key,
+            &self.definition.fingerprint(),
+            &self.definition.canonical_json(),
+            &ingestor.progress,
+            &ingestor.rollup,
+            &pending,
+            self.spec.quarantine_capacity,
+        );
+        match saved {
+            Ok(()) => self.sink.offer(Event::CheckpointSaved { stream: self.name(), stats: stats_of(ingestor, None) }),
+            Err(err) => {
+                ingestor.restore_pending_quarantine(pending);
+                self.sink.send(Event::CheckpointFailed { stream: self.name(), message: err.to_string() });
+            }
+        }
+    }
+
+    fn report(&self, status: StreamStatus, ingestor: &Ingestor, lag: Option<i64>) {
+        self.sink.offer(Event::StreamStatusChanged { stream: self.name(), status, stats: stats_of(ingestor, lag) });
+    }
+
+    /// Sleeps in short steps so a stop request is noticed quickly.
+    fn sleep(&self, total: Duration) {
+        let until = Instant::now() + total;
+        while Instant::now() < until && !self.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn is_fatal_for_session(err: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        err.rdkafka_error_code(),
+        Some(
+            Code::UnknownTopicOrPartition
+                | Code::UnknownTopic
+                | Code::TopicAuthorizationFailed
+                | Code::SaslAuthenticationFailed
+                | Code::Authentication
+                | Code::AllBrokersDown
+        )
+    )
+}
+
+fn lag_msgs(consumer: &StreamConsumer, ingestor: &Ingestor, at_end: &HashMap<i32, bool>) -> Option<i64> {
+    let marks = consumer.context().high_watermarks();
+    let mut total = 0;
+    for (partition, done) in at_end {
+        if *done {
+            continue;
+        }
+        let high = *marks.get(partition)?;
+        let next = ingestor.progress.next_offsets.get(partition).copied().unwrap_or(0);
+        total += (high - next).max(0);
+    }
+    Some(total)
+}
+
+fn stats_of(ingestor: &Ingestor, lag_msgs: Option<i64>) -> StreamStats {
+    StreamStats {
+        events: ingestor.progress.events,
+        late: ingestor.progress.late,
+        quarantined: ingestor.progress.quarantined_total(),
+        lag_msgs,
+        rows: ingestor.rollup.row_count(),
+    }
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+}

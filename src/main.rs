@@ -1,0 +1,90 @@
+//! The `tidepool` command: parses the command line and starts a headless verb.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use tidepool::cli;
+use tidepool::engine::paths;
+use tidepool::model::SpanDuration;
+
+/// tidepool: Kafka topics rolled up live into Polars frames.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Where checkpoints and quarantined records live (default: $TIDEPOOL_DATA_DIR, else the platform data directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Debug, Subcommand)]
+enum Verb {
+    /// Consume every stream of a workbook into its rollup, checkpointing as it goes.
+    Run {
+        workbook: PathBuf,
+        /// Stop once every partition of every stream has reached its end.
+        #[arg(long)]
+        until_caught_up: bool,
+        /// How often to checkpoint while consuming (e.g. 1s, 5s, 1m).
+        #[arg(long, default_value = "5s", value_parser = parse_span)]
+        checkpoint_every: SpanDuration,
+        /// With --until-caught-up: give up when a broker cannot be read for this long.
+        #[arg(long, default_value = "30s", value_parser = parse_span)]
+        give_up_after: SpanDuration,
+        /// Checkpoint interval in milliseconds (overrides --checkpoint-every; for tests and tuning).
+        #[arg(long, hide = true)]
+        checkpoint_every_ms: Option<u64>,
+    },
+    /// Write the rollup of one stream to a CSV or Parquet file (by the file's extension).
+    Export {
+        workbook: PathBuf,
+        stream: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// List the quarantined records of one stream, one per line.
+    Quarantine { workbook: PathBuf, stream: String },
+    /// Forget one stream's checkpoint, rollup and quarantine, so the next run starts over.
+    Reset { workbook: PathBuf, stream: String },
+}
+
+fn parse_span(text: &str) -> Result<SpanDuration, String> {
+    text.parse()
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TIDEPOOL_LOG").unwrap_or_else(|_| "warn,librdkafka=off".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let data_dir = paths::data_dir(args.data_dir.as_deref());
+    let result = match args.verb {
+        Verb::Run { workbook, until_caught_up, checkpoint_every, give_up_after, checkpoint_every_ms } => {
+            let checkpoint_every = checkpoint_every_ms
+                .map_or(Duration::from_secs(checkpoint_every.seconds().max(1) as u64), Duration::from_millis);
+            let options = cli::RunOptions {
+                until_caught_up,
+                checkpoint_every,
+                give_up_after: Duration::from_secs(give_up_after.seconds().max(1) as u64),
+            };
+            cli::run(&workbook, &options, &data_dir)
+        }
+        Verb::Export { workbook, stream, out } => cli::export(&workbook, &stream, &out, &data_dir),
+        Verb::Quarantine { workbook, stream } => cli::quarantine(&workbook, &stream, &data_dir),
+        Verb::Reset { workbook, stream } => cli::reset(&workbook, &stream, &data_dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

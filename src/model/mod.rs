@@ -1,0 +1,14 @@
+//! Plain data: the workbook spec (serde), durations, time formats and metric kinds.
+//!
+//! Owns the meaning of a workbook file. Must not do I/O, spawn threads or know
+//! about Kafka clients, SQLite or egui: everything here is values and validation.
+
+pub mod duration;
+pub mod fingerprint;
+pub mod workbook;
+
+pub use duration::{Granularity, SpanDuration};
+pub use workbook::{
+    KafkaClientSpec, MetricKind, MetricSpec, MessageFormat, RollupSpec, StartPosition, StreamSpec,
+    TimeFormat, TimeSpec, Workbook, WorkbookError,
+};

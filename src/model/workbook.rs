@@ -1,0 +1,601 @@
+//! The workbook file: a readable TOML document declaring streams now, and
+//! imports, schedules, reports and dashboards as those features land.
+//!
+//! Parsing reports errors with the file and line they come from. Checks that
+//! involve one table are done while deserializing (so the TOML parser knows the
+//! line); checks across tables are done afterwards.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::{Granularity, SpanDuration};
+
+/// Default cap on one message's size; larger ones are quarantined as oversized.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Default number of quarantined records kept per stream (the counters are never capped).
+pub const DEFAULT_QUARANTINE_CAPACITY: usize = 10_000;
+
+/// A whole workbook as written in its TOML file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workbook {
+    #[serde(default)]
+    pub workbook: WorkbookMeta,
+    #[serde(default)]
+    pub streams: Vec<StreamSpec>,
+    /// Reserved for scheduled imports (files, databases, HTTP): kept as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<toml::Table>,
+    /// Reserved for import schedules: kept as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<toml::Table>,
+    /// Reserved for reports: kept as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reports: Vec<toml::Table>,
+    /// Reserved for dashboards: kept as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dashboards: Vec<toml::Table>,
+}
+
+/// The `[workbook]` table: a display name and an optional stable id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkbookMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Checkpoints are keyed by this id; without it, by the file's absolute path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// One Kafka topic consumed into one rollup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSpec {
+    pub name: String,
+    /// Comma-separated `host:port` list, as Kafka's `bootstrap.servers`.
+    pub brokers: String,
+    pub topic: String,
+    #[serde(default)]
+    pub format: MessageFormat,
+    #[serde(default)]
+    pub start: StartPosition,
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    #[serde(default = "default_quarantine_capacity")]
+    pub quarantine_capacity: usize,
+    pub time: TimeSpec,
+    pub rollup: RollupSpec,
+    #[serde(default, skip_serializing_if = "KafkaClientSpec::is_empty")]
+    pub kafka: KafkaClientSpec,
+}
+
+fn default_max_message_bytes() -> usize {
+    DEFAULT_MAX_MESSAGE_BYTES
+}
+
+fn default_quarantine_capacity() -> usize {
+    DEFAULT_QUARANTINE_CAPACITY
+}
+
+/// How a message's payload is decoded. Only JSON objects for now; CSV lines,
+/// Avro and Protobuf will be further variants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageFormat {
+    #[default]
+    Json,
+}
+
+/// Where a stream starts reading when it has no checkpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum StartPosition {
+    #[default]
+    Earliest,
+    Latest,
+    /// The first message whose Kafka timestamp is at or after this time (µs since the epoch, UTC).
+    At { micros: i64 },
+}
+
+impl TryFrom<String> for StartPosition {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        match text.trim() {
+            "earliest" => Ok(Self::Earliest),
+            "latest" => Ok(Self::Latest),
+            other => chrono::DateTime::parse_from_rfc3339(other)
+                .map(|t| Self::At { micros: t.timestamp_micros() })
+                .map_err(|_| {
+                    format!(
+                        "start `{other}` is not `earliest`, `latest` or an RFC 3339 time such as 2026-11-20T00:00:00Z"
+                    )
+                }),
+        }
+    }
+}
+
+impl From<StartPosition> for String {
+    fn from(value: StartPosition) -> Self {
+        match value {
+            StartPosition::Earliest => "earliest".into(),
+            StartPosition::Latest => "latest".into(),
+            StartPosition::At { micros } => chrono::DateTime::from_timestamp_micros(micros)
+                .map_or_else(|| micros.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        }
+    }
+}
+
+/// Which instant an event belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawTimeSpec", into = "RawTimeSpec")]
+pub struct TimeSpec {
+    pub source: TimeSource,
+}
+
+/// Where the event time comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TimeSource {
+    /// A field of the message (dotted path), written in `format`.
+    Field { path: String, format: TimeFormat },
+    /// The Kafka message timestamp.
+    KafkaTimestamp,
+}
+
+/// How a time field is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeFormat {
+    /// Seconds since the epoch, integer or fractional.
+    EpochS,
+    /// Milliseconds since the epoch.
+    EpochMs,
+    /// Microseconds since the epoch.
+    EpochUs,
+    /// RFC 3339 text such as `2026-11-25T07:42:10.123Z`.
+    Rfc3339,
+    /// The Kafka message timestamp (no field).
+    Kafka,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    format: TimeFormat,
+}
+
+impl TryFrom<RawTimeSpec> for TimeSpec {
+    type Error = String;
+
+    fn try_from(raw: RawTimeSpec) -> Result<Self, Self::Error> {
+        let source = match (raw.format, raw.field) {
+            (TimeFormat::Kafka, None) => TimeSource::KafkaTimestamp,
+            (TimeFormat::Kafka, Some(field)) => {
+                return Err(format!(
+                    "time format `kafka` uses the message timestamp; remove `field = \"{field}\"` or pick a field format"
+                ));
+            }
+            (format, Some(path)) if !path.trim().is_empty() => TimeSource::Field { path, format },
+            (_, _) => {
+                return Err("time needs `field` (a dotted path to the event time), or `format = \"kafka\"`".into());
+            }
+        };
+        Ok(Self { source })
+    }
+}
+
+impl From<TimeSpec> for RawTimeSpec {
+    fn from(spec: TimeSpec) -> Self {
+        match spec.source {
+            TimeSource::Field { path, format } => Self { field: Some(path), format },
+            TimeSource::KafkaTimestamp => Self { field: None, format: TimeFormat::Kafka },
+        }
+    }
+}
+
+/// A Druid-style rollup: time buckets × dimensions → metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawRollupSpec", into = "RawRollupSpec")]
+pub struct RollupSpec {
+    pub granularity: Granularity,
+    pub dimensions: Vec<String>,
+    pub metrics: Vec<MetricSpec>,
+    /// Events older than their partition's watermark minus this are counted as late (and still merged).
+    pub allowed_lateness: SpanDuration,
+    /// When set, events older than now minus this are rejected as "too old", and older buckets dropped.
+    pub retention: Option<SpanDuration>,
+}
+
+/// Name of the time-bucket column in every rollup frame and export.
+pub const BUCKET_COLUMN: &str = "bucket";
+/// Default allowed lateness when a rollup does not set one.
+pub const DEFAULT_ALLOWED_LATENESS_SECS: i64 = 60;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRollupSpec {
+    granularity: Granularity,
+    #[serde(default)]
+    dimensions: Vec<String>,
+    metrics: Vec<MetricSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    allowed_lateness: Option<SpanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retention: Option<SpanDuration>,
+}
+
+impl TryFrom<RawRollupSpec> for RollupSpec {
+    type Error = String;
+
+    fn try_from(raw: RawRollupSpec) -> Result<Self, Self::Error> {
+        if raw.metrics.is_empty() {
+            return Err("a rollup needs at least one metric, e.g. { name = \"events\", kind = \"count\" }".into());
+        }
+        let mut seen = HashSet::new();
+        seen.insert(BUCKET_COLUMN.to_string());
+        for dimension in &raw.dimensions {
+            if dimension.trim().is_empty() {
+                return Err("a dimension path is empty".into());
+            }
+            if !seen.insert(dimension.clone()) {
+                return Err(format!("`{dimension}` is named twice (or clashes with the `bucket` column)"));
+            }
+        }
+        for metric in &raw.metrics {
+            if !seen.insert(metric.name.clone()) {
+                return Err(format!(
+                    "metric name `{}` is used twice, or clashes with a dimension or the `bucket` column",
+                    metric.name
+                ));
+            }
+        }
+        if let Some(retention) = raw.retention
+            && retention.seconds() <= 0
+        {
+            return Err("retention must be longer than 0s (or left out to keep everything)".into());
+        }
+        Ok(Self {
+            granularity: raw.granularity,
+            dimensions: raw.dimensions,
+            metrics: raw.metrics,
+            allowed_lateness: raw
+                .allowed_lateness
+                .unwrap_or(SpanDuration::from_seconds(DEFAULT_ALLOWED_LATENESS_SECS)),
+            retention: raw.retention,
+        })
+    }
+}
+
+impl From<RollupSpec> for RawRollupSpec {
+    fn from(spec: RollupSpec) -> Self {
+        Self {
+            granularity: spec.granularity,
+            dimensions: spec.dimensions,
+            metrics: spec.metrics,
+            allowed_lateness: Some(spec.allowed_lateness),
+            retention: spec.retention,
+        }
+    }
+}
+
+/// What a metric computes per (bucket, dimensions) row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// Number of events.
+    Count,
+    /// Sum of a numeric field.
+    Sum,
+    /// Smallest value of a numeric field.
+    Min,
+    /// Largest value of a numeric field.
+    Max,
+    /// Arithmetic mean of a numeric field.
+    Mean,
+    /// Value of a numeric field in the earliest event (by event time, then partition and offset).
+    First,
+    /// Value of a numeric field in the latest event (by event time, then partition and offset).
+    Last,
+    /// Approximate number of distinct values of a field (HyperLogLog, ~0.8% standard error).
+    ApproxDistinct,
+}
+
+impl MetricKind {
+    pub fn needs_field(self) -> bool {
+        self != Self::Count
+    }
+
+    /// Whether the field must hold numbers (distinct counts take any scalar).
+    pub fn needs_number(self) -> bool {
+        !matches!(self, Self::Count | Self::ApproxDistinct)
+    }
+}
+
+/// One metric column of a rollup.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawMetricSpec", into = "RawMetricSpec")]
+pub struct MetricSpec {
+    pub name: String,
+    pub kind: MetricKind,
+    /// Dotted path of the field the metric reads; `None` only for `count`.
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetricSpec {
+    name: String,
+    kind: MetricKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
+impl TryFrom<RawMetricSpec> for MetricSpec {
+    type Error = String;
+
+    fn try_from(raw: RawMetricSpec) -> Result<Self, Self::Error> {
+        if raw.name.trim().is_empty() {
+            return Err("a metric needs a non-empty `name`".into());
+        }
+        match (raw.kind.needs_field(), &raw.field) {
+            (true, None) => Err(format!(
+                "metric `{}` ({:?}) needs `field`, the dotted path of the value it reads",
+                raw.name, raw.kind
+            )),
+            (false, Some(field)) => Err(format!(
+                "metric `{}` is a count of events and takes no field (remove `field = \"{field}\"`)",
+                raw.name
+            )),
+            _ => Ok(Self { name: raw.name, kind: raw.kind, field: raw.field }),
+        }
+    }
+}
+
+impl From<MetricSpec> for RawMetricSpec {
+    fn from(spec: MetricSpec) -> Self {
+        Self { name: spec.name, kind: spec.kind, field: spec.field }
+    }
+}
+
+/// Optional Kafka client settings. Secrets never live in the file: the SASL
+/// password is read from the environment variable named by `password_env`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaClientSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_protocol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl_mechanism: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl_username: Option<String>,
+    /// Name of the environment variable holding the SASL password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// Further librdkafka properties, passed through as written (no secrets).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
+}
+
+impl KafkaClientSpec {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A workbook that could not be read, with where the problem is.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkbookError {
+    #[error("cannot read workbook {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}{}: {message}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Invalid { path: PathBuf, line: Option<usize>, message: String },
+}
+
+impl Workbook {
+    /// Parses and validates a workbook's text; `path` is only used in messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, WorkbookError> {
+        let invalid = |line: Option<usize>, message: String| WorkbookError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let workbook: Self = toml::from_str(text).map_err(|err| {
+            let line = err.span().map(|span| line_of_offset(text, span.start));
+            invalid(line, err.message().trim().to_string())
+        })?;
+        let mut names = HashSet::new();
+        for stream in &workbook.streams {
+            if stream.name.trim().is_empty() {
+                return Err(invalid(None, "a stream needs a non-empty `name`".into()));
+            }
+            if !names.insert(stream.name.as_str()) {
+                let line = nth_line_containing(text, &format!("\"{}\"", stream.name), 2);
+                return Err(invalid(line, format!("stream name `{}` is used twice", stream.name)));
+            }
+            for key in stream.kafka.properties.keys() {
+                if is_secret_property(key) {
+                    let line = nth_line_containing(text, key, 1);
+                    return Err(invalid(
+                        line,
+                        format!(
+                            "stream `{}` sets the secret `{key}` in the file; put it in an environment variable \
+                             and name that variable with `password_env`",
+                            stream.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(workbook)
+    }
+
+    /// Reads and validates a workbook file.
+    pub fn load(path: &Path) -> Result<Self, WorkbookError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| WorkbookError::Read { path: path.to_path_buf(), source })?;
+        Self::from_toml(&text, path)
+    }
+
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string_pretty(self)
+    }
+
+    pub fn stream(&self, name: &str) -> Option<&StreamSpec> {
+        self.streams.iter().find(|s| s.name == name)
+    }
+
+    /// The workbook's display name: its `name`, else the file stem.
+    pub fn display_name(&self, path: &Path) -> String {
+        self.workbook.name.clone().unwrap_or_else(|| {
+            path.file_stem().map_or_else(|| "workbook".into(), |s| s.to_string_lossy().into_owned())
+        })
+    }
+}
+
+impl fmt::Display for MetricKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            Self::Count => "count",
+            Self::Sum => "sum",
+            Self::Min => "min",
+            Self::Max => "max",
+            Self::Mean => "mean",
+            Self::First => "first",
+            Self::Last => "last",
+            Self::ApproxDistinct => "approx_distinct",
+        };
+        f.write_str(text)
+    }
+}
+
+fn is_secret_property(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "private.key", "key.pem"].iter().any(|word| key.contains(word))
+}
+
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+fn nth_line_containing(text: &str, needle: &str, nth: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| line.contains(needle))
+        .nth(nth.saturating_sub(1))
+        .map(|(index, _)| index + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[workbook]
+name = "shop"
+
+[[streams]]
+name = "clicks"
+brokers = "127.0.0.1:9092"
+topic = "clickstream"
+start = "2026-11-20T00:00:00Z"
+
+[streams.time]
+field = "ts"
+format = "epoch_ms"
+
+[streams.rollup]
+granularity = "1m"
+dimensions = ["country", "page.section"]
+retention = "30d"
+metrics = [
+  { name = "events", kind = "count" },
+  { name = "revenue", kind = "sum", field = "order.total" },
+  { name = "users", kind = "approx_distinct", field = "user" },
+]
+
+[[imports]]
+name = "catalogue"
+file = "assets/catalogue.csv"
+"#;
+
+    fn parse(text: &str) -> Result<Workbook, WorkbookError> {
+        Workbook::from_toml(text, Path::new("shop.toml"))
+    }
+
+    #[test]
+    fn parses_a_full_stream() {
+        let workbook = parse(GOOD).unwrap();
+        let stream = workbook.stream("clicks").unwrap();
+        assert_eq!(stream.rollup.granularity.micros(), 60_000_000);
+        assert_eq!(stream.rollup.metrics[1].field.as_deref(), Some("order.total"));
+        assert_eq!(stream.rollup.allowed_lateness.seconds(), DEFAULT_ALLOWED_LATENESS_SECS);
+        assert_eq!(stream.rollup.retention.map(SpanDuration::seconds), Some(30 * 86_400));
+        assert!(matches!(stream.start, StartPosition::At { micros } if micros == 1_795_132_800_000_000));
+        assert_eq!(workbook.imports.len(), 1, "reserved sections are kept");
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let workbook = parse(GOOD).unwrap();
+        let again = parse(&workbook.to_toml().unwrap()).unwrap();
+        assert_eq!(workbook, again);
+    }
+
+    #[test]
+    fn bad_granularity_names_the_line() {
+        let text = GOOD.replace("granularity = \"1m\"", "granularity = \"7m\"");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("shop.toml, line 16"), "{err}");
+        assert!(err.contains("divide a day"), "{err}");
+    }
+
+    #[test]
+    fn metric_without_field_is_rejected() {
+        let text = GOOD.replace(", field = \"order.total\"", "");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("metric `revenue` (Sum) needs `field`"), "{err}");
+        assert!(err.contains("line "), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_line() {
+        let text = GOOD.replace("topic = \"clickstream\"", "topic = \"clickstream\"\ntopik = \"x\"");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("line 9"), "{err}");
+        assert!(err.contains("topik"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_stream_names_are_rejected() {
+        let second = GOOD.split("[[imports]]").next().unwrap().split("[[streams]]").nth(1).unwrap();
+        let text = format!("{GOOD}\n[[streams]]{second}");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("stream name `clicks` is used twice"), "{err}");
+    }
+
+    #[test]
+    fn secrets_in_the_file_are_refused() {
+        let text = format!("{GOOD}\n");
+        let text = text.replace(
+            "[[imports]]",
+            "[streams.kafka]\nsasl_username = \"me\"\nproperties = { \"sasl.password\" = \"hunter2\" }\n\n[[imports]]",
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("password_env"), "{err}");
+    }
+
+    #[test]
+    fn kafka_time_takes_no_field() {
+        let text = GOOD.replace("format = \"epoch_ms\"", "format = \"kafka\"");
+        assert!(parse(&text).unwrap_err().to_string().contains("uses the message timestamp"));
+        let text = GOOD.replace("field = \"ts\"\nformat = \"epoch_ms\"", "format = \"kafka\"");
+        let workbook = parse(&text).unwrap();
+        assert_eq!(workbook.streams[0].time.source, TimeSource::KafkaTimestamp);
+    }
+}

@@ -1,0 +1,11 @@
+//! The one integration-test binary: the real `tidepool` binary against a real,
+//! separate Kafka-compatible broker (tansu, started by `scripts/test`).
+
+mod support;
+
+mod cli_errors;
+mod exactness;
+mod failures;
+mod quarantine_and_lateness;
+mod resume;
+mod start_positions;
