@@ -144,12 +144,15 @@ pub fn connect(spec: &StreamSpec) -> Result<(StreamConsumer, Vec<i32>), ConnectE
 }
 
 /// Assigns every partition at its checkpointed offset, or at the start position.
+/// Returns the offsets it resolved from `latest` or a start time, which the
+/// caller records so that a restart does not resolve them again.
 pub fn assign(
     consumer: &StreamConsumer,
     spec: &StreamSpec,
     partitions: &[i32],
     progress: &StreamProgress,
-) -> Result<(), ConnectError> {
+) -> Result<Vec<(i32, i64)>, ConnectError> {
+    let mut resolved_offsets = Vec::new();
     let fail = |what: &str, err: KafkaError| {
         ConnectError(format!("cannot {what} on broker {} (topic `{}`): {err}", spec.brokers, spec.topic))
     };
@@ -159,7 +162,13 @@ pub fn assign(
         let offset = match (progress.next_offsets.get(&partition), spec.start) {
             (Some(&next), _) => Offset::Offset(next),
             (None, StartPosition::Earliest) => Offset::Beginning,
-            (None, StartPosition::Latest) => Offset::End,
+            (None, StartPosition::Latest) => {
+                let (_, high) = consumer
+                    .fetch_watermarks(&spec.topic, partition, REQUEST_TIMEOUT)
+                    .map_err(|err| fail("look up the end of the topic", err))?;
+                resolved_offsets.push((partition, high));
+                Offset::Offset(high)
+            }
             (None, StartPosition::At { micros }) => {
                 by_time
                     .add_partition_offset(&spec.topic, partition, Offset::Offset(micros.div_euclid(1_000)))
@@ -176,7 +185,10 @@ pub fn assign(
         for element in resolved.elements() {
             // No message at or after the time: start at the end.
             let offset = match element.offset() {
-                Offset::Offset(n) if n >= 0 => Offset::Offset(n),
+                Offset::Offset(n) if n >= 0 => {
+                    resolved_offsets.push((element.partition(), n));
+                    Offset::Offset(n)
+                }
                 _ => Offset::End,
             };
             assignment
@@ -184,7 +196,8 @@ pub fn assign(
                 .map_err(|err| fail("assign", err))?;
         }
     }
-    consumer.assign(&assignment).map_err(|err| fail("assign partitions", err))
+    consumer.assign(&assignment).map_err(|err| fail("assign partitions", err))?;
+    Ok(resolved_offsets)
 }
 
 /// Current fetch positions of partitions that have not delivered a message yet,

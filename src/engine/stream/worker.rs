@@ -150,8 +150,13 @@ impl StreamWorker {
         ingestor: &mut Ingestor,
         store: &mut StateStore,
     ) -> SessionEnd {
-        if let Err(err) = kafka::assign(consumer, &self.spec, partitions, &ingestor.progress) {
-            return SessionEnd::Failed(err);
+        match kafka::assign(consumer, &self.spec, partitions, &ingestor.progress) {
+            Ok(resolved) => {
+                for (partition, offset) in resolved {
+                    ingestor.progress.next_offsets.entry(partition).or_insert(offset);
+                }
+            }
+            Err(err) => return SessionEnd::Failed(err),
         }
         let mut at_end: HashMap<i32, bool> = partitions.iter().map(|&p| (p, false)).collect();
         let mut caught_up_reported = false;
