@@ -56,10 +56,7 @@ fn engine_only(messages: &[Vec<u8>], passes: usize) -> f64 {
     let mut offset = 0;
     for _ in 0..passes {
         for payload in messages {
-            ingestor.ingest(
-                IncomingMessage { partition: 0, offset, timestamp_ms: None, payload: Some(payload) },
-                now,
-            );
+            ingestor.ingest(IncomingMessage { partition: 0, offset, timestamp_ms: None, payload: Some(payload) }, now);
             offset += 1;
         }
     }
@@ -99,7 +96,8 @@ fn produce(brokers: &str, topic: &str, messages: &[Vec<u8>]) {
         .create()
         .expect("producer");
     for (index, payload) in messages.iter().enumerate() {
-        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(payload.as_slice()).partition(index as i32 % PARTITIONS);
+        let mut record =
+            BaseRecord::<(), [u8]>::to(topic).payload(payload.as_slice()).partition(index as i32 % PARTITIONS);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -119,7 +117,9 @@ fn create_topic(brokers: &str, topic: &str) {
         ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let results = runtime
-        .block_on(admin.create_topics(&[NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1))], &AdminOptions::new()))
+        .block_on(
+            admin.create_topics(&[NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1))], &AdminOptions::new()),
+        )
         .expect("create topic");
     for result in results {
         result.expect("topic created");
@@ -160,8 +160,11 @@ fn raw_consume(brokers: &str, topic: &str, expected: usize) -> f64 {
 fn end_to_end(brokers: &str, topic: &str, expected: usize) -> f64 {
     let data_dir = std::env::temp_dir().join(format!("tidepool-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
-    let options =
-        EngineOptions { data_dir: data_dir.clone(), workbook_id: "bench".into(), checkpoint_every: Duration::from_secs(5) };
+    let options = EngineOptions {
+        data_dir: data_dir.clone(),
+        workbook_id: "bench".into(),
+        checkpoint_every: Duration::from_secs(5),
+    };
     let engine = Engine::start(options, Arc::new(|| {})).expect("engine");
     let started = Instant::now();
     engine.send(Command::StartStream {
@@ -240,7 +243,9 @@ fn main() {
     let events: usize = std::env::var("TIDEPOOL_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let batch = messages(events);
     let mean_bytes = batch.iter().map(Vec::len).sum::<usize>() / batch.len();
-    println!("tidepool throughput benchmark: {events} demo events of ~{mean_bytes} bytes, 6 dimensions, 4 metrics, 1m buckets");
+    println!(
+        "tidepool throughput benchmark: {events} demo events of ~{mean_bytes} bytes, 6 dimensions, 4 metrics, 1m buckets"
+    );
 
     let engine_rate = engine_only(&batch, 2);
     println!("(a) engine only, one core:           {}", millions(engine_rate));
@@ -269,7 +274,8 @@ fn main() {
     }
     drop(batch);
 
-    let peak_events = std::env::var("TIDEPOOL_BENCH_PEAK_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000_usize);
+    let peak_events =
+        std::env::var("TIDEPOOL_BENCH_PEAK_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000_usize);
     let output = std::process::Command::new(std::env::current_exe().expect("exe"))
         .args(["--peak-memory-child", &peak_events.to_string()])
         .output()

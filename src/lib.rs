@@ -7,3 +7,5 @@ pub mod cli;
 pub mod demo;
 pub mod engine;
 pub mod model;
+#[cfg(feature = "gui")]
+pub mod ui;

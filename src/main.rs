@@ -18,11 +18,28 @@ struct Args {
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     #[command(subcommand)]
-    verb: Verb,
+    verb: Option<Verb>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Verb {
+    /// Open the workbench on the built-in live demo (an embedded Kafka broker; nothing to install).
+    #[cfg(feature = "gui")]
+    Demo {
+        /// Events per second the demo produces (changeable in the window).
+        #[arg(long, default_value_t = tidepool::demo::cluster::DEFAULT_RATE)]
+        rate: u32,
+        /// Write each frame's time in ms to this file (for measuring responsiveness).
+        #[arg(long, value_name = "FILE")]
+        frame_times: Option<PathBuf>,
+    },
+    /// Open the workbench on a workbook.
+    #[cfg(feature = "gui")]
+    Open {
+        workbook: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        frame_times: Option<PathBuf>,
+    },
     /// Consume every stream of a workbook into its rollup, checkpointing as it goes.
     Run {
         workbook: PathBuf,
@@ -52,6 +69,11 @@ enum Verb {
     Reset { workbook: PathBuf, stream: String },
 }
 
+#[cfg(feature = "gui")]
+fn window(launch: tidepool::ui::Launch, frame_times: Option<PathBuf>) -> anyhow::Result<()> {
+    tidepool::ui::run_window(launch, frame_times).map_err(|err| anyhow::anyhow!("the window could not open: {err}"))
+}
+
 fn parse_span(text: &str) -> Result<SpanDuration, String> {
     text.parse()
 }
@@ -60,13 +82,28 @@ fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TIDEPOOL_LOG").unwrap_or_else(|_| "warn,librdkafka=off".into()),
+            tracing_subscriber::EnvFilter::try_from_env("TIDEPOOL_LOG")
+                .unwrap_or_else(|_| "warn,librdkafka=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let data_dir = paths::data_dir(args.data_dir.as_deref());
+    #[cfg(feature = "gui")]
+    let explicit_data_dir = args.data_dir.clone();
     let result = match args.verb {
-        Verb::Run { workbook, until_caught_up, checkpoint_every, give_up_after, checkpoint_every_ms } => {
+        #[cfg(feature = "gui")]
+        None => window(tidepool::ui::Launch::Restore, None),
+        #[cfg(not(feature = "gui"))]
+        None => {
+            Err(anyhow::anyhow!("this build of tidepool has no window (built without the `gui` feature); see --help"))
+        }
+        #[cfg(feature = "gui")]
+        Some(Verb::Demo { rate, frame_times }) => window(tidepool::ui::Launch::Demo { rate }, frame_times),
+        #[cfg(feature = "gui")]
+        Some(Verb::Open { workbook, frame_times }) => {
+            window(tidepool::ui::Launch::Open { workbook, data_dir: explicit_data_dir }, frame_times)
+        }
+        Some(Verb::Run { workbook, until_caught_up, checkpoint_every, give_up_after, checkpoint_every_ms }) => {
             let checkpoint_every = checkpoint_every_ms
                 .map_or(Duration::from_secs(checkpoint_every.seconds().max(1) as u64), Duration::from_millis);
             let options = cli::RunOptions {
@@ -76,9 +113,9 @@ fn main() -> ExitCode {
             };
             cli::run(&workbook, &options, &data_dir)
         }
-        Verb::Export { workbook, stream, out } => cli::export(&workbook, &stream, &out, &data_dir),
-        Verb::Quarantine { workbook, stream } => cli::quarantine(&workbook, &stream, &data_dir),
-        Verb::Reset { workbook, stream } => cli::reset(&workbook, &stream, &data_dir),
+        Some(Verb::Export { workbook, stream, out }) => cli::export(&workbook, &stream, &out, &data_dir),
+        Some(Verb::Quarantine { workbook, stream }) => cli::quarantine(&workbook, &stream, &data_dir),
+        Some(Verb::Reset { workbook, stream }) => cli::reset(&workbook, &stream, &data_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

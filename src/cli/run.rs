@@ -32,7 +32,9 @@ pub fn run(workbook_path: &Path, options: &RunOptions, data_dir: &Path) -> Resul
     }
     for (section, count) in [("imports", workbook.imports.len()), ("reports", workbook.reports.len())] {
         if count > 0 {
-            eprintln!("note: this version of tidepool runs streams only; the workbook's {count} {section} are kept but not run");
+            eprintln!(
+                "note: this version of tidepool runs streams only; the workbook's {count} {section} are kept but not run"
+            );
         }
     }
     let engine = Engine::start(

@@ -10,14 +10,30 @@ pub const DIMENSIONS: [&str; 6] = ["type", "country", "device", "browser", "sect
 
 const TYPES: [(&str, u32); 3] = [("page_view", 85), ("add_to_cart", 11), ("order", 4)];
 const COUNTRIES: [(&str, u32); 12] = [
-    ("US", 30), ("DE", 14), ("GB", 11), ("FR", 9), ("NL", 6), ("ES", 6),
-    ("IT", 5), ("SE", 4), ("PL", 4), ("BR", 4), ("JP", 4), ("IN", 3),
+    ("US", 30),
+    ("DE", 14),
+    ("GB", 11),
+    ("FR", 9),
+    ("NL", 6),
+    ("ES", 6),
+    ("IT", 5),
+    ("SE", 4),
+    ("PL", 4),
+    ("BR", 4),
+    ("JP", 4),
+    ("IN", 3),
 ];
 const DEVICES: [(&str, u32); 3] = [("mobile", 58), ("desktop", 36), ("tablet", 6)];
 const BROWSERS: [(&str, u32); 4] = [("chrome", 62), ("safari", 22), ("firefox", 9), ("edge", 7)];
 const SECTIONS: [(&str, u32); 8] = [
-    ("home", 20), ("search", 16), ("category", 18), ("product", 30),
-    ("cart", 7), ("checkout", 4), ("account", 3), ("help", 2),
+    ("home", 20),
+    ("search", 16),
+    ("category", 18),
+    ("product", 30),
+    ("cart", 7),
+    ("checkout", 4),
+    ("account", 3),
+    ("help", 2),
 ];
 const REFERRERS: [(&str, u32); 5] = [("direct", 34), ("search", 38), ("social", 14), ("email", 8), ("ads", 6)];
 
@@ -134,7 +150,13 @@ impl Clickstream {
         let country = rng.pick(&COUNTRIES);
         let device = rng.pick(&DEVICES);
         let browser = rng.pick(&BROWSERS);
-        let section = if kind == "page_view" { rng.pick(&SECTIONS) } else if kind == "order" { "checkout" } else { "product" };
+        let section = if kind == "page_view" {
+            rng.pick(&SECTIONS)
+        } else if kind == "order" {
+            "checkout"
+        } else {
+            "product"
+        };
         let referrer = rng.pick(&REFERRERS);
         // Zipf-ish users: a few heavy users, a long tail.
         let user = (rng.below(self.options.users) * rng.below(self.options.users)) / self.options.users.max(1);
@@ -197,7 +219,10 @@ mod tests {
     fn malformed_share_is_respected() {
         let mut stream = Clickstream::new(ClickstreamOptions { malformed_share: 0.1, ..ClickstreamOptions::default() });
         let bad = (0..10_000)
-            .filter(|_| serde_json::from_slice::<serde_json::Value>(&stream.next_event()).map_or(true, |v| !v.is_object() || !v["price"].is_number()))
+            .filter(|_| {
+                serde_json::from_slice::<serde_json::Value>(&stream.next_event())
+                    .map_or(true, |v| !v.is_object() || !v["price"].is_number())
+            })
             .count();
         assert!((800..=1_200).contains(&bad), "{bad}");
     }

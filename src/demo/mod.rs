@@ -2,3 +2,4 @@
 //! the GUI, an in-process Kafka broker). Used by the benchmark too.
 
 pub mod clickstream;
+pub mod cluster;

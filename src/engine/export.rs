@@ -37,10 +37,8 @@ pub fn write_frame(frame: &mut DataFrame, path: &Path) -> Result<(), ExportError
     let format = ExportFormat::of(path)?;
     let shown = path.display().to_string();
     let io = |source| ExportError::Io { path: shown.clone(), source };
-    let partial = path.with_extension(format!(
-        "{}.partial",
-        path.extension().and_then(|e| e.to_str()).unwrap_or_default()
-    ));
+    let partial =
+        path.with_extension(format!("{}.partial", path.extension().and_then(|e| e.to_str()).unwrap_or_default()));
     let file = std::fs::File::create(&partial).map_err(io)?;
     let written = match format {
         ExportFormat::Csv => CsvWriter::new(file)

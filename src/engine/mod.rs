@@ -5,6 +5,7 @@
 //! Channels are bounded: lifecycle events block when the receiver lags, while
 //! periodic progress is dropped instead (the next one supersedes it).
 
+pub mod discovery;
 pub mod export;
 pub mod paths;
 mod protocol;
@@ -14,13 +15,13 @@ pub mod stream;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use protocol::{Command, Event, RunMode, StreamStatus, StreamStats};
+pub use protocol::{Command, Event, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec, TableRequest};
 
 /// Capacity of the command and event channels.
 const CHANNEL_CAPACITY: usize = 1024;
@@ -124,6 +125,7 @@ impl Drop for Engine {
 
 struct RunningStream {
     stop: Arc<AtomicBool>,
+    controls: SyncSender<stream::worker::StreamControl>,
     handle: JoinHandle<()>,
 }
 
@@ -137,11 +139,19 @@ fn supervise(options: &EngineOptions, commands: &Receiver<Command>, sink: &Event
                     stop_and_join(previous);
                 }
                 let stop = Arc::new(AtomicBool::new(false));
+                let (controls, control_receiver) = sync_channel(CHANNEL_CAPACITY);
                 let name = spec.name.clone();
-                let worker = stream::worker::StreamWorker::new(*spec, options, mode, sink.clone(), stop.clone());
+                let worker = stream::worker::StreamWorker::new(
+                    *spec,
+                    options,
+                    mode,
+                    sink.clone(),
+                    stop.clone(),
+                    control_receiver,
+                );
                 match std::thread::Builder::new().name(format!("tidepool-stream-{name}")).spawn(move || worker.run()) {
                     Ok(handle) => {
-                        running.insert(name, RunningStream { stop, handle });
+                        running.insert(name, RunningStream { stop, controls, handle });
                     }
                     Err(err) => sink.send(Event::StreamFailed {
                         stream: name,
@@ -154,6 +164,24 @@ fn supervise(options: &EngineOptions, commands: &Receiver<Command>, sink: &Event
                     stop_and_join(previous);
                 }
             }
+            Command::WatchStream { stream, view } => {
+                if let Some(running) = running.get(&stream) {
+                    let _ = running.controls.try_send(stream::worker::StreamControl::Watch(view));
+                }
+            }
+            Command::UnwatchStream { stream } => {
+                if let Some(running) = running.get(&stream) {
+                    let _ = running.controls.try_send(stream::worker::StreamControl::Unwatch);
+                }
+            }
+            Command::ListTopics { brokers } => discover(sink, "topics", move || {
+                let result = discovery::list_topics(&brokers);
+                Event::TopicsListed { brokers, result }
+            }),
+            Command::SampleTopic { brokers, topic } => discover(sink, "sample", move || {
+                let result = discovery::sample_topic(&brokers, &topic);
+                Event::TopicSampled { brokers, topic, result }
+            }),
             Command::Shutdown => break,
         }
     }
@@ -162,6 +190,16 @@ fn supervise(options: &EngineOptions, commands: &Receiver<Command>, sink: &Event
         let _ = stream.handle.join();
     }
     sink.send(Event::EngineStopped);
+}
+
+/// Runs a discovery request on its own short-lived thread and sends its answer.
+fn discover(sink: &EventSink, what: &str, request: impl FnOnce() -> Event + Send + 'static) {
+    let sink = sink.clone();
+    let spawned =
+        std::thread::Builder::new().name(format!("tidepool-discovery-{what}")).spawn(move || sink.send(request()));
+    if let Err(err) = spawned {
+        tracing::warn!("cannot start a discovery thread: {err}");
+    }
 }
 
 fn stop_and_join(stream: RunningStream) {

@@ -1,8 +1,14 @@
 //! The engine's vocabulary: commands in, events out. One variant per action or
 //! lifecycle step; new features (imports, schedules, reports) add variants.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use polars::prelude::DataFrame;
+
+use crate::engine::discovery::{TopicInfo, TopicSample};
+use crate::engine::rollup::series::Series;
+use crate::engine::stream::quarantine::QuarantinedRecord;
 use crate::model::StreamSpec;
 
 /// How long a stream runs.
@@ -22,8 +28,54 @@ pub enum Command {
     StartStream { spec: Box<StreamSpec>, mode: RunMode },
     /// Stop a stream after a final checkpoint.
     StopStream { stream: String },
+    /// Publish view data (chart series, table, recent quarantine) of a stream
+    /// about once a second, as `StreamViewUpdated`, until `UnwatchStream`.
+    WatchStream { stream: String, view: StreamViewSpec },
+    /// Stop publishing view data of a stream.
+    UnwatchStream { stream: String },
+    /// List the topics of a broker; answered by `TopicsListed`.
+    ListTopics { brokers: String },
+    /// Read the newest messages of a topic and detect their fields; answered by `TopicSampled`.
+    SampleTopic { brokers: String, topic: String },
     /// Stop every stream (each writes a final checkpoint), then the engine.
     Shutdown,
+}
+
+/// What a viewer of a stream wants to see.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamViewSpec {
+    /// Index of the charted metric, in workbook order.
+    pub metric: usize,
+    /// Index of the dimension the chart is split by.
+    pub split_by: Option<usize>,
+    /// Only buckets newer than now minus this; `None` for all.
+    pub window: Option<Duration>,
+    /// Split values with their own series; the rest merge into "other".
+    pub top_n: usize,
+    /// Whether to include the rollup table, and how to sort it.
+    pub table: TableRequest,
+}
+
+/// Whether a view includes the rollup table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableRequest {
+    Skip,
+    /// The whole rollup, sorted by `column` (newest bucket first when `None`).
+    Include {
+        column: Option<String>,
+        descending: bool,
+    },
+}
+
+/// View data of a watched stream, computed on the stream's thread.
+#[derive(Debug, Clone)]
+pub struct StreamViewData {
+    pub spec: StreamViewSpec,
+    pub series: Vec<Series>,
+    /// The rollup as a frame, when the spec asked for it.
+    pub table: Option<Arc<DataFrame>>,
+    /// The most recent quarantined records, newest last.
+    pub recent_quarantine: Vec<QuarantinedRecord>,
 }
 
 /// A stream's state as shown to the user.
@@ -70,6 +122,12 @@ pub enum Event {
     StreamFailed { stream: String, message: String },
     /// The stream's worker ended after its final checkpoint.
     StreamStopped { stream: String, stats: StreamStats },
+    /// Fresh view data of a watched stream.
+    StreamViewUpdated { stream: String, view: Arc<StreamViewData> },
+    /// The topics of a broker, or why they could not be listed.
+    TopicsListed { brokers: String, result: Result<Vec<TopicInfo>, String> },
+    /// Fields detected in a topic's newest messages, or why it could not be read.
+    TopicSampled { brokers: String, topic: String, result: Result<TopicSample, String> },
     /// Every stream has stopped and the engine has shut down.
     EngineStopped,
 }

@@ -54,9 +54,7 @@ impl std::str::FromStr for SpanDuration {
             "h" | "hour" | "hours" => 3_600,
             "d" | "day" | "days" => SECONDS_PER_DAY,
             other => {
-                return Err(format!(
-                    "`{text}` has an unknown unit `{other}`: use s, m, h or d (e.g. 30s, 5m, 1h, 7d)"
-                ));
+                return Err(format!("`{text}` has an unknown unit `{other}`: use s, m, h or d (e.g. 30s, 5m, 1h, 7d)"));
             }
         };
         Ok(Self { seconds: amount * unit_seconds })

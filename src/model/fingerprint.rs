@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::workbook::{MessageFormat, MetricSpec, StreamSpec, TimeSpec};
 use super::Granularity;
+use super::workbook::{MessageFormat, MetricSpec, StreamSpec, TimeSpec};
 
 /// The parts of a stream that define the meaning of its rollup frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,6 +9,6 @@ pub mod workbook;
 
 pub use duration::{Granularity, SpanDuration};
 pub use workbook::{
-    KafkaClientSpec, MetricKind, MetricSpec, MessageFormat, RollupSpec, StartPosition, StreamSpec,
-    TimeFormat, TimeSpec, Workbook, WorkbookError,
+    KafkaClientSpec, MessageFormat, MetricKind, MetricSpec, RollupSpec, StartPosition, StreamSpec, TimeFormat,
+    TimeSpec, Workbook, WorkbookError,
 };

@@ -98,7 +98,9 @@ pub enum StartPosition {
     Earliest,
     Latest,
     /// The first message whose Kafka timestamp is at or after this time (µs since the epoch, UTC).
-    At { micros: i64 },
+    At {
+        micros: i64,
+    },
 }
 
 impl TryFrom<String> for StartPosition {
@@ -264,9 +266,7 @@ impl TryFrom<RawRollupSpec> for RollupSpec {
             granularity: raw.granularity,
             dimensions: raw.dimensions,
             metrics: raw.metrics,
-            allowed_lateness: raw
-                .allowed_lateness
-                .unwrap_or(SpanDuration::from_seconds(DEFAULT_ALLOWED_LATENESS_SECS)),
+            allowed_lateness: raw.allowed_lateness.unwrap_or(SpanDuration::from_seconds(DEFAULT_ALLOWED_LATENESS_SECS)),
             retention: raw.retention,
         })
     }
@@ -400,11 +400,8 @@ pub enum WorkbookError {
 impl Workbook {
     /// Parses and validates a workbook's text; `path` is only used in messages.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, WorkbookError> {
-        let invalid = |line: Option<usize>, message: String| WorkbookError::Invalid {
-            path: path.to_path_buf(),
-            line,
-            message,
-        };
+        let invalid =
+            |line: Option<usize>, message: String| WorkbookError::Invalid { path: path.to_path_buf(), line, message };
         let workbook: Self = toml::from_str(text).map_err(|err| {
             let line = err.span().map(|span| line_of_offset(text, span.start));
             invalid(line, err.message().trim().to_string())
@@ -437,8 +434,8 @@ impl Workbook {
 
     /// Reads and validates a workbook file.
     pub fn load(path: &Path) -> Result<Self, WorkbookError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| WorkbookError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| WorkbookError::Read { path: path.to_path_buf(), source })?;
         Self::from_toml(&text, path)
     }
 
@@ -452,9 +449,10 @@ impl Workbook {
 
     /// The workbook's display name: its `name`, else the file stem.
     pub fn display_name(&self, path: &Path) -> String {
-        self.workbook.name.clone().unwrap_or_else(|| {
-            path.file_stem().map_or_else(|| "workbook".into(), |s| s.to_string_lossy().into_owned())
-        })
+        self.workbook
+            .name
+            .clone()
+            .unwrap_or_else(|| path.file_stem().map_or_else(|| "workbook".into(), |s| s.to_string_lossy().into_owned()))
     }
 }
 

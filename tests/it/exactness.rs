@@ -44,11 +44,14 @@ fn csv_export_has_bucket_dimensions_and_named_metrics() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("bucket,country,device.kind,events,revenue,items,cheapest,dearest,mean_price,first_price,last_price,users")
+        Some(
+            "bucket,country,device.kind,events,revenue,items,cheapest,dearest,mean_price,first_price,last_price,users"
+        )
     );
     let first = lines.next().expect("a data row");
     // 1_764_000_000_000 ms is 2025-11-24T16:00:00Z; 5-minute buckets start on the minute.
     assert!(first.starts_with("2025-11-24T16:00:00Z,"), "{first}");
-    let events_total: i64 = text.lines().skip(1).map(|line| line.split(',').nth(3).unwrap().parse::<i64>().unwrap()).sum();
+    let events_total: i64 =
+        text.lines().skip(1).map(|line| line.split(',').nth(3).unwrap().parse::<i64>().unwrap()).sum();
     assert_eq!(events_total, 50);
 }

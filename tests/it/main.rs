@@ -1,7 +1,7 @@
 //! The one integration-test binary: the real `tidepool` binary against a real,
 //! separate Kafka-compatible broker (tansu, started by `scripts/test`).
 
-mod support;
+pub mod support;
 
 mod cli_errors;
 mod exactness;
@@ -9,3 +9,7 @@ mod failures;
 mod quarantine_and_lateness;
 mod resume;
 mod start_positions;
+#[cfg(feature = "gui")]
+mod ui;
+#[cfg(feature = "gui")]
+mod window_smoke;

@@ -56,19 +56,31 @@ fn a_point_in_time_starts_at_the_first_message_at_or_after_it() {
     let topic = unique_topic("at-time");
     create_topic(&topic, 1);
     let now_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    produce_one_by_one(&topic, &ticks(10, now_ms()).into_iter().map(|m| Outgoing { timestamp_ms: None, ..m }).collect::<Vec<_>>());
+    produce_one_by_one(
+        &topic,
+        &ticks(10, now_ms()).into_iter().map(|m| Outgoing { timestamp_ms: None, ..m }).collect::<Vec<_>>(),
+    );
     std::thread::sleep(std::time::Duration::from_millis(1_500));
     let boundary_ms = now_ms();
     std::thread::sleep(std::time::Duration::from_millis(1_500));
-    produce_one_by_one(&topic, &ticks(7, 0).into_iter().map(|m| Outgoing { timestamp_ms: None, ..m }).collect::<Vec<_>>());
+    produce_one_by_one(
+        &topic,
+        &ticks(7, 0).into_iter().map(|m| Outgoing { timestamp_ms: None, ..m }).collect::<Vec<_>>(),
+    );
 
-    let boundary = chrono::DateTime::from_timestamp_millis(boundary_ms).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let boundary = chrono::DateTime::from_timestamp_millis(boundary_ms)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let sandbox = Sandbox::new();
     let workbook = sandbox.write_workbook(&kafka_time_workbook(&topic, &boundary));
     let output = sandbox.run_until_caught_up(&workbook);
     assert!(stdout(&output).contains("ticks: 7 events"), "{}", stdout(&output));
     let frame = sandbox.export(&workbook, "ticks");
-    let buckets = frame.column("bucket").unwrap().as_materialized_series().cast(&polars::prelude::DataType::Int64).unwrap();
+    let buckets =
+        frame.column("bucket").unwrap().as_materialized_series().cast(&polars::prelude::DataType::Int64).unwrap();
     let first_bucket_ms = buckets.i64().unwrap().get(0).unwrap() / 1_000;
-    assert!(first_bucket_ms >= boundary_ms - 1_000, "first bucket {first_bucket_ms} is before the boundary {boundary_ms}");
+    assert!(
+        first_bucket_ms >= boundary_ms - 1_000,
+        "first bucket {first_bucket_ms} is before the boundary {boundary_ms}"
+    );
 }

@@ -43,9 +43,7 @@ pub fn create_topic(topic: &str, partitions: i32) {
 
 /// Runs a future to completion on this thread (the admin API is async).
 fn futures_executor<F: std::future::Future>() -> impl FnOnce(F) -> F::Output {
-    |future| {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(future)
-    }
+    |future| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(future)
 }
 
 /// One message to produce.

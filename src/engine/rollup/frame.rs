@@ -17,9 +17,8 @@ impl RollupState {
         columns.push(buckets.into_column());
         for (dimension, name) in self.dimension_names.iter().enumerate() {
             let dictionary = &self.dictionaries[dimension];
-            let values: StringChunked = (0..rows)
-                .map(|row| dictionary.value(self.dimension_ids[row * width + dimension]))
-                .collect();
+            let values: StringChunked =
+                (0..rows).map(|row| dictionary.value(self.dimension_ids[row * width + dimension])).collect();
             columns.push(values.with_name(name.as_str().into()).into_column());
         }
         for (name, column) in self.metric_names.iter().zip(&self.columns) {

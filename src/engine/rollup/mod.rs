@@ -11,6 +11,7 @@ pub mod dictionary;
 pub mod frame;
 pub mod hll;
 pub mod metrics;
+pub mod series;
 
 use std::hash::BuildHasher;
 

@@ -90,9 +90,7 @@ impl StateStore {
         let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let connection = Connection::open(&path).map_err(sqlite)?;
         connection.busy_timeout(Duration::from_secs(30)).map_err(sqlite)?;
-        connection
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-            .map_err(sqlite)?;
+        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(sqlite)?;
         connection.execute_batch(SCHEMA).map_err(sqlite)?;
         Ok(Self { connection, path })
     }
@@ -188,10 +186,16 @@ impl StateStore {
         let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let transaction = self.connection.transaction().map_err(sqlite)?;
         let checkpoints = transaction
-            .execute("DELETE FROM checkpoints WHERE workbook_id = ?1 AND stream = ?2", params![key.workbook_id, key.stream])
+            .execute(
+                "DELETE FROM checkpoints WHERE workbook_id = ?1 AND stream = ?2",
+                params![key.workbook_id, key.stream],
+            )
             .map_err(sqlite)?;
         let records = transaction
-            .execute("DELETE FROM quarantine WHERE workbook_id = ?1 AND stream = ?2", params![key.workbook_id, key.stream])
+            .execute(
+                "DELETE FROM quarantine WHERE workbook_id = ?1 AND stream = ?2",
+                params![key.workbook_id, key.stream],
+            )
             .map_err(sqlite)?;
         transaction.commit().map_err(sqlite)?;
         Ok(checkpoints + records > 0)

@@ -68,8 +68,16 @@ struct PlanNode {
 #[derive(Debug, Clone)]
 struct PlanChild {
     key: Box<str>,
+    /// Length and first byte of `key`, compared before the bytes (most keys differ there).
+    quick: (usize, u8),
     slot: Option<usize>,
     node: Option<PlanNode>,
+}
+
+impl PlanChild {
+    fn matches(&self, key: &str) -> bool {
+        self.quick == (key.len(), key.as_bytes().first().copied().unwrap_or(0)) && &*self.key == key
+    }
 }
 
 impl FieldPlan {
@@ -81,7 +89,8 @@ impl FieldPlan {
             let position = match node.children.iter().position(|child| &*child.key == key) {
                 Some(position) => position,
                 None => {
-                    node.children.push(PlanChild { key: key.into(), slot: None, node: None });
+                    let quick = (key.len(), key.as_bytes().first().copied().unwrap_or(0));
+                    node.children.push(PlanChild { key: key.into(), quick, slot: None, node: None });
                     node.children.len() - 1
                 }
             };
@@ -105,7 +114,10 @@ impl FieldPlan {
     pub fn decode<'a>(&self, payload: &'a [u8], slots: &mut Vec<Scalar<'a>>) -> Result<(), DecodeError> {
         slots.clear();
         slots.resize(self.slot_count, Scalar::Missing);
-        let mut deserializer = serde_json::Deserializer::from_slice(payload);
+        // One UTF-8 check of the whole payload is much cheaper than serde_json's check per string.
+        let text = std::str::from_utf8(payload)
+            .map_err(|err| DecodeError::NotJson(format!("invalid UTF-8 at byte {}", err.valid_up_to())))?;
+        let mut deserializer = serde_json::Deserializer::from_str(text);
         let top = ValueSeed { node: Some(&self.root), slots }
             .deserialize(&mut deserializer)
             .map_err(|err| DecodeError::NotJson(err.to_string()))?;
@@ -219,7 +231,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.node.children.iter().position(|child| &*child.key == key))
+        Ok(self.node.children.iter().position(|child| child.matches(key)))
     }
 }
 
@@ -239,7 +251,8 @@ mod tests {
     fn captures_top_level_and_nested_fields() {
         let plan = plan(&["ts", "order.total", "country", "order"]);
         let mut slots = Vec::new();
-        let payload = br#"{"ts":1700000000000,"skip":{"deep":[1,2,{"x":1}]},"country":"D\u00e9","order":{"total":12.5,"n":2}}"#;
+        let payload =
+            br#"{"ts":1700000000000,"skip":{"deep":[1,2,{"x":1}]},"country":"D\u00e9","order":{"total":12.5,"n":2}}"#;
         plan.decode(payload, &mut slots).unwrap();
         assert_eq!(slots[0], Scalar::Integer(1_700_000_000_000));
         assert_eq!(slots[1], Scalar::Real(12.5));
@@ -263,6 +276,10 @@ mod tests {
         assert_eq!(plan.decode(b"42", &mut slots), Err(DecodeError::NotAnObject("a number")));
         assert!(matches!(plan.decode(br#"{"a":1"#, &mut slots), Err(DecodeError::NotJson(_))));
         assert!(matches!(plan.decode(br#"{"a":1} trailing"#, &mut slots), Err(DecodeError::NotJson(_))));
+        assert_eq!(
+            plan.decode(b"{\"a\":\"\xff\"}", &mut slots),
+            Err(DecodeError::NotJson("invalid UTF-8 at byte 6".into()))
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! time, type checks, lateness and retention, then the merge. Knows nothing of
 //! Kafka clients or storage, so the benchmark and unit tests drive it directly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,9 @@ use super::quarantine::{QuarantineReason, QuarantinedRecord};
 use crate::engine::rollup::{EventOrder, MetricInput, RollupState};
 use crate::model::workbook::{TimeFormat, TimeSource};
 use crate::model::{MetricKind, StreamSpec};
+
+/// Quarantined records kept in memory for live views.
+pub const RECENT_QUARANTINE: usize = 200;
 
 /// One message as it came off a partition.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +52,8 @@ pub enum Outcome {
     Merged,
     MergedLate,
     Quarantined(QuarantineReason),
+    /// Below the partition's checkpointed position: already counted, ignored.
+    AlreadyCounted,
 }
 
 /// Decodes and merges messages of one stream into its rollup.
@@ -66,6 +71,8 @@ pub struct Ingestor {
     pub progress: StreamProgress,
     /// Quarantined since the last checkpoint, newest last, at most `quarantine_capacity`.
     pending_quarantine: Vec<QuarantinedRecord>,
+    /// The latest quarantined records, for live views.
+    recent_quarantine: VecDeque<QuarantinedRecord>,
     slots: Vec<Scalar<'static>>,
     dimension_ids: Vec<u32>,
     inputs: Vec<MetricInput>,
@@ -131,6 +138,7 @@ impl Ingestor {
             rollup,
             progress,
             pending_quarantine: Vec::new(),
+            recent_quarantine: VecDeque::new(),
             slots: Vec::new(),
             dimension_ids: Vec::new(),
             inputs: Vec::new(),
@@ -140,7 +148,13 @@ impl Ingestor {
 
     /// Takes one message; `now_micros` is the wall clock, used only for retention.
     pub fn ingest(&mut self, message: IncomingMessage<'_>, now_micros: i64) -> Outcome {
-        self.progress.next_offsets.insert(message.partition, message.offset + 1);
+        match self.progress.next_offsets.get_mut(&message.partition) {
+            Some(next) if message.offset < *next => return Outcome::AlreadyCounted,
+            Some(next) => *next = message.offset + 1,
+            None => {
+                self.progress.next_offsets.insert(message.partition, message.offset + 1);
+            }
+        }
         let payload = message.payload.unwrap_or_default();
         let mut slots = recycle(std::mem::take(&mut self.slots));
         let checked = self.check(message, payload, now_micros, &mut slots);
@@ -241,14 +255,24 @@ impl Ingestor {
         if self.pending_quarantine.len() >= self.quarantine_capacity {
             self.pending_quarantine.remove(0);
         }
-        self.pending_quarantine.push(QuarantinedRecord::new(
-            message.partition,
-            message.offset,
-            message.timestamp_ms,
-            reason,
-            detail,
-            payload,
-        ));
+        let record =
+            QuarantinedRecord::new(message.partition, message.offset, message.timestamp_ms, reason, detail, payload);
+        if self.recent_quarantine.len() >= RECENT_QUARANTINE {
+            self.recent_quarantine.pop_front();
+        }
+        self.recent_quarantine.push_back(record.clone());
+        self.pending_quarantine.push(record);
+    }
+
+    /// The latest quarantined records (at most [`RECENT_QUARANTINE`]), oldest first.
+    pub fn recent_quarantine(&self) -> Vec<QuarantinedRecord> {
+        self.recent_quarantine.iter().cloned().collect()
+    }
+
+    /// Forgets a partition's position so that its messages are read again from wherever
+    /// the consumer is assigned (used when the broker skipped past the checkpoint).
+    pub fn next_offset(&self, partition: i32) -> Option<i64> {
+        self.progress.next_offsets.get(&partition).copied()
     }
 
     /// Hands over the records quarantined since the last call (to be saved with the checkpoint).
@@ -290,10 +314,9 @@ fn event_time(value: &Scalar<'_>, format: TimeFormat) -> Result<i64, Rejection> 
         TimeFormat::Rfc3339 => 0.0,
     };
     match (value, format) {
-        (Scalar::Missing | Scalar::Null, _) => Err(Rejection::new(
-            QuarantineReason::MissingTime,
-            format!("the time field is {}", value.type_name()),
-        )),
+        (Scalar::Missing | Scalar::Null, _) => {
+            Err(Rejection::new(QuarantineReason::MissingTime, format!("the time field is {}", value.type_name())))
+        }
         (Scalar::Text(text), TimeFormat::Rfc3339) => chrono::DateTime::parse_from_rfc3339(text)
             .map(|time| time.timestamp_micros())
             .map_err(|err| bad(format!("`{text}` is not an RFC 3339 time ({err})"))),

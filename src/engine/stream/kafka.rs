@@ -18,6 +18,14 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::engine::stream::ingest::StreamProgress;
 use crate::model::{StartPosition, StreamSpec};
 
+/// On resume, partitions are assigned this many offsets before their checkpoint
+/// and the already-counted messages are skipped. Some brokers (tansu 0.6) serve
+/// a fetch from the first record batch starting at or after the asked offset,
+/// silently skipping the rest of the batch that holds it; rewinding makes sure
+/// that batch is read. Kafka itself serves the holding batch, so this costs it
+/// only a few thousand re-read messages per partition and restart.
+pub const RESUME_REWIND: i64 = 10_000;
+
 /// How long one metadata or offsets request may take before the stream retries.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -143,16 +151,45 @@ pub fn connect(spec: &StreamSpec) -> Result<(StreamConsumer, Vec<i32>), ConnectE
     Ok((consumer, partitions))
 }
 
-/// Assigns every partition at its checkpointed offset, or at the start position.
-/// Returns the offsets it resolved from `latest` or a start time, which the
-/// caller records so that a restart does not resolve them again.
+/// What `assign` did beyond assigning.
+#[derive(Debug, Default)]
+pub struct Assignment {
+    /// Offsets resolved from `latest` or a start time, for the caller to record
+    /// so that a restart does not resolve them again.
+    pub resolved: Vec<(i32, i64)>,
+    /// Partitions resumed from a checkpoint: (partition, checkpointed offset, assigned offset).
+    pub resumed: Vec<ResumeCheck>,
+}
+
+/// A resumed partition whose first delivered message must not lie beyond its checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResumeCheck {
+    pub partition: i32,
+    pub checkpointed: i64,
+    pub assigned: i64,
+}
+
+impl ResumeCheck {
+    /// The next, deeper offset to read from when the broker skipped past the checkpoint.
+    pub fn deeper(self) -> Option<i64> {
+        if self.assigned <= 0 {
+            return None;
+        }
+        let wider = (self.checkpointed - 8 * RESUME_REWIND).max(0);
+        Some(if wider < self.assigned { wider } else { 0 })
+    }
+}
+
+/// Assigns every partition at its checkpointed offset (less [`RESUME_REWIND`]),
+/// or at the start position.
 pub fn assign(
     consumer: &StreamConsumer,
     spec: &StreamSpec,
     partitions: &[i32],
     progress: &StreamProgress,
-) -> Result<Vec<(i32, i64)>, ConnectError> {
+) -> Result<Assignment, ConnectError> {
     let mut resolved_offsets = Vec::new();
+    let mut resumed = Vec::new();
     let fail = |what: &str, err: KafkaError| {
         ConnectError(format!("cannot {what} on broker {} (topic `{}`): {err}", spec.brokers, spec.topic))
     };
@@ -160,7 +197,11 @@ pub fn assign(
     let mut by_time = TopicPartitionList::new();
     for &partition in partitions {
         let offset = match (progress.next_offsets.get(&partition), spec.start) {
-            (Some(&next), _) => Offset::Offset(next),
+            (Some(&next), _) => {
+                let assigned = (next - RESUME_REWIND).max(0);
+                resumed.push(ResumeCheck { partition, checkpointed: next, assigned });
+                Offset::Offset(assigned)
+            }
             (None, StartPosition::Earliest) => Offset::Beginning,
             (None, StartPosition::Latest) => {
                 let (_, high) = consumer
@@ -197,7 +238,17 @@ pub fn assign(
         }
     }
     consumer.assign(&assignment).map_err(|err| fail("assign partitions", err))?;
-    Ok(resolved_offsets)
+    Ok(Assignment { resolved: resolved_offsets, resumed })
+}
+
+/// Moves one partition's read position (after assignment, while consuming).
+pub fn rewind(consumer: &StreamConsumer, spec: &StreamSpec, partition: i32, offset: i64) -> Result<(), ConnectError> {
+    consumer.seek(&spec.topic, partition, Offset::Offset(offset), REQUEST_TIMEOUT).map_err(|err| {
+        ConnectError(format!(
+            "cannot move to offset {offset} of `{}` partition {partition} on {}: {err}",
+            spec.topic, spec.brokers
+        ))
+    })
 }
 
 /// Current fetch positions of partitions that have not delivered a message yet,

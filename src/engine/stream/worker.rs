@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::Consumer;
@@ -17,8 +18,11 @@ use rdkafka::message::Message;
 
 use super::ingest::{IncomingMessage, Ingestor};
 use super::kafka::{self, ConnectError, StreamConsumer};
+use crate::engine::rollup::series::SeriesQuery;
 use crate::engine::store::{StateStore, StoreError, StreamKey};
-use crate::engine::{EngineOptions, Event, EventSink, RunMode, StreamStats, StreamStatus};
+use crate::engine::{
+    EngineOptions, Event, EventSink, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec, TableRequest,
+};
 use crate::model::StreamSpec;
 use crate::model::fingerprint::RollupDefinition;
 
@@ -26,6 +30,18 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// Requests to a running stream from the supervisor.
+#[derive(Debug, Clone)]
+pub enum StreamControl {
+    /// Start (or change) publishing view data.
+    Watch(StreamViewSpec),
+    /// Stop publishing view data.
+    Unwatch,
+}
+
+/// Events between table snapshots of a watched stream.
+const TABLE_EVERY: Duration = Duration::from_secs(2);
 
 /// Consumes one stream on the calling thread until stopped (or caught up).
 #[derive(Debug)]
@@ -38,6 +54,16 @@ pub struct StreamWorker {
     sink: EventSink,
     stop: Arc<AtomicBool>,
     definition: RollupDefinition,
+    controls: Receiver<StreamControl>,
+    watch: Option<Watch>,
+}
+
+/// The view a watcher asked for, and what was last published.
+#[derive(Debug)]
+struct Watch {
+    spec: StreamViewSpec,
+    published_events: Option<u64>,
+    last_table: Option<(Instant, Arc<polars::prelude::DataFrame>)>,
 }
 
 /// How a consuming session ended.
@@ -48,7 +74,14 @@ enum SessionEnd {
 }
 
 impl StreamWorker {
-    pub fn new(spec: StreamSpec, options: &EngineOptions, mode: RunMode, sink: EventSink, stop: Arc<AtomicBool>) -> Self {
+    pub fn new(
+        spec: StreamSpec,
+        options: &EngineOptions,
+        mode: RunMode,
+        sink: EventSink,
+        stop: Arc<AtomicBool>,
+        controls: Receiver<StreamControl>,
+    ) -> Self {
         let key = StreamKey { workbook_id: options.workbook_id.clone(), stream: spec.name.clone() };
         let definition = RollupDefinition::of(&spec);
         Self {
@@ -60,6 +93,8 @@ impl StreamWorker {
             sink,
             stop,
             definition,
+            controls,
+            watch: None,
         }
     }
 
@@ -67,7 +102,7 @@ impl StreamWorker {
         self.spec.name.clone()
     }
 
-    pub fn run(self) {
+    pub fn run(mut self) {
         let (mut store, mut ingestor) = match self.restore() {
             Ok(restored) => restored,
             Err(err) => {
@@ -144,17 +179,19 @@ impl StreamWorker {
     }
 
     fn consume(
-        &self,
+        &mut self,
         consumer: &StreamConsumer,
         partitions: &[i32],
         ingestor: &mut Ingestor,
         store: &mut StateStore,
     ) -> SessionEnd {
+        let mut resume_checks: HashMap<i32, kafka::ResumeCheck> = HashMap::new();
         match kafka::assign(consumer, &self.spec, partitions, &ingestor.progress) {
-            Ok(resolved) => {
-                for (partition, offset) in resolved {
+            Ok(assignment) => {
+                for (partition, offset) in assignment.resolved {
                     ingestor.progress.next_offsets.entry(partition).or_insert(offset);
                 }
+                resume_checks.extend(assignment.resumed.into_iter().map(|check| (check.partition, check)));
             }
             Err(err) => return SessionEnd::Failed(err),
         }
@@ -171,6 +208,23 @@ impl StreamWorker {
             match consumer.poll(POLL_TIMEOUT) {
                 None => {}
                 Some(Ok(message)) => {
+                    if let Some(check) = resume_checks.remove(&message.partition())
+                        && message.offset() > check.checkpointed
+                        && let Some(deeper) = check.deeper()
+                    {
+                        // The broker skipped past the checkpoint: read again from further back.
+                        tracing::warn!(
+                            stream = %self.spec.name,
+                            "partition {} resumed at {} but the broker served offset {} first; re-reading from {deeper}",
+                            check.partition, check.assigned, message.offset()
+                        );
+                        if let Err(err) = kafka::rewind(consumer, &self.spec, check.partition, deeper) {
+                            return SessionEnd::Failed(err);
+                        }
+                        resume_checks.insert(check.partition, kafka::ResumeCheck { assigned: deeper, ..check });
+                        at_end.insert(check.partition, false);
+                        continue;
+                    }
                     let incoming = IncomingMessage {
                         partition: message.partition(),
                         offset: message.offset(),
@@ -182,6 +236,18 @@ impl StreamWorker {
                     caught_up_reported = false;
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    if let Some(check) = resume_checks.remove(&partition)
+                        && let Some(deeper) = check.deeper()
+                        && ingestor.next_offset(partition).is_some_and(|next| next > deeper)
+                    {
+                        // The end came before any message at or below the checkpoint: the
+                        // broker may have skipped the batch holding it; read again from further back.
+                        if let Err(err) = kafka::rewind(consumer, &self.spec, partition, deeper) {
+                            return SessionEnd::Failed(err);
+                        }
+                        resume_checks.insert(partition, kafka::ResumeCheck { assigned: deeper, ..check });
+                        continue;
+                    }
                     at_end.insert(partition, true);
                     if at_end.values().all(|&done| done) {
                         if matches!(self.mode, RunMode::UntilCaughtUp { .. }) {
@@ -207,7 +273,9 @@ impl StreamWorker {
                     tracing::warn!(stream = %self.spec.name, "{message}");
                 }
             }
+            self.take_controls();
             if last_status.elapsed() >= STATUS_EVERY {
+                self.publish_view(ingestor);
                 let seen = ingestor.progress.events + ingestor.progress.quarantined_total();
                 let rate = (seen - events_at_last_status) as f64 / last_status.elapsed().as_secs_f64();
                 events_at_last_status = seen;
@@ -226,6 +294,57 @@ impl StreamWorker {
                 last_checkpoint = Instant::now();
             }
         }
+    }
+
+    fn take_controls(&mut self) {
+        while let Ok(control) = self.controls.try_recv() {
+            match control {
+                StreamControl::Watch(spec) => {
+                    let last_table = self.watch.take().and_then(|w| w.last_table);
+                    self.watch = Some(Watch { spec, published_events: None, last_table });
+                }
+                StreamControl::Unwatch => self.watch = None,
+            }
+        }
+    }
+
+    /// Sends fresh view data to a watcher when something changed.
+    fn publish_view(&mut self, ingestor: &Ingestor) {
+        let Some(watch) = &mut self.watch else { return };
+        let seen = ingestor.progress.events + ingestor.progress.quarantined_total();
+        let window_moves = watch.spec.window.is_some();
+        if watch.published_events == Some(seen) && !window_moves {
+            return;
+        }
+        let since_micros = watch.spec.window.map(|window| now_micros() - window.as_micros() as i64);
+        let series = ingestor.rollup.series(&SeriesQuery {
+            metric: watch.spec.metric,
+            split_by: watch.spec.split_by,
+            since_micros,
+            top_n: watch.spec.top_n,
+        });
+        let table = match &watch.spec.table {
+            TableRequest::Skip => None,
+            TableRequest::Include { column, descending } => {
+                let fresh = watch
+                    .last_table
+                    .as_ref()
+                    .is_some_and(|(at, _)| at.elapsed() < TABLE_EVERY && watch.published_events.is_some());
+                if fresh {
+                    watch.last_table.as_ref().map(|(_, table)| table.clone())
+                } else {
+                    let table = table_snapshot(ingestor, column.as_deref(), *descending);
+                    if let Some(table) = &table {
+                        watch.last_table = Some((Instant::now(), table.clone()));
+                    }
+                    table
+                }
+            }
+        };
+        watch.published_events = Some(seen);
+        let view =
+            StreamViewData { spec: watch.spec.clone(), series, table, recent_quarantine: ingestor.recent_quarantine() };
+        self.sink.offer(Event::StreamViewUpdated { stream: self.spec.name.clone(), view: Arc::new(view) });
     }
 
     /// Records fetch positions of partitions that have not delivered a message yet.
@@ -267,6 +386,18 @@ impl StreamWorker {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+fn table_snapshot(
+    ingestor: &Ingestor,
+    column: Option<&str>,
+    descending: bool,
+) -> Option<Arc<polars::prelude::DataFrame>> {
+    let frame = ingestor.rollup.to_frame().ok()?;
+    let (column, descending) = column.map_or(("bucket", true), |column| (column, descending));
+    let options =
+        polars::prelude::SortMultipleOptions::default().with_order_descending(descending).with_nulls_last(true);
+    Some(Arc::new(frame.sort([column], options).unwrap_or(frame)))
 }
 
 fn is_fatal_for_session(err: &KafkaError) -> bool {

@@ -1,0 +1,230 @@
+//! Looking around a broker before a stream exists: list its topics, and sample
+//! a topic's latest messages to detect their fields (dotted path, inferred
+//! type, an example) — what the stream editor shows. Runs on short-lived
+//! named threads, never the UI's.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+/// How long a discovery request may take.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(8);
+/// Messages read per sample.
+pub const SAMPLE_MESSAGES: usize = 200;
+/// Nested objects are flattened this deep.
+const MAX_DEPTH: usize = 4;
+
+/// A topic on a broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    pub name: String,
+    pub partitions: usize,
+}
+
+/// What values a field held in the sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FieldKind {
+    Integer,
+    Real,
+    Text,
+    /// Text that parses as an RFC 3339 time.
+    Time,
+    Boolean,
+    /// Different kinds in different messages.
+    Mixed,
+}
+
+/// One field seen in sampled messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectedField {
+    /// Dotted path, as a workbook names it.
+    pub path: String,
+    pub kind: FieldKind,
+    pub example: String,
+    /// In how many sampled messages it appeared.
+    pub seen: usize,
+}
+
+/// The result of sampling a topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicSample {
+    pub messages: usize,
+    /// Messages that were not JSON objects.
+    pub unreadable: usize,
+    pub fields: Vec<DetectedField>,
+    /// The raw text of a few messages.
+    pub examples: Vec<String>,
+}
+
+fn consumer(brokers: &str) -> Result<BaseConsumer, String> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "tidepool-discovery")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("socket.timeout.ms", "8000")
+        .create()
+        .map_err(|err| format!("cannot set up a Kafka client for {brokers}: {err}"))
+}
+
+/// The broker's topics, sorted by name (internal `__` topics left out).
+pub fn list_topics(brokers: &str) -> Result<Vec<TopicInfo>, String> {
+    let consumer = consumer(brokers)?;
+    let metadata = consumer
+        .fetch_metadata(None, DISCOVERY_TIMEOUT)
+        .map_err(|err| format!("cannot reach broker {brokers}: {err}"))?;
+    let mut topics: Vec<TopicInfo> = metadata
+        .topics()
+        .iter()
+        .filter(|topic| !topic.name().starts_with("__"))
+        .map(|topic| TopicInfo { name: topic.name().to_string(), partitions: topic.partitions().len() })
+        .collect();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(topics)
+}
+
+/// Reads up to [`SAMPLE_MESSAGES`] of the newest messages of `topic` and detects their fields.
+pub fn sample_topic(brokers: &str, topic: &str) -> Result<TopicSample, String> {
+    let consumer = consumer(brokers)?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), DISCOVERY_TIMEOUT)
+        .map_err(|err| format!("cannot reach broker {brokers}: {err}"))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default();
+    if partitions.is_empty() {
+        return Err(format!("topic `{topic}` does not exist on broker {brokers}"));
+    }
+    let per_partition = (SAMPLE_MESSAGES / partitions.len()).max(1) as i64;
+    let mut assignment = TopicPartitionList::new();
+    for &partition in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, DISCOVERY_TIMEOUT)
+            .map_err(|err| format!("cannot read the offsets of `{topic}` on {brokers}: {err}"))?;
+        // Read a little further back than needed: some brokers serve fetches from the next
+        // record batch only (see `kafka::RESUME_REWIND`); the newest messages are kept below.
+        let start = (high - per_partition - crate::engine::stream::kafka::RESUME_REWIND).max(low);
+        assignment.add_partition_offset(topic, partition, Offset::Offset(start)).map_err(|err| err.to_string())?;
+    }
+    consumer.assign(&assignment).map_err(|err| err.to_string())?;
+    let mut newest: BTreeMap<i32, std::collections::VecDeque<Vec<u8>>> = BTreeMap::new();
+    let mut ended = 0;
+    let deadline = Instant::now() + DISCOVERY_TIMEOUT;
+    while ended < partitions.len() && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                let kept = newest.entry(message.partition()).or_default();
+                if kept.len() as i64 >= per_partition {
+                    kept.pop_front();
+                }
+                kept.push_back(message.payload().unwrap_or_default().to_vec());
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => ended += 1,
+            _ => {}
+        }
+    }
+    let payloads: Vec<Vec<u8>> = newest.into_values().flatten().collect();
+    Ok(detect_fields(&payloads))
+}
+
+/// Detects fields of JSON-object payloads.
+pub fn detect_fields(payloads: &[Vec<u8>]) -> TopicSample {
+    let mut fields: BTreeMap<String, DetectedField> = BTreeMap::new();
+    let mut unreadable = 0;
+    for payload in payloads {
+        match serde_json::from_slice::<serde_json::Value>(payload) {
+            Ok(serde_json::Value::Object(object)) => collect(&object, "", 0, &mut fields),
+            _ => unreadable += 1,
+        }
+    }
+    let examples = payloads.iter().rev().take(3).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+    TopicSample { messages: payloads.len(), unreadable, fields: fields.into_values().collect(), examples }
+}
+
+fn collect(
+    object: &serde_json::Map<String, serde_json::Value>,
+    prefix: &str,
+    depth: usize,
+    fields: &mut BTreeMap<String, DetectedField>,
+) {
+    for (key, value) in object {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let kind = match value {
+            serde_json::Value::Object(inner) => {
+                if depth < MAX_DEPTH {
+                    collect(inner, &path, depth + 1, fields);
+                }
+                continue;
+            }
+            serde_json::Value::Null | serde_json::Value::Array(_) => continue,
+            serde_json::Value::Bool(_) => FieldKind::Boolean,
+            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => FieldKind::Integer,
+            serde_json::Value::Number(_) => FieldKind::Real,
+            serde_json::Value::String(text) if chrono::DateTime::parse_from_rfc3339(text).is_ok() => FieldKind::Time,
+            serde_json::Value::String(_) => FieldKind::Text,
+        };
+        let example: String = match value {
+            serde_json::Value::String(text) => text.chars().take(40).collect(),
+            other => other.to_string(),
+        };
+        let entry = fields.entry(path.clone()).or_insert(DetectedField { path, kind, example, seen: 0 });
+        entry.seen += 1;
+        if entry.kind != kind {
+            entry.kind = match (entry.kind, kind) {
+                (FieldKind::Integer, FieldKind::Real) | (FieldKind::Real, FieldKind::Integer) => FieldKind::Real,
+                _ => FieldKind::Mixed,
+            };
+        }
+    }
+}
+
+impl DetectedField {
+    /// The time format this field most likely uses, if it looks like a time.
+    pub fn time_format_guess(&self) -> Option<crate::model::TimeFormat> {
+        use crate::model::TimeFormat;
+        match self.kind {
+            FieldKind::Time => Some(TimeFormat::Rfc3339),
+            FieldKind::Integer | FieldKind::Real => {
+                let value: f64 = self.example.parse().ok()?;
+                match value {
+                    v if (1.0e9..1.0e10).contains(&v) => Some(TimeFormat::EpochS),
+                    v if (1.0e12..1.0e13).contains(&v) => Some(TimeFormat::EpochMs),
+                    v if (1.0e15..1.0e16).contains(&v) => Some(TimeFormat::EpochUs),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_nested_fields_types_and_time_formats() {
+        let payloads = vec![
+            br#"{"ts":1764000000000,"user":{"id":"u1","age":31},"price":12.5,"when":"2026-11-25T07:00:00Z"}"#.to_vec(),
+            br#"{"ts":1764000001000,"user":{"id":"u2","age":40},"price":3,"when":"2026-11-25T07:00:01Z"}"#.to_vec(),
+            b"not json".to_vec(),
+        ];
+        let sample = detect_fields(&payloads);
+        assert_eq!(sample.messages, 3);
+        assert_eq!(sample.unreadable, 1);
+        let field = |path: &str| sample.fields.iter().find(|f| f.path == path).unwrap().clone();
+        assert_eq!(field("user.id").kind, FieldKind::Text);
+        assert_eq!(field("user.age").kind, FieldKind::Integer);
+        assert_eq!(field("price").kind, FieldKind::Real, "integers and reals mix into reals");
+        assert_eq!(field("when").kind, FieldKind::Time);
+        assert_eq!(field("ts").time_format_guess(), Some(crate::model::TimeFormat::EpochMs));
+        assert_eq!(field("when").time_format_guess(), Some(crate::model::TimeFormat::Rfc3339));
+        assert_eq!(field("ts").seen, 2);
+    }
+}

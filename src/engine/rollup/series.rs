@@ -1,0 +1,275 @@
+//! Time series for charts, computed exactly from the rollup state: rows are
+//! re-aggregated per (bucket, split value) by merging their accumulators (sums
+//! add, extremes compare, sketches merge), the top N split values are kept and
+//! the rest merged into "other".
+
+use std::collections::HashMap;
+
+use super::RollupState;
+use super::hll::HyperLogLog;
+use super::metrics::{EventOrder, MetricColumn};
+
+/// Which series to compute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesQuery {
+    /// Index of the metric in workbook order.
+    pub metric: usize,
+    /// Index of the dimension to split by, if any.
+    pub split_by: Option<usize>,
+    /// Only buckets starting at or after this (µs); `None` for all.
+    pub since_micros: Option<i64>,
+    /// How many split values get their own series.
+    pub top_n: usize,
+}
+
+/// One line of a chart: `(bucket start µs, value)` points in time order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The split value (`None` for "no value"), or the metric name when not split.
+    pub label: String,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// Label of the series that merges the values outside the top N.
+pub const OTHER_LABEL: &str = "other";
+/// Label for rows whose split dimension has no value.
+pub const NULL_LABEL: &str = "(none)";
+
+/// A merged accumulator of one metric over several rows.
+#[derive(Debug, Clone)]
+enum Merged {
+    Count(u64),
+    Sum { total: f64, values: u64 },
+    Mean { total: f64, values: u64 },
+    Min(Option<f64>),
+    Max(Option<f64>),
+    First(Option<(EventOrder, f64)>),
+    Last(Option<(EventOrder, f64)>),
+    Distinct(HyperLogLog),
+}
+
+impl Merged {
+    fn empty(column: &MetricColumn) -> Self {
+        match column {
+            MetricColumn::Count => Self::Count(0),
+            MetricColumn::Sum(_) => Self::Sum { total: 0.0, values: 0 },
+            MetricColumn::Mean(_) => Self::Mean { total: 0.0, values: 0 },
+            MetricColumn::Min(_) => Self::Min(None),
+            MetricColumn::Max(_) => Self::Max(None),
+            MetricColumn::First(_) => Self::First(None),
+            MetricColumn::Last(_) => Self::Last(None),
+            MetricColumn::ApproxDistinct(_) => Self::Distinct(HyperLogLog::default()),
+        }
+    }
+
+    fn add_row(&mut self, column: &MetricColumn, row: usize, events: u64) {
+        match (self, column) {
+            (Self::Count(n), MetricColumn::Count) => *n += events,
+            (
+                Self::Sum { total, values } | Self::Mean { total, values },
+                MetricColumn::Sum(sum) | MetricColumn::Mean(sum),
+            ) => {
+                if let Some(row_total) = sum.total(row) {
+                    *total += row_total;
+                    *values += sum.values[row];
+                }
+            }
+            (Self::Min(best), MetricColumn::Min(extreme)) => {
+                if extreme.values[row] > 0 {
+                    *best = Some(best.map_or(extreme.value[row], |b| b.min(extreme.value[row])));
+                }
+            }
+            (Self::Max(best), MetricColumn::Max(extreme)) => {
+                if extreme.values[row] > 0 {
+                    *best = Some(best.map_or(extreme.value[row], |b| b.max(extreme.value[row])));
+                }
+            }
+            (Self::First(best), MetricColumn::First(positioned)) => {
+                if let Some(order) = positioned.order[row]
+                    && best.is_none_or(|(held, _)| order < held)
+                {
+                    *best = Some((order, positioned.value[row]));
+                }
+            }
+            (Self::Last(best), MetricColumn::Last(positioned)) => {
+                if let Some(order) = positioned.order[row]
+                    && best.is_none_or(|(held, _)| order > held)
+                {
+                    *best = Some((order, positioned.value[row]));
+                }
+            }
+            (Self::Distinct(sketch), MetricColumn::ApproxDistinct(sketches)) => sketch.merge(&sketches[row]),
+            _ => {}
+        }
+    }
+
+    fn merge(&mut self, other: &Self) {
+        match (self, other) {
+            (Self::Count(a), Self::Count(b)) => *a += b,
+            (
+                Self::Sum { total, values } | Self::Mean { total, values },
+                Self::Sum { total: t, values: v } | Self::Mean { total: t, values: v },
+            ) => {
+                *total += t;
+                *values += v;
+            }
+            (Self::Min(a), Self::Min(b)) => *a = [*a, *b].into_iter().flatten().reduce(f64::min),
+            (Self::Max(a), Self::Max(b)) => *a = [*a, *b].into_iter().flatten().reduce(f64::max),
+            (Self::First(a), Self::First(b)) => *a = [*a, *b].into_iter().flatten().min_by_key(|(order, _)| *order),
+            (Self::Last(a), Self::Last(b)) => *a = [*a, *b].into_iter().flatten().max_by_key(|(order, _)| *order),
+            (Self::Distinct(a), Self::Distinct(b)) => a.merge(b),
+            _ => {}
+        }
+    }
+
+    fn value(&self) -> Option<f64> {
+        match self {
+            Self::Count(n) => Some(*n as f64),
+            Self::Sum { total, values } => (*values > 0).then_some(*total),
+            Self::Mean { total, values } => (*values > 0).then(|| total / *values as f64),
+            Self::Min(v) | Self::Max(v) => *v,
+            Self::First(v) | Self::Last(v) => v.map(|(_, value)| value),
+            Self::Distinct(sketch) => Some(sketch.estimate() as f64),
+        }
+    }
+}
+
+impl RollupState {
+    /// The newest bucket start, if any row exists.
+    pub fn latest_bucket(&self) -> Option<i64> {
+        self.buckets.iter().copied().max()
+    }
+
+    /// Exact chart series for `query`.
+    pub fn series(&self, query: &SeriesQuery) -> Vec<Series> {
+        let Some(column) = self.columns.get(query.metric) else { return Vec::new() };
+        let width = self.dimension_names.len();
+        let mut cells: HashMap<(i64, u32), Merged> = HashMap::new();
+        let mut weight_by_value: HashMap<u32, u64> = HashMap::new();
+        for row in 0..self.buckets.len() {
+            let bucket = self.buckets[row];
+            if query.since_micros.is_some_and(|since| bucket < since) {
+                continue;
+            }
+            let split = query.split_by.map_or(0, |dimension| self.dimension_ids[row * width + dimension]);
+            let events = self.event_counts[row];
+            cells.entry((bucket, split)).or_insert_with(|| Merged::empty(column)).add_row(column, row, events);
+            *weight_by_value.entry(split).or_default() += events;
+        }
+        let mut ranked: Vec<(u32, u64)> = weight_by_value.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let top: Vec<u32> = ranked.iter().take(query.top_n.max(1)).map(|(id, _)| *id).collect();
+        let mut by_series: HashMap<Option<u32>, HashMap<i64, Merged>> = HashMap::new();
+        for ((bucket, split), merged) in cells {
+            let key = top.contains(&split).then_some(split);
+            let slot = by_series.entry(key).or_default();
+            match slot.get_mut(&bucket) {
+                Some(existing) => existing.merge(&merged),
+                None => {
+                    slot.insert(bucket, merged);
+                }
+            }
+        }
+        let label_of = |key: Option<u32>| match (key, query.split_by) {
+            (None, _) => OTHER_LABEL.to_string(),
+            (Some(_), None) => self.metric_names[query.metric].clone(),
+            (Some(id), Some(dimension)) => self.dictionaries[dimension].value(id).unwrap_or(NULL_LABEL).to_string(),
+        };
+        let mut order: Vec<Option<u32>> = top.iter().map(|id| Some(*id)).collect();
+        order.push(None);
+        order
+            .into_iter()
+            .filter_map(|key| {
+                let buckets = by_series.remove(&key)?;
+                let mut points: Vec<(i64, f64)> =
+                    buckets.into_iter().filter_map(|(bucket, merged)| Some((bucket, merged.value()?))).collect();
+                points.sort_unstable_by_key(|(bucket, _)| *bucket);
+                Some(Series { label: label_of(key), points })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rollup::MetricInput;
+    use crate::model::Workbook;
+
+    fn state() -> RollupState {
+        let text = r#"[[streams]]
+name = "s"
+brokers = "b"
+topic = "t"
+time = { field = "ts", format = "epoch_ms" }
+[streams.rollup]
+granularity = "1m"
+dimensions = ["country", "device"]
+metrics = [
+  { name = "events", kind = "count" },
+  { name = "revenue", kind = "sum", field = "price" },
+  { name = "avg", kind = "mean", field = "price" },
+  { name = "users", kind = "approx_distinct", field = "user" },
+]
+"#;
+        let spec = Workbook::from_toml(text, std::path::Path::new("t.toml")).unwrap().streams.remove(0);
+        RollupState::new(&spec.rollup)
+    }
+
+    fn add(state: &mut RollupState, minute: i64, country: &str, device: &str, price: f64, user: u64, offset: i64) {
+        let ids = [state.dimension_id(0, Some(country)), state.dimension_id(1, Some(device))];
+        let inputs = [
+            MetricInput::Absent,
+            MetricInput::Number { value: price, exact: None },
+            MetricInput::Number { value: price, exact: None },
+            MetricInput::Hashed(xxhash_rust::xxh3::xxh3_64(&user.to_le_bytes())),
+        ];
+        state.merge(
+            minute * 60_000_000,
+            &ids,
+            &inputs,
+            EventOrder { micros: minute * 60_000_000, partition: 0, offset },
+        );
+    }
+
+    #[test]
+    fn merges_rows_across_other_dimensions_exactly() {
+        let mut state = state();
+        add(&mut state, 0, "DE", "mobile", 10.0, 1, 0);
+        add(&mut state, 0, "DE", "desktop", 30.0, 1, 1);
+        add(&mut state, 0, "FR", "mobile", 5.0, 2, 2);
+        add(&mut state, 1, "FR", "mobile", 7.0, 3, 3);
+        let query = |metric| SeriesQuery { metric, split_by: Some(0), since_micros: None, top_n: 5 };
+        let events = state.series(&query(0));
+        assert_eq!(events[0].label, "DE");
+        assert_eq!(events[0].points, vec![(0, 2.0)]);
+        assert_eq!(events[1].points, vec![(0, 1.0), (60_000_000, 1.0)]);
+        let mean = state.series(&query(2));
+        assert_eq!(mean[0].points, vec![(0, 20.0)], "mean over both devices, not a mean of means");
+        let users = state.series(&query(3));
+        assert_eq!(users[0].points, vec![(0, 1.0)], "the same user on two devices counts once");
+    }
+
+    #[test]
+    fn values_beyond_the_top_n_merge_into_other() {
+        let mut state = state();
+        for (offset, country) in ["DE", "DE", "DE", "FR", "FR", "JP", "US"].into_iter().enumerate() {
+            add(&mut state, 0, country, "mobile", 1.0, offset as u64, offset as i64);
+        }
+        let series = state.series(&SeriesQuery { metric: 1, split_by: Some(0), since_micros: None, top_n: 2 });
+        let labels: Vec<&str> = series.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["DE", "FR", OTHER_LABEL]);
+        assert_eq!(series[2].points, vec![(0, 2.0)]);
+    }
+
+    #[test]
+    fn the_window_drops_older_buckets() {
+        let mut state = state();
+        add(&mut state, 0, "DE", "mobile", 1.0, 1, 0);
+        add(&mut state, 5, "DE", "mobile", 1.0, 1, 1);
+        let series = state.series(&SeriesQuery { metric: 0, split_by: None, since_micros: Some(60_000_000), top_n: 5 });
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].label, "events");
+        assert_eq!(series[0].points, vec![(300_000_000, 1.0)]);
+    }
+}

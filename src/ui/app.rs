@@ -1,0 +1,341 @@
+//! The eframe app: persisted settings apart from the runtime session; each
+//! frame drains engine events within a time budget, then draws panels, which
+//! return actions that are applied afterwards.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::launch::Launch;
+use super::panels::{self, Action, Tab, TimeWindow};
+use super::session::{Session, default_view};
+use super::theme::Theme;
+use crate::engine::{EngineOptions, StreamViewSpec, TableRequest, paths};
+use crate::model::Workbook;
+
+/// Time spent applying engine events per frame, at most.
+const EVENT_BUDGET: Duration = Duration::from_millis(4);
+/// How often the window repaints while streams are live.
+const LIVE_REPAINT: Duration = Duration::from_millis(250);
+/// Frame times kept for the debug overlay.
+const FRAME_SAMPLES: usize = 240;
+
+/// Settings remembered between runs (eframe storage).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Persisted {
+    pub theme: Theme,
+    pub last_workbook: Option<PathBuf>,
+    pub selected_stream: Option<String>,
+    pub tab: Tab,
+    pub window: TimeWindow,
+    pub top_n: usize,
+    /// Per stream: the charted metric and split dimension, by name.
+    pub charts: BTreeMap<String, ChartChoice>,
+}
+
+impl Default for Persisted {
+    fn default() -> Self {
+        Self {
+            theme: Theme::Dark,
+            last_workbook: None,
+            selected_stream: None,
+            tab: Tab::Chart,
+            window: TimeWindow::LastHour,
+            top_n: 5,
+            charts: BTreeMap::new(),
+        }
+    }
+}
+
+/// What a stream's chart shows, by name so it survives workbook edits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChartChoice {
+    pub metric: Option<String>,
+    pub split_by: Option<String>,
+}
+
+/// Writes one frame time (ms) per line, for `--frame-times FILE`.
+#[derive(Debug)]
+pub struct FrameTimeLog {
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    written: u64,
+}
+
+impl FrameTimeLog {
+    pub fn new(path: PathBuf) -> Self {
+        Self { file: std::fs::File::create(path).ok().map(std::io::BufWriter::new), written: 0 }
+    }
+
+    fn record(&mut self, frame_ms: f64) {
+        if let Some(file) = &mut self.file {
+            let _ = writeln!(file, "{frame_ms:.3}");
+            self.written += 1;
+            if self.written % 30 == 0 {
+                let _ = file.flush();
+            }
+        }
+    }
+}
+
+/// The whole app.
+pub struct TidepoolApp {
+    pub persisted: Persisted,
+    pub session: Option<Session>,
+    /// Why the launch did not open anything, shown in the window.
+    pub notice: Option<String>,
+    pub overlay: bool,
+    pub search: String,
+    /// The stream editor's form, while it is open.
+    pub editor: Option<super::editor::StreamDraft>,
+    table_sort: Option<(String, bool)>,
+    frame_ms: VecDeque<f64>,
+    frame_log: Option<FrameTimeLog>,
+    applied_theme: Option<Theme>,
+}
+
+impl std::fmt::Debug for TidepoolApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TidepoolApp").field("session", &self.session).finish_non_exhaustive()
+    }
+}
+
+impl TidepoolApp {
+    /// `waker` is called from engine threads when new events wait (e.g. `request_repaint`).
+    pub fn new(
+        persisted: Persisted,
+        launch: Launch,
+        frame_log: Option<FrameTimeLog>,
+        waker: crate::engine::Waker,
+    ) -> Self {
+        let mut app = Self {
+            persisted,
+            session: None,
+            notice: None,
+            overlay: false,
+            search: String::new(),
+            editor: None,
+            table_sort: None,
+            frame_ms: VecDeque::new(),
+            frame_log,
+            applied_theme: None,
+        };
+        match launch {
+            Launch::Demo { rate } => match Session::start_demo(rate, waker) {
+                Ok(session) => app.session = Some(session),
+                Err(err) => app.notice = Some(format!("The demo could not start: {err}")),
+            },
+            Launch::Open { workbook, data_dir } => app.open(&workbook, data_dir.as_deref(), waker),
+            Launch::Restore => {
+                if let Some(path) = app.persisted.last_workbook.clone() {
+                    app.open(&path, None, waker);
+                }
+            }
+        }
+        app
+    }
+
+    fn open(&mut self, path: &std::path::Path, data_dir: Option<&std::path::Path>, waker: crate::engine::Waker) {
+        let workbook = match Workbook::load(path) {
+            Ok(workbook) => workbook,
+            Err(err) => {
+                self.notice = Some(err.to_string());
+                return;
+            }
+        };
+        let options = EngineOptions {
+            data_dir: paths::data_dir(data_dir),
+            workbook_id: paths::workbook_id(&workbook, path),
+            checkpoint_every: Duration::from_secs(5),
+        };
+        match Session::start(workbook, Some(path.to_path_buf()), options, None, waker) {
+            Ok(session) => {
+                self.persisted.last_workbook = Some(path.to_path_buf());
+                self.session = Some(session);
+            }
+            Err(err) => self.notice = Some(format!("cannot start the engine: {err}")),
+        }
+    }
+
+    /// One frame: shared by eframe and the UI tests.
+    pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
+        let started = Instant::now();
+        let ctx = ui.ctx().clone();
+        if self.applied_theme != Some(self.persisted.theme) {
+            ctx.set_visuals(self.persisted.theme.visuals());
+            self.applied_theme = Some(self.persisted.theme);
+        }
+        if let Some(session) = &mut self.session {
+            session.drain_events(EVENT_BUDGET);
+            ctx.request_repaint_after(LIVE_REPAINT);
+        }
+        self.ensure_selection();
+        self.send_view_spec();
+        let mut actions = panels::shortcuts(&ctx);
+        actions.extend(panels::top_bar::top_bar_ui(ui, self));
+        actions.extend(panels::streams::streams_panel_ui(ui, self));
+        actions.extend(panels::stream_view::central_ui(ui, self));
+        if let (Some(draft), Some(session)) = (&mut self.editor, &self.session) {
+            actions.extend(panels::editor::editor_window_ui(&ctx, draft, session));
+        }
+        if self.overlay {
+            panels::overlay::frame_overlay_ui(&ctx, &self.frame_ms);
+        }
+        for action in actions {
+            self.apply(&ctx, action);
+        }
+        let frame_ms = started.elapsed().as_secs_f64() * 1_000.0;
+        if self.frame_ms.len() >= FRAME_SAMPLES {
+            self.frame_ms.pop_front();
+        }
+        self.frame_ms.push_back(frame_ms);
+        if let Some(log) = &mut self.frame_log {
+            log.record(frame_ms);
+        }
+    }
+
+    fn ensure_selection(&mut self) {
+        let Some(session) = &self.session else { return };
+        let valid = self.persisted.selected_stream.as_ref().is_some_and(|name| session.streams.contains_key(name));
+        if !valid {
+            self.persisted.selected_stream = session.streams.keys().next().cloned();
+        }
+    }
+
+    /// The view spec of the selected stream, from the persisted choices.
+    pub fn current_view_spec(&self) -> Option<(String, StreamViewSpec)> {
+        let session = self.session.as_ref()?;
+        let name = self.persisted.selected_stream.clone()?;
+        let state = session.streams.get(&name)?;
+        let mut spec = default_view(&state.spec);
+        if let Some(choice) = self.persisted.charts.get(&name) {
+            if let Some(metric) = &choice.metric
+                && let Some(index) = state.spec.rollup.metrics.iter().position(|m| &m.name == metric)
+            {
+                spec.metric = index;
+            }
+            spec.split_by =
+                choice.split_by.as_ref().and_then(|d| state.spec.rollup.dimensions.iter().position(|x| x == d));
+        }
+        spec.window = self.persisted.window.duration();
+        spec.top_n = self.persisted.top_n;
+        spec.table = match self.persisted.tab {
+            Tab::Table => TableRequest::Include {
+                column: self.table_sort.as_ref().map(|(c, _)| c.clone()),
+                descending: self.table_sort.as_ref().is_none_or(|(_, d)| *d),
+            },
+            Tab::Chart | Tab::Quarantine => TableRequest::Skip,
+        };
+        Some((name, spec))
+    }
+
+    fn send_view_spec(&mut self) {
+        if let Some((name, spec)) = self.current_view_spec()
+            && let Some(session) = &mut self.session
+        {
+            session.watch(&name, spec);
+        }
+    }
+
+    pub fn table_sort(&self) -> Option<&(String, bool)> {
+        self.table_sort.as_ref()
+    }
+
+    fn apply(&mut self, ctx: &egui::Context, action: Action) {
+        match action {
+            Action::SelectStream(name) => self.persisted.selected_stream = Some(name),
+            Action::SetTab(tab) => self.persisted.tab = tab,
+            Action::SetWindow(window) => self.persisted.window = window,
+            Action::SetMetric(metric) => self.chart_choice().metric = Some(metric),
+            Action::SetSplit(split) => self.chart_choice().split_by = split,
+            Action::SortTable(column) => {
+                let descending = match &self.table_sort {
+                    Some((current, descending)) if *current == column => !descending,
+                    _ => true,
+                };
+                self.table_sort = Some((column, descending));
+            }
+            Action::ToggleTheme => self.persisted.theme = self.persisted.theme.toggled(),
+            Action::ToggleOverlay => self.overlay = !self.overlay,
+            Action::FocusSearch => ctx.memory_mut(|m| m.request_focus(egui::Id::unique(panels::streams::SEARCH_ID))),
+            Action::SetDemoRate(rate) => {
+                if let Some(demo) = self.session.as_ref().and_then(|s| s.demo.as_ref()) {
+                    demo.controls.rate.store(rate, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            Action::OpenEditor(stream) => {
+                let Some(session) = &self.session else { return };
+                let draft = match stream.as_ref().and_then(|name| session.streams.get(name)) {
+                    Some(state) => super::editor::StreamDraft::from_spec(&state.spec),
+                    None => super::editor::StreamDraft::new(
+                        session.workbook.streams.first().map_or("localhost:9092", |s| s.brokers.as_str()),
+                    ),
+                };
+                if let Some(session) = &mut self.session
+                    && !draft.brokers.is_empty()
+                {
+                    session.list_topics(&draft.brokers);
+                    if !draft.topic.is_empty() {
+                        session.sample_topic(&draft.brokers, &draft.topic);
+                    }
+                }
+                self.editor = Some(draft);
+            }
+            Action::CloseEditor => self.editor = None,
+            Action::ListTopics(brokers) => {
+                if let Some(session) = &mut self.session {
+                    session.list_topics(&brokers);
+                }
+            }
+            Action::SampleTopic(brokers, topic) => {
+                if let Some(session) = &mut self.session {
+                    session.sample_topic(&brokers, &topic);
+                }
+            }
+            Action::SaveStream(spec, original) => {
+                if let Some(session) = &mut self.session {
+                    let name = spec.name.clone();
+                    session.put_stream(*spec, original.as_deref());
+                    self.persisted.selected_stream = Some(name);
+                    self.persisted.tab = Tab::Chart;
+                }
+                self.editor = None;
+            }
+            Action::SetDemoMalformed(per_mille) => {
+                if let Some(demo) = self.session.as_ref().and_then(|s| s.demo.as_ref()) {
+                    demo.controls.malformed_per_mille.store(per_mille, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn chart_choice(&mut self) -> &mut ChartChoice {
+        let name = self.persisted.selected_stream.clone().unwrap_or_default();
+        self.persisted.charts.entry(name).or_default()
+    }
+}
+
+/// A waker that repaints `ctx`.
+pub fn repaint_waker(ctx: &egui::Context) -> crate::engine::Waker {
+    let ctx = ctx.clone();
+    Arc::new(move || ctx.request_repaint())
+}
+
+/// The settings saved by a previous run, if any.
+pub fn load_persisted(storage: Option<&dyn eframe::Storage>) -> Persisted {
+    storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default()
+}
+
+impl eframe::App for TidepoolApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame_ui(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.persisted);
+    }
+}

@@ -1,0 +1,283 @@
+//! The stream editor window: brokers and a topic picker listing the broker's
+//! topics, a sample of messages with the detected fields, the time field,
+//! granularity, dimensions and metrics, validated as the user types.
+
+use egui::{RichText, Ui};
+use egui_extras::{Column, TableBuilder};
+
+use super::Action;
+use crate::engine::discovery::{FieldKind, TopicSample};
+use crate::model::{MetricKind, TimeFormat};
+use crate::ui::editor::{MetricDraft, StreamDraft, can_be_dimension, time_format_name};
+use crate::ui::session::Session;
+
+const METRIC_KINDS: [MetricKind; 8] = [
+    MetricKind::Count,
+    MetricKind::Sum,
+    MetricKind::Min,
+    MetricKind::Max,
+    MetricKind::Mean,
+    MetricKind::First,
+    MetricKind::Last,
+    MetricKind::ApproxDistinct,
+];
+const TIME_FORMATS: [TimeFormat; 5] =
+    [TimeFormat::EpochMs, TimeFormat::EpochS, TimeFormat::EpochUs, TimeFormat::Rfc3339, TimeFormat::Kafka];
+const GRANULARITIES: [&str; 9] = ["1s", "10s", "30s", "1m", "5m", "15m", "1h", "6h", "1d"];
+
+/// Draws the editor over the window; edits `draft` in place and returns actions.
+pub fn editor_window_ui(ctx: &egui::Context, draft: &mut StreamDraft, session: &Session) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let mut open = true;
+    let title = if draft.original.is_some() { "Edit stream" } else { "New stream" };
+    egui::Window::new(title).open(&mut open).default_width(760.0).collapsible(false).show(ctx, |ui| {
+        source_ui(ui, draft, session, &mut actions);
+        ui.separator();
+        let sample = session
+            .sample
+            .as_ref()
+            .filter(|(brokers, topic, _)| *brokers == draft.brokers && *topic == draft.topic)
+            .and_then(|(_, _, answer)| answer.as_ref());
+        match sample {
+            Some(Ok(sample)) => {
+                if draft.name.is_empty() || draft.time_field.is_empty() {
+                    draft.adopt_sample(&sample.fields);
+                }
+                fields_ui(ui, draft, sample);
+            }
+            Some(Err(message)) => {
+                ui.colored_label(ui.visuals().error_fg_color, message);
+            }
+            None if !draft.topic.is_empty() => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Sampling messages…");
+                });
+            }
+            None => {
+                ui.weak("Pick a topic to see its fields.");
+            }
+        }
+        ui.separator();
+        rollup_ui(ui, draft, sample.and_then(|s| s.as_ref().ok()));
+        ui.separator();
+        let checked = draft.to_spec();
+        let unknown = sample.and_then(|s| s.as_ref().ok()).map(|s| draft.unknown_fields(&s.fields)).unwrap_or_default();
+        if let Err(problem) = &checked {
+            ui.colored_label(ui.visuals().error_fg_color, format!("Problem: {problem}"));
+        } else if !unknown.is_empty() {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("Not seen in the sample: {}", unknown.join(", ")));
+        }
+        ui.horizontal(|ui| {
+            if ui.add_enabled(checked.is_ok(), egui::Button::new("Save stream")).clicked()
+                && let Ok(spec) = checked
+            {
+                actions.push(Action::SaveStream(Box::new(spec), draft.original.clone()));
+            }
+            if ui.button("Cancel").clicked() {
+                actions.push(Action::CloseEditor);
+            }
+        });
+    });
+    if !open {
+        actions.push(Action::CloseEditor);
+    }
+    actions
+}
+
+fn source_ui(ui: &mut Ui, draft: &mut StreamDraft, session: &Session, actions: &mut Vec<Action>) {
+    egui::Grid::new("stream_source").num_columns(2).show(ui, |ui| {
+        ui.label("Name");
+        ui.text_edit_singleline(&mut draft.name);
+        ui.end_row();
+        ui.label("Brokers");
+        ui.horizontal(|ui| {
+            ui.add(egui::TextEdit::singleline(&mut draft.brokers).hint_text("host:9092"));
+            if ui.button("List topics").clicked() {
+                actions.push(Action::ListTopics(draft.brokers.clone()));
+            }
+        });
+        ui.end_row();
+        ui.label("Topic");
+        let topics = session.topics.as_ref().filter(|(brokers, _)| *brokers == draft.brokers).map(|(_, answer)| answer);
+        ui.horizontal(|ui| match topics {
+            Some(Some(Ok(topics))) => {
+                ui.vertical(|ui| {
+                    if topics.is_empty() {
+                        ui.weak("the broker has no topics");
+                    }
+                    egui::ScrollArea::vertical().id_salt("topic_list").max_height(110.0).show(ui, |ui| {
+                        for topic in topics {
+                            let label = format!("{} ({} partitions)", topic.name, topic.partitions);
+                            if ui.selectable_label(draft.topic == topic.name, label).clicked() {
+                                draft.topic = topic.name.clone();
+                                actions.push(Action::SampleTopic(draft.brokers.clone(), topic.name.clone()));
+                            }
+                        }
+                    });
+                });
+            }
+            Some(Some(Err(message))) => {
+                ui.colored_label(ui.visuals().error_fg_color, message);
+            }
+            Some(None) => {
+                ui.spinner();
+                ui.label("asking the broker…");
+            }
+            None => {
+                ui.weak("List the broker's topics first");
+            }
+        });
+        ui.end_row();
+        ui.label("Start at");
+        egui::ComboBox::from_id_salt("start").selected_text(draft.start.clone()).show_ui(ui, |ui| {
+            for start in ["earliest", "latest"] {
+                ui.selectable_value(&mut draft.start, start.to_string(), start);
+            }
+        });
+        ui.end_row();
+    });
+}
+
+fn fields_ui(ui: &mut Ui, draft: &mut StreamDraft, sample: &TopicSample) {
+    ui.label(RichText::new(format!(
+        "{} messages sampled, {} unreadable — tick the dimensions:",
+        sample.messages, sample.unreadable
+    )));
+    TableBuilder::new(ui)
+        .id_salt("detected_fields")
+        .striped(true)
+        .max_scroll_height(220.0)
+        .column(Column::auto().at_least(180.0))
+        .column(Column::auto().at_least(70.0))
+        .column(Column::remainder().clip(true))
+        .header(18.0, |mut header| {
+            for title in ["field", "type", "example"] {
+                header.col(|ui| {
+                    ui.strong(title);
+                });
+            }
+        })
+        .body(|body| {
+            body.rows(20.0, sample.fields.len(), |mut row| {
+                let field = &sample.fields[row.index()];
+                row.col(|ui| {
+                    if can_be_dimension(field) {
+                        let mut chosen = draft.dimensions.contains(&field.path);
+                        if ui.checkbox(&mut chosen, &field.path).changed() {
+                            if chosen {
+                                draft.dimensions.push(field.path.clone());
+                            } else {
+                                draft.dimensions.retain(|d| d != &field.path);
+                            }
+                        }
+                    } else {
+                        ui.label(&field.path);
+                    }
+                });
+                row.col(|ui| {
+                    ui.label(kind_name(field.kind));
+                });
+                row.col(|ui| {
+                    ui.monospace(&field.example);
+                });
+            });
+        });
+}
+
+fn rollup_ui(ui: &mut Ui, draft: &mut StreamDraft, sample: Option<&TopicSample>) {
+    let paths: Vec<String> = sample.map(|s| s.fields.iter().map(|f| f.path.clone()).collect()).unwrap_or_default();
+    egui::Grid::new("stream_rollup").num_columns(2).show(ui, |ui| {
+        ui.label("Time field");
+        ui.horizontal(|ui| {
+            if draft.time_format != TimeFormat::Kafka {
+                field_picker_ui(ui, "time_field", &mut draft.time_field, &paths);
+            }
+            egui::ComboBox::from_id_salt("time_format").selected_text(time_format_name(draft.time_format)).show_ui(
+                ui,
+                |ui| {
+                    for format in TIME_FORMATS {
+                        ui.selectable_value(&mut draft.time_format, format, time_format_name(format));
+                    }
+                },
+            );
+        });
+        ui.end_row();
+        ui.label("Granularity");
+        egui::ComboBox::from_id_salt("granularity").selected_text(draft.granularity.clone()).show_ui(ui, |ui| {
+            for granularity in GRANULARITIES {
+                ui.selectable_value(&mut draft.granularity, granularity.to_string(), granularity);
+            }
+        });
+        ui.end_row();
+        ui.label("Dimensions");
+        ui.label(if draft.dimensions.is_empty() { "none".to_string() } else { draft.dimensions.join(", ") });
+        ui.end_row();
+        ui.label("Metrics");
+        ui.vertical(|ui| {
+            let mut remove = None;
+            for (index, metric) in draft.metrics.iter_mut().enumerate() {
+                ui.horizontal(|ui| {
+                    ui.add(egui::TextEdit::singleline(&mut metric.name).desired_width(120.0));
+                    ui.label(metric.kind.to_string());
+                    if metric.kind != MetricKind::Count {
+                        ui.label(format!("of {}", metric.field));
+                    }
+                    if ui.small_button("remove").on_hover_text("remove this metric").clicked() {
+                        remove = Some(index);
+                    }
+                });
+            }
+            if let Some(index) = remove {
+                draft.metrics.remove(index);
+            }
+            ui.horizontal(|ui| {
+                egui::ComboBox::from_id_salt("new_metric_kind").selected_text(draft.new_metric.0.to_string()).show_ui(
+                    ui,
+                    |ui| {
+                        for kind in METRIC_KINDS {
+                            ui.selectable_value(&mut draft.new_metric.0, kind, kind.to_string());
+                        }
+                    },
+                );
+                if draft.new_metric.0 != MetricKind::Count {
+                    ui.label("of");
+                    field_picker_ui(ui, "new_metric_field", &mut draft.new_metric.1, &paths);
+                }
+                if ui.button("Add metric").clicked() {
+                    let (kind, field) = draft.new_metric.clone();
+                    let base = if kind == MetricKind::Count {
+                        "events".to_string()
+                    } else {
+                        format!("{kind}_{}", field.replace('.', "_"))
+                    };
+                    draft.metrics.push(MetricDraft { name: base, kind, field });
+                }
+            });
+        });
+        ui.end_row();
+    });
+}
+
+/// A text field with a drop-down of the sampled paths.
+fn field_picker_ui(ui: &mut Ui, id: &str, value: &mut String, paths: &[String]) {
+    ui.add(egui::TextEdit::singleline(value).desired_width(160.0).hint_text("field path"));
+    if !paths.is_empty() {
+        egui::ComboBox::from_id_salt(id).selected_text("pick").width(40.0).show_ui(ui, |ui| {
+            for path in paths {
+                ui.selectable_value(value, path.clone(), path);
+            }
+        });
+    }
+}
+
+fn kind_name(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Integer => "integer",
+        FieldKind::Real => "number",
+        FieldKind::Text => "text",
+        FieldKind::Time => "time",
+        FieldKind::Boolean => "boolean",
+        FieldKind::Mixed => "mixed",
+    }
+}

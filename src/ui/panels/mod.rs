@@ -1,0 +1,110 @@
+//! The window's panels. Each draws from the app's state and returns
+//! [`Action`]s instead of changing shared state itself.
+
+pub mod chart;
+pub mod editor;
+pub mod overlay;
+pub mod quarantine;
+pub mod stream_view;
+pub mod streams;
+pub mod table;
+pub mod top_bar;
+
+use std::time::Duration;
+
+use egui::{Key, KeyboardShortcut, Modifiers};
+use serde::{Deserialize, Serialize};
+
+/// Something the user asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    SelectStream(String),
+    SetTab(Tab),
+    SetWindow(TimeWindow),
+    SetMetric(String),
+    SetSplit(Option<String>),
+    SortTable(String),
+    ToggleTheme,
+    ToggleOverlay,
+    FocusSearch,
+    SetDemoRate(u32),
+    SetDemoMalformed(u32),
+    /// Open the stream editor on a new stream (`None`) or an existing one.
+    OpenEditor(Option<String>),
+    CloseEditor,
+    ListTopics(String),
+    SampleTopic(String, String),
+    /// Add or replace (the named original) stream.
+    SaveStream(Box<crate::model::StreamSpec>, Option<String>),
+}
+
+/// The views of a stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Tab {
+    #[default]
+    Chart,
+    Table,
+    Quarantine,
+}
+
+/// How much history a chart shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimeWindow {
+    LastFiveMinutes,
+    #[default]
+    LastHour,
+    LastDay,
+    All,
+}
+
+impl TimeWindow {
+    pub const ALL: [Self; 4] = [Self::LastFiveMinutes, Self::LastHour, Self::LastDay, Self::All];
+
+    pub fn duration(self) -> Option<Duration> {
+        match self {
+            Self::LastFiveMinutes => Some(Duration::from_secs(300)),
+            Self::LastHour => Some(Duration::from_secs(3_600)),
+            Self::LastDay => Some(Duration::from_secs(86_400)),
+            Self::All => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::LastFiveMinutes => "5 min",
+            Self::LastHour => "1 h",
+            Self::LastDay => "24 h",
+            Self::All => "all",
+        }
+    }
+}
+
+pub const SHORTCUT_NEW_STREAM: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::N);
+pub const SHORTCUT_THEME: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::T);
+pub const SHORTCUT_SEARCH: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::F);
+pub const SHORTCUT_CHART: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Num1);
+pub const SHORTCUT_TABLE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Num2);
+pub const SHORTCUT_QUARANTINE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Num3);
+
+/// Keyboard shortcuts of the whole window.
+pub fn shortcuts(ctx: &egui::Context) -> Vec<Action> {
+    let mut actions = Vec::new();
+    ctx.input_mut(|input| {
+        if input.consume_key(Modifiers::NONE, Key::F12) {
+            actions.push(Action::ToggleOverlay);
+        }
+        for (shortcut, action) in [
+            (SHORTCUT_THEME, Action::ToggleTheme),
+            (SHORTCUT_NEW_STREAM, Action::OpenEditor(None)),
+            (SHORTCUT_SEARCH, Action::FocusSearch),
+            (SHORTCUT_CHART, Action::SetTab(Tab::Chart)),
+            (SHORTCUT_TABLE, Action::SetTab(Tab::Table)),
+            (SHORTCUT_QUARANTINE, Action::SetTab(Tab::Quarantine)),
+        ] {
+            if input.consume_shortcut(&shortcut) {
+                actions.push(action);
+            }
+        }
+    });
+    actions
+}

@@ -1,0 +1,91 @@
+//! The left panel: the workbook's streams with a live status pill, counters
+//! and sparklines of rate and lag over the session; a search box filters them.
+
+use egui::{RichText, Ui, vec2};
+
+use super::{Action, SHORTCUT_NEW_STREAM, SHORTCUT_SEARCH};
+use crate::ui::TidepoolApp;
+use crate::ui::session::group_digits;
+use crate::ui::theme::{StatusKind, status_colour};
+use crate::ui::widgets::{sparkline::sparkline_ui, status_pill::status_pill_ui};
+
+/// Id of the search box, focused by the search shortcut.
+pub const SEARCH_ID: &str = "stream_search";
+
+pub fn streams_panel_ui(ui: &mut Ui, app: &mut TidepoolApp) -> Vec<Action> {
+    let mut actions = Vec::new();
+    egui::Panel::left("streams").resizable(true).default_size(260.0).show(ui, |ui| {
+        ui.add_space(4.0);
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("Streams").strong());
+            let add = ui.add_enabled(app.session.is_some(), egui::Button::new("+ New stream"));
+            if add.on_hover_text(format!("Add a stream ({})", ui.ctx().format_shortcut(&SHORTCUT_NEW_STREAM))).clicked()
+            {
+                actions.push(Action::OpenEditor(None));
+            }
+        });
+        let hint = format!("Search ({})", ui.ctx().format_shortcut(&SHORTCUT_SEARCH));
+        ui.add(egui::TextEdit::singleline(&mut app.search).id(egui::Id::unique(SEARCH_ID)).hint_text(hint));
+        ui.separator();
+        let Some(session) = &app.session else {
+            ui.weak("No workbook open.");
+            return;
+        };
+        let needle = app.search.to_lowercase();
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            for (name, state) in &session.streams {
+                if !needle.is_empty()
+                    && !name.to_lowercase().contains(&needle)
+                    && !state.spec.topic.to_lowercase().contains(&needle)
+                {
+                    continue;
+                }
+                let selected = app.persisted.selected_stream.as_deref() == Some(name.as_str());
+                let response = egui::Frame::group(ui.style())
+                    .fill(if selected {
+                        ui.visuals().selection.bg_fill.gamma_multiply(0.35)
+                    } else {
+                        egui::Color32::TRANSPARENT
+                    })
+                    .show(ui, |ui| {
+                        ui.set_width(ui.available_width());
+                        ui.horizontal(|ui| {
+                            let label = ui.selectable_label(selected, RichText::new(name).strong());
+                            if label.clicked() {
+                                actions.push(Action::SelectStream(name.clone()));
+                            }
+                            status_pill_ui(ui, state.status_kind(), &state.status_text());
+                        });
+                        ui.weak(format!("topic {}", state.spec.topic));
+                        ui.label(format!(
+                            "{} events · {} quarantined · {} late",
+                            group_digits(state.stats.events),
+                            group_digits(state.stats.quarantined),
+                            group_digits(state.stats.late)
+                        ));
+                        ui.horizontal(|ui| {
+                            ui.weak("rate");
+                            sparkline_ui(ui, &state.rate_history, vec2(80.0, 18.0), status_colour(StatusKind::Live))
+                                .on_hover_text("events per second over this session");
+                            ui.weak("lag");
+                            sparkline_ui(
+                                ui,
+                                &state.lag_history,
+                                vec2(80.0, 18.0),
+                                status_colour(StatusKind::Connecting),
+                            )
+                            .on_hover_text("messages behind the end of the topic over this session");
+                        });
+                        if let Some(problem) = state.problem() {
+                            ui.colored_label(status_colour(StatusKind::Failed), problem);
+                        }
+                    })
+                    .response;
+                if response.interact(egui::Sense::click()).clicked() {
+                    actions.push(Action::SelectStream(name.clone()));
+                }
+            }
+        });
+    });
+    actions
+}

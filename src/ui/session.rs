@@ -1,0 +1,404 @@
+//! Runtime state of an open workbook: the engine, the demo broker if any, and
+//! what the UI knows of each stream (status, counters, histories, the latest
+//! view data). Not persisted; rebuilt when a workbook opens.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use std::sync::mpsc::{Receiver, sync_channel};
+
+use crate::demo::cluster::{DemoCluster, DemoControls};
+use crate::engine::discovery::{TopicInfo, TopicSample};
+use crate::engine::{
+    Command, Engine, EngineOptions, Event, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec,
+    TableRequest,
+};
+use crate::model::{StreamSpec, Workbook};
+use crate::ui::theme::StatusKind;
+
+/// Samples of rate and lag kept per stream for sparklines (one a second: 10 minutes).
+const HISTORY_SAMPLES: usize = 600;
+
+/// What the UI knows about one stream.
+#[derive(Debug, Clone)]
+pub struct StreamState {
+    pub spec: StreamSpec,
+    pub status: StreamStatus,
+    pub failure: Option<String>,
+    pub stats: StreamStats,
+    /// (seconds since the session started, events/s)
+    pub rate_history: VecDeque<[f64; 2]>,
+    /// (seconds since the session started, messages behind)
+    pub lag_history: VecDeque<[f64; 2]>,
+    pub view: Option<Arc<StreamViewData>>,
+    pub definition_changes: Option<Vec<String>>,
+}
+
+impl StreamState {
+    fn new(spec: StreamSpec) -> Self {
+        Self {
+            spec,
+            status: StreamStatus::Connecting,
+            failure: None,
+            stats: StreamStats::default(),
+            rate_history: VecDeque::new(),
+            lag_history: VecDeque::new(),
+            view: None,
+            definition_changes: None,
+        }
+    }
+
+    pub fn status_kind(&self) -> StatusKind {
+        if self.failure.is_some() {
+            return StatusKind::Failed;
+        }
+        match self.status {
+            StreamStatus::Connecting => StatusKind::Connecting,
+            StreamStatus::Live { .. } => StatusKind::Live,
+            StreamStatus::CaughtUp => StatusKind::CaughtUp,
+            StreamStatus::Retrying { .. } => StatusKind::Failed,
+        }
+    }
+
+    /// Short status text for the pill, e.g. "live 2,000 ev/s".
+    pub fn status_text(&self) -> String {
+        if self.failure.is_some() {
+            return "failed".into();
+        }
+        match &self.status {
+            StreamStatus::Connecting => "connecting".into(),
+            StreamStatus::Live { events_per_sec, lag_msgs } => match lag_msgs {
+                Some(lag) if *lag > 0 => {
+                    format!("live {} ev/s · lag {}", group_digits(*events_per_sec as u64), group_digits(*lag as u64))
+                }
+                _ => format!("live {} ev/s", group_digits(*events_per_sec as u64)),
+            },
+            StreamStatus::CaughtUp => "caught up".into(),
+            StreamStatus::Retrying { retry_in, .. } => format!("retrying in {}s", retry_in.as_secs()),
+        }
+    }
+
+    /// The message to show when something is wrong.
+    pub fn problem(&self) -> Option<&str> {
+        match (&self.failure, &self.status) {
+            (Some(message), _) | (None, StreamStatus::Retrying { message, .. }) => Some(message),
+            _ => None,
+        }
+    }
+}
+
+/// An open workbook with its running engine.
+pub struct Session {
+    pub workbook: Workbook,
+    /// Where the workbook came from (`None` for the built-in demo).
+    pub path: Option<PathBuf>,
+    pub streams: BTreeMap<String, StreamState>,
+    pub demo: Option<DemoSession>,
+    engine: Engine,
+    started: Instant,
+    /// The view spec sent for each watched stream.
+    watched: BTreeMap<String, StreamViewSpec>,
+    /// The latest topic list asked for: (brokers, answer); `None` answer while waiting.
+    pub topics: Option<(String, Option<Result<Vec<TopicInfo>, String>>)>,
+    /// The latest topic sample asked for: (brokers, topic, answer).
+    pub sample: Option<(String, String, Option<Result<TopicSample, String>>)>,
+    /// A workbook write in progress on its own thread.
+    saving: Option<Receiver<Result<(), String>>>,
+    /// The outcome of the last save, for the top bar.
+    pub save_message: Option<Result<String, String>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("path", &self.path)
+            .field("streams", &self.streams.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The embedded demo broker and its controls.
+#[derive(Debug)]
+pub struct DemoSession {
+    pub cluster: DemoCluster,
+    pub controls: Arc<DemoControls>,
+    /// Keeps the demo's throw-away state directory alive.
+    _state_dir: tempfile_dir::TempDir,
+}
+
+/// A temporary directory removed on drop (the demo starts fresh every time,
+/// since its embedded broker does).
+pub mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+
+    #[derive(Debug)]
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new(prefix: &str) -> std::io::Result<Self> {
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            let path = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(&path)?;
+            Ok(Self(path))
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Session {
+    /// Starts the engine for `workbook` and every stream in it.
+    pub fn start(
+        workbook: Workbook,
+        path: Option<PathBuf>,
+        options: EngineOptions,
+        demo: Option<DemoSession>,
+        waker: crate::engine::Waker,
+    ) -> std::io::Result<Self> {
+        let engine = Engine::start(options, waker)?;
+        let mut streams = BTreeMap::new();
+        for spec in &workbook.streams {
+            engine.send(Command::StartStream { spec: Box::new(spec.clone()), mode: RunMode::Continuous });
+            streams.insert(spec.name.clone(), StreamState::new(spec.clone()));
+        }
+        Ok(Self {
+            workbook,
+            path,
+            streams,
+            demo,
+            engine,
+            started: Instant::now(),
+            watched: BTreeMap::new(),
+            topics: None,
+            sample: None,
+            saving: None,
+            save_message: None,
+        })
+    }
+
+    /// Starts the built-in demo: the embedded broker, then the demo workbook against it.
+    pub fn start_demo(rate: u32, waker: crate::engine::Waker) -> Result<Self, String> {
+        let cluster = DemoCluster::start(rate)?;
+        let mut workbook = Workbook::from_toml(DEMO_WORKBOOK, std::path::Path::new("views/demo.toml"))
+            .map_err(|err| err.to_string())?;
+        for stream in &mut workbook.streams {
+            if stream.brokers == DEMO_BROKERS {
+                stream.brokers = cluster.bootstrap_servers().to_string();
+            }
+        }
+        let state_dir = tempfile_dir::TempDir::new("tidepool-demo").map_err(|err| err.to_string())?;
+        let options = EngineOptions {
+            data_dir: state_dir.path().to_path_buf(),
+            workbook_id: "tidepool-demo".into(),
+            checkpoint_every: Duration::from_secs(10),
+        };
+        let controls = cluster.controls();
+        let demo = DemoSession { cluster, controls, _state_dir: state_dir };
+        Self::start(workbook, None, options, Some(demo), waker).map_err(|err| err.to_string())
+    }
+
+    pub fn seconds_since_start(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Applies waiting engine events for at most `budget`; answers whether any arrived.
+    pub fn drain_events(&mut self, budget: Duration) -> bool {
+        let deadline = Instant::now() + budget;
+        let mut any = false;
+        if let Some(outcome) = self.saving.as_ref().and_then(|r| r.try_recv().ok()) {
+            self.saving = None;
+            let shown = self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            self.save_message = Some(outcome.map(|()| format!("saved {shown}")));
+        }
+        while Instant::now() < deadline {
+            let Some(event) = self.engine.try_next_event() else { break };
+            any = true;
+            self.apply(event);
+        }
+        any
+    }
+
+    fn apply(&mut self, event: Event) {
+        let now = self.seconds_since_start();
+        match event {
+            Event::StreamStatusChanged { stream, status, stats } => {
+                if let Some(state) = self.streams.get_mut(&stream) {
+                    if let StreamStatus::Live { events_per_sec, .. } = status {
+                        push_sample(&mut state.rate_history, [now, events_per_sec]);
+                    }
+                    if let Some(lag) = stats.lag_msgs {
+                        push_sample(&mut state.lag_history, [now, lag as f64]);
+                    }
+                    if !matches!(status, StreamStatus::Retrying { .. }) {
+                        state.failure = None;
+                    }
+                    state.status = status;
+                    state.stats = stats;
+                }
+            }
+            Event::StreamCaughtUp { stream, stats } | Event::CheckpointSaved { stream, stats } => {
+                if let Some(state) = self.streams.get_mut(&stream) {
+                    state.stats.events = stats.events;
+                    state.stats.late = stats.late;
+                    state.stats.quarantined = stats.quarantined;
+                    state.stats.rows = stats.rows;
+                }
+            }
+            Event::StreamFailed { stream, message } | Event::CheckpointFailed { stream, message } => {
+                if let Some(state) = self.streams.get_mut(&stream) {
+                    state.failure = Some(message);
+                }
+            }
+            Event::StreamDefinitionChanged { stream, changes } => {
+                if let Some(state) = self.streams.get_mut(&stream) {
+                    state.definition_changes = Some(changes);
+                }
+            }
+            Event::StreamViewUpdated { stream, view } => {
+                if let Some(state) = self.streams.get_mut(&stream) {
+                    state.view = Some(view);
+                }
+            }
+            Event::TopicsListed { brokers, result } => {
+                if let Some((asked, answer)) = &mut self.topics
+                    && *asked == brokers
+                {
+                    *answer = Some(result);
+                }
+            }
+            Event::TopicSampled { brokers, topic, result } => {
+                if let Some((asked_brokers, asked_topic, answer)) = &mut self.sample
+                    && *asked_brokers == brokers
+                    && *asked_topic == topic
+                {
+                    *answer = Some(result);
+                }
+            }
+            Event::StreamStarted { .. } | Event::StreamStopped { .. } | Event::EngineStopped => {}
+        }
+    }
+
+    /// Asks the engine for view data of `stream` (only when the spec changed).
+    pub fn watch(&mut self, stream: &str, spec: StreamViewSpec) {
+        if self.watched.get(stream) == Some(&spec) {
+            return;
+        }
+        for other in self.watched.keys().filter(|name| *name != stream).cloned().collect::<Vec<_>>() {
+            self.engine.send(Command::UnwatchStream { stream: other.clone() });
+            self.watched.remove(&other);
+        }
+        self.engine.send(Command::WatchStream { stream: stream.to_string(), view: spec.clone() });
+        self.watched.insert(stream.to_string(), spec);
+    }
+
+    pub fn list_topics(&mut self, brokers: &str) {
+        self.topics = Some((brokers.to_string(), None));
+        self.engine.send(Command::ListTopics { brokers: brokers.to_string() });
+    }
+
+    pub fn sample_topic(&mut self, brokers: &str, topic: &str) {
+        self.sample = Some((brokers.to_string(), topic.to_string(), None));
+        self.engine.send(Command::SampleTopic { brokers: brokers.to_string(), topic: topic.to_string() });
+    }
+
+    /// Adds a stream, or replaces `original`; the engine (re)starts it and the workbook is saved.
+    pub fn put_stream(&mut self, spec: StreamSpec, original: Option<&str>) {
+        if let Some(original) = original
+            && original != spec.name
+        {
+            self.engine.send(Command::StopStream { stream: original.to_string() });
+            self.streams.remove(original);
+            self.watched.remove(original);
+        }
+        let replaced = original.unwrap_or(&spec.name).to_string();
+        match self.workbook.streams.iter_mut().find(|s| s.name == replaced) {
+            Some(existing) => *existing = spec.clone(),
+            None => self.workbook.streams.push(spec.clone()),
+        }
+        self.watched.remove(&spec.name);
+        self.engine.send(Command::StartStream { spec: Box::new(spec.clone()), mode: RunMode::Continuous });
+        self.streams.insert(spec.name.clone(), StreamState::new(spec));
+        self.save();
+    }
+
+    /// Writes the workbook to its file on a background thread (the demo's lives in memory only).
+    pub fn save(&mut self) {
+        let Some(path) = self.path.clone() else {
+            self.save_message = Some(Ok("the demo workbook lives in memory; nothing saved".into()));
+            return;
+        };
+        let text = match self.workbook.to_toml() {
+            Ok(text) => text,
+            Err(err) => {
+                self.save_message = Some(Err(format!("cannot write the workbook: {err}")));
+                return;
+            }
+        };
+        let (sender, receiver) = sync_channel(1);
+        let spawned = std::thread::Builder::new().name("tidepool-save".into()).spawn(move || {
+            let partial = path.with_extension("toml.partial");
+            let result = std::fs::write(&partial, text)
+                .and_then(|()| std::fs::rename(&partial, &path))
+                .map_err(|err| format!("cannot save {}: {err}", path.display()));
+            let _ = sender.send(result);
+        });
+        match spawned {
+            Ok(_) => self.saving = Some(receiver),
+            Err(err) => self.save_message = Some(Err(format!("cannot start saving: {err}"))),
+        }
+    }
+
+    /// Whether any stream is busy (connecting or reading with lag).
+    pub fn is_busy(&self) -> bool {
+        self.streams.values().any(|s| {
+            matches!(s.status, StreamStatus::Connecting)
+                || matches!(s.status, StreamStatus::Live { lag_msgs: Some(lag), .. } if lag > 0)
+        })
+    }
+}
+
+/// The broker name in `views/demo.toml` that the demo replaces with its embedded broker.
+pub const DEMO_BROKERS: &str = "embedded-demo";
+/// The demo workbook, built into the binary so the demo needs no files.
+pub const DEMO_WORKBOOK: &str = include_str!("../../views/demo.toml");
+
+/// Default view of a stream: its first metric, split by its first dimension, last hour.
+pub fn default_view(spec: &StreamSpec) -> StreamViewSpec {
+    StreamViewSpec {
+        metric: 0,
+        split_by: (!spec.rollup.dimensions.is_empty()).then_some(0),
+        window: Some(Duration::from_secs(3_600)),
+        top_n: 5,
+        table: TableRequest::Skip,
+    }
+}
+
+fn push_sample(history: &mut VecDeque<[f64; 2]>, sample: [f64; 2]) {
+    if history.len() >= HISTORY_SAMPLES {
+        history.pop_front();
+    }
+    history.push_back(sample);
+}
+
+/// 1234567 → "1,234,567".
+pub fn group_digits(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}

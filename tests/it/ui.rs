@@ -1,0 +1,163 @@
+//! The workbench window, driven through egui_kittest on the real app with the
+//! real engine and the embedded demo broker; widgets are found by label.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use tidepool::ui::app::Persisted;
+use tidepool::ui::{Launch, TidepoolApp};
+
+/// The one way tests open the window: the real app in a 1280×800 harness.
+fn open_window(launch: Launch) -> Harness<'static, TidepoolApp> {
+    let app = TidepoolApp::new(Persisted::default(), launch, None, Arc::new(|| {}));
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(|ui, app: &mut TidepoolApp| app.frame_ui(ui), app)
+}
+
+/// Steps frames until `done` holds, or fails after `timeout` saying what it waited for.
+fn step_until(
+    harness: &mut Harness<'static, TidepoolApp>,
+    what: &str,
+    done: impl Fn(&Harness<'static, TidepoolApp>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        harness.step();
+        if done(harness) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after 60 s waiting for {what}");
+}
+
+fn demo_window() -> Harness<'static, TidepoolApp> {
+    let mut harness = open_window(Launch::Demo { rate: 2_000 });
+    step_until(&mut harness, "the demo stream to go live", |h| {
+        h.query_by_label_contains("live ").is_some() || h.query_by_label("caught up").is_some()
+    });
+    harness
+}
+
+#[test]
+fn the_demo_lists_its_stream_with_a_live_status() {
+    let mut harness = demo_window();
+    assert!(harness.query_all_by_label("clicks").next().is_some(), "the stream is listed by name");
+    assert!(harness.query_by_label_contains("topic clickstream").is_some());
+    step_until(&mut harness, "events to be counted", |h| {
+        h.state().session.as_ref().and_then(|s| s.streams.get("clicks")).is_some_and(|s| s.stats.events > 1_000)
+    });
+    step_until(&mut harness, "chart data for the selected stream", |h| {
+        h.state()
+            .session
+            .as_ref()
+            .and_then(|s| s.streams.get("clicks"))
+            .and_then(|s| s.view.as_ref())
+            .is_some_and(|v| !v.series.is_empty())
+    });
+}
+
+#[test]
+fn switching_the_time_window_changes_what_the_engine_sends() {
+    let mut harness = demo_window();
+    harness.get_by_label("5 min").click();
+    harness.step();
+    assert_eq!(harness.state().persisted.window, tidepool::ui::panels_api::TimeWindow::LastFiveMinutes);
+    step_until(&mut harness, "a view computed for the 5-minute window", |h| {
+        h.state()
+            .session
+            .as_ref()
+            .and_then(|s| s.streams.get("clicks"))
+            .and_then(|s| s.view.as_ref())
+            .is_some_and(|v| v.spec.window == Some(Duration::from_secs(300)))
+    });
+    let view =
+        harness.state().session.as_ref().and_then(|s| s.streams.get("clicks")).and_then(|s| s.view.clone()).unwrap();
+    let oldest_ms =
+        view.series.iter().flat_map(|s| s.points.first()).map(|(bucket, _)| bucket / 1_000).min().unwrap_or(i64::MAX);
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!(
+        now_ms - oldest_ms <= 310_000,
+        "the 5-minute window holds no older buckets ({} ms old)",
+        now_ms - oldest_ms
+    );
+}
+
+#[test]
+fn the_quarantine_view_shows_the_bad_messages() {
+    let mut harness = demo_window();
+    harness.get_by_label("Quarantine").click();
+    step_until(&mut harness, "quarantined demo records in the table", |h| {
+        h.query_all_by_label("not_json").next().is_some() || h.query_all_by_label("not_an_object").next().is_some()
+    });
+    assert!(
+        harness.query_all_by_label_contains("late (merged into their buckets)").next().is_some(),
+        "the counters are shown"
+    );
+}
+
+#[test]
+fn the_table_lists_rollup_rows_and_sorts_by_a_clicked_header() {
+    let mut harness = demo_window();
+    harness.get_by_label("Table").click();
+    step_until(&mut harness, "the rollup table", |h| h.query_by_label_contains("rows · click a header").is_some());
+    harness.get_by_label("events").click_accesskit();
+    harness.step();
+    assert_eq!(harness.state().table_sort(), Some(&("events".to_string(), true)), "the header click asked for a sort");
+    step_until(&mut harness, "the table sorted by events", |h| {
+        let view = h.state().session.as_ref().and_then(|s| s.streams.get("clicks")).and_then(|s| s.view.clone());
+        view.and_then(|v| v.table.clone()).is_some_and(|table| {
+            let events = table.column("events").unwrap().as_materialized_series().i64().unwrap().clone();
+            let values: Vec<i64> = events.into_no_null_iter().collect();
+            h.state().table_sort() == Some(&("events".to_string(), true)) && values.windows(2).all(|w| w[0] >= w[1])
+        })
+    });
+}
+
+#[test]
+fn a_stream_added_in_the_editor_is_saved_and_charted() {
+    use crate::support::*;
+    let topic = unique_topic("editor");
+    create_topic(&topic, 2);
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let events = generate_events(500, 2, now_ms - 600_000, 1_000, 9);
+    produce(&topic, &events.iter().map(TestEvent::outgoing).collect::<Vec<_>>());
+    let sandbox = Sandbox::new();
+    let workbook = sandbox.write_workbook("[workbook]\nname = \"editor test\"\n");
+    let mut harness = open_window(Launch::Open { workbook: workbook.clone(), data_dir: Some(sandbox.data_dir()) });
+
+    harness.get_by_label("+ New stream").click();
+    step_until(&mut harness, "the stream editor", |h| h.query_by_label("List topics").is_some());
+    // The broker address differs per run: put it in the form, then drive everything else by label.
+    harness.state_mut().editor.as_mut().expect("the editor opened").brokers = broker();
+    harness.get_by_label("List topics").click_accesskit();
+    step_until(&mut harness, "our topic in the topic list", |h| {
+        h.query_by_label(&format!("{topic} (2 partitions)")).is_some()
+    });
+    harness.get_by_label(&format!("{topic} (2 partitions)")).click_accesskit();
+    step_until(&mut harness, "the sampled fields", |h| h.query_by_label("country").is_some());
+    harness.get_by_label("country").click_accesskit();
+    step_until(&mut harness, "a valid draft", |h| h.query_by_label_contains("Problem:").is_none());
+    let draft = harness.state().editor.clone().expect("editor still open");
+    assert_eq!(draft.time_field, "ts", "the time field is detected from the sample");
+    assert_eq!(draft.dimensions, vec!["country".to_string()]);
+    harness.get_by_label("Save stream").click_accesskit();
+    harness.step();
+
+    let name = topic.replace(['.', '-'], "_");
+    step_until(&mut harness, "all 500 events in the new stream's chart", |h| {
+        let state = h.state().session.as_ref().and_then(|s| s.streams.get(&name));
+        state.and_then(|s| s.view.as_ref()).is_some_and(|view| {
+            view.series.iter().flat_map(|s| &s.points).map(|(_, value)| value).sum::<f64>() == 500.0
+        })
+    });
+    assert!(harness.query_all_by_label(&name).next().is_some(), "the new stream is listed");
+    step_until(&mut harness, "the workbook file to hold the stream", |_| {
+        std::fs::read_to_string(&workbook).is_ok_and(|text| text.contains(&format!("topic = \"{topic}\"")))
+    });
+    let saved = tidepool::model::Workbook::load(&workbook).expect("the saved workbook parses");
+    assert_eq!(saved.streams[0].rollup.dimensions, vec!["country".to_string()]);
+}
