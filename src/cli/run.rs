@@ -105,8 +105,13 @@ pub fn run(workbook_path: &Path, options: &RunOptions, data_dir: &Path) -> Resul
 }
 
 fn summary(stats: &StreamStats) -> String {
+    let skipped = if stats.skipped_offsets > 0 {
+        format!(", {} offsets skipped by the broker", stats.skipped_offsets)
+    } else {
+        String::new()
+    };
     format!(
-        "{} events, {} quarantined, {} late, lag {}, {} rows",
+        "{} events, {} quarantined, {} late, lag {}, {} rows{skipped}",
         stats.events,
         stats.quarantined,
         stats.late,

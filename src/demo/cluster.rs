@@ -20,12 +20,15 @@ use super::clickstream::{Clickstream, ClickstreamOptions};
 /// The topic the demo workbook reads.
 pub const DEMO_TOPIC: &str = "clickstream";
 /// Partitions of the demo topic.
-pub const DEMO_PARTITIONS: i32 = 3;
+pub const DEMO_PARTITIONS: i32 = 6;
 /// Events per second produced live unless changed.
-pub const DEFAULT_RATE: u32 = 2_000;
-/// History produced at start-up so charts have a past.
-const BACKFILL: Duration = Duration::from_secs(3_600);
-const BACKFILL_EVENTS_PER_SEC: u32 = 50;
+pub const DEFAULT_RATE: u32 = 300;
+/// History produced at start-up so charts have a past, at the default rate.
+const BACKFILL: Duration = Duration::from_secs(15 * 60);
+/// The mock broker keeps only ~5 MB or 100,000 messages per partition and drops
+/// older ones; producing the history at a bounded speed lets the demo stream
+/// keep up instead of finding the start of its history already gone.
+const BACKFILL_MAX_PER_SEC: u64 = 60_000;
 
 /// Settings the UI can change while the demo runs.
 #[derive(Debug, Default)]
@@ -123,19 +126,26 @@ fn produce_forever(producer: &BaseProducer, controls: &DemoControls) {
     let mut history = Clickstream::new(ClickstreamOptions {
         seed: 7,
         start_ms,
-        events_per_sec: BACKFILL_EVENTS_PER_SEC,
+        events_per_sec: DEFAULT_RATE,
         malformed_share: 0.002,
         late_share: 0.0,
         users: 20_000,
     });
     let mut payload = Vec::with_capacity(256);
-    let backfill_events = BACKFILL.as_secs() * u64::from(BACKFILL_EVENTS_PER_SEC);
+    let backfill_events = BACKFILL.as_secs() * u64::from(DEFAULT_RATE);
+    let backfill_started = Instant::now();
     for index in 0..backfill_events {
         if controls.stop.load(Ordering::Relaxed) {
             return;
         }
         history.next_into(&mut payload);
         send(producer, &payload, index, controls);
+        if index % 1_000 == 0 {
+            let due = Duration::from_secs_f64(index as f64 / BACKFILL_MAX_PER_SEC as f64);
+            if let Some(early) = due.checked_sub(backfill_started.elapsed()) {
+                std::thread::sleep(early);
+            }
+        }
     }
     let mut sent = backfill_events;
     let mut seed = 1_000;

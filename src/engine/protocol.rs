@@ -101,6 +101,8 @@ pub struct StreamStats {
     pub lag_msgs: Option<i64>,
     /// Rows in the rollup frame.
     pub rows: usize,
+    /// Offsets never delivered by the broker (see `StreamProgress::skipped_offsets`).
+    pub skipped_offsets: u64,
 }
 
 /// What the engine reports back.

@@ -252,6 +252,7 @@ impl Session {
                     state.stats.late = stats.late;
                     state.stats.quarantined = stats.quarantined;
                     state.stats.rows = stats.rows;
+                    state.stats.skipped_offsets = stats.skipped_offsets;
                 }
             }
             Event::StreamFailed { stream, message } | Event::CheckpointFailed { stream, message } => {

@@ -38,6 +38,10 @@ pub struct StreamProgress {
     pub next_offsets: BTreeMap<i32, i64>,
     /// Per partition: the largest event time seen (µs).
     pub watermarks: BTreeMap<i32, i64>,
+    /// Offsets the broker never delivered between two delivered messages (compaction,
+    /// transaction markers, or data deleted by retention before it was read).
+    #[serde(default)]
+    pub skipped_offsets: u64,
 }
 
 impl StreamProgress {
@@ -150,7 +154,10 @@ impl Ingestor {
     pub fn ingest(&mut self, message: IncomingMessage<'_>, now_micros: i64) -> Outcome {
         match self.progress.next_offsets.get_mut(&message.partition) {
             Some(next) if message.offset < *next => return Outcome::AlreadyCounted,
-            Some(next) => *next = message.offset + 1,
+            Some(next) => {
+                self.progress.skipped_offsets += (message.offset - *next) as u64;
+                *next = message.offset + 1;
+            }
             None => {
                 self.progress.next_offsets.insert(message.partition, message.offset + 1);
             }
@@ -388,4 +395,55 @@ fn dimension_text<'v>(value: &'v Scalar<'_>, buffer: &'v mut String) -> Option<&
 pub fn format_micros(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)
         .map_or_else(|| format!("{micros}µs"), |time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Workbook;
+
+    fn ingestor() -> Ingestor {
+        let text = r#"[[streams]]
+name = "s"
+brokers = "b"
+topic = "t"
+time = { field = "ts", format = "epoch_ms" }
+rollup = { granularity = "1m", allowed_lateness = "1m", metrics = [{ name = "events", kind = "count" }] }
+"#;
+        Ingestor::new(&Workbook::from_toml(text, std::path::Path::new("t.toml")).unwrap().streams[0])
+    }
+
+    fn message(offset: i64, payload: &[u8]) -> IncomingMessage<'_> {
+        IncomingMessage { partition: 0, offset, timestamp_ms: None, payload: Some(payload) }
+    }
+
+    #[test]
+    fn messages_below_the_position_are_not_counted_twice() {
+        let mut ingestor = ingestor();
+        assert_eq!(ingestor.ingest(message(0, br#"{"ts":1000}"#), 0), Outcome::Merged);
+        assert_eq!(ingestor.ingest(message(1, br#"{"ts":2000}"#), 0), Outcome::Merged);
+        assert_eq!(ingestor.ingest(message(0, br#"{"ts":1000}"#), 0), Outcome::AlreadyCounted);
+        assert_eq!(ingestor.progress.events, 2);
+        assert_eq!(ingestor.progress.next_offsets[&0], 2);
+    }
+
+    #[test]
+    fn offsets_the_broker_never_delivered_are_counted() {
+        let mut ingestor = ingestor();
+        ingestor.ingest(message(0, br#"{"ts":1000}"#), 0);
+        ingestor.ingest(message(5, br#"{"ts":2000}"#), 0);
+        assert_eq!(ingestor.progress.skipped_offsets, 4);
+    }
+
+    #[test]
+    fn lateness_is_judged_against_the_partition_watermark() {
+        let mut ingestor = ingestor();
+        assert_eq!(ingestor.ingest(message(0, br#"{"ts":600000}"#), 0), Outcome::Merged);
+        assert_eq!(ingestor.ingest(message(1, br#"{"ts":550000}"#), 0), Outcome::Merged, "within the allowed minute");
+        assert_eq!(ingestor.ingest(message(2, br#"{"ts":100000}"#), 0), Outcome::MergedLate);
+        let other_partition = IncomingMessage { partition: 1, offset: 0, timestamp_ms: None, payload: Some(br#"{"ts":1000}"#) };
+        assert_eq!(ingestor.ingest(other_partition, 0), Outcome::Merged, "watermarks are per partition");
+        assert_eq!(ingestor.progress.late, 1);
+        assert_eq!(ingestor.rollup.event_total(), 4, "late events are still merged");
+    }
 }

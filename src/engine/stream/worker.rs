@@ -436,6 +436,7 @@ fn stats_of(ingestor: &Ingestor, lag_msgs: Option<i64>) -> StreamStats {
         quarantined: ingestor.progress.quarantined_total(),
         lag_msgs,
         rows: ingestor.rollup.row_count(),
+        skipped_offsets: ingestor.progress.skipped_offsets,
     }
 }
 

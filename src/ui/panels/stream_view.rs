@@ -35,6 +35,15 @@ pub fn central_ui(ui: &mut Ui, app: &TidepoolApp) -> Vec<Action> {
             group_digits(state.stats.late),
             group_digits(state.stats.quarantined)
         ));
+        if state.stats.skipped_offsets > 0 {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "{} offsets were never delivered by the broker (compaction, transactions, or data deleted before it was read)",
+                    group_digits(state.stats.skipped_offsets)
+                ),
+            );
+        }
         if let Some(changes) = &state.definition_changes {
             ui.label(
                 RichText::new(format!("Rollup definition changed ({}): rebuilt from the start.", changes.join(", ")))
