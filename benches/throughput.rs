@@ -4,7 +4,7 @@
 //!   (c) the raw librdkafka consume rate of the same topic, and
 //!   (d) DuckDB rolling up the same events from an NDJSON file (the peer);
 //!   (e) peak memory for 10M events rolled up at 1-minute granularity.
-//! Without `--bench` (as under `cargo test`) it runs a tiny smoke pass only.
+//! Without `--bench` it runs a tiny smoke pass only.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use tidepool::demo::clickstream::{Clickstream, ClickstreamOptions};
 use tidepool::engine::stream::ingest::{IncomingMessage, Ingestor};
 use tidepool::engine::{Command, Engine, EngineOptions, Event, RunMode};
