@@ -472,6 +472,20 @@ impl fmt::Display for MetricKind {
     }
 }
 
+/// A stream for unit tests: `rollup` is the TOML of a `[streams.rollup]` table's
+/// body; the stream reads `ts` as epoch milliseconds from topic `t`.
+#[cfg(test)]
+pub(crate) fn test_stream(rollup: &str) -> StreamSpec {
+    let text = format!(
+        "[[streams]]\nname = \"s\"\nbrokers = \"b\"\ntopic = \"t\"\ntime = {{ field = \"ts\", format = \"epoch_ms\" }}\n\
+         [streams.rollup]\n{rollup}\n"
+    );
+    match Workbook::from_toml(&text, Path::new("test.toml")) {
+        Ok(mut workbook) => workbook.streams.remove(0),
+        Err(err) => panic!("test stream does not parse: {err}"),
+    }
+}
+
 fn is_secret_property(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     ["password", "secret", "private.key", "key.pem"].iter().any(|word| key.contains(word))

@@ -90,6 +90,8 @@ pub struct TidepoolApp {
     pub notice: Option<String>,
     pub overlay: bool,
     pub search: String,
+    dialogs: super::dialogs::Dialogs,
+    waker: crate::engine::Waker,
     /// The stream editor's form, while it is open.
     pub editor: Option<super::editor::StreamDraft>,
     table_sort: Option<(String, bool)>,
@@ -118,6 +120,8 @@ impl TidepoolApp {
             notice: None,
             overlay: false,
             search: String::new(),
+            dialogs: super::dialogs::Dialogs::default(),
+            waker: waker.clone(),
             editor: None,
             table_sort: None,
             frame_ms: VecDeque::new(),
@@ -140,13 +144,25 @@ impl TidepoolApp {
     }
 
     fn open(&mut self, path: &std::path::Path, data_dir: Option<&std::path::Path>, waker: crate::engine::Waker) {
-        let workbook = match Workbook::load(path) {
-            Ok(workbook) => workbook,
-            Err(err) => {
-                self.notice = Some(err.to_string());
-                return;
-            }
-        };
+        match Workbook::load(path) {
+            Ok(workbook) => self.open_loaded(path, workbook, data_dir, waker),
+            Err(err) => self.notice = Some(err.to_string()),
+        }
+    }
+
+    /// Starts a session on an already read workbook; the previous session closes on its own thread.
+    fn open_loaded(
+        &mut self,
+        path: &std::path::Path,
+        workbook: Workbook,
+        data_dir: Option<&std::path::Path>,
+        waker: crate::engine::Waker,
+    ) {
+        if let Some(previous) = self.session.take() {
+            // Stopping streams writes final checkpoints and may wait on a broker: not on this thread.
+            let _ = std::thread::Builder::new().name("tidepool-close-workbook".into()).spawn(move || drop(previous));
+        }
+        self.notice = None;
         let options = EngineOptions {
             data_dir: paths::data_dir(data_dir),
             workbook_id: paths::workbook_id(&workbook, path),
@@ -173,6 +189,7 @@ impl TidepoolApp {
             session.drain_events(EVENT_BUDGET);
             ctx.request_repaint_after(LIVE_REPAINT);
         }
+        self.take_dialog_outcome();
         self.ensure_selection();
         self.send_view_spec();
         let mut actions = panels::shortcuts(&ctx);
@@ -195,6 +212,30 @@ impl TidepoolApp {
         self.frame_ms.push_back(frame_ms);
         if let Some(log) = &mut self.frame_log {
             log.record(frame_ms);
+        }
+    }
+
+    fn take_dialog_outcome(&mut self) {
+        use super::dialogs::DialogOutcome;
+        match self.dialogs.poll() {
+            Some(DialogOutcome::Opened { path, workbook }) => {
+                self.open_loaded(&path, *workbook, None, self.waker.clone());
+            }
+            Some(DialogOutcome::SaveTo(path)) => {
+                if let Some(session) = &mut self.session {
+                    session.path = Some(path.clone());
+                    session.save();
+                    self.persisted.last_workbook = Some(path);
+                }
+            }
+            Some(DialogOutcome::Failed(message)) => {
+                if let Some(session) = &mut self.session {
+                    session.save_message = Some(Err(message));
+                } else {
+                    self.notice = Some(message);
+                }
+            }
+            Some(DialogOutcome::Cancelled) | None => {}
         }
     }
 
@@ -286,6 +327,21 @@ impl TidepoolApp {
                 self.editor = Some(draft);
             }
             Action::CloseEditor => self.editor = None,
+            Action::OpenWorkbook => self.dialogs.open_workbook(),
+            Action::SaveWorkbook => match &mut self.session {
+                Some(session) if session.path.is_some() => session.save(),
+                Some(session) => {
+                    let name = session.workbook.display_name(std::path::Path::new("workbook"));
+                    self.dialogs.save_workbook_as(&name);
+                }
+                None => {}
+            },
+            Action::SaveWorkbookAs => {
+                if let Some(session) = &self.session {
+                    let name = session.workbook.display_name(std::path::Path::new("workbook"));
+                    self.dialogs.save_workbook_as(&name);
+                }
+            }
             Action::ListTopics(brokers) => {
                 if let Some(session) = &mut self.session {
                     session.list_topics(&brokers);
@@ -304,6 +360,11 @@ impl TidepoolApp {
                     self.persisted.tab = Tab::Chart;
                 }
                 self.editor = None;
+            }
+            Action::SetDemoLate(per_mille) => {
+                if let Some(demo) = self.session.as_ref().and_then(|s| s.demo.as_ref()) {
+                    demo.controls.late_per_mille.store(per_mille, std::sync::atomic::Ordering::Relaxed);
+                }
             }
             Action::SetDemoMalformed(per_mille) => {
                 if let Some(demo) = self.session.as_ref().and_then(|s| s.demo.as_ref()) {

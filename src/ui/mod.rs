@@ -3,6 +3,7 @@
 //! `collect`, and never waits on the UI thread.
 
 pub mod app;
+pub mod dialogs;
 pub mod editor;
 pub mod launch;
 mod panels;

@@ -338,7 +338,16 @@ impl Session {
             self.save_message = Some(Ok("the demo workbook lives in memory; nothing saved".into()));
             return;
         };
-        let text = match self.workbook.to_toml() {
+        let mut workbook = self.workbook.clone();
+        if let Some(demo) = &self.demo {
+            // A saved demo workbook names the embedded broker, not this run's port.
+            for stream in &mut workbook.streams {
+                if stream.brokers == demo.cluster.bootstrap_servers() {
+                    stream.brokers = DEMO_BROKERS.to_string();
+                }
+            }
+        }
+        let text = match workbook.to_toml() {
             Ok(text) => text,
             Err(err) => {
                 self.save_message = Some(Err(format!("cannot write the workbook: {err}")));

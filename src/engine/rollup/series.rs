@@ -194,25 +194,18 @@ impl RollupState {
 mod tests {
     use super::*;
     use crate::engine::rollup::MetricInput;
-    use crate::model::Workbook;
 
     fn state() -> RollupState {
-        let text = r#"[[streams]]
-name = "s"
-brokers = "b"
-topic = "t"
-time = { field = "ts", format = "epoch_ms" }
-[streams.rollup]
-granularity = "1m"
+        let spec = crate::model::workbook::test_stream(
+            r#"granularity = "1m"
 dimensions = ["country", "device"]
 metrics = [
   { name = "events", kind = "count" },
   { name = "revenue", kind = "sum", field = "price" },
   { name = "avg", kind = "mean", field = "price" },
   { name = "users", kind = "approx_distinct", field = "user" },
-]
-"#;
-        let spec = Workbook::from_toml(text, std::path::Path::new("t.toml")).unwrap().streams.remove(0);
+]"#,
+        );
         RollupState::new(&spec.rollup)
     }
 

@@ -400,17 +400,13 @@ pub fn format_micros(micros: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Workbook;
 
     fn ingestor() -> Ingestor {
-        let text = r#"[[streams]]
-name = "s"
-brokers = "b"
-topic = "t"
-time = { field = "ts", format = "epoch_ms" }
-rollup = { granularity = "1m", allowed_lateness = "1m", metrics = [{ name = "events", kind = "count" }] }
-"#;
-        Ingestor::new(&Workbook::from_toml(text, std::path::Path::new("t.toml")).unwrap().streams[0])
+        Ingestor::new(&crate::model::workbook::test_stream(
+            r#"granularity = "1m"
+allowed_lateness = "1m"
+metrics = [{ name = "events", kind = "count" }]"#,
+        ))
     }
 
     fn message(offset: i64, payload: &[u8]) -> IncomingMessage<'_> {
@@ -441,7 +437,8 @@ rollup = { granularity = "1m", allowed_lateness = "1m", metrics = [{ name = "eve
         assert_eq!(ingestor.ingest(message(0, br#"{"ts":600000}"#), 0), Outcome::Merged);
         assert_eq!(ingestor.ingest(message(1, br#"{"ts":550000}"#), 0), Outcome::Merged, "within the allowed minute");
         assert_eq!(ingestor.ingest(message(2, br#"{"ts":100000}"#), 0), Outcome::MergedLate);
-        let other_partition = IncomingMessage { partition: 1, offset: 0, timestamp_ms: None, payload: Some(br#"{"ts":1000}"#) };
+        let other_partition =
+            IncomingMessage { partition: 1, offset: 0, timestamp_ms: None, payload: Some(br#"{"ts":1000}"#) };
         assert_eq!(ingestor.ingest(other_partition, 0), Outcome::Merged, "watermarks are per partition");
         assert_eq!(ingestor.progress.late, 1);
         assert_eq!(ingestor.rollup.event_total(), 4, "late events are still merged");

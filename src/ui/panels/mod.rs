@@ -29,11 +29,18 @@ pub enum Action {
     FocusSearch,
     SetDemoRate(u32),
     SetDemoMalformed(u32),
+    SetDemoLate(u32),
     /// Open the stream editor on a new stream (`None`) or an existing one.
     OpenEditor(Option<String>),
     CloseEditor,
     ListTopics(String),
     SampleTopic(String, String),
+    /// Choose a workbook file to open.
+    OpenWorkbook,
+    /// Save the workbook to its file (or ask where, for the demo).
+    SaveWorkbook,
+    /// Save the workbook to a new file.
+    SaveWorkbookAs,
     /// Add or replace (the named original) stream.
     SaveStream(Box<crate::model::StreamSpec>, Option<String>),
 }
@@ -79,6 +86,9 @@ impl TimeWindow {
     }
 }
 
+pub const SHORTCUT_OPEN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
+pub const SHORTCUT_SAVE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::S);
+pub const SHORTCUT_SAVE_AS: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::S);
 pub const SHORTCUT_NEW_STREAM: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::N);
 pub const SHORTCUT_THEME: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::T);
 pub const SHORTCUT_SEARCH: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::F);
@@ -93,7 +103,11 @@ pub fn shortcuts(ctx: &egui::Context) -> Vec<Action> {
         if input.consume_key(Modifiers::NONE, Key::F12) {
             actions.push(Action::ToggleOverlay);
         }
+        // The longer shortcut first, so Ctrl+Shift+S is not taken for Ctrl+S.
         for (shortcut, action) in [
+            (SHORTCUT_SAVE_AS, Action::SaveWorkbookAs),
+            (SHORTCUT_SAVE, Action::SaveWorkbook),
+            (SHORTCUT_OPEN, Action::OpenWorkbook),
             (SHORTCUT_THEME, Action::ToggleTheme),
             (SHORTCUT_NEW_STREAM, Action::OpenEditor(None)),
             (SHORTCUT_SEARCH, Action::FocusSearch),

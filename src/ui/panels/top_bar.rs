@@ -2,7 +2,7 @@
 
 use egui::Ui;
 
-use super::{Action, SHORTCUT_THEME};
+use super::{Action, SHORTCUT_OPEN, SHORTCUT_SAVE, SHORTCUT_SAVE_AS, SHORTCUT_THEME};
 use crate::ui::TidepoolApp;
 
 pub fn top_bar_ui(ui: &mut Ui, app: &TidepoolApp) -> Vec<Action> {
@@ -10,6 +10,28 @@ pub fn top_bar_ui(ui: &mut Ui, app: &TidepoolApp) -> Vec<Action> {
     egui::Panel::top("top_bar").show(ui, |ui| {
         ui.horizontal(|ui| {
             ui.heading("tidepool");
+            ui.separator();
+            let shortcut = |s| ui.ctx().format_shortcut(s);
+            let (open_hint, save_hint, save_as_hint) =
+                (shortcut(&SHORTCUT_OPEN), shortcut(&SHORTCUT_SAVE), shortcut(&SHORTCUT_SAVE_AS));
+            if ui.button("Open…").on_hover_text(format!("Open a workbook ({open_hint})")).clicked() {
+                actions.push(Action::OpenWorkbook);
+            }
+            let has_session = app.session.is_some();
+            if ui
+                .add_enabled(has_session, egui::Button::new("Save"))
+                .on_hover_text(format!("Save ({save_hint})"))
+                .clicked()
+            {
+                actions.push(Action::SaveWorkbook);
+            }
+            if ui
+                .add_enabled(has_session, egui::Button::new("Save as…"))
+                .on_hover_text(format!("Save to a new file ({save_as_hint})"))
+                .clicked()
+            {
+                actions.push(Action::SaveWorkbookAs);
+            }
             ui.separator();
             let name = app.session.as_ref().map_or_else(
                 || "no workbook".to_string(),
@@ -26,8 +48,17 @@ pub fn top_bar_ui(ui: &mut Ui, app: &TidepoolApp) -> Vec<Action> {
                 }
                 let mut malformed = demo.controls.malformed_per_mille.load(std::sync::atomic::Ordering::Relaxed);
                 let slider = egui::Slider::new(&mut malformed, 0..=200).suffix(" ‰ bad");
-                if ui.add(slider).changed() {
+                if ui.add(slider).on_hover_text("share of malformed events, per thousand").changed() {
                     actions.push(Action::SetDemoMalformed(malformed));
+                }
+                let mut late = demo.controls.late_per_mille.load(std::sync::atomic::Ordering::Relaxed);
+                let slider = egui::Slider::new(&mut late, 0..=200).suffix(" ‰ late");
+                if ui
+                    .add(slider)
+                    .on_hover_text("share of events stamped 5 to 30 minutes in the past, per thousand")
+                    .changed()
+                {
+                    actions.push(Action::SetDemoLate(late));
                 }
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {

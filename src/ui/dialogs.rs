@@ -1,0 +1,87 @@
+//! Native file dialogs (rfd) on their own thread, so the window keeps drawing
+//! while one is open. Opening also reads and validates the chosen workbook
+//! there: the UI thread receives a parsed workbook or a message.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
+
+use crate::model::Workbook;
+
+/// What a finished dialog produced.
+#[derive(Debug)]
+pub enum DialogOutcome {
+    /// A workbook was chosen and read.
+    Opened { path: PathBuf, workbook: Box<Workbook> },
+    /// A place to save the workbook was chosen.
+    SaveTo(PathBuf),
+    /// The dialog was cancelled.
+    Cancelled,
+    /// The chosen file could not be used.
+    Failed(String),
+}
+
+/// At most one dialog at a time.
+#[derive(Debug, Default)]
+pub struct Dialogs {
+    pending: Option<Receiver<DialogOutcome>>,
+}
+
+impl Dialogs {
+    pub fn is_open(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Asks for a workbook to open.
+    pub fn open_workbook(&mut self) {
+        self.spawn(|| match workbook_dialog().pick_file() {
+            None => DialogOutcome::Cancelled,
+            Some(path) => match Workbook::load(&path) {
+                Ok(workbook) => DialogOutcome::Opened { path, workbook: Box::new(workbook) },
+                Err(err) => DialogOutcome::Failed(err.to_string()),
+            },
+        });
+    }
+
+    /// Asks where to save the workbook.
+    pub fn save_workbook_as(&mut self, suggested_name: &str) {
+        let file_name = format!("{}.toml", suggested_name.replace(['/', '\\', ' '], "_"));
+        self.spawn(move || match workbook_dialog().set_file_name(file_name).save_file() {
+            None => DialogOutcome::Cancelled,
+            Some(path) => DialogOutcome::SaveTo(path),
+        });
+    }
+
+    fn spawn(&mut self, dialog: impl FnOnce() -> DialogOutcome + Send + 'static) {
+        if self.pending.is_some() {
+            return;
+        }
+        let (sender, receiver) = sync_channel(1);
+        let spawned = std::thread::Builder::new().name("tidepool-file-dialog".into()).spawn(move || {
+            let _ = sender.send(dialog());
+        });
+        match spawned {
+            Ok(_) => self.pending = Some(receiver),
+            Err(err) => tracing::warn!("cannot open a file dialog: {err}"),
+        }
+    }
+
+    /// The outcome of the open dialog, once it is closed.
+    pub fn poll(&mut self) -> Option<DialogOutcome> {
+        let receiver = self.pending.as_ref()?;
+        match receiver.try_recv() {
+            Ok(outcome) => {
+                self.pending = None;
+                Some(outcome)
+            }
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => {
+                self.pending = None;
+                Some(DialogOutcome::Failed("the file dialog could not be shown (is a desktop portal running?)".into()))
+            }
+        }
+    }
+}
+
+fn workbook_dialog() -> rfd::FileDialog {
+    rfd::FileDialog::new().add_filter("tidepool workbook", &["toml"]).set_title("tidepool workbook")
+}
