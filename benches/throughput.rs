@@ -2,7 +2,7 @@
 //!   (a) engine only: decode + roll up pre-built demo-shaped messages on one core;
 //!   (b) end to end from the test broker through the engine, beside
 //!   (c) the raw librdkafka consume rate of the same topic, and
-//!   (d) DuckDB rolling up the same events from an NDJSON file (the peer);
+//!   (d) `DuckDB` rolling up the same events from an NDJSON file (the peer);
 //!   (e) peak memory for 10M events rolled up at 1-minute granularity.
 //! Without `--bench` it runs a tiny smoke pass only.
 
@@ -108,7 +108,7 @@ fn produce(brokers: &str, topic: &str, messages: &[Vec<u8>]) {
             }
         }
     }
-    producer.flush(Duration::from_secs(300)).expect("flush");
+    producer.flush(Duration::from_mins(5)).expect("flush");
 }
 
 fn create_topic(brokers: &str, topic: &str) {
@@ -169,7 +169,7 @@ fn end_to_end(brokers: &str, topic: &str, expected: usize) -> f64 {
     let started = Instant::now();
     engine.send(Command::StartStream {
         spec: Box::new(demo_stream(brokers, topic)),
-        mode: RunMode::UntilCaughtUp { give_up_after: Duration::from_secs(60) },
+        mode: RunMode::UntilCaughtUp { give_up_after: Duration::from_mins(1) },
     });
     let rate = loop {
         match engine.next_event() {
@@ -187,7 +187,7 @@ fn end_to_end(brokers: &str, topic: &str, expected: usize) -> f64 {
     rate
 }
 
-/// (d) DuckDB (Python package) rolling up the same events from NDJSON, events per second.
+/// (d) `DuckDB` (Python package) rolling up the same events from NDJSON, events per second.
 fn duckdb(messages: &[Vec<u8>]) -> Option<f64> {
     let path = std::env::temp_dir().join(format!("tidepool-bench-{}.ndjson", std::process::id()));
     let mut file = std::io::BufWriter::new(std::fs::File::create(&path).ok()?);

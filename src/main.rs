@@ -14,7 +14,7 @@ use tidepool::model::SpanDuration;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Where checkpoints and quarantined records live (default: $TIDEPOOL_DATA_DIR, else the platform data directory).
+    /// Where checkpoints and quarantined records live (default: $`TIDEPOOL_DATA_DIR`, else the platform data directory).
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     #[command(subcommand)]

@@ -67,11 +67,11 @@ pub fn run(workbook_path: &Path, options: &RunOptions, data_dir: &Path) -> Resul
                 "{stream}: the rollup definition changed since the last checkpoint ({}); rebuilding from the start position",
                 changes.join(", ")
             ),
-            Event::StreamStatusChanged { stream, status: StreamStatus::Retrying { message, retry_in }, .. } => {
-                if last_retry_message.get(&stream) != Some(&message) {
-                    eprintln!("{stream}: {message}; retrying in {}s", retry_in.as_secs());
-                    last_retry_message.insert(stream, message);
-                }
+            Event::StreamStatusChanged { stream, status: StreamStatus::Retrying { message, retry_in }, .. }
+                if last_retry_message.get(&stream) != Some(&message) =>
+            {
+                eprintln!("{stream}: {message}; retrying in {}s", retry_in.as_secs());
+                last_retry_message.insert(stream, message);
             }
             Event::CheckpointFailed { stream, message } => eprintln!("{stream}: checkpoint failed: {message}"),
             Event::StreamCaughtUp { stream, stats } => {

@@ -37,7 +37,7 @@ const SECTIONS: [(&str, u32); 8] = [
 ];
 const REFERRERS: [(&str, u32); 5] = [("direct", 34), ("search", 38), ("social", 14), ("email", 8), ("ads", 6)];
 
-/// SplitMix64: small, fast and good enough for synthetic data.
+/// `SplitMix64`: small, fast and good enough for synthetic data.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 

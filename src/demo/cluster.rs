@@ -24,7 +24,7 @@ pub const DEMO_PARTITIONS: i32 = 6;
 /// Events per second produced live unless changed.
 pub const DEFAULT_RATE: u32 = 300;
 /// History produced at start-up so charts have a past, at the default rate.
-const BACKFILL: Duration = Duration::from_secs(15 * 60);
+const BACKFILL: Duration = Duration::from_mins(15);
 /// The mock broker keeps only ~5 MB or 100,000 messages per partition and drops
 /// older ones; producing the history at a bounded speed lets the demo stream
 /// keep up instead of finding the start of its history already gone.

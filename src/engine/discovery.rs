@@ -96,7 +96,7 @@ pub fn sample_topic(brokers: &str, topic: &str) -> Result<TopicSample, String> {
         .topics()
         .iter()
         .find(|t| t.name() == topic)
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .map(|t| t.partitions().iter().map(rdkafka::metadata::MetadataPartition::id).collect())
         .unwrap_or_default();
     if partitions.is_empty() {
         return Err(format!("topic `{topic}` does not exist on broker {brokers}"));

@@ -1,7 +1,7 @@
 //! Plain data: the workbook spec (serde), durations, time formats and metric kinds.
 //!
 //! Owns the meaning of a workbook file. Must not do I/O, spawn threads or know
-//! about Kafka clients, SQLite or egui: everything here is values and validation.
+//! about Kafka clients, `SQLite` or egui: everything here is values and validation.
 
 pub mod duration;
 pub mod fingerprint;

@@ -302,7 +302,7 @@ pub enum MetricKind {
     First,
     /// Value of a numeric field in the latest event (by event time, then partition and offset).
     Last,
-    /// Approximate number of distinct values of a field (HyperLogLog, ~0.8% standard error).
+    /// Approximate number of distinct values of a field (`HyperLogLog`, ~0.8% standard error).
     ApproxDistinct,
 }
 

@@ -75,7 +75,7 @@ impl FrameTimeLog {
         if let Some(file) = &mut self.file {
             let _ = writeln!(file, "{frame_ms:.3}");
             self.written += 1;
-            if self.written == 1 || self.written % 30 == 0 {
+            if self.written == 1 || self.written.is_multiple_of(30) {
                 let _ = file.flush();
             }
         }

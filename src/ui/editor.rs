@@ -81,7 +81,7 @@ impl StreamDraft {
         if self.time_field.is_empty()
             && let Some((field, format)) = fields.iter().find_map(|f| f.time_format_guess().map(|format| (f, format)))
         {
-            self.time_field = field.path.clone();
+            self.time_field.clone_from(&field.path);
             self.time_format = format;
         }
     }

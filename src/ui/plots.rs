@@ -57,7 +57,7 @@ mod tests {
         points[654_321][1] = 1_000.0;
         let out = decimate_min_max(&points, 800);
         assert!(out.len() <= 800 * 4, "{}", out.len());
-        assert!(out.iter().any(|p| p[1] == 1_000.0), "the spike survives");
+        assert!(out.iter().any(|p| p[1] > 999.0), "the spike survives");
         assert!(out.windows(2).all(|w| w[0][0] <= w[1][0]), "still sorted");
         assert_eq!(out.first(), points.first());
         assert_eq!(out.last(), points.last());

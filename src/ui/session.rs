@@ -101,9 +101,9 @@ pub struct Session {
     /// The view spec sent for each watched stream.
     watched: BTreeMap<String, StreamViewSpec>,
     /// The latest topic list asked for: (brokers, answer); `None` answer while waiting.
-    pub topics: Option<(String, Option<Result<Vec<TopicInfo>, String>>)>,
+    pub topics: Option<(String, Option<TopicsAnswer>)>,
     /// The latest topic sample asked for: (brokers, topic, answer).
-    pub sample: Option<(String, String, Option<Result<TopicSample, String>>)>,
+    pub sample: Option<(String, String, Option<SampleAnswer>)>,
     /// A workbook write in progress on its own thread.
     saving: Option<Receiver<Result<(), String>>>,
     /// The outcome of the last save, for the top bar.
@@ -118,6 +118,11 @@ impl std::fmt::Debug for Session {
             .finish_non_exhaustive()
     }
 }
+
+/// A broker's topics, or why they could not be listed.
+pub type TopicsAnswer = Result<Vec<TopicInfo>, String>;
+/// A topic's detected fields, or why it could not be sampled.
+pub type SampleAnswer = Result<TopicSample, String>;
 
 /// The embedded demo broker and its controls.
 #[derive(Debug)]
@@ -387,7 +392,7 @@ pub fn default_view(spec: &StreamSpec) -> StreamViewSpec {
     StreamViewSpec {
         metric: 0,
         split_by: (!spec.rollup.dimensions.is_empty()).then_some(0),
-        window: Some(Duration::from_secs(3_600)),
+        window: Some(Duration::from_hours(1)),
         top_n: 5,
         table: TableRequest::Skip,
     }
@@ -405,7 +410,7 @@ pub fn group_digits(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

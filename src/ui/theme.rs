@@ -20,6 +20,7 @@ impl Theme {
         }
     }
 
+    #[must_use]
     pub fn toggled(self) -> Self {
         match self {
             Self::Light => Self::Dark,

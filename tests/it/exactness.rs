@@ -1,4 +1,4 @@
-//! Rollups equal an independent Polars group_by over the same events, for
+//! Rollups equal an independent Polars `group_by` over the same events, for
 //! every metric kind, across several partitions; exports are well formed.
 
 use crate::support::*;

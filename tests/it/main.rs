@@ -1,6 +1,9 @@
 //! The one integration-test binary: the real `tidepool` binary against a real,
 //! separate Kafka-compatible broker (tansu, started by `scripts/test`).
 
+// Helpers unwrap too: in a test, a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 pub mod support;
 
 mod cli_errors;

@@ -69,7 +69,7 @@ pub fn produce(topic: &str, messages: &[Outgoing]) {
     for message in messages {
         send(&producer, topic, message);
     }
-    producer.flush(Duration::from_secs(60)).expect("flush");
+    producer.flush(Duration::from_mins(1)).expect("flush");
 }
 
 /// Produces each message as its own flushed batch (see the guide on tansu's batch-granular offsets).
@@ -105,6 +105,12 @@ fn send(producer: &BaseProducer, topic: &str, message: &Outgoing) {
 /// A temporary place for one test's workbook, state and exports.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Sandbox {
@@ -321,7 +327,7 @@ metrics = [
     )
 }
 
-/// What the rollup of `full_workbook` must hold, computed by a plain Polars group_by over the raw events.
+/// What the rollup of `full_workbook` must hold, computed by a plain Polars `group_by` over the raw events.
 pub fn expected_rollup(events: &[TestEvent], granularity_ms: i64) -> DataFrame {
     let frame = df!(
         "ts_ms" => events.iter().map(|e| e.ts_ms).collect::<Vec<_>>(),

@@ -1,4 +1,4 @@
-//! The workbench window, driven through egui_kittest on the real app with the
+//! The workbench window, driven through `egui_kittest` on the real app with the
 //! real engine and the embedded demo broker; widgets are found by label.
 
 use std::sync::Arc;
@@ -23,7 +23,7 @@ fn step_until(
     what: &str,
     done: impl Fn(&Harness<'static, TidepoolApp>) -> bool,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     while Instant::now() < deadline {
         harness.step();
         if done(harness) {
@@ -72,12 +72,12 @@ fn switching_the_time_window_changes_what_the_engine_sends() {
             .as_ref()
             .and_then(|s| s.streams.get("clicks"))
             .and_then(|s| s.view.as_ref())
-            .is_some_and(|v| v.spec.window == Some(Duration::from_secs(300)))
+            .is_some_and(|v| v.spec.window == Some(Duration::from_mins(5)))
     });
     let view =
         harness.state().session.as_ref().and_then(|s| s.streams.get("clicks")).and_then(|s| s.view.clone()).unwrap();
     let oldest_ms =
-        view.series.iter().flat_map(|s| s.points.first()).map(|(bucket, _)| bucket / 1_000).min().unwrap_or(i64::MAX);
+        view.series.iter().filter_map(|s| s.points.first()).map(|(bucket, _)| bucket / 1_000).min().unwrap_or(i64::MAX);
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     assert!(
         now_ms - oldest_ms <= 310_000,
@@ -151,7 +151,7 @@ fn a_stream_added_in_the_editor_is_saved_and_charted() {
     step_until(&mut harness, "all 500 events in the new stream's chart", |h| {
         let state = h.state().session.as_ref().and_then(|s| s.streams.get(&name));
         state.and_then(|s| s.view.as_ref()).is_some_and(|view| {
-            view.series.iter().flat_map(|s| &s.points).map(|(_, value)| value).sum::<f64>() == 500.0
+            (view.series.iter().flat_map(|s| &s.points).map(|(_, value)| value).sum::<f64>() - 500.0).abs() < 0.5
         })
     });
     assert!(harness.query_all_by_label(&name).next().is_some(), "the new stream is listed");

@@ -1,4 +1,4 @@
-//! HyperLogLog distinct-count sketch (precision 14: 16,384 registers, ~0.81%
+//! `HyperLogLog` distinct-count sketch (precision 14: 16,384 registers, ~0.81%
 //! standard error), sparse while small, estimated with Ertl's improved
 //! estimator (no bias tables, accurate from one to billions of values).
 
@@ -109,7 +109,7 @@ impl HyperLogLog {
     }
 }
 
-/// Ertl, "New cardinality estimation algorithms for HyperLogLog sketches" (2017), algorithm 6.
+/// Ertl, "New cardinality estimation algorithms for `HyperLogLog` sketches" (2017), algorithm 6.
 fn ertl_estimate(histogram: &[u32]) -> u64 {
     let m = REGISTER_COUNT as f64;
     let q = Q as usize;
@@ -122,6 +122,7 @@ fn ertl_estimate(histogram: &[u32]) -> u64 {
     (alpha_infinity * m * m / z).round() as u64
 }
 
+#[allow(clippy::float_cmp)] // the series is summed until it stops changing, exactly
 fn sigma(mut x: f64) -> f64 {
     if x >= 1.0 {
         return f64::INFINITY;
@@ -139,6 +140,7 @@ fn sigma(mut x: f64) -> f64 {
     }
 }
 
+#[allow(clippy::float_cmp)] // as in sigma: iterate until the value is exactly stable
 fn tau(mut x: f64) -> f64 {
     if x == 0.0 || x == 1.0 {
         return 0.0;

@@ -123,6 +123,7 @@ impl MetricColumn {
     }
 
     /// Folds one event's input into `row`.
+    #[allow(clippy::match_same_arms)] // the no-op arms are different cases, kept apart for reading
     pub fn merge(&mut self, row: usize, input: MetricInput, order: EventOrder) {
         match (self, input) {
             (Self::Count, _) | (_, MetricInput::Absent) => {}
@@ -135,17 +136,17 @@ impl MetricColumn {
                 extreme.value[row] = extreme.value[row].max(value);
                 extreme.values[row] += 1;
             }
-            (Self::First(positioned), MetricInput::Number { value, .. }) => {
-                if positioned.order[row].is_none_or(|held| order < held) {
-                    positioned.value[row] = value;
-                    positioned.order[row] = Some(order);
-                }
+            (Self::First(positioned), MetricInput::Number { value, .. })
+                if positioned.order[row].is_none_or(|held| order < held) =>
+            {
+                positioned.value[row] = value;
+                positioned.order[row] = Some(order);
             }
-            (Self::Last(positioned), MetricInput::Number { value, .. }) => {
-                if positioned.order[row].is_none_or(|held| order > held) {
-                    positioned.value[row] = value;
-                    positioned.order[row] = Some(order);
-                }
+            (Self::Last(positioned), MetricInput::Number { value, .. })
+                if positioned.order[row].is_none_or(|held| order > held) =>
+            {
+                positioned.value[row] = value;
+                positioned.order[row] = Some(order);
             }
             (Self::ApproxDistinct(sketches), MetricInput::Hashed(hash)) => sketches[row].insert_hash(hash),
             // Inputs are shaped by the metric kind before they get here; others cannot occur.

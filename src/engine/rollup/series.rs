@@ -74,15 +74,11 @@ impl Merged {
                     *values += sum.values[row];
                 }
             }
-            (Self::Min(best), MetricColumn::Min(extreme)) => {
-                if extreme.values[row] > 0 {
-                    *best = Some(best.map_or(extreme.value[row], |b| b.min(extreme.value[row])));
-                }
+            (Self::Min(best), MetricColumn::Min(extreme)) if extreme.values[row] > 0 => {
+                *best = Some(best.map_or(extreme.value[row], |b| b.min(extreme.value[row])));
             }
-            (Self::Max(best), MetricColumn::Max(extreme)) => {
-                if extreme.values[row] > 0 {
-                    *best = Some(best.map_or(extreme.value[row], |b| b.max(extreme.value[row])));
-                }
+            (Self::Max(best), MetricColumn::Max(extreme)) if extreme.values[row] > 0 => {
+                *best = Some(best.map_or(extreme.value[row], |b| b.max(extreme.value[row])));
             }
             (Self::First(best), MetricColumn::First(positioned)) => {
                 if let Some(order) = positioned.order[row]

@@ -1,4 +1,4 @@
-//! The app's own state in SQLite (WAL): one checkpoint row per (workbook,
+//! The app's own state in `SQLite` (WAL): one checkpoint row per (workbook,
 //! stream) holding the rollup, the offsets and counters that produced it, and
 //! the definition it was built for — written in one transaction together with
 //! the records quarantined since the previous checkpoint.
@@ -119,6 +119,7 @@ impl StateStore {
 
     /// Saves a checkpoint and the newly quarantined records in one transaction,
     /// keeping at most `quarantine_capacity` records for the stream.
+    #[allow(clippy::too_many_arguments)] // each is one column of the same transaction
     pub fn save(
         &mut self,
         key: &StreamKey,

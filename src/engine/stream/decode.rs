@@ -86,13 +86,12 @@ impl FieldPlan {
         let mut node = &mut self.root;
         let mut keys = path.split('.').peekable();
         while let Some(key) = keys.next() {
-            let position = match node.children.iter().position(|child| &*child.key == key) {
-                Some(position) => position,
-                None => {
-                    let quick = (key.len(), key.as_bytes().first().copied().unwrap_or(0));
-                    node.children.push(PlanChild { key: key.into(), quick, slot: None, node: None });
-                    node.children.len() - 1
-                }
+            let position = if let Some(position) = node.children.iter().position(|child| &*child.key == key) {
+                position
+            } else {
+                let quick = (key.len(), key.as_bytes().first().copied().unwrap_or(0));
+                node.children.push(PlanChild { key: key.into(), quick, slot: None, node: None });
+                node.children.len() - 1
             };
             let child = &mut node.children[position];
             if keys.peek().is_none() {
@@ -223,7 +222,7 @@ impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for KeySeed<'_> {
+impl Visitor<'_> for KeySeed<'_> {
     type Value = Option<usize>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

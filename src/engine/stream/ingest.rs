@@ -308,6 +308,7 @@ impl Ingestor {
 }
 
 /// Reuses a vector's allocation for a different lifetime of its (emptied) contents.
+#[allow(clippy::unnecessary_filter_map)] // `filter_map(|_| None)` is what lets the in-place collect change the lifetime
 fn recycle<'b>(slots: Vec<Scalar<'_>>) -> Vec<Scalar<'b>> {
     slots.into_iter().filter_map(|_| None).collect()
 }

@@ -140,8 +140,10 @@ pub fn connect(spec: &StreamSpec) -> Result<(StreamConsumer, Vec<i32>), ConnectE
         ConnectError(format!("cannot reach {where_}: {err}{detail}"))
     })?;
     let topic = metadata.topics().iter().find(|t| t.name() == spec.topic);
-    let partitions: Vec<i32> = topic.map(|t| t.partitions().iter().map(|p| p.id()).collect()).unwrap_or_default();
-    if let Some(error) = topic.and_then(|t| t.error()) {
+    let partitions: Vec<i32> = topic
+        .map(|t| t.partitions().iter().map(rdkafka::metadata::MetadataPartition::id).collect())
+        .unwrap_or_default();
+    if let Some(error) = topic.and_then(rdkafka::metadata::MetadataTopic::error) {
         let error = rdkafka::types::RDKafkaErrorCode::from(error);
         return Err(ConnectError(format!("topic `{}` on broker {}: {error}", spec.topic, spec.brokers)));
     }

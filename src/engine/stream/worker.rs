@@ -2,7 +2,7 @@
 //! definition changed), connect, assign, consume, checkpoint periodically and
 //! on stop, retry with backoff when the broker or topic fails.
 //!
-//! Runs on its own thread; blocking calls (librdkafka, SQLite) are fine here
+//! Runs on its own thread; blocking calls (librdkafka, `SQLite`) are fine here
 //! and nowhere near the UI.
 
 use std::collections::HashMap;
@@ -162,9 +162,10 @@ impl StreamWorker {
                 Ingestor::resume(&self.spec, checkpoint.rollup, checkpoint.progress)
             }
             Some(checkpoint) => {
-                let changes = serde_json::from_str::<RollupDefinition>(&checkpoint.definition)
-                    .map(|previous| self.definition.changes_since(&previous))
-                    .unwrap_or_else(|_| vec!["the stored definition is from another version".into()]);
+                let changes = serde_json::from_str::<RollupDefinition>(&checkpoint.definition).map_or_else(
+                    |_| vec!["the stored definition is from another version".into()],
+                    |previous| self.definition.changes_since(&previous),
+                );
                 store.reset(&self.key)?;
                 self.sink.send(Event::StreamDefinitionChanged { stream: self.name(), changes });
                 self.sink.send(Event::StreamStarted { stream: self.name(), resumed: false });
@@ -178,6 +179,7 @@ impl StreamWorker {
         Ok((store, ingestor))
     }
 
+    #[allow(clippy::too_many_lines)] // one poll loop: splitting it would scatter its state
     fn consume(
         &mut self,
         consumer: &StreamConsumer,
@@ -202,7 +204,7 @@ impl StreamWorker {
         let mut events_at_last_status = ingestor.progress.events + ingestor.progress.quarantined_total();
         loop {
             if self.stop.load(Ordering::Relaxed) {
-                self.remember_positions(consumer, ingestor);
+                Self::remember_positions(consumer, ingestor);
                 return SessionEnd::Stopped;
             }
             match consumer.poll(POLL_TIMEOUT) {
@@ -251,7 +253,7 @@ impl StreamWorker {
                     at_end.insert(partition, true);
                     if at_end.values().all(|&done| done) {
                         if matches!(self.mode, RunMode::UntilCaughtUp { .. }) {
-                            self.remember_positions(consumer, ingestor);
+                            Self::remember_positions(consumer, ingestor);
                             return SessionEnd::CaughtUp;
                         }
                         if !caught_up_reported {
@@ -267,7 +269,7 @@ impl StreamWorker {
                         self.spec.topic, self.spec.brokers
                     );
                     if is_fatal_for_session(&err) {
-                        self.remember_positions(consumer, ingestor);
+                        Self::remember_positions(consumer, ingestor);
                         return SessionEnd::Failed(ConnectError(message));
                     }
                     tracing::warn!(stream = %self.spec.name, "{message}");
@@ -289,7 +291,7 @@ impl StreamWorker {
                 self.report(status, ingestor, lag);
             }
             if last_checkpoint.elapsed() >= self.checkpoint_every {
-                self.remember_positions(consumer, ingestor);
+                Self::remember_positions(consumer, ingestor);
                 self.checkpoint(store, ingestor);
                 last_checkpoint = Instant::now();
             }
@@ -348,7 +350,7 @@ impl StreamWorker {
     }
 
     /// Records fetch positions of partitions that have not delivered a message yet.
-    fn remember_positions(&self, consumer: &StreamConsumer, ingestor: &mut Ingestor) {
+    fn remember_positions(consumer: &StreamConsumer, ingestor: &mut Ingestor) {
         for (partition, offset) in kafka::known_positions(consumer) {
             ingestor.progress.next_offsets.entry(partition).or_insert(offset);
         }

@@ -60,10 +60,10 @@ pub fn chart_ui(ui: &mut Ui, app: &TidepoolApp, state: &StreamState) -> Vec<Acti
         ui.weak("Waiting for the first data…");
         return actions;
     };
-    let stale = spec.as_ref().is_some_and(|s| {
-        s.metric != view.spec.metric || s.split_by != view.spec.split_by || s.window != view.spec.window
+    let outdated = spec.as_ref().is_some_and(|wanted| {
+        wanted.metric != view.spec.metric || wanted.split_by != view.spec.split_by || wanted.window != view.spec.window
     });
-    if stale {
+    if outdated {
         ui.weak("Updating…");
     }
     let columns = (ui.available_width() as usize).max(100);

@@ -110,7 +110,7 @@ fn source_ui(ui: &mut Ui, draft: &mut StreamDraft, session: &Session, actions: &
                         for topic in topics {
                             let label = format!("{} ({} partitions)", topic.name, topic.partitions);
                             if ui.selectable_label(draft.topic == topic.name, label).clicked() {
-                                draft.topic = topic.name.clone();
+                                draft.topic.clone_from(&topic.name);
                                 actions.push(Action::SampleTopic(draft.brokers.clone(), topic.name.clone()));
                             }
                         }

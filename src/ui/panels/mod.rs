@@ -69,9 +69,9 @@ impl TimeWindow {
 
     pub fn duration(self) -> Option<Duration> {
         match self {
-            Self::LastFiveMinutes => Some(Duration::from_secs(300)),
-            Self::LastHour => Some(Duration::from_secs(3_600)),
-            Self::LastDay => Some(Duration::from_secs(86_400)),
+            Self::LastFiveMinutes => Some(Duration::from_mins(5)),
+            Self::LastHour => Some(Duration::from_hours(1)),
+            Self::LastDay => Some(Duration::from_hours(24)),
             Self::All => None,
         }
     }

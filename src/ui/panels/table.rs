@@ -14,7 +14,7 @@ pub fn table_ui(ui: &mut Ui, app: &TidepoolApp, state: &StreamState) -> Vec<Acti
         ui.weak("Loading the table…");
         return actions;
     };
-    let names: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
+    let names: Vec<String> = frame.get_column_names().iter().map(std::string::ToString::to_string).collect();
     let rows = frame.height();
     ui.weak(format!("{rows} rows · click a header to sort"));
     let sort = app.table_sort();
