@@ -235,7 +235,6 @@ impl StreamWorker {
                     };
                     ingestor.ingest(incoming, now_micros());
                     at_end.insert(incoming.partition, false);
-                    caught_up_reported = false;
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
                     if let Some(check) = resume_checks.remove(&partition)
@@ -256,6 +255,8 @@ impl StreamWorker {
                             Self::remember_positions(consumer, ingestor);
                             return SessionEnd::CaughtUp;
                         }
+                        // Said once, when the backlog is first done; afterwards the
+                        // once-a-second status tells "live" from a quiet end.
                         if !caught_up_reported {
                             caught_up_reported = true;
                             self.report(StreamStatus::CaughtUp, ingestor, Some(0));
@@ -283,7 +284,8 @@ impl StreamWorker {
                 events_at_last_status = seen;
                 last_status = Instant::now();
                 let lag = lag_msgs(consumer, ingestor, &at_end);
-                let status = if caught_up_reported {
+                // Caught up and still receiving is "live"; "caught up" is for a quiet end.
+                let status = if at_end.values().all(|&done| done) && rate < 1.0 {
                     StreamStatus::CaughtUp
                 } else {
                     StreamStatus::Live { events_per_sec: rate, lag_msgs: lag }
