@@ -124,7 +124,11 @@ fn a_stream_added_in_the_editor_is_saved_and_charted() {
     create_topic(&topic, 2);
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let events = generate_events(500, 2, now_ms - 600_000, 1_000, 9);
-    produce(&topic, &events.iter().map(TestEvent::outgoing).collect::<Vec<_>>());
+    let mut messages: Vec<Outgoing> = events.iter().map(TestEvent::outgoing).collect();
+    for (partition, bad) in [(0, "this is not json"), (1, "[\"an\", \"array\"]"), (0, "{\"country\": \"DE\"}")] {
+        messages.push(Outgoing { partition, payload: Some(bad.as_bytes().to_vec()), timestamp_ms: None });
+    }
+    produce(&topic, &messages);
     let sandbox = Sandbox::new();
     let workbook = sandbox.write_workbook("[workbook]\nname = \"editor test\"\n");
     let mut harness = open_window(Launch::Open { workbook: workbook.clone(), data_dir: Some(sandbox.data_dir()) });
@@ -155,6 +159,10 @@ fn a_stream_added_in_the_editor_is_saved_and_charted() {
         })
     });
     assert!(harness.query_all_by_label(&name).next().is_some(), "the new stream is listed");
+    harness.get_by_label("Quarantine").click_accesskit();
+    step_until(&mut harness, "the three bad messages in the quarantine view", |h| {
+        ["not_json", "not_an_object", "missing_time"].iter().all(|reason| h.query_all_by_label(reason).next().is_some())
+    });
     step_until(&mut harness, "the workbook file to hold the stream", |_| {
         std::fs::read_to_string(&workbook).is_ok_and(|text| text.contains(&format!("topic = \"{topic}\"")))
     });

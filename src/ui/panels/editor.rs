@@ -140,10 +140,18 @@ fn source_ui(ui: &mut Ui, draft: &mut StreamDraft, session: &Session, actions: &
 }
 
 fn fields_ui(ui: &mut Ui, draft: &mut StreamDraft, sample: &TopicSample) {
-    ui.label(RichText::new(format!(
-        "{} messages sampled, {} unreadable — tick the dimensions:",
+    egui::CollapsingHeader::new(format!(
+        "Newest messages ({} sampled, {} unreadable)",
         sample.messages, sample.unreadable
-    )));
+    ))
+    .id_salt("sampled_messages")
+    .show(ui, |ui| {
+        for example in &sample.examples {
+            let shown: String = example.chars().take(300).collect();
+            ui.monospace(shown);
+        }
+    });
+    ui.label(RichText::new("Fields found — tick the dimensions:"));
     TableBuilder::new(ui)
         .id_salt("detected_fields")
         .striped(true)
