@@ -34,6 +34,19 @@ fn step_until(
     panic!("timed out after 60 s waiting for {what}");
 }
 
+/// What the window knows of one stream.
+fn stream<'h>(
+    harness: &'h Harness<'static, TidepoolApp>,
+    name: &str,
+) -> Option<&'h tidepool::ui::session::StreamState> {
+    harness.state().session.as_ref().and_then(|session| session.streams.get(name))
+}
+
+/// The latest view data the engine sent for one stream.
+fn view_of(harness: &Harness<'static, TidepoolApp>, name: &str) -> Option<Arc<tidepool::engine::StreamViewData>> {
+    stream(harness, name).and_then(|state| state.view.clone())
+}
+
 fn demo_window() -> Harness<'static, TidepoolApp> {
     let mut harness = open_window(Launch::Demo { rate: 2_000 });
     step_until(&mut harness, "the demo stream to go live", |h| {
@@ -47,16 +60,9 @@ fn the_demo_lists_its_stream_with_a_live_status() {
     let mut harness = demo_window();
     assert!(harness.query_all_by_label("clicks").next().is_some(), "the stream is listed by name");
     assert!(harness.query_by_label_contains("topic clickstream").is_some());
-    step_until(&mut harness, "events to be counted", |h| {
-        h.state().session.as_ref().and_then(|s| s.streams.get("clicks")).is_some_and(|s| s.stats.events > 1_000)
-    });
+    step_until(&mut harness, "events to be counted", |h| stream(h, "clicks").is_some_and(|s| s.stats.events > 1_000));
     step_until(&mut harness, "chart data for the selected stream", |h| {
-        h.state()
-            .session
-            .as_ref()
-            .and_then(|s| s.streams.get("clicks"))
-            .and_then(|s| s.view.as_ref())
-            .is_some_and(|v| !v.series.is_empty())
+        view_of(h, "clicks").is_some_and(|v| !v.series.is_empty())
     });
 }
 
@@ -67,15 +73,9 @@ fn switching_the_time_window_changes_what_the_engine_sends() {
     harness.step();
     assert_eq!(harness.state().persisted.window, tidepool::ui::panels_api::TimeWindow::LastFiveMinutes);
     step_until(&mut harness, "a view computed for the 5-minute window", |h| {
-        h.state()
-            .session
-            .as_ref()
-            .and_then(|s| s.streams.get("clicks"))
-            .and_then(|s| s.view.as_ref())
-            .is_some_and(|v| v.spec.window == Some(Duration::from_mins(5)))
+        view_of(h, "clicks").is_some_and(|v| v.spec.window == Some(Duration::from_mins(5)))
     });
-    let view =
-        harness.state().session.as_ref().and_then(|s| s.streams.get("clicks")).and_then(|s| s.view.clone()).unwrap();
+    let view = view_of(&harness, "clicks").unwrap();
     let oldest_ms =
         view.series.iter().filter_map(|s| s.points.first()).map(|(bucket, _)| bucket / 1_000).min().unwrap_or(i64::MAX);
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
@@ -108,7 +108,7 @@ fn the_table_lists_rollup_rows_and_sorts_by_a_clicked_header() {
     harness.step();
     assert_eq!(harness.state().table_sort(), Some(&("events".to_string(), true)), "the header click asked for a sort");
     step_until(&mut harness, "the table sorted by events", |h| {
-        let view = h.state().session.as_ref().and_then(|s| s.streams.get("clicks")).and_then(|s| s.view.clone());
+        let view = view_of(h, "clicks");
         view.and_then(|v| v.table.clone()).is_some_and(|table| {
             let events = table.column("events").unwrap().as_materialized_series().i64().unwrap().clone();
             let values: Vec<i64> = events.into_no_null_iter().collect();
@@ -153,8 +153,7 @@ fn a_stream_added_in_the_editor_is_saved_and_charted() {
 
     let name = topic.replace(['.', '-'], "_");
     step_until(&mut harness, "all 500 events in the new stream's chart", |h| {
-        let state = h.state().session.as_ref().and_then(|s| s.streams.get(&name));
-        state.and_then(|s| s.view.as_ref()).is_some_and(|view| {
+        view_of(h, &name).is_some_and(|view| {
             (view.series.iter().flat_map(|s| &s.points).map(|(_, value)| value).sum::<f64>() - 500.0).abs() < 0.5
         })
     });
