@@ -134,13 +134,15 @@ impl Clickstream {
         self.emitted += 1;
         let rng = &mut self.rng;
         if self.options.malformed_share > 0.0 && rng.chance(self.options.malformed_share) {
-            let broken: &[u8] = match rng.below(4) {
-                0 => b"{\"ts\":",
-                1 => b"not json at all",
-                2 => b"[1,2,3]",
-                _ => b"{\"type\":\"page_view\",\"price\":\"free\"}",
-            };
-            out.extend_from_slice(broken);
+            match rng.below(5) {
+                0 => out.extend_from_slice(b"{\"ts\":"),
+                1 => out.extend_from_slice(b"not json at all"),
+                2 => out.extend_from_slice(b"[1,2,3]"),
+                3 => out.extend_from_slice(b"{\"type\":\"page_view\",\"country\":\"DE\"}"),
+                _ => {
+                    let _ = write!(out, "{{\"ts\":{ts},\"type\":\"order\",\"price\":\"free\"}}");
+                }
+            }
             return;
         }
         if self.options.late_share > 0.0 && rng.chance(self.options.late_share) {

@@ -30,55 +30,61 @@ pub fn editor_window_ui(ctx: &egui::Context, draft: &mut StreamDraft, session: &
     let mut actions = Vec::new();
     let mut open = true;
     let title = if draft.original.is_some() { "Edit stream" } else { "New stream" };
-    egui::Window::new(title).open(&mut open).default_width(760.0).collapsible(false).show(ctx, |ui| {
-        source_ui(ui, draft, session, &mut actions);
-        ui.separator();
-        let sample = session
-            .sample
-            .as_ref()
-            .filter(|(brokers, topic, _)| *brokers == draft.brokers && *topic == draft.topic)
-            .and_then(|(_, _, answer)| answer.as_ref());
-        match sample {
-            Some(Ok(sample)) => {
-                if draft.name.is_empty() || draft.time_field.is_empty() {
-                    draft.adopt_sample(&sample.fields);
+    egui::Window::new(title)
+        .open(&mut open)
+        .default_width(760.0)
+        .collapsible(false)
+        .anchor(egui::Align2::CENTER_TOP, [0.0, 48.0])
+        .show(ctx, |ui| {
+            source_ui(ui, draft, session, &mut actions);
+            ui.separator();
+            let sample = session
+                .sample
+                .as_ref()
+                .filter(|(brokers, topic, _)| *brokers == draft.brokers && *topic == draft.topic)
+                .and_then(|(_, _, answer)| answer.as_ref());
+            match sample {
+                Some(Ok(sample)) => {
+                    if draft.name.is_empty() || draft.time_field.is_empty() {
+                        draft.adopt_sample(&sample.fields);
+                    }
+                    fields_ui(ui, draft, sample);
                 }
-                fields_ui(ui, draft, sample);
+                Some(Err(message)) => {
+                    ui.colored_label(ui.visuals().error_fg_color, message);
+                }
+                None if !draft.topic.is_empty() => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label("Sampling messages…");
+                    });
+                }
+                None => {
+                    ui.weak("Pick a topic to see its fields.");
+                }
             }
-            Some(Err(message)) => {
-                ui.colored_label(ui.visuals().error_fg_color, message);
+            ui.separator();
+            rollup_ui(ui, draft, sample.and_then(|s| s.as_ref().ok()));
+            ui.separator();
+            let checked = draft.to_spec();
+            let unknown =
+                sample.and_then(|s| s.as_ref().ok()).map(|s| draft.unknown_fields(&s.fields)).unwrap_or_default();
+            if let Err(problem) = &checked {
+                ui.colored_label(ui.visuals().error_fg_color, format!("Problem: {problem}"));
+            } else if !unknown.is_empty() {
+                ui.colored_label(ui.visuals().warn_fg_color, format!("Not seen in the sample: {}", unknown.join(", ")));
             }
-            None if !draft.topic.is_empty() => {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label("Sampling messages…");
-                });
-            }
-            None => {
-                ui.weak("Pick a topic to see its fields.");
-            }
-        }
-        ui.separator();
-        rollup_ui(ui, draft, sample.and_then(|s| s.as_ref().ok()));
-        ui.separator();
-        let checked = draft.to_spec();
-        let unknown = sample.and_then(|s| s.as_ref().ok()).map(|s| draft.unknown_fields(&s.fields)).unwrap_or_default();
-        if let Err(problem) = &checked {
-            ui.colored_label(ui.visuals().error_fg_color, format!("Problem: {problem}"));
-        } else if !unknown.is_empty() {
-            ui.colored_label(ui.visuals().warn_fg_color, format!("Not seen in the sample: {}", unknown.join(", ")));
-        }
-        ui.horizontal(|ui| {
-            if ui.add_enabled(checked.is_ok(), egui::Button::new("Save stream")).clicked()
-                && let Ok(spec) = checked
-            {
-                actions.push(Action::SaveStream(Box::new(spec), draft.original.clone()));
-            }
-            if ui.button("Cancel").clicked() {
-                actions.push(Action::CloseEditor);
-            }
+            ui.horizontal(|ui| {
+                if ui.add_enabled(checked.is_ok(), egui::Button::new("Save stream")).clicked()
+                    && let Ok(spec) = checked
+                {
+                    actions.push(Action::SaveStream(Box::new(spec), draft.original.clone()));
+                }
+                if ui.button("Cancel").clicked() {
+                    actions.push(Action::CloseEditor);
+                }
+            });
         });
-    });
     if !open {
         actions.push(Action::CloseEditor);
     }

@@ -22,7 +22,8 @@ pub fn table_ui(ui: &mut Ui, app: &TidepoolApp, state: &StreamState) -> Vec<Acti
         TableBuilder::new(ui)
             .striped(true)
             .resizable(true)
-            .columns(Column::auto().at_least(70.0).clip(true), names.len())
+            .column(Column::auto().at_least(150.0).clip(true))
+            .columns(Column::auto().at_least(70.0).clip(true), names.len().saturating_sub(1))
             .header(20.0, |mut header| {
                 for name in &names {
                     header.col(|ui| {
