@@ -26,7 +26,7 @@ pub use protocol::{Command, Event, RunMode, StreamStats, StreamStatus, StreamVie
 /// Capacity of the command and event channels.
 const CHANNEL_CAPACITY: usize = 1024;
 
-/// Called after each event is queued, e.g. `egui::Context::request_repaint`.
+/// Called after each event is queued, e.g. the window's request to repaint.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
 /// Where and how often the engine saves state.

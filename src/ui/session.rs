@@ -129,36 +129,9 @@ pub type SampleAnswer = Result<TopicSample, String>;
 pub struct DemoSession {
     pub cluster: DemoCluster,
     pub controls: Arc<DemoControls>,
-    /// Keeps the demo's throw-away state directory alive.
-    _state_dir: tempfile_dir::TempDir,
-}
-
-/// A temporary directory removed on drop (the demo starts fresh every time,
-/// since its embedded broker does).
-pub mod tempfile_dir {
-    use std::path::{Path, PathBuf};
-
-    #[derive(Debug)]
-    pub struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub fn new(prefix: &str) -> std::io::Result<Self> {
-            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-            let path = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
-            std::fs::create_dir_all(&path)?;
-            Ok(Self(path))
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    /// Keeps the demo's throw-away state directory alive (the demo starts fresh
+    /// every time, since its embedded broker does).
+    _state_dir: tempfile::TempDir,
 }
 
 impl Session {
@@ -201,7 +174,7 @@ impl Session {
                 stream.brokers = cluster.bootstrap_servers().to_string();
             }
         }
-        let state_dir = tempfile_dir::TempDir::new("tidepool-demo").map_err(|err| err.to_string())?;
+        let state_dir = tempfile::Builder::new().prefix("tidepool-demo-").tempdir().map_err(|err| err.to_string())?;
         let options = EngineOptions {
             data_dir: state_dir.path().to_path_buf(),
             workbook_id: "tidepool-demo".into(),
@@ -253,11 +226,8 @@ impl Session {
             }
             Event::StreamCaughtUp { stream, stats } | Event::CheckpointSaved { stream, stats } => {
                 if let Some(state) = self.streams.get_mut(&stream) {
-                    state.stats.events = stats.events;
-                    state.stats.late = stats.late;
-                    state.stats.quarantined = stats.quarantined;
-                    state.stats.rows = stats.rows;
-                    state.stats.skipped_offsets = stats.skipped_offsets;
+                    // Checkpoints know no lag: keep the one the last status reported.
+                    state.stats = StreamStats { lag_msgs: state.stats.lag_msgs, ..stats };
                 }
             }
             Event::StreamFailed { stream, message } | Event::CheckpointFailed { stream, message } => {

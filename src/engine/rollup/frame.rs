@@ -9,6 +9,13 @@ use crate::model::workbook::BUCKET_COLUMN;
 impl RollupState {
     /// A snapshot of every row, sorted by bucket and then dimensions.
     pub fn to_frame(&self) -> PolarsResult<DataFrame> {
+        let mut order: Vec<PlSmallStr> = vec![BUCKET_COLUMN.into()];
+        order.extend(self.dimension_names.iter().map(|name| PlSmallStr::from(name.as_str())));
+        self.to_unsorted_frame()?.sort(order, SortMultipleOptions::default().with_nulls_last(true))
+    }
+
+    /// A snapshot of every row in storage order, for callers that sort it their own way.
+    pub fn to_unsorted_frame(&self) -> PolarsResult<DataFrame> {
         let rows = self.row_count();
         let width = self.dimension_names.len();
         let mut columns: Vec<Column> = Vec::with_capacity(1 + width + self.columns.len());
@@ -32,9 +39,6 @@ impl RollupState {
             };
             columns.push(series.into_column());
         }
-        let frame = DataFrame::new(rows, columns)?;
-        let mut order: Vec<PlSmallStr> = vec![BUCKET_COLUMN.into()];
-        order.extend(self.dimension_names.iter().map(|name| PlSmallStr::from(name.as_str())));
-        frame.sort(order, SortMultipleOptions::default().with_nulls_last(true))
+        DataFrame::new(rows, columns)
     }
 }

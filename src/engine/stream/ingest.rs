@@ -276,8 +276,7 @@ impl Ingestor {
         self.recent_quarantine.iter().cloned().collect()
     }
 
-    /// Forgets a partition's position so that its messages are read again from wherever
-    /// the consumer is assigned (used when the broker skipped past the checkpoint).
+    /// The offset of the next message to count from `partition`, if any was counted.
     pub fn next_offset(&self, partition: i32) -> Option<i64> {
         self.progress.next_offsets.get(&partition).copied()
     }

@@ -252,20 +252,3 @@ pub fn rewind(consumer: &StreamConsumer, spec: &StreamSpec, partition: i32, offs
         ))
     })
 }
-
-/// Current fetch positions of partitions that have not delivered a message yet,
-/// so a restart continues from them rather than re-resolving the start position.
-pub fn known_positions(consumer: &StreamConsumer) -> Vec<(i32, i64)> {
-    consumer
-        .position()
-        .map(|list| {
-            list.elements()
-                .iter()
-                .filter_map(|element| match element.offset() {
-                    Offset::Offset(n) if n >= 0 => Some((element.partition(), n)),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}

@@ -25,6 +25,7 @@ use crate::engine::{
 };
 use crate::model::StreamSpec;
 use crate::model::fingerprint::RollupDefinition;
+use crate::model::workbook::BUCKET_COLUMN;
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
@@ -204,7 +205,6 @@ impl StreamWorker {
         let mut events_at_last_status = ingestor.progress.events + ingestor.progress.quarantined_total();
         loop {
             if self.stop.load(Ordering::Relaxed) {
-                Self::remember_positions(consumer, ingestor);
                 return SessionEnd::Stopped;
             }
             match consumer.poll(POLL_TIMEOUT) {
@@ -252,7 +252,6 @@ impl StreamWorker {
                     at_end.insert(partition, true);
                     if at_end.values().all(|&done| done) {
                         if matches!(self.mode, RunMode::UntilCaughtUp { .. }) {
-                            Self::remember_positions(consumer, ingestor);
                             return SessionEnd::CaughtUp;
                         }
                         // Said once, when the backlog is first done; afterwards the
@@ -270,7 +269,6 @@ impl StreamWorker {
                         self.spec.topic, self.spec.brokers
                     );
                     if is_fatal_for_session(&err) {
-                        Self::remember_positions(consumer, ingestor);
                         return SessionEnd::Failed(ConnectError(message));
                     }
                     tracing::warn!(stream = %self.spec.name, "{message}");
@@ -293,7 +291,6 @@ impl StreamWorker {
                 self.report(status, ingestor, lag);
             }
             if last_checkpoint.elapsed() >= self.checkpoint_every {
-                Self::remember_positions(consumer, ingestor);
                 self.checkpoint(store, ingestor);
                 last_checkpoint = Instant::now();
             }
@@ -351,13 +348,6 @@ impl StreamWorker {
         self.sink.offer(Event::StreamViewUpdated { stream: self.spec.name.clone(), view: Arc::new(view) });
     }
 
-    /// Records fetch positions of partitions that have not delivered a message yet.
-    fn remember_positions(consumer: &StreamConsumer, ingestor: &mut Ingestor) {
-        for (partition, offset) in kafka::known_positions(consumer) {
-            ingestor.progress.next_offsets.entry(partition).or_insert(offset);
-        }
-    }
-
     fn checkpoint(&self, store: &mut StateStore, ingestor: &mut Ingestor) {
         ingestor.apply_retention(now_micros());
         let pending = ingestor.take_pending_quarantine();
@@ -397,8 +387,8 @@ fn table_snapshot(
     column: Option<&str>,
     descending: bool,
 ) -> Option<Arc<polars::prelude::DataFrame>> {
-    let frame = ingestor.rollup.to_frame().ok()?;
-    let (column, descending) = column.map_or(("bucket", true), |column| (column, descending));
+    let frame = ingestor.rollup.to_unsorted_frame().ok()?;
+    let (column, descending) = column.map_or((BUCKET_COLUMN, true), |column| (column, descending));
     let options =
         polars::prelude::SortMultipleOptions::default().with_order_descending(descending).with_nulls_last(true);
     Some(Arc::new(frame.sort([column], options).unwrap_or(frame)))
