@@ -4,7 +4,7 @@
 //!   (c) the raw librdkafka consume rate of the same topic, and
 //!   (d) `DuckDB` rolling up the same events from an NDJSON file (the peer);
 //!   (e) peak memory for 10M events rolled up at 1-minute granularity.
-//! Without `--bench` it runs a tiny smoke pass only.
+//! Without `--bench` it runs a tiny smoke pass only; `--engine-only` repeats (a) for profiling.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -233,6 +233,15 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(count) = args.iter().position(|a| a == "--peak-memory-child").and_then(|i| args.get(i + 1)) {
         peak_memory_child(count.parse().expect("count"));
+        return;
+    }
+    if args.iter().any(|a| a == "--engine-only") {
+        // For profiling the hot path: (a) alone, repeated, e.g. under `perf record`.
+        let events = args.iter().skip_while(|a| *a != "--engine-only").nth(1).and_then(|n| n.parse().ok());
+        let batch = messages(events.unwrap_or(1_000_000));
+        for _ in 0..3 {
+            println!("(a) engine only, one core: {}", millions(engine_only(&batch, 2)));
+        }
         return;
     }
     if !args.iter().any(|a| a == "--bench") {

@@ -10,6 +10,7 @@ pub mod export;
 pub mod paths;
 mod protocol;
 pub mod rollup;
+mod short_text;
 pub mod store;
 pub mod stream;
 

@@ -1,8 +1,8 @@
 //! `HyperLogLog` distinct-count sketch (precision 14: 16,384 registers, ~0.81%
-//! standard error), sparse while small, estimated with Ertl's improved
-//! estimator (no bias tables, accurate from one to billions of values).
+//! standard error), inline and then sparse while small, estimated with Ertl's
+//! improved estimator (no bias tables, accurate from one to billions of values).
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 const PRECISION: u32 = 14;
 const REGISTER_COUNT: usize = 1 << PRECISION;
@@ -10,19 +10,66 @@ const REGISTER_COUNT: usize = 1 << PRECISION;
 const Q: u32 = 64 - PRECISION;
 /// A sparse sketch turns dense once it holds this many registers (4 bytes each vs 1 byte × 16,384).
 const SPARSE_LIMIT: usize = REGISTER_COUNT / 16;
+/// Registers kept inside the sketch itself, without a heap allocation: most rollup
+/// rows see only a few distinct values, and one fewer pointer to follow per event
+/// matters on the hot path.
+const INLINE: usize = 7;
 
 /// A mergeable approximate distinct counter over 64-bit hashes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Stored (checkpoints) as `Sparse` or `Dense` only: `Inline` is saved as `Sparse`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "StoredSketch")]
 pub enum HyperLogLog {
+    /// Up to [`INLINE`] `(index << 8) | rank` entries, unordered.
+    Inline { len: u8, entries: [u32; INLINE] },
     /// Sorted `(index << 8) | rank` entries for the non-zero registers.
     Sparse(Vec<u32>),
     /// One rank per register.
     Dense(Vec<u8>),
 }
 
+/// The stored form of a sketch.
+#[derive(Serialize, Deserialize)]
+enum StoredSketch {
+    Sparse(Vec<u32>),
+    Dense(Vec<u8>),
+}
+
 impl Default for HyperLogLog {
     fn default() -> Self {
-        Self::Sparse(Vec::new())
+        Self::Inline { len: 0, entries: [0; INLINE] }
+    }
+}
+
+impl From<StoredSketch> for HyperLogLog {
+    fn from(stored: StoredSketch) -> Self {
+        match stored {
+            StoredSketch::Sparse(entries) if entries.len() <= INLINE => {
+                let mut sketch = Self::default();
+                for entry in entries {
+                    sketch.set_max(entry >> 8, (entry & 0xff) as u8);
+                }
+                sketch
+            }
+            StoredSketch::Sparse(entries) => Self::Sparse(entries),
+            StoredSketch::Dense(registers) => Self::Dense(registers),
+        }
+    }
+}
+
+impl Serialize for HyperLogLog {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The same encoding as `StoredSketch`, without copying the registers.
+        match self {
+            Self::Inline { .. } => {
+                let mut entries = self.entries().to_vec();
+                entries.sort_unstable();
+                serializer.serialize_newtype_variant("StoredSketch", 0, "Sparse", &entries)
+            }
+            Self::Sparse(entries) => serializer.serialize_newtype_variant("StoredSketch", 0, "Sparse", entries),
+            Self::Dense(registers) => serializer.serialize_newtype_variant("StoredSketch", 1, "Dense", registers),
+        }
     }
 }
 
@@ -34,36 +81,57 @@ impl HyperLogLog {
         self.set_max(index, rank);
     }
 
+    /// The `(index << 8) | rank` entries of an inline or sparse sketch (none for a dense one).
+    fn entries(&self) -> &[u32] {
+        match self {
+            Self::Inline { len, entries } => &entries[..usize::from(*len)],
+            Self::Sparse(entries) => entries,
+            Self::Dense(_) => &[],
+        }
+    }
+
     fn set_max(&mut self, index: u32, rank: u8) {
+        let key = index << 8;
         match self {
             Self::Dense(registers) => {
                 let slot = &mut registers[index as usize];
                 *slot = (*slot).max(rank);
             }
-            Self::Sparse(entries) => {
-                let key = index << 8;
-                match entries.binary_search_by_key(&index, |entry| entry >> 8) {
-                    Ok(position) => {
-                        let current = (entries[position] & 0xff) as u8;
-                        if rank > current {
-                            entries[position] = key | u32::from(rank);
-                        }
-                    }
-                    Err(position) => {
-                        entries.insert(position, key | u32::from(rank));
-                        if entries.len() > SPARSE_LIMIT {
-                            self.densify();
-                        }
-                    }
+            Self::Inline { len, entries } => {
+                let used = &mut entries[..usize::from(*len)];
+                if let Some(entry) = used.iter_mut().find(|entry| **entry >> 8 == index) {
+                    *entry = (*entry).max(key | u32::from(rank));
+                } else if usize::from(*len) < INLINE {
+                    entries[usize::from(*len)] = key | u32::from(rank);
+                    *len += 1;
+                } else {
+                    let mut sorted = entries.to_vec();
+                    sorted.sort_unstable();
+                    *self = Self::Sparse(sorted);
+                    self.set_max(index, rank);
                 }
             }
+            Self::Sparse(entries) => match entries.binary_search_by_key(&index, |entry| entry >> 8) {
+                Ok(position) => {
+                    let current = (entries[position] & 0xff) as u8;
+                    if rank > current {
+                        entries[position] = key | u32::from(rank);
+                    }
+                }
+                Err(position) => {
+                    entries.insert(position, key | u32::from(rank));
+                    if entries.len() > SPARSE_LIMIT {
+                        self.densify();
+                    }
+                }
+            },
         }
     }
 
     fn densify(&mut self) {
-        if let Self::Sparse(entries) = self {
+        if !matches!(self, Self::Dense(_)) {
             let mut registers = vec![0_u8; REGISTER_COUNT];
-            for entry in entries.iter() {
+            for entry in self.entries() {
                 registers[(entry >> 8) as usize] = (entry & 0xff) as u8;
             }
             *self = Self::Dense(registers);
@@ -73,8 +141,8 @@ impl HyperLogLog {
     /// Merges another sketch into this one (the union of both value sets).
     pub fn merge(&mut self, other: &Self) {
         match other {
-            Self::Sparse(entries) => {
-                for entry in entries {
+            Self::Inline { .. } | Self::Sparse(_) => {
+                for entry in other.entries() {
                     self.set_max(entry >> 8, (entry & 0xff) as u8);
                 }
             }
@@ -93,7 +161,8 @@ impl HyperLogLog {
     pub fn estimate(&self) -> u64 {
         let mut histogram = [0_u32; Q as usize + 2];
         match self {
-            Self::Sparse(entries) => {
+            Self::Inline { .. } | Self::Sparse(_) => {
+                let entries = self.entries();
                 histogram[0] = (REGISTER_COUNT - entries.len()) as u32;
                 for entry in entries {
                     histogram[(entry & 0xff) as usize] += 1;
@@ -203,6 +272,27 @@ mod tests {
             let error = relative_error(sketch.estimate(), truth);
             assert!(error < 0.03, "{truth}: error {error}");
         }
+    }
+
+    #[test]
+    fn inline_sketches_grow_and_round_trip_in_the_stored_form() {
+        let mut sketch = HyperLogLog::default();
+        for value in 0..5 {
+            sketch.insert_hash(hash(value));
+        }
+        assert!(matches!(sketch, HyperLogLog::Inline { len: 5, .. }));
+        assert_eq!(sketch.estimate(), 5);
+        let bytes = postcard::to_stdvec(&sketch).unwrap();
+        let stored: StoredSketch = postcard::from_bytes(&bytes).unwrap();
+        assert!(matches!(stored, StoredSketch::Sparse(ref entries) if entries.is_sorted() && entries.len() == 5));
+        let again: HyperLogLog = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(again.estimate(), 5);
+        for value in 5..20 {
+            sketch.insert_hash(hash(value));
+        }
+        assert!(matches!(sketch, HyperLogLog::Sparse(ref entries) if entries.is_sorted()));
+        assert_eq!(sketch.estimate(), 20);
+        assert_eq!(std::mem::size_of::<HyperLogLog>(), 32, "inline entries must not grow the sketch");
     }
 
     #[test]

@@ -10,16 +10,17 @@
 pub mod dictionary;
 pub mod frame;
 pub mod hll;
+mod key_hash;
 pub mod metrics;
 pub mod series;
 
-use std::hash::BuildHasher;
-
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::short_text::same_bytes;
 use crate::model::RollupSpec;
 use dictionary::Dictionary;
+use key_hash::KeyHasher;
 pub use metrics::{EventOrder, MetricColumn, MetricInput};
 
 /// Rows keyed by (bucket, dimension ids), with their metric accumulators.
@@ -38,7 +39,7 @@ pub struct RollupState {
     event_counts: Vec<u64>,
     columns: Vec<MetricColumn>,
     rows_by_key: HashTable<u32>,
-    hasher: DefaultHashBuilder,
+    hasher: KeyHasher,
 }
 
 /// The serialized form: everything but the hash index, which is rebuilt on load.
@@ -95,7 +96,7 @@ impl RollupState {
             event_counts: Vec::new(),
             columns: spec.metrics.iter().map(|metric| MetricColumn::new(metric.kind)).collect(),
             rows_by_key: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
+            hasher: KeyHasher::default(),
         }
     }
 
@@ -103,45 +104,50 @@ impl RollupState {
         event_micros.div_euclid(self.granularity_micros) * self.granularity_micros
     }
 
-    /// The dictionary id of a dimension value, interning it if new.
-    pub fn dimension_id(&mut self, dimension: usize, value: Option<&str>) -> u32 {
-        self.dictionaries[dimension].id_of(value)
-    }
-
-    /// Merges one validated event: `dimension_ids` from [`Self::dimension_id`],
-    /// one input per metric in workbook order.
-    pub fn merge(&mut self, event_micros: i64, dimension_ids: &[u32], inputs: &[MetricInput], order: EventOrder) {
+    /// Merges one validated event: `dimensions` holds each dimension's value in
+    /// workbook order (`None` for missing or null), `inputs` one input per metric.
+    pub fn merge(&mut self, event_micros: i64, dimensions: &[Option<&str>], inputs: &[MetricInput], order: EventOrder) {
         let bucket = self.bucket_of(event_micros);
-        let row = self.row_for(bucket, dimension_ids);
+        let row = self.row_for(bucket, dimensions);
         self.event_counts[row] += 1;
         for (column, input) in self.columns.iter_mut().zip(inputs) {
             column.merge(row, *input, order);
         }
     }
 
-    fn row_for(&mut self, bucket: i64, dimension_ids: &[u32]) -> usize {
-        let hash = self.hasher.hash_one((bucket, dimension_ids));
+    /// The row of (bucket, dimension values), added when new. Rows are found by
+    /// hashing the values' text, so a known row costs one hash and one probe;
+    /// the dictionaries are only touched when a row is added.
+    fn row_for(&mut self, bucket: i64, dimensions: &[Option<&str>]) -> usize {
+        let hash = self.hasher.hash(bucket, dimensions.iter().copied());
         let width = self.dimension_names.len();
-        let (buckets, ids) = (&self.buckets, &self.dimension_ids);
+        let (buckets, ids, dictionaries) = (&self.buckets, &self.dimension_ids, &self.dictionaries);
         let found = self.rows_by_key.find(hash, |&row| {
             let row = row as usize;
-            buckets[row] == bucket && &ids[row * width..(row + 1) * width] == dimension_ids
+            buckets[row] == bucket
+                && ids[row * width..(row + 1) * width].iter().zip(dictionaries).zip(dimensions).all(
+                    |((&id, dictionary), value)| match (dictionary.value(id), value) {
+                        (Some(held), Some(value)) => same_bytes(held.as_bytes(), value.as_bytes()),
+                        (held, value) => held.is_none() && value.is_none(),
+                    },
+                )
         });
         if let Some(&row) = found {
             return row as usize;
         }
         let row = self.buckets.len();
         self.buckets.push(bucket);
-        self.dimension_ids.extend_from_slice(dimension_ids);
+        for (dictionary, value) in self.dictionaries.iter_mut().zip(dimensions) {
+            self.dimension_ids.push(dictionary.id_of(*value));
+        }
         self.event_counts.push(0);
         for column in &mut self.columns {
             column.push_row();
         }
-        let (buckets, ids, hasher) = (&self.buckets, &self.dimension_ids, &self.hasher);
-        self.rows_by_key.insert_unique(hash, row as u32, |&other| {
-            let other = other as usize;
-            hasher.hash_one((buckets[other], &ids[other * width..(other + 1) * width]))
-        });
+        let (buckets, ids, dictionaries, hasher) =
+            (&self.buckets, &self.dimension_ids, &self.dictionaries, &self.hasher);
+        self.rows_by_key
+            .insert_unique(hash, row as u32, |&other| row_hash(hasher, buckets, ids, dictionaries, other as usize));
         row
     }
 
@@ -171,15 +177,13 @@ impl RollupState {
     }
 
     fn rebuild_index(&mut self) {
-        let width = self.dimension_names.len();
-        let mut index = HashTable::with_capacity(self.buckets.len());
-        for row in 0..self.buckets.len() {
-            let hash = self.hasher.hash_one((self.buckets[row], &self.dimension_ids[row * width..(row + 1) * width]));
-            let (buckets, ids, hasher) = (&self.buckets, &self.dimension_ids, &self.hasher);
-            index.insert_unique(hash, row as u32, |&other| {
-                let other = other as usize;
-                hasher.hash_one((buckets[other], &ids[other * width..(other + 1) * width]))
-            });
+        let (buckets, ids, dictionaries, hasher) =
+            (&self.buckets, &self.dimension_ids, &self.dictionaries, &self.hasher);
+        let mut index = HashTable::with_capacity(buckets.len());
+        for row in 0..buckets.len() {
+            let hash = row_hash(hasher, buckets, ids, dictionaries, row);
+            index
+                .insert_unique(hash, row as u32, |&other| row_hash(hasher, buckets, ids, dictionaries, other as usize));
         }
         self.rows_by_key = index;
     }
@@ -202,6 +206,14 @@ impl RollupState {
     }
 }
 
+/// The index hash of a stored row.
+fn row_hash(hasher: &KeyHasher, buckets: &[i64], ids: &[u32], dictionaries: &[Dictionary], row: usize) -> u64 {
+    let width = dictionaries.len();
+    let values =
+        ids[row * width..(row + 1) * width].iter().zip(dictionaries).map(|(&id, dictionary)| dictionary.value(id));
+    hasher.hash(buckets[row], values)
+}
+
 impl From<StoredRollup> for RollupState {
     fn from(stored: StoredRollup) -> Self {
         let mut state = Self {
@@ -214,7 +226,7 @@ impl From<StoredRollup> for RollupState {
             event_counts: stored.event_counts,
             columns: stored.columns,
             rows_by_key: HashTable::new(),
-            hasher: DefaultHashBuilder::default(),
+            hasher: KeyHasher::default(),
         };
         state.rebuild_index();
         state

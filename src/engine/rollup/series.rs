@@ -206,7 +206,6 @@ metrics = [
     }
 
     fn add(state: &mut RollupState, minute: i64, country: &str, device: &str, price: f64, user: u64, offset: i64) {
-        let ids = [state.dimension_id(0, Some(country)), state.dimension_id(1, Some(device))];
         let inputs = [
             MetricInput::Absent,
             MetricInput::Number { value: price, exact: None },
@@ -215,7 +214,7 @@ metrics = [
         ];
         state.merge(
             minute * 60_000_000,
-            &ids,
+            &[Some(country), Some(device)],
             &inputs,
             EventOrder { micros: minute * 60_000_000, partition: 0, offset },
         );

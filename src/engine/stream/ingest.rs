@@ -78,7 +78,10 @@ pub struct Ingestor {
     /// The latest quarantined records, for live views.
     recent_quarantine: VecDeque<QuarantinedRecord>,
     slots: Vec<Scalar<'static>>,
-    dimension_ids: Vec<u32>,
+    /// Reused for each event's dimension values (emptied between events).
+    dimension_values: Vec<Option<&'static str>>,
+    /// Per dimension, the text of a numeric value.
+    number_texts: Vec<String>,
     inputs: Vec<MetricInput>,
     text: String,
 }
@@ -119,7 +122,7 @@ impl Ingestor {
             TimeSource::Field { path, format } => TimeSlot::Field { slot: plan.add_path(path), format: *format },
             TimeSource::KafkaTimestamp => TimeSlot::Kafka,
         };
-        let dimension_slots = spec.rollup.dimensions.iter().map(|path| plan.add_path(path)).collect();
+        let dimension_slots: Vec<usize> = spec.rollup.dimensions.iter().map(|path| plan.add_path(path)).collect();
         let metric_slots = spec
             .rollup
             .metrics
@@ -144,7 +147,8 @@ impl Ingestor {
             pending_quarantine: Vec::new(),
             recent_quarantine: VecDeque::new(),
             slots: Vec::new(),
-            dimension_ids: Vec::new(),
+            dimension_values: Vec::new(),
+            number_texts: vec![String::new(); spec.rollup.dimensions.len()],
             inputs: Vec::new(),
             text: String::new(),
         }
@@ -169,12 +173,12 @@ impl Ingestor {
             Ok(event_micros) => {
                 let order = EventOrder { micros: event_micros, partition: message.partition, offset: message.offset };
                 let late = self.advance_watermark(message.partition, event_micros);
-                for (dimension, &slot) in self.dimension_slots.iter().enumerate() {
-                    let id = dimension_text(&slots[slot], &mut self.text)
-                        .map_or(0, |text| self.rollup.dimension_id(dimension, Some(text)));
-                    self.dimension_ids.push(id);
+                let mut values = recycle_values(std::mem::take(&mut self.dimension_values));
+                for (&slot, buffer) in self.dimension_slots.iter().zip(&mut self.number_texts) {
+                    values.push(dimension_text(&slots[slot], buffer));
                 }
-                self.rollup.merge(event_micros, &self.dimension_ids, &self.inputs, order);
+                self.rollup.merge(event_micros, &values, &self.inputs, order);
+                self.dimension_values = recycle_values(values);
                 self.progress.events += 1;
                 if late {
                     self.progress.late += 1;
@@ -234,7 +238,6 @@ impl Ingestor {
             let value = metric.slot.map_or(&Scalar::Missing, |slot| &slots[slot]);
             self.inputs.push(metric_input(metric, value, &mut self.text)?);
         }
-        self.dimension_ids.clear();
         for &slot in &self.dimension_slots {
             if let Scalar::Nested(_) = slots[slot] {
                 return Err(Rejection::new(
@@ -306,10 +309,16 @@ impl Ingestor {
     }
 }
 
-/// Reuses a vector's allocation for a different lifetime of its (emptied) contents.
-#[allow(clippy::unnecessary_filter_map)] // `filter_map(|_| None)` is what lets the in-place collect change the lifetime
+// Reuse a vector's allocation for a different lifetime of its (emptied) contents:
+// `filter_map(|_| None)` is what lets the in-place collect change the lifetime.
+#[allow(clippy::unnecessary_filter_map)]
 fn recycle<'b>(slots: Vec<Scalar<'_>>) -> Vec<Scalar<'b>> {
     slots.into_iter().filter_map(|_| None).collect()
+}
+
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle_values<'b>(values: Vec<Option<&str>>) -> Vec<Option<&'b str>> {
+    values.into_iter().filter_map(|_| None).collect()
 }
 
 fn event_time(value: &Scalar<'_>, format: TimeFormat) -> Result<i64, Rejection> {
