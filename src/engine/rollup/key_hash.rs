@@ -53,7 +53,7 @@ impl KeyHasher {
     }
 }
 
-/// The 128-bit product of `a` and `b`, its halves XORed: a fast, well-mixing step.
+/// The 128-bit product of `a` and `b`, its halves combined by XOR: a fast, well-mixing step.
 fn fold(a: u64, b: u64) -> u64 {
     let product = u128::from(a) * u128::from(b);
     (product as u64) ^ ((product >> 64) as u64)

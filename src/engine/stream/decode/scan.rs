@@ -2,8 +2,8 @@
 //! usually carry (strings without escapes, plain numbers, modest nesting). It
 //! captures planned fields as slices of the payload and skips the rest, still
 //! validating all of it. When it meets anything it does not handle, or
-//! anything invalid, it declines and the caller runs the serde_json decoder,
-//! which also words the errors. It must never accept what serde_json rejects,
+//! anything invalid, it declines and the caller runs the `serde_json` decoder,
+//! which also words the errors. It must never accept what `serde_json` rejects,
 //! nor read a value differently: the tests in `decode` compare the two.
 //!
 //! Strings are searched eight bytes at a time for the closing quote, a
@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use super::{NestedKind, PlanNode, Scalar};
 use crate::engine::short_text::edge_words;
 
-/// Deeper nesting is left to serde_json (which stops at 128 levels).
+/// Deeper nesting is left to `serde_json` (which stops at 128 levels).
 const MAX_DEPTH: usize = 100;
 
 /// Powers of ten that are exact in an `f64`.
@@ -89,7 +89,7 @@ impl KeyLayout {
     }
 }
 
-/// Decodes a top-level object into `slots`; `false` means "declined, use serde_json"
+/// Decodes a top-level object into `slots`; `false` means "declined, use `serde_json`"
 /// (slots may then hold partial values and must be reset).
 pub(super) fn decode_object<'a>(
     root: &PlanNode,
@@ -275,7 +275,7 @@ impl<'a> Scanner<'a> {
         self.text.get(start..end)
     }
 
-    /// A JSON number whose value serde_json would give exactly the same way:
+    /// A JSON number whose value `serde_json` would give exactly the same way:
     /// integers that fit an `i64`, and decimals of at most 19 digits whose digits
     /// fit an `f64` exactly (digits / 10^k is then correctly rounded). Exponents,
     /// longer numbers and negative zero are declined.

@@ -1,4 +1,4 @@
-//! The reference JSON decoder: serde_json's parser driven by a seed that
+//! The reference JSON decoder: `serde_json`'s parser driven by a seed that
 //! captures the planned fields. It takes every message the fast scanner
 //! declines and words the errors (line and column) for the quarantine.
 
