@@ -160,13 +160,17 @@ impl<'a> Scanner<'a> {
     }
 
     /// Reads a top-level member's value, capturing it (or planned fields inside it).
-    #[inline]
+    #[inline(always)]
     fn member_value(&mut self, root: &PlanNode, child: Option<usize>, slots: &mut [Scalar<'a>]) -> Option<()> {
-        let Some(child) = child.map(|index| &root.children[index]) else {
-            return self.value(None, slots, 1).map(drop);
+        let child = child.map(|index| &root.children[index]);
+        self.skip_whitespace();
+        // Plain strings and numbers, nearly every member, are read here without a call.
+        let value = match self.peek()? {
+            b'"' => Scalar::Text(Cow::Borrowed(self.string()?)),
+            b'-' | b'0'..=b'9' => self.number()?,
+            _ => self.value(child.and_then(|child| child.node.as_ref()), slots, 1)?,
         };
-        let value = self.value(child.node.as_ref(), slots, 1)?;
-        if let Some(slot) = child.slot {
+        if let Some(slot) = child.and_then(|child| child.slot) {
             slots[slot] = value;
         }
         Some(())
@@ -263,7 +267,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// At `"`: a string without escapes, borrowed from the payload.
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
         let start = self.pos + 1;
         let end = first_special_byte(self.bytes, start)?;
@@ -279,7 +283,7 @@ impl<'a> Scanner<'a> {
     /// integers that fit an `i64`, and decimals of at most 19 digits whose digits
     /// fit an `f64` exactly (digits / 10^k is then correctly rounded). Exponents,
     /// longer numbers and negative zero are declined.
-    #[inline]
+    #[inline(always)]
     fn number(&mut self) -> Option<Scalar<'a>> {
         let bytes = self.bytes;
         let mut pos = self.pos;
