@@ -123,6 +123,7 @@ impl MetricColumn {
     }
 
     /// Folds one event's input into `row`.
+    #[inline]
     #[allow(clippy::match_same_arms)] // the no-op arms are different cases, kept apart for reading
     pub fn merge(&mut self, row: usize, input: MetricInput, order: EventOrder) {
         match (self, input) {

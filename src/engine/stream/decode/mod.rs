@@ -161,7 +161,7 @@ impl FieldPlan {
     /// Decodes `payload` into `slots` (resized to [`Self::slot_count`], every slot reset first).
     pub fn decode<'a>(&mut self, payload: &'a [u8], slots: &mut Vec<Scalar<'a>>) -> Result<(), DecodeError> {
         slots.clear();
-        slots.resize(self.slot_count, Scalar::Missing);
+        slots.resize_with(self.slot_count, || Scalar::Missing);
         // One UTF-8 check of the whole payload is much cheaper than serde_json's check per string.
         let text = std::str::from_utf8(payload)
             .map_err(|err| DecodeError::NotJson(format!("invalid UTF-8 at byte {}", err.valid_up_to())))?;

@@ -335,7 +335,7 @@ impl<'a> Scanner<'a> {
 
 /// The index of the first `"`, `\` or control character (below 0x20) in `bytes`
 /// at or after `from`.
-#[inline]
+#[inline(always)]
 fn first_special_byte(bytes: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while at + 8 <= bytes.len() {
