@@ -160,7 +160,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// Reads a top-level member's value, capturing it (or planned fields inside it).
-    #[inline(always)]
+    #[inline(always)] // measured: plain #[inline] leaves these calls in, 11% more instructions per event
+    #[allow(clippy::inline_always)]
     fn member_value(&mut self, root: &PlanNode, child: Option<usize>, slots: &mut [Scalar<'a>]) -> Option<()> {
         let child = child.map(|index| &root.children[index]);
         self.skip_whitespace();
@@ -267,7 +268,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// At `"`: a string without escapes, borrowed from the payload.
-    #[inline(always)]
+    #[inline(always)] // measured: plain #[inline] leaves these calls in, 11% more instructions per event
+    #[allow(clippy::inline_always)]
     fn string(&mut self) -> Option<&'a str> {
         let start = self.pos + 1;
         let end = first_special_byte(self.bytes, start)?;
@@ -283,7 +285,8 @@ impl<'a> Scanner<'a> {
     /// integers that fit an `i64`, and decimals of at most 19 digits whose digits
     /// fit an `f64` exactly (digits / 10^k is then correctly rounded). Exponents,
     /// longer numbers and negative zero are declined.
-    #[inline(always)]
+    #[inline(always)] // measured: plain #[inline] leaves these calls in, 11% more instructions per event
+    #[allow(clippy::inline_always)]
     fn number(&mut self) -> Option<Scalar<'a>> {
         let bytes = self.bytes;
         let mut pos = self.pos;
@@ -335,7 +338,8 @@ impl<'a> Scanner<'a> {
 
 /// The index of the first `"`, `\` or control character (below 0x20) in `bytes`
 /// at or after `from`.
-#[inline(always)]
+#[inline(always)] // as above: the string scan is the innermost loop
+#[allow(clippy::inline_always)]
 fn first_special_byte(bytes: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while at + 8 <= bytes.len() {
