@@ -35,7 +35,7 @@ fn word32(bytes: &[u8], at: usize) -> u32 {
 
 /// The eight bytes at `at`, as a little-endian word.
 #[inline]
-fn word64(bytes: &[u8], at: usize) -> u64 {
+pub fn word64(bytes: &[u8], at: usize) -> u64 {
     let mut word = [0; 8];
     word.copy_from_slice(&bytes[at..at + 8]);
     u64::from_le_bytes(word)

@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 
 use super::{NestedKind, PlanNode, Scalar};
-use crate::engine::short_text::edge_words;
+use crate::engine::short_text::{edge_words, word64};
 
 /// Deeper nesting is left to `serde_json` (which stops at 128 levels).
 const MAX_DEPTH: usize = 100;
@@ -127,10 +127,7 @@ impl<'a> Scanner<'a> {
 
     /// At the top-level `{`: like [`Self::object`], trying the last message's key layout first.
     fn top_object(&mut self, root: &PlanNode, layout: &mut KeyLayout, slots: &mut [Scalar<'a>]) -> Option<()> {
-        self.pos += 1;
-        self.skip_whitespace();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
+        if self.opens_empty(b'}') {
             return Some(());
         }
         let mut index = 0;
@@ -192,6 +189,18 @@ impl<'a> Scanner<'a> {
         Some(key)
     }
 
+    /// At `{` or `[`: steps over it and answers whether `close` follows at once (empty).
+    #[inline]
+    fn opens_empty(&mut self, close: u8) -> bool {
+        self.pos += 1;
+        self.skip_whitespace();
+        let empty = self.peek() == Some(close);
+        if empty {
+            self.pos += 1;
+        }
+        empty
+    }
+
     /// After a member or element: `,` (more follow, `false`) or `close` (the end, `true`).
     #[inline]
     fn end_of_member(&mut self, close: u8) -> Option<bool> {
@@ -206,10 +215,7 @@ impl<'a> Scanner<'a> {
         if depth > MAX_DEPTH {
             return None;
         }
-        self.pos += 1;
-        self.skip_whitespace();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
+        if self.opens_empty(b'}') {
             return Some(());
         }
         loop {
@@ -231,10 +237,7 @@ impl<'a> Scanner<'a> {
         if depth > MAX_DEPTH {
             return None;
         }
-        self.pos += 1;
-        self.skip_whitespace();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
+        if self.opens_empty(b']') {
             return Some(());
         }
         loop {
@@ -343,7 +346,7 @@ impl<'a> Scanner<'a> {
 fn first_special_byte(bytes: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while at + 8 <= bytes.len() {
-        let flagged = special_bytes(word_at(bytes, at));
+        let flagged = special_bytes(word64(bytes, at));
         if flagged != 0 {
             return Some(at + (flagged.trailing_zeros() / 8) as usize);
         }
@@ -354,7 +357,7 @@ fn first_special_byte(bytes: &[u8], from: usize) -> Option<usize> {
     if left == 0 || bytes.len() < 8 {
         return bytes[at..].iter().position(|&byte| is_special(byte)).map(|index| at + index);
     }
-    let tail = word_at(bytes, bytes.len() - 8) >> (8 * (8 - left));
+    let tail = word64(bytes, bytes.len() - 8) >> (8 * (8 - left));
     // The bytes shifted in at the top are zero, so they are flagged too: only hits below `left` count.
     let index = (special_bytes(tail).trailing_zeros() / 8) as usize;
     (index < left).then_some(at + index)
@@ -376,13 +379,6 @@ fn special_bytes(word: u64) -> u64 {
         | (backslash.wrapping_sub(ONES) & !backslash)
         | (word.wrapping_sub(ONES * 0x20) & !word))
         & HIGH_BITS
-}
-
-#[inline]
-fn word_at(bytes: &[u8], at: usize) -> u64 {
-    let mut word = [0; 8];
-    word.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(word)
 }
 
 #[cfg(test)]
