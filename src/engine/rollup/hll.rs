@@ -60,7 +60,7 @@ impl From<StoredSketch> for HyperLogLog {
 
 impl Serialize for HyperLogLog {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // The same encoding as `StoredSketch`, without copying the registers.
+        // The same encoding as `StoredSketch`; only an inline sketch's few entries are copied (to sort them).
         match self {
             Self::Inline { .. } => {
                 let mut entries = self.entries().to_vec();
