@@ -17,28 +17,20 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 #[inline]
 pub fn edge_words(bytes: &[u8]) -> (u64, u64) {
     let len = bytes.len();
-    match len {
-        0 => (0, 0),
-        1..=3 => (u64::from(bytes[0]) | u64::from(bytes[len / 2]) << 8 | u64::from(bytes[len - 1]) << 16, 0),
-        4..=7 => (u64::from(word32(bytes, 0)), u64::from(word32(bytes, len - 4))),
-        _ => (word64(bytes, 0), word64(bytes, len - 8)),
+    match (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        (Some(first), Some(last)) => (u64::from_le_bytes(*first), u64::from_le_bytes(*last)),
+        _ => match (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+            (Some(first), Some(last)) => (u64::from(u32::from_le_bytes(*first)), u64::from(u32::from_le_bytes(*last))),
+            _ if len == 0 => (0, 0),
+            _ => (u64::from(bytes[0]) | u64::from(bytes[len / 2]) << 8 | u64::from(bytes[len - 1]) << 16, 0),
+        },
     }
 }
 
-/// The four bytes at `at`, as a little-endian word.
+/// The eight bytes at `at`, as a little-endian word, when there are eight.
 #[inline]
-fn word32(bytes: &[u8], at: usize) -> u32 {
-    let mut word = [0; 4];
-    word.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_le_bytes(word)
-}
-
-/// The eight bytes at `at`, as a little-endian word.
-#[inline]
-pub fn word64(bytes: &[u8], at: usize) -> u64 {
-    let mut word = [0; 8];
-    word.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(word)
+pub fn word64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    bytes.get(at..)?.first_chunk::<8>().map(|chunk| u64::from_le_bytes(*chunk))
 }
 
 #[cfg(test)]

@@ -12,9 +12,9 @@ pub mod frame;
 pub mod hll;
 mod key_hash;
 pub mod metrics;
+mod row_index;
 pub mod series;
 
-use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::short_text::same_bytes;
@@ -22,6 +22,7 @@ use crate::model::RollupSpec;
 use dictionary::Dictionary;
 use key_hash::KeyHasher;
 pub use metrics::{EventOrder, MetricColumn, MetricInput};
+use row_index::RowIndex;
 
 /// Rows keyed by (bucket, dimension ids), with their metric accumulators.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,7 +39,7 @@ pub struct RollupState {
     /// Events merged into each row.
     event_counts: Vec<u64>,
     columns: Vec<MetricColumn>,
-    rows_by_key: HashTable<u32>,
+    rows_by_key: RowIndex,
     hasher: KeyHasher,
 }
 
@@ -95,7 +96,7 @@ impl RollupState {
             dimension_ids: Vec::new(),
             event_counts: Vec::new(),
             columns: spec.metrics.iter().map(|metric| MetricColumn::new(metric.kind)).collect(),
-            rows_by_key: HashTable::new(),
+            rows_by_key: RowIndex::default(),
             hasher: KeyHasher::default(),
         }
     }
@@ -116,25 +117,25 @@ impl RollupState {
     }
 
     /// The row of (bucket, dimension values), added when new. Rows are found by
-    /// hashing the values' text, so a known row costs one hash and one probe;
-    /// the dictionaries are only touched when a row is added.
+    /// hashing the values' text in the bucket's own index table, so a known row
+    /// costs one hash and one probe; the dictionaries are only touched when a
+    /// row is added.
     fn row_for(&mut self, bucket: i64, dimensions: &[Option<&str>]) -> usize {
         let hash = self.hasher.hash(bucket, dimensions.iter().copied());
         let width = self.dimension_names.len();
-        let (buckets, ids, dictionaries) = (&self.buckets, &self.dimension_ids, &self.dictionaries);
-        let found = self.rows_by_key.find(hash, |&row| {
-            let row = row as usize;
-            buckets[row] == bucket
-                && ids[row * width..(row + 1) * width].iter().zip(dictionaries).zip(dimensions).all(
-                    |((&id, dictionary), value)| match (dictionary.value(id), value) {
-                        (Some(held), Some(value)) => same_bytes(held.as_bytes(), value.as_bytes()),
-                        (held, value) => held.is_none() && value.is_none(),
-                    },
-                )
+        let (ids, dictionaries) = (&self.dimension_ids, &self.dictionaries);
+        let found = self.rows_by_key.find(hash, bucket, |row| {
+            ids[row * width..(row + 1) * width].iter().zip(dictionaries).zip(dimensions).all(
+                |((&id, dictionary), value)| match (dictionary.value(id), value) {
+                    (Some(held), Some(value)) => same_bytes(held.as_bytes(), value.as_bytes()),
+                    (held, value) => held.is_none() && value.is_none(),
+                },
+            )
         });
-        if let Some(&row) = found {
-            return row as usize;
-        }
+        let vacancy = match found {
+            Ok(row) => return row,
+            Err(vacancy) => vacancy,
+        };
         let row = self.buckets.len();
         self.buckets.push(bucket);
         for (dictionary, value) in self.dictionaries.iter_mut().zip(dimensions) {
@@ -146,8 +147,7 @@ impl RollupState {
         }
         let (buckets, ids, dictionaries, hasher) =
             (&self.buckets, &self.dimension_ids, &self.dictionaries, &self.hasher);
-        self.rows_by_key
-            .insert_unique(hash, row as u32, |&other| row_hash(hasher, buckets, ids, dictionaries, other as usize));
+        self.rows_by_key.insert(vacancy, hash, row, |other| row_hash(hasher, buckets, ids, dictionaries, other));
         row
     }
 
@@ -179,13 +179,8 @@ impl RollupState {
     fn rebuild_index(&mut self) {
         let (buckets, ids, dictionaries, hasher) =
             (&self.buckets, &self.dimension_ids, &self.dictionaries, &self.hasher);
-        let mut index = HashTable::with_capacity(buckets.len());
-        for row in 0..buckets.len() {
-            let hash = row_hash(hasher, buckets, ids, dictionaries, row);
-            index
-                .insert_unique(hash, row as u32, |&other| row_hash(hasher, buckets, ids, dictionaries, other as usize));
-        }
-        self.rows_by_key = index;
+        self.rows_by_key
+            .rebuild(buckets.len(), |row| (row_hash(hasher, buckets, ids, dictionaries, row), buckets[row]));
     }
 
     pub fn row_count(&self) -> usize {
@@ -225,7 +220,7 @@ impl From<StoredRollup> for RollupState {
             dimension_ids: stored.dimension_ids,
             event_counts: stored.event_counts,
             columns: stored.columns,
-            rows_by_key: HashTable::new(),
+            rows_by_key: RowIndex::default(),
             hasher: KeyHasher::default(),
         };
         state.rebuild_index();

@@ -8,14 +8,16 @@
 //!
 //! Strings are searched eight bytes at a time for the closing quote, a
 //! backslash or a control character (the classic "has zero byte" word trick).
-//! Messages of one stream mostly repeat one layout, so each top-level key is
-//! first compared with the key at the same place in the last message
-//! ([`KeyLayout`]), which skips searching for its end and looking it up.
+//! Messages of one stream mostly repeat one layout, so each top-level member's
+//! lead — the separator, key and colon before its value, as written — is first
+//! compared with the lead at the same place in the last message
+//! ([`KeyLayout`]), which skips reading the separator and key, searching for
+//! the key's end and looking it up.
 
 use std::borrow::Cow;
 
 use super::{NestedKind, PlanNode, Scalar};
-use crate::engine::short_text::{edge_words, word64};
+use crate::engine::short_text::{edge_words, word64_at};
 
 /// Deeper nesting is left to `serde_json` (which stops at 128 levels).
 const MAX_DEPTH: usize = 100;
@@ -26,8 +28,11 @@ const EXACT_POWERS_OF_TEN: [f64; 23] = [
     1e21, 1e22,
 ];
 
-/// The top-level keys of the last message, as written (`"ts":`, spaces
-/// included), each with the index of the planned child it names.
+/// The top-level member leads of the last message, as written from the end of
+/// the previous value (or the `{`) to the start of the member's value —
+/// `{"ts":`, `,"type":`, spaces included — each with the index of the planned
+/// child its key names. Equal bytes in the same place read the same way, so a
+/// matching lead needs no further checks.
 #[derive(Debug, Clone, Default)]
 pub(super) struct KeyLayout {
     current: Keys,
@@ -35,16 +40,22 @@ pub(super) struct KeyLayout {
     learning: Keys,
 }
 
+impl KeyLayout {
+    fn len(&self) -> usize {
+        self.current.keys.len()
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct Keys {
-    /// The keys' text, one after the other.
+    /// The leads' text, one after the other.
     bytes: Vec<u8>,
     keys: Vec<KnownKey>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct KnownKey {
-    /// Where the key's text is in [`Keys::bytes`].
+    /// Where the lead's text is in [`Keys::bytes`].
     start: usize,
     len: usize,
     /// [`edge_words`] of the text, compared instead of the bytes up to 16 bytes.
@@ -64,7 +75,7 @@ impl Keys {
         &self.bytes[key.start..key.start + key.len]
     }
 
-    /// The key at `index`, when `rest` starts with it.
+    /// The lead at `index`, when `rest` starts with it.
     #[inline]
     fn known_at(&self, index: usize, rest: &[u8]) -> Option<KnownKey> {
         let key = *self.keys.get(index)?;
@@ -75,7 +86,7 @@ impl Keys {
 }
 
 impl KeyLayout {
-    /// The message departs from the layout at key `index`: learn its layout from there.
+    /// The message departs from the layout at member `index`: learn its layout from there.
     fn diverge(&mut self, index: usize) {
         self.learning.bytes.clear();
         self.learning.keys.clear();
@@ -125,34 +136,55 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// At the top-level `{`: like [`Self::object`], trying the last message's key layout first.
+    /// At the top-level `{`: like [`Self::object`], trying the last message's member leads first.
     fn top_object(&mut self, root: &PlanNode, layout: &mut KeyLayout, slots: &mut [Scalar<'a>]) -> Option<()> {
-        if self.opens_empty(b'}') {
-            return Some(());
-        }
         let mut index = 0;
-        // Keys where the last message had them: compared as words, no search.
-        while let Some(key) = layout.current.known_at(index, &self.bytes[self.pos..]) {
-            self.pos += key.len;
-            self.member_value(root, key.child, slots)?;
+        // Leads where the last message had them: compared as words, no search.
+        while let Some(lead) = layout.current.known_at(index, &self.bytes[self.pos..]) {
+            self.pos += lead.len;
+            self.member_value(root, lead.child, slots)?;
             index += 1;
-            if self.end_of_member(b'}')? {
+        }
+        if index > 0 && index == layout.len() {
+            // The same layout to the end: only the closing brace should be left.
+            let after_value = self.pos;
+            self.skip_whitespace();
+            if self.peek() == Some(b'}') {
+                self.pos += 1;
                 return Some(());
             }
-            self.skip_whitespace();
+            self.pos = after_value;
         }
-        // A different layout from here on: read the keys and learn them.
+        // A different layout from here on: read the separators and keys, and learn the leads.
         layout.diverge(index);
         loop {
-            let key_start = self.pos;
-            let child = self.key().map(|key| root.position(key))?;
-            layout.learning.push(&self.bytes[key_start..self.pos], child);
-            self.member_value(root, child, slots)?;
-            if self.end_of_member(b'}')? {
-                layout.adopt_learned();
-                return Some(());
+            let lead_start = self.pos;
+            if index == 0 {
+                self.pos += 1; // the `{`
+                self.skip_whitespace();
+                if self.peek() == Some(b'}') {
+                    self.pos += 1;
+                    layout.adopt_learned();
+                    return Some(());
+                }
+            } else {
+                self.skip_whitespace();
+                let byte = self.peek()?;
+                self.pos += 1;
+                match byte {
+                    b',' => self.skip_whitespace(),
+                    b'}' => {
+                        layout.adopt_learned();
+                        return Some(());
+                    }
+                    _ => return None,
+                }
             }
+            let child = self.key().map(|key| root.position(key))?;
             self.skip_whitespace();
+            layout.learning.push(&self.bytes[lead_start..self.pos], child);
+            self.member_value(root, child, slots)?;
+            index += 1;
         }
     }
 
@@ -299,10 +331,7 @@ impl<'a> Scanner<'a> {
         }
         let mut digits: u64 = 0;
         let integer_start = pos;
-        while let Some(&digit @ b'0'..=b'9') = bytes.get(pos) {
-            digits = digits.wrapping_mul(10).wrapping_add(u64::from(digit - b'0'));
-            pos += 1;
-        }
+        pos = digit_run(bytes, pos, &mut digits);
         let integer_digits = pos - integer_start;
         if integer_digits == 0 || (integer_digits > 1 && bytes[integer_start] == b'0') {
             return None;
@@ -311,10 +340,7 @@ impl<'a> Scanner<'a> {
         if bytes.get(pos) == Some(&b'.') {
             pos += 1;
             let fraction_start = pos;
-            while let Some(&digit @ b'0'..=b'9') = bytes.get(pos) {
-                digits = digits.wrapping_mul(10).wrapping_add(u64::from(digit - b'0'));
-                pos += 1;
-            }
+            pos = digit_run(bytes, pos, &mut digits);
             fraction_digits = pos - fraction_start;
             if fraction_digits == 0 {
                 return None;
@@ -339,25 +365,79 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// The index of the first `"`, `\` or control character (below 0x20) in `bytes`
+/// Powers of ten for appending up to eight digits.
+const POWERS_OF_TEN: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+
+/// Appends the run of ASCII digits at `pos` to `digits` (wrapping: callers
+/// limit the digit count) and returns the position after the run. Reads eight
+/// bytes at a time while the payload has eight left.
+#[inline(always)] // as for the string scan: numbers are in every message
+#[allow(clippy::inline_always)]
+fn digit_run(bytes: &[u8], mut pos: usize, digits: &mut u64) -> usize {
+    while let Some(word) = word64_at(bytes, pos) {
+        let run = leading_digits(word);
+        if run == 0 {
+            return pos;
+        }
+        *digits = digits.wrapping_mul(POWERS_OF_TEN[run]).wrapping_add(digits_value(word, run));
+        pos += run;
+        if run < 8 {
+            return pos;
+        }
+    }
+    while let Some(&digit @ b'0'..=b'9') = bytes.get(pos) {
+        *digits = digits.wrapping_mul(10).wrapping_add(u64::from(digit - b'0'));
+        pos += 1;
+    }
+    pos
+}
+
+/// How many of the word's bytes, from the lowest (the first in the text), are ASCII digits.
+#[inline]
+fn leading_digits(word: u64) -> usize {
+    const NIBBLES_LOW: u64 = 0x0f0f_0f0f_0f0f_0f0f;
+    // A byte is a digit when its high nibble is 3 and its low nibble plus 6 stays below 16
+    // (no carries cross bytes here: a nibble plus 6 is at most 0x15).
+    let high_nibble_not_3 = (word & !NIBBLES_LOW) ^ 0x3030_3030_3030_3030;
+    let low_nibble_over_9 = ((word & NIBBLES_LOW) + 0x0606_0606_0606_0606) & 0x1010_1010_1010_1010;
+    ((high_nibble_not_3 | low_nibble_over_9).trailing_zeros() / 8) as usize
+}
+
+/// The number written by the word's first `run` bytes (1..=8), all ASCII digits.
+#[inline]
+fn digits_value(word: u64, run: usize) -> u64 {
+    // Each byte's digit value; bytes after the run may borrow, but borrows only run
+    // upwards, away from the run. Shifting the run to the top puts zeros in front of it.
+    let values = word.wrapping_sub(0x3030_3030_3030_3030) << (8 * (8 - run));
+    // Pairs, then fours, then eight digits (the first digit is in the lowest byte).
+    let pairs = values.wrapping_mul(10).wrapping_add(values >> 8);
+    let low = (pairs & 0x0000_00ff_0000_00ff).wrapping_mul(100 + (1_000_000 << 32));
+    let high = ((pairs >> 16) & 0x0000_00ff_0000_00ff).wrapping_mul(1 + (10_000 << 32));
+    low.wrapping_add(high) >> 32
+}
+
+/// The index of the first `"`, `\\` or control character (below 0x20) in `bytes`
 /// at or after `from`.
 #[inline(always)] // as above: the string scan is the innermost loop
 #[allow(clippy::inline_always)]
 fn first_special_byte(bytes: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
-    while at + 8 <= bytes.len() {
-        let flagged = special_bytes(word64(bytes, at));
+    while let Some(word) = word64_at(bytes, at) {
+        let flagged = special_bytes(word);
         if flagged != 0 {
             return Some(at + (flagged.trailing_zeros() / 8) as usize);
         }
         at += 8;
     }
     // Fewer than eight bytes left: look at the last eight, shifted so that `at` is the lowest.
-    let left = bytes.len() - at;
-    if left == 0 || bytes.len() < 8 {
+    let left = bytes.len().checked_sub(at)?;
+    let Some(last) = bytes.len().checked_sub(8).and_then(|start| word64_at(bytes, start)) else {
         return bytes[at..].iter().position(|&byte| is_special(byte)).map(|index| at + index);
+    };
+    if left == 0 {
+        return None;
     }
-    let tail = word64(bytes, bytes.len() - 8) >> (8 * (8 - left));
+    let tail = last >> (8 * (8 - left));
     // The bytes shifted in at the top are zero, so they are flagged too: only hits below `left` count.
     let index = (special_bytes(tail).trailing_zeros() / 8) as usize;
     (index < left).then_some(at + index)
@@ -383,7 +463,7 @@ fn special_bytes(word: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{first_special_byte, is_special};
+    use super::{digit_run, first_special_byte, is_special};
 
     #[test]
     fn special_bytes_are_found_like_a_byte_by_byte_search() {
@@ -400,6 +480,40 @@ mod tests {
                         assert_eq!(first_special_byte(&bytes, from), expected, "{bytes:?} from {from}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn digit_runs_read_like_a_byte_by_byte_loop() {
+        let texts = ["", "0", "7x", "12345678", "123456789", "1700000000000,", "9999999999999999999}", "42.5", "00012"];
+        for text in texts {
+            for prefix in ["", "-", "ab"] {
+                for suffix in ["", "}", ",\"next\":1}   "] {
+                    let bytes = format!("{prefix}{text}{suffix}").into_bytes();
+                    let start = prefix.len();
+                    let (mut expected_digits, mut expected_end) = (0_u64, start);
+                    while let Some(&digit @ b'0'..=b'9') = bytes.get(expected_end) {
+                        expected_digits = expected_digits.wrapping_mul(10).wrapping_add(u64::from(digit - b'0'));
+                        expected_end += 1;
+                    }
+                    let mut digits = 0;
+                    let end = digit_run(&bytes, start, &mut digits);
+                    assert_eq!((end, digits), (expected_end, expected_digits), "{:?}", String::from_utf8_lossy(&bytes));
+                }
+            }
+        }
+        // Every byte value next to digits, at every place in a word.
+        for byte in 0..=u8::MAX {
+            for at in 0..10 {
+                let mut bytes = b"12345678901234567".to_vec();
+                bytes[at] = byte;
+                let mut digits = 0;
+                let end = digit_run(&bytes, 0, &mut digits);
+                let expected_end = bytes.iter().position(|b| !b.is_ascii_digit()).unwrap_or(bytes.len());
+                assert_eq!(end, expected_end, "byte {byte:#x} at {at}");
+                let expected: u64 = std::str::from_utf8(&bytes[..end]).map_or(0, |t| t.parse().unwrap_or(0));
+                assert_eq!(digits, expected, "byte {byte:#x} at {at}");
             }
         }
     }
