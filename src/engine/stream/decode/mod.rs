@@ -234,6 +234,33 @@ mod tests {
     }
 
     #[test]
+    fn layouts_that_change_between_messages_read_right() {
+        let mut plan = plan(&["a", "b", "c"]);
+        let mut slots = Vec::new();
+        // Each message after the first departs from the one before: an extra member,
+        // a missing one, other spacing, a repeated key (the last one counts), an empty object.
+        let messages: [(&[u8], [Scalar<'_>; 3]); 7] = [
+            (br#"{"a":1,"b":"x"}"#, [Scalar::Integer(1), Scalar::Text("x".into()), Scalar::Missing]),
+            (br#"{"a":2,"b":"y","c":3}"#, [Scalar::Integer(2), Scalar::Text("y".into()), Scalar::Integer(3)]),
+            (br#"{"a":4}"#, [Scalar::Integer(4), Scalar::Missing, Scalar::Missing]),
+            (br#"{ "a" : 5 , "b":"z" }"#, [Scalar::Integer(5), Scalar::Text("z".into()), Scalar::Missing]),
+            (br#"{ "a" : 6 , "b":"w" ,"b":"v"}"#, [Scalar::Integer(6), Scalar::Text("v".into()), Scalar::Missing]),
+            (br#"{}"#, [Scalar::Missing, Scalar::Missing, Scalar::Missing]),
+            (br#"{"a":7,"b":"u"}"#, [Scalar::Integer(7), Scalar::Text("u".into()), Scalar::Missing]),
+        ];
+        for round in 0..2 {
+            for (payload, expected) in &messages {
+                plan.decode(payload, &mut slots).unwrap();
+                assert_eq!(&slots[..], &expected[..], "round {round}: {}", String::from_utf8_lossy(payload));
+            }
+        }
+        for broken in [&br#"{"a":1,"b":"x""#[..], br#"{"a":1,"b":"x",}"#, br#"{"a":1 "b":"x"}"#] {
+            plan.decode(br#"{"a":1,"b":"x"}"#, &mut slots).unwrap();
+            assert!(plan.decode(broken, &mut slots).is_err(), "{}", String::from_utf8_lossy(broken));
+        }
+    }
+
+    #[test]
     fn same_path_gets_same_slot() {
         let mut plan = FieldPlan::default();
         let first = plan.add_path("user.id");
