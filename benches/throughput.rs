@@ -225,6 +225,16 @@ print({} / elapsed, len(rows))
     String::from_utf8_lossy(&output.stdout).split_whitespace().next()?.parse().ok()
 }
 
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        len if len % 2 == 1 => sorted[len / 2],
+        len => f64::midpoint(sorted[len / 2 - 1], sorted[len / 2]),
+    }
+}
+
 fn millions(rate: f64) -> String {
     format!("{:.2}M events/s", rate / 1e6)
 }
@@ -256,17 +266,38 @@ fn main() {
         "tidepool throughput benchmark: {events} demo events of ~{mean_bytes} bytes, 6 dimensions, 4 metrics, 1m buckets"
     );
 
-    let engine_rate = engine_only(&batch, 2);
-    println!("(a) engine only, one core:           {}", millions(engine_rate));
-
-    let duck = duckdb(&batch);
-    match duck {
-        Some(rate) => println!(
-            "(d) DuckDB from NDJSON, both cores:   {}   (tidepool (a) is {:.1}x)",
-            millions(rate),
-            engine_rate / rate
-        ),
-        None => println!("(d) DuckDB: not measured (pip install duckdb)"),
+    // (a) and (d) alternate for several rounds, so a busy moment on a shared
+    // host shows up as one odd round instead of skewing the comparison.
+    let rounds: usize = std::env::var("TIDEPOOL_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let (mut engine_rates, mut duck_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds.max(1) {
+        let engine_rate = engine_only(&batch, 2);
+        engine_rates.push(engine_rate);
+        if let Some(rate) = duckdb(&batch) {
+            duck_rates.push(rate);
+            ratios.push(engine_rate / rate);
+        }
+    }
+    let list = |rates: &[f64]| rates.iter().map(|rate| format!("{:.2}", rate / 1e6)).collect::<Vec<_>>().join(" ");
+    println!(
+        "(a) engine only, one core:           {} median   (rounds, M/s: {})",
+        millions(median(&engine_rates)),
+        list(&engine_rates)
+    );
+    if duck_rates.is_empty() {
+        println!("(d) DuckDB: not measured (pip install duckdb)");
+    } else {
+        println!(
+            "(d) DuckDB from NDJSON, both cores:   {} median   (rounds, M/s: {})",
+            millions(median(&duck_rates)),
+            list(&duck_rates)
+        );
+        let shown: Vec<String> = ratios.iter().map(|ratio| format!("{ratio:.2}")).collect();
+        println!(
+            "    (a) / (d) in the same round:      {:.2}x median   (rounds: {})",
+            median(&ratios),
+            shown.join(" ")
+        );
     }
 
     match std::env::var("TIDEPOOL_BENCH_BROKER") {
