@@ -245,7 +245,7 @@ mod tests {
             (br#"{"a":4}"#, [Scalar::Integer(4), Scalar::Missing, Scalar::Missing]),
             (br#"{ "a" : 5 , "b":"z" }"#, [Scalar::Integer(5), Scalar::Text("z".into()), Scalar::Missing]),
             (br#"{ "a" : 6 , "b":"w" ,"b":"v"}"#, [Scalar::Integer(6), Scalar::Text("v".into()), Scalar::Missing]),
-            (br#"{}"#, [Scalar::Missing, Scalar::Missing, Scalar::Missing]),
+            (b"{}", [Scalar::Missing, Scalar::Missing, Scalar::Missing]),
             (br#"{"a":7,"b":"u"}"#, [Scalar::Integer(7), Scalar::Text("u".into()), Scalar::Missing]),
         ];
         for round in 0..2 {
