@@ -278,11 +278,13 @@ fn main() {
             ratios.push(engine_rate / rate);
         }
     }
-    let list = |rates: &[f64]| rates.iter().map(|rate| format!("{:.2}", rate / 1e6)).collect::<Vec<_>>().join(" ");
+    let list = |values: &[f64], unit: f64| {
+        values.iter().map(|value| format!("{:.2}", value / unit)).collect::<Vec<_>>().join(" ")
+    };
     println!(
         "(a) engine only, one core:           {} median   (rounds, M/s: {})",
         millions(median(&engine_rates)),
-        list(&engine_rates)
+        list(&engine_rates, 1e6)
     );
     if duck_rates.is_empty() {
         println!("(d) DuckDB: not measured (pip install duckdb)");
@@ -290,13 +292,12 @@ fn main() {
         println!(
             "(d) DuckDB from NDJSON, both cores:   {} median   (rounds, M/s: {})",
             millions(median(&duck_rates)),
-            list(&duck_rates)
+            list(&duck_rates, 1e6)
         );
-        let shown: Vec<String> = ratios.iter().map(|ratio| format!("{ratio:.2}")).collect();
         println!(
             "    (a) / (d) in the same round:      {:.2}x median   (rounds: {})",
             median(&ratios),
-            shown.join(" ")
+            list(&ratios, 1.0)
         );
     }
 

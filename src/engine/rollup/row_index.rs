@@ -61,8 +61,7 @@ impl RowIndex {
         let keys: Vec<(u64, i64)> = (0..rows).map(&key).collect();
         for (row, &(hash, bucket)) in keys.iter().enumerate() {
             let table = self.table_for(bucket);
-            let position = self.tables[table].find(hash, |_| false).err().unwrap_or(usize::MAX);
-            self.tables[table].insert(position, hash, row, &|other| keys[other].0);
+            self.tables[table].add(hash, row, &|other| keys[other].0);
         }
     }
 
@@ -105,15 +104,28 @@ impl BucketTable {
         }
     }
 
+    /// Adds `row` at `position`, the free place [`Self::find`] stopped at, unless the table must grow first.
     fn insert(&mut self, position: usize, hash: u64, row: usize, rehash: &impl Fn(usize) -> u64) {
-        let slot = (hash >> 32) << 32 | (row as u64 + 1);
-        if position == usize::MAX || (self.len + 1) * MAX_LOAD_DENOMINATOR > self.slots.len() * MAX_LOAD_NUMERATOR {
-            self.grow(rehash);
-            self.place(hash, slot);
+        if position == usize::MAX || self.is_full() {
+            self.add(hash, row, rehash);
         } else {
-            self.slots[position] = slot;
+            self.slots[position] = slot_of(hash, row);
+            self.len += 1;
         }
+    }
+
+    /// Adds `row` wherever its hash leads, growing the table when it is full.
+    fn add(&mut self, hash: u64, row: usize, rehash: &impl Fn(usize) -> u64) {
+        if self.is_full() {
+            self.grow(rehash);
+        }
+        self.place(hash, slot_of(hash, row));
         self.len += 1;
+    }
+
+    /// Whether one more row would pass the load limit.
+    fn is_full(&self) -> bool {
+        (self.len + 1) * MAX_LOAD_DENOMINATOR > self.slots.len() * MAX_LOAD_NUMERATOR
     }
 
     fn grow(&mut self, rehash: &impl Fn(usize) -> u64) {
@@ -134,6 +146,10 @@ impl BucketTable {
         }
         self.slots[position] = slot;
     }
+}
+
+fn slot_of(hash: u64, row: usize) -> Slot {
+    (hash >> 32) << 32 | (row as u64 + 1)
 }
 
 #[cfg(test)]

@@ -416,7 +416,7 @@ fn digits_value(word: u64, run: usize) -> u64 {
     low.wrapping_add(high) >> 32
 }
 
-/// The index of the first `"`, `\\` or control character (below 0x20) in `bytes`
+/// The index of the first `"`, `\` or control character (below 0x20) in `bytes`
 /// at or after `from`.
 #[inline(always)] // as above: the string scan is the innermost loop
 #[allow(clippy::inline_always)]
