@@ -170,6 +170,7 @@ fn end_to_end(brokers: &str, topic: &str, expected: usize) -> f64 {
     engine.send(Command::StartStream {
         spec: Box::new(demo_stream(brokers, topic)),
         mode: RunMode::UntilCaughtUp { give_up_after: Duration::from_mins(1) },
+        history: tidepool::engine::HistoryLoss::Refuse,
     });
     let rate = loop {
         match engine.next_event() {

@@ -55,6 +55,10 @@ enum Verb {
         /// Checkpoint interval in milliseconds (overrides --checkpoint-every; for tests and tuning).
         #[arg(long, hide = true)]
         checkpoint_every_ms: Option<u64>,
+        /// Rebuild a changed rollup even when the topic no longer holds all the messages
+        /// the current one was built from (that history is then lost).
+        #[arg(long)]
+        rebuild_losing_history: bool,
     },
     /// Write the rollup of one stream to a CSV or Parquet file (by the file's extension).
     Export {
@@ -103,13 +107,25 @@ fn main() -> ExitCode {
         Some(Verb::Open { workbook, frame_times }) => {
             window(tidepool::ui::Launch::Open { workbook, data_dir: explicit_data_dir }, frame_times)
         }
-        Some(Verb::Run { workbook, until_caught_up, checkpoint_every, give_up_after, checkpoint_every_ms }) => {
+        Some(Verb::Run {
+            workbook,
+            until_caught_up,
+            checkpoint_every,
+            give_up_after,
+            checkpoint_every_ms,
+            rebuild_losing_history,
+        }) => {
             let checkpoint_every = checkpoint_every_ms
                 .map_or(Duration::from_secs(checkpoint_every.seconds().max(1) as u64), Duration::from_millis);
             let options = cli::RunOptions {
                 until_caught_up,
                 checkpoint_every,
                 give_up_after: Duration::from_secs(give_up_after.seconds().max(1) as u64),
+                history: if rebuild_losing_history {
+                    tidepool::engine::HistoryLoss::Accept
+                } else {
+                    tidepool::engine::HistoryLoss::Refuse
+                },
             };
             cli::run(&workbook, &options, &data_dir)
         }

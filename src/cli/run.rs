@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
-use crate::engine::{Command, Engine, EngineOptions, Event, RunMode, StreamStats, StreamStatus, paths};
+use crate::engine::{Command, Engine, EngineOptions, Event, HistoryLoss, RunMode, StreamStats, StreamStatus, paths};
 use crate::model::Workbook;
 
 /// Options of `tidepool run`.
@@ -17,6 +17,8 @@ pub struct RunOptions {
     pub until_caught_up: bool,
     pub checkpoint_every: Duration,
     pub give_up_after: Duration,
+    /// Whether a rebuild may lose history the topic no longer holds.
+    pub history: HistoryLoss,
 }
 
 enum Outcome {
@@ -56,7 +58,7 @@ pub fn run(workbook_path: &Path, options: &RunOptions, data_dir: &Path) -> Resul
         RunMode::Continuous
     };
     for spec in &workbook.streams {
-        engine.send(Command::StartStream { spec: Box::new(spec.clone()), mode });
+        engine.send(Command::StartStream { spec: Box::new(spec.clone()), mode, history: options.history });
     }
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
     let mut last_retry_message: BTreeMap<String, String> = BTreeMap::new();
@@ -64,9 +66,19 @@ pub fn run(workbook_path: &Path, options: &RunOptions, data_dir: &Path) -> Resul
     while let Some(event) = engine.next_event() {
         match event {
             Event::StreamDefinitionChanged { stream, changes } => eprintln!(
-                "{stream}: the rollup definition changed since the last checkpoint ({}); rebuilding from the start position",
+                "{stream}: the rollup definition changed since the last checkpoint ({}); rebuilding from the start position \
+                 (the previous rollup stays readable until the rebuild has caught up)",
                 changes.join(", ")
             ),
+            Event::StreamRebuilt { stream, stats } => {
+                eprintln!("{stream}: the rebuilt rollup ({} events) replaced the previous one", stats.events);
+            }
+            Event::StreamDefinitionRenamed { stream, changes } => {
+                eprintln!("{stream}: {} (in place, no rebuild)", changes.join(", "));
+            }
+            Event::StreamCheckpointSetAside { stream, why } => {
+                eprintln!("{stream}: {why}; it was kept aside unchanged and the stream rebuilds from its start position");
+            }
             Event::StreamStatusChanged { stream, status: StreamStatus::Retrying { message, retry_in }, .. }
                 if last_retry_message.get(&stream) != Some(&message) =>
             {

@@ -168,15 +168,21 @@ impl Clickstream {
             _ => (0, 0),
         };
         let latency_ms = 20 + rng.below(80) + if rng.chance(0.02) { rng.below(2_000) } else { 0 };
+        // Only orders earn revenue: what they cost in all.
+        let revenue = if kind == "order" { price_cents * quantity } else { 0 };
         let _ = write!(
             out,
             "{{\"ts\":{ts},\"type\":\"{kind}\",\"user\":\"u{user:06}\",\"session\":\"s{:08x}\",\"country\":\"{country}\",\
              \"device\":\"{device}\",\"browser\":\"{browser}\",\"section\":\"{section}\",\"referrer\":\"{referrer}\",\
-             \"price\":{}.{:02},\"quantity\":{quantity},\"latency_ms\":{latency_ms}}}",
+             \"price\":{}.{:02},\"quantity\":{quantity},\"latency_ms\":{latency_ms}",
             rng.next_u64() as u32,
             price_cents / 100,
             price_cents % 100,
         );
+        if revenue > 0 {
+            let _ = write!(out, ",\"revenue\":{}.{:02}", revenue / 100, revenue % 100);
+        }
+        out.push(b'}');
     }
 
     /// The next event as a fresh vector.

@@ -1,7 +1,8 @@
-//! Looking around a broker before a stream exists: list its topics, and sample
-//! a topic's latest messages to detect their fields (dotted path, inferred
-//! type, an example) — what the stream editor shows. Runs on short-lived
-//! named threads, never the UI's.
+//! Looking around a broker before a stream exists: test the connection stage
+//! by stage, list its topics, and sample a topic's latest messages to detect
+//! their fields (dotted path, inferred type, an example) — what the stream
+//! editor shows. Every request uses the stream's client settings (TLS, SASL).
+//! Runs on short-lived named threads, never the UI's.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -9,6 +10,9 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
+
+use crate::engine::stream::kafka::{StreamContext, apply_client_settings};
+use crate::model::KafkaClientSpec;
 
 /// How long a discovery request may take.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(8);
@@ -59,23 +63,123 @@ pub struct TopicSample {
     pub examples: Vec<String>,
 }
 
-fn consumer(brokers: &str) -> Result<BaseConsumer, String> {
-    ClientConfig::new()
+/// Where a connection test stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionStage {
+    /// A broker's host name does not resolve.
+    NameResolution,
+    /// Nothing accepts TCP connections at the address.
+    Tcp,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// The broker rejected the credentials.
+    Authentication,
+    /// The user may not read the topic (or it does not exist).
+    Topic,
+    /// The broker answered but the request failed otherwise.
+    Kafka,
+}
+
+/// A failed connection test: the stage and the words for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionFailure {
+    pub stage: ConnectionStage,
+    pub message: String,
+}
+
+type DiscoveryConsumer = BaseConsumer<StreamContext>;
+
+fn consumer(brokers: &str, client: &KafkaClientSpec, topic: &str) -> Result<DiscoveryConsumer, String> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set("group.id", "tidepool-discovery")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
-        .set("socket.timeout.ms", "8000")
-        .create()
+        .set("socket.timeout.ms", "6000")
+        // Fail fast on a dead address instead of retrying in the background.
+        .set("reconnect.backoff.max.ms", "2000");
+    apply_client_settings(&mut config, client, "the connection settings")?;
+    config
+        .create_with_context(StreamContext::new(topic))
         .map_err(|err| format!("cannot set up a Kafka client for {brokers}: {err}"))
 }
 
+/// Why a metadata request failed, with librdkafka's own last word on it.
+fn unreachable(brokers: &str, consumer: &DiscoveryConsumer, err: &rdkafka::error::KafkaError) -> String {
+    let detail = consumer.context().take_last_error().map(|e| format!(": {e}")).unwrap_or_default();
+    format!("cannot reach broker {brokers} within {}s ({err}{detail})", DISCOVERY_TIMEOUT.as_secs())
+}
+
+/// Tests a connection stage by stage: each broker's name, a TCP connection to
+/// it, then the Kafka handshake with the client settings (TLS, SASL), then —
+/// when `topic` is given — reading the topic's metadata. Answers what worked.
+pub fn test_connection(brokers: &str, client: &KafkaClientSpec, topic: Option<&str>) -> Result<String, ConnectionFailure> {
+    use std::net::ToSocketAddrs;
+    let fail = |stage, message: String| ConnectionFailure { stage, message };
+    let addresses: Vec<&str> = brokers.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
+    if addresses.is_empty() {
+        return Err(fail(ConnectionStage::NameResolution, "type the brokers' addresses, e.g. kafka-1:9092".into()));
+    }
+    for address in &addresses {
+        let resolved: Vec<std::net::SocketAddr> = address
+            .to_socket_addrs()
+            .map_err(|err| fail(ConnectionStage::NameResolution, format!("cannot resolve `{address}`: {err}")))?
+            .collect();
+        let mut last_error = None;
+        let connected = resolved.iter().any(|socket| match std::net::TcpStream::connect_timeout(socket, Duration::from_secs(3)) {
+            Ok(_) => true,
+            Err(err) => {
+                last_error = Some(err.to_string());
+                false
+            }
+        });
+        if !connected {
+            let why = last_error.unwrap_or_else(|| "the name has no address".into());
+            return Err(fail(ConnectionStage::Tcp, format!("nothing accepts connections at {address} ({why})")));
+        }
+    }
+    let consumer = consumer(brokers, client, topic.unwrap_or_default()).map_err(|message| fail(ConnectionStage::Kafka, message))?;
+    let metadata = consumer.fetch_metadata(topic, DISCOVERY_TIMEOUT).map_err(|err| {
+        let detail = consumer.context().take_last_error().unwrap_or_default();
+        let lower = detail.to_ascii_lowercase();
+        let stage = if lower.contains("ssl") || lower.contains("certificate") || lower.contains("handshake") {
+            ConnectionStage::Tls
+        } else if lower.contains("sasl") || lower.contains("authentic") {
+            ConnectionStage::Authentication
+        } else {
+            ConnectionStage::Kafka
+        };
+        let what = match stage {
+            ConnectionStage::Tls => "the TLS handshake failed",
+            ConnectionStage::Authentication => "the broker rejected the credentials",
+            _ => "the broker did not answer the Kafka handshake",
+        };
+        fail(stage, format!("{what} at {brokers}: {}", if detail.is_empty() { err.to_string() } else { detail }))
+    })?;
+    let Some(topic) = topic.filter(|t| !t.is_empty()) else {
+        return Ok(format!("connected: {} broker(s), {} topic(s)", metadata.brokers().len(), metadata.topics().len()));
+    };
+    let found = metadata.topics().iter().find(|t| t.name() == topic);
+    match found {
+        Some(t) if t.error().is_some() => {
+            let code = rdkafka::types::RDKafkaErrorCode::from(t.error().unwrap_or(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR));
+            let message = if code == rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed {
+                format!("connected, but not allowed to read topic `{topic}`: ask for read permission")
+            } else {
+                format!("connected, but topic `{topic}` cannot be read: {code}")
+            };
+            Err(fail(ConnectionStage::Topic, message))
+        }
+        Some(t) if !t.partitions().is_empty() => Ok(format!("connected; topic `{topic}` has {} partition(s)", t.partitions().len())),
+        _ => Err(fail(ConnectionStage::Topic, format!("connected, but topic `{topic}` does not exist on {brokers}"))),
+    }
+}
+
 /// The broker's topics, sorted by name (internal `__` topics left out).
-pub fn list_topics(brokers: &str) -> Result<Vec<TopicInfo>, String> {
-    let consumer = consumer(brokers)?;
-    let metadata = consumer
-        .fetch_metadata(None, DISCOVERY_TIMEOUT)
-        .map_err(|err| format!("cannot reach broker {brokers}: {err}"))?;
+pub fn list_topics(brokers: &str, client: &KafkaClientSpec) -> Result<Vec<TopicInfo>, String> {
+    let consumer = consumer(brokers, client, "")?;
+    let metadata = consumer.fetch_metadata(None, DISCOVERY_TIMEOUT).map_err(|err| unreachable(brokers, &consumer, &err))?;
     let mut topics: Vec<TopicInfo> = metadata
         .topics()
         .iter()
@@ -87,11 +191,10 @@ pub fn list_topics(brokers: &str) -> Result<Vec<TopicInfo>, String> {
 }
 
 /// Reads up to [`SAMPLE_MESSAGES`] of the newest messages of `topic` and detects their fields.
-pub fn sample_topic(brokers: &str, topic: &str) -> Result<TopicSample, String> {
-    let consumer = consumer(brokers)?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), DISCOVERY_TIMEOUT)
-        .map_err(|err| format!("cannot reach broker {brokers}: {err}"))?;
+pub fn sample_topic(brokers: &str, client: &KafkaClientSpec, topic: &str) -> Result<TopicSample, String> {
+    let consumer = consumer(brokers, client, topic)?;
+    let metadata =
+        consumer.fetch_metadata(Some(topic), DISCOVERY_TIMEOUT).map_err(|err| unreachable(brokers, &consumer, &err))?;
     let partitions: Vec<i32> = metadata
         .topics()
         .iter()

@@ -32,24 +32,34 @@ impl ExportFormat {
     }
 }
 
-/// Writes `frame` to `path` (through a temporary file, so a failed export leaves no half file).
+/// Writes `frame` to `path` atomically (see `files`), so a failed export leaves no half file.
 pub fn write_frame(frame: &mut DataFrame, path: &Path) -> Result<(), ExportError> {
     let format = ExportFormat::of(path)?;
     let shown = path.display().to_string();
-    let io = |source| ExportError::Io { path: shown.clone(), source };
-    let partial =
-        path.with_extension(format!("{}.partial", path.extension().and_then(|e| e.to_str()).unwrap_or_default()));
-    let file = std::fs::File::create(&partial).map_err(io)?;
-    let written = match format {
-        ExportFormat::Csv => CsvWriter::new(file)
-            .include_header(true)
-            .with_datetime_format(Some("%Y-%m-%dT%H:%M:%SZ".into()))
-            .finish(frame),
-        ExportFormat::Parquet => ParquetWriter::new(file).finish(frame).map(|_| ()),
-    };
-    if let Err(source) = written {
-        let _ = std::fs::remove_file(&partial);
-        return Err(ExportError::Polars { path: shown, source });
+    let written = crate::engine::files::write_atomically::<WriteError>(path, |file| {
+        match format {
+            ExportFormat::Csv => CsvWriter::new(file)
+                .include_header(true)
+                .with_datetime_format(Some("%Y-%m-%dT%H:%M:%SZ".into()))
+                .finish(frame),
+            ExportFormat::Parquet => ParquetWriter::new(file).finish(frame).map(|_| ()),
+        }
+        .map_err(WriteError::Polars)
+    });
+    written.map_err(|err| match err {
+        WriteError::Io(source) => ExportError::Io { path: shown.clone(), source },
+        WriteError::Polars(source) => ExportError::Polars { path: shown.clone(), source },
+    })
+}
+
+/// What can go wrong inside an atomic write of a frame.
+enum WriteError {
+    Io(std::io::Error),
+    Polars(PolarsError),
+}
+
+impl From<std::io::Error> for WriteError {
+    fn from(err: std::io::Error) -> Self {
+        Self::Io(err)
     }
-    std::fs::rename(&partial, path).map_err(io)
 }

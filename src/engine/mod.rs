@@ -7,6 +7,7 @@
 
 pub mod discovery;
 pub mod export;
+pub mod files;
 pub mod paths;
 mod protocol;
 pub mod rollup;
@@ -22,7 +23,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use protocol::{Command, Event, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec, TableRequest};
+pub use protocol::{Command, Event, HistoryLoss, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec, TableRequest};
 
 /// Capacity of the command and event channels.
 const CHANNEL_CAPACITY: usize = 1024;
@@ -135,7 +136,7 @@ fn supervise(options: &EngineOptions, commands: &Receiver<Command>, sink: &Event
     while let Ok(command) = commands.recv() {
         running.retain(|_, stream| !stream.handle.is_finished());
         match command {
-            Command::StartStream { spec, mode } => {
+            Command::StartStream { spec, mode, history } => {
                 if let Some(previous) = running.remove(&spec.name) {
                     stop_and_join(previous);
                 }
@@ -149,8 +150,23 @@ fn supervise(options: &EngineOptions, commands: &Receiver<Command>, sink: &Event
                     sink.clone(),
                     stop.clone(),
                     control_receiver,
+                    history,
                 );
-                match std::thread::Builder::new().name(format!("tidepool-stream-{name}")).spawn(move || worker.run()) {
+                let panic_sink = sink.clone();
+                let panic_name = name.clone();
+                let body = move || {
+                    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run())) {
+                        panic_sink.send(Event::StreamFailed {
+                            stream: panic_name,
+                            message: format!(
+                                "the stream stopped on an internal error ({}); its last checkpoint is kept — \
+                                 please report this",
+                                panic_message(panic.as_ref())
+                            ),
+                        });
+                    }
+                };
+                match std::thread::Builder::new().name(format!("tidepool-stream-{name}")).spawn(body) {
                     Ok(handle) => {
                         running.insert(name, RunningStream { stop, controls, handle });
                     }
@@ -175,13 +191,17 @@ fn supervise(options: &EngineOptions, commands: &Receiver<Command>, sink: &Event
                     let _ = running.controls.try_send(stream::worker::StreamControl::Unwatch);
                 }
             }
-            Command::ListTopics { brokers } => discover(sink, "topics", move || {
-                let result = discovery::list_topics(&brokers);
+            Command::ListTopics { brokers, client } => discover(sink, "topics", move || {
+                let result = discovery::list_topics(&brokers, &client);
                 Event::TopicsListed { brokers, result }
             }),
-            Command::SampleTopic { brokers, topic } => discover(sink, "sample", move || {
-                let result = discovery::sample_topic(&brokers, &topic);
+            Command::SampleTopic { brokers, client, topic } => discover(sink, "sample", move || {
+                let result = discovery::sample_topic(&brokers, &client, &topic);
                 Event::TopicSampled { brokers, topic, result }
+            }),
+            Command::TestConnection { brokers, client, topic } => discover(sink, "test", move || {
+                let result = discovery::test_connection(&brokers, &client, topic.as_deref());
+                Event::ConnectionTested { brokers, result }
             }),
             Command::Shutdown => break,
         }
@@ -201,6 +221,15 @@ fn discover(sink: &EventSink, what: &str, request: impl FnOnce() -> Event + Send
     if let Err(err) = spawned {
         tracing::warn!("cannot start a discovery thread: {err}");
     }
+}
+
+/// The text of a panic's payload, when it has one.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(ToString::to_string)
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
 }
 
 fn stop_and_join(stream: RunningStream) {

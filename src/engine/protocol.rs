@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use polars::prelude::DataFrame;
 
-use crate::engine::discovery::{TopicInfo, TopicSample};
+use crate::engine::discovery::{ConnectionFailure, TopicInfo, TopicSample};
 use crate::engine::rollup::series::Series;
 use crate::engine::stream::quarantine::QuarantinedRecord;
-use crate::model::StreamSpec;
+use crate::model::{KafkaClientSpec, StreamSpec};
 
 /// How long a stream runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,11 +21,22 @@ pub enum RunMode {
     UntilCaughtUp { give_up_after: Duration },
 }
 
+/// Whether a rebuild may go ahead when the topic no longer holds all the
+/// messages the current rollup was built from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HistoryLoss {
+    /// Stop and ask (the current rollup stays).
+    #[default]
+    Refuse,
+    /// The user agreed: rebuild from what the topic still holds.
+    Accept,
+}
+
 /// What the UI or CLI asks the engine to do.
 #[derive(Debug, Clone)]
 pub enum Command {
     /// Start consuming a stream (resuming from its checkpoint).
-    StartStream { spec: Box<StreamSpec>, mode: RunMode },
+    StartStream { spec: Box<StreamSpec>, mode: RunMode, history: HistoryLoss },
     /// Stop a stream after a final checkpoint.
     StopStream { stream: String },
     /// Publish view data (chart series, table, recent quarantine) of a stream
@@ -33,10 +44,13 @@ pub enum Command {
     WatchStream { stream: String, view: StreamViewSpec },
     /// Stop publishing view data of a stream.
     UnwatchStream { stream: String },
-    /// List the topics of a broker; answered by `TopicsListed`.
-    ListTopics { brokers: String },
+    /// List the topics of a broker with these client settings; answered by `TopicsListed`.
+    ListTopics { brokers: String, client: Box<KafkaClientSpec> },
     /// Read the newest messages of a topic and detect their fields; answered by `TopicSampled`.
-    SampleTopic { brokers: String, topic: String },
+    SampleTopic { brokers: String, client: Box<KafkaClientSpec>, topic: String },
+    /// Test a connection stage by stage (name, TCP, TLS, authentication, topic);
+    /// answered by `ConnectionTested`.
+    TestConnection { brokers: String, client: Box<KafkaClientSpec>, topic: Option<String> },
     /// Stop every stream (each writes a final checkpoint), then the engine.
     Shutdown,
 }
@@ -110,8 +124,20 @@ pub struct StreamStats {
 pub enum Event {
     /// A stream's worker started; `resumed` when it continues a checkpoint.
     StreamStarted { stream: String, resumed: bool },
+    /// Only metric names changed since the checkpoint: the columns were renamed in place, no rebuild.
+    StreamDefinitionRenamed { stream: String, changes: Vec<String> },
     /// The rollup definition differs from the checkpoint's; the stream rebuilds from its start position.
     StreamDefinitionChanged { stream: String, changes: Vec<String> },
+    /// The stream's checkpoint could not be used (corrupt, or written in another
+    /// checkpoint format); it was kept aside untouched and the stream rebuilds
+    /// from its start position.
+    StreamCheckpointSetAside { stream: String, why: String },
+    /// A rebuild for a changed definition caught up and replaced the old rollup.
+    StreamRebuilt { stream: String, stats: StreamStats },
+    /// A rebuild would lose `lost_messages` that the topic no longer holds; the
+    /// stream stopped with the old rollup in place until the user agrees
+    /// (`StartStream` with `HistoryLoss::Accept`).
+    StreamRebuildNeedsConsent { stream: String, lost_messages: u64 },
     /// The stream's status changed or was refreshed.
     StreamStatusChanged { stream: String, status: StreamStatus, stats: StreamStats },
     /// Every partition reached its end.
@@ -128,6 +154,8 @@ pub enum Event {
     StreamViewUpdated { stream: String, view: Arc<StreamViewData> },
     /// The topics of a broker, or why they could not be listed.
     TopicsListed { brokers: String, result: Result<Vec<TopicInfo>, String> },
+    /// What a connection test reached, or where it stopped.
+    ConnectionTested { brokers: String, result: Result<String, ConnectionFailure> },
     /// Fields detected in a topic's newest messages, or why it could not be read.
     TopicSampled { brokers: String, topic: String, result: Result<TopicSample, String> },
     /// Every stream has stopped and the engine has shut down.

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
 const SECONDS_PER_DAY: i64 = 86_400;
+/// The longest span a workbook may write: 1,000 years, far beyond any lateness
+/// or retention, and far inside what microsecond arithmetic can hold.
+pub const MAX_SPAN_SECONDS: i64 = 1_000 * 366 * SECONDS_PER_DAY;
 
 /// A span of time written as a whole number and a unit: `s`, `m`, `h` or `d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -57,7 +60,11 @@ impl std::str::FromStr for SpanDuration {
                 return Err(format!("`{text}` has an unknown unit `{other}`: use s, m, h or d (e.g. 30s, 5m, 1h, 7d)"));
             }
         };
-        Ok(Self { seconds: amount * unit_seconds })
+        amount
+            .checked_mul(unit_seconds)
+            .filter(|&seconds| seconds <= MAX_SPAN_SECONDS)
+            .map(|seconds| Self { seconds })
+            .ok_or_else(|| format!("`{text}` is too long: durations go up to 1000 years (e.g. 365000d)"))
     }
 }
 

@@ -42,11 +42,24 @@ impl RollupDefinition {
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(self.canonical_json().as_bytes()))
     }
 
-    /// Human words for what differs from `previous`, e.g. "granularity 1m → 5m".
+    /// Whether `other` computes the same rollup, up to the names of its metrics
+    /// (a rename changes the frame's column names, not its values).
+    pub fn computes_the_same_as(&self, other: &Self) -> bool {
+        let unnamed = |definition: &Self| {
+            let mut copy = definition.clone();
+            for metric in &mut copy.metrics {
+                metric.name.clear();
+            }
+            copy
+        };
+        unnamed(self) == unnamed(other)
+    }
+
+    /// Human words for what differs from `previous`, e.g. "granularity from 1m to 5m".
     pub fn changes_since(&self, previous: &Self) -> Vec<String> {
         let mut changes = Vec::new();
         if self.topic != previous.topic {
-            changes.push(format!("topic {} → {}", previous.topic, self.topic));
+            changes.push(format!("topic from {} to {}", previous.topic, self.topic));
         }
         if self.format != previous.format {
             changes.push("message format".into());
@@ -55,13 +68,28 @@ impl RollupDefinition {
             changes.push("time field".into());
         }
         if self.granularity != previous.granularity {
-            changes.push(format!("granularity {} → {}", previous.granularity, self.granularity));
+            changes.push(format!("granularity from {} to {}", previous.granularity, self.granularity));
         }
         if self.dimensions != previous.dimensions {
-            changes.push(format!("dimensions [{}] → [{}]", previous.dimensions.join(", "), self.dimensions.join(", ")));
+            changes.push(format!(
+                "dimensions from [{}] to [{}]",
+                previous.dimensions.join(", "),
+                self.dimensions.join(", ")
+            ));
         }
         if self.metrics != previous.metrics {
-            changes.push("metrics".into());
+            let renamed: Vec<String> = previous
+                .metrics
+                .iter()
+                .zip(&self.metrics)
+                .filter(|(old, new)| old.name != new.name)
+                .map(|(old, new)| format!("metric {} renamed to {}", old.name, new.name))
+                .collect();
+            if self.computes_the_same_as(previous) {
+                changes.extend(renamed);
+            } else {
+                changes.push("metrics".into());
+            }
         }
         changes
     }

@@ -3,6 +3,7 @@
 //! Owns the meaning of a workbook file. Must not do I/O, spawn threads or know
 //! about Kafka clients, `SQLite` or egui: everything here is values and validation.
 
+pub mod document;
 pub mod duration;
 pub mod fingerprint;
 pub mod workbook;

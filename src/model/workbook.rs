@@ -250,11 +250,12 @@ impl TryFrom<RawRollupSpec> for RollupSpec {
             }
         }
         for metric in &raw.metrics {
-            if !seen.insert(metric.name.clone()) {
-                return Err(format!(
-                    "metric name `{}` is used twice, or clashes with a dimension or the `bucket` column",
-                    metric.name
-                ));
+            for column in metric.output_columns() {
+                if !seen.insert(column.clone()) {
+                    return Err(format!(
+                        "metric column `{column}` is used twice, or clashes with a dimension or the `bucket` column"
+                    ));
+                }
             }
         }
         if let Some(retention) = raw.retention
@@ -302,8 +303,12 @@ pub enum MetricKind {
     First,
     /// Value of a numeric field in the latest event (by event time, then partition and offset).
     Last,
-    /// Approximate number of distinct values of a field (`HyperLogLog`, ~0.8% standard error).
+    /// Number of distinct values of a field (Apache `DataSketches` HLL, as Druid's
+    /// `HLLSketchBuild`): exact up to about a thousand values per row, ~0.8% standard error beyond.
     ApproxDistinct,
+    /// Quantiles of a numeric field (Apache `DataSketches` KLL, as Druid's
+    /// `KllDoublesSketch`), one output column per rank: `latency_p50`, `latency_p99`…
+    Quantiles,
 }
 
 impl MetricKind {
@@ -317,6 +322,34 @@ impl MetricKind {
     }
 }
 
+/// A rank of a `quantiles` metric, kept in millionths (0.99 → 990,000) so that
+/// specs compare and hash exactly; written in the workbook as a fraction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QuantileRank(u32);
+
+/// Ranks a `quantiles` metric reports when the workbook names none.
+pub const DEFAULT_QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
+
+impl QuantileRank {
+    pub fn from_fraction(fraction: f64) -> Result<Self, String> {
+        if fraction.is_finite() && fraction > 0.0 && fraction <= 1.0 {
+            Ok(Self((fraction * 1e6).round() as u32))
+        } else {
+            Err(format!("quantile {fraction} is not between 0 and 1 (e.g. 0.99 for p99)"))
+        }
+    }
+
+    pub fn fraction(self) -> f64 {
+        f64::from(self.0) / 1e6
+    }
+
+    /// `p50`, `p99`, `p99.9`: how the rank names its output column.
+    pub fn label(self) -> String {
+        let percent = f64::from(self.0) / 1e4;
+        format!("p{percent}")
+    }
+}
+
 /// One metric column of a rollup.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "RawMetricSpec", into = "RawMetricSpec")]
@@ -325,6 +358,20 @@ pub struct MetricSpec {
     pub kind: MetricKind,
     /// Dotted path of the field the metric reads; `None` only for `count`.
     pub field: Option<String>,
+    /// The ranks a `quantiles` metric reports (empty for other kinds).
+    pub quantiles: Vec<QuantileRank>,
+}
+
+impl MetricSpec {
+    /// The columns this metric adds to a rollup frame: its name, or one
+    /// `name_pNN` column per rank for `quantiles`.
+    pub fn output_columns(&self) -> Vec<String> {
+        if self.kind == MetricKind::Quantiles {
+            self.quantiles.iter().map(|rank| format!("{}_{}", self.name, rank.label())).collect()
+        } else {
+            vec![self.name.clone()]
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -334,6 +381,8 @@ struct RawMetricSpec {
     kind: MetricKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quantiles: Option<Vec<f64>>,
 }
 
 impl TryFrom<RawMetricSpec> for MetricSpec {
@@ -345,31 +394,60 @@ impl TryFrom<RawMetricSpec> for MetricSpec {
         }
         match (raw.kind.needs_field(), &raw.field) {
             (true, None) => Err(format!(
-                "metric `{}` ({:?}) needs `field`, the dotted path of the value it reads",
+                "metric `{}` ({}) needs `field`, the dotted path of the value it reads",
                 raw.name, raw.kind
             )),
             (false, Some(field)) => Err(format!(
                 "metric `{}` is a count of events and takes no field (remove `field = \"{field}\"`)",
                 raw.name
             )),
-            _ => Ok(Self { name: raw.name, kind: raw.kind, field: raw.field }),
+            _ => Ok(()),
+        }?;
+        let quantiles = match (raw.kind, raw.quantiles) {
+            (MetricKind::Quantiles, None) => DEFAULT_QUANTILES.to_vec(),
+            (MetricKind::Quantiles, Some(ranks)) if ranks.is_empty() => {
+                return Err(format!("metric `{}` lists no quantiles; e.g. quantiles = [0.5, 0.99]", raw.name));
+            }
+            (MetricKind::Quantiles, Some(ranks)) => ranks,
+            (_, None) => Vec::new(),
+            (kind, Some(_)) => {
+                return Err(format!("metric `{}` is `{kind}`; only `quantiles` metrics take `quantiles`", raw.name));
+            }
+        };
+        let mut ranks = quantiles
+            .into_iter()
+            .map(QuantileRank::from_fraction)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|why| format!("metric `{}`: {why}", raw.name))?;
+        let listed = ranks.len();
+        ranks.sort_unstable();
+        ranks.dedup();
+        if ranks.len() != listed {
+            return Err(format!("metric `{}` lists a quantile twice", raw.name));
         }
+        Ok(Self { name: raw.name, kind: raw.kind, field: raw.field, quantiles: ranks })
     }
 }
 
 impl From<MetricSpec> for RawMetricSpec {
     fn from(spec: MetricSpec) -> Self {
-        Self { name: spec.name, kind: spec.kind, field: spec.field }
+        let quantiles = (spec.kind == MetricKind::Quantiles)
+            .then(|| spec.quantiles.iter().map(|rank| rank.fraction()).collect());
+        Self { name: spec.name, kind: spec.kind, field: spec.field, quantiles }
     }
 }
 
-/// Optional Kafka client settings. Secrets never live in the file: the SASL
-/// password is read from the environment variable named by `password_env`.
+/// Optional Kafka client settings: everything a secured cluster needs, with no
+/// secret in the file. Secrets (the SASL password, the private key's password,
+/// any other secret librdkafka property) come from environment variables named
+/// here; a variable that is not set is an error naming it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaClientSpec {
+    /// `PLAINTEXT` (default), `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_protocol: Option<String>,
+    /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `OAUTHBEARER`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sasl_mechanism: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -377,14 +455,72 @@ pub struct KafkaClientSpec {
     /// Name of the environment variable holding the SASL password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
+    /// PEM file of the CA that signed the brokers' certificates (else the system's CAs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// PEM file of the client certificate, for brokers that require one (mutual TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_file: Option<String>,
+    /// PEM file of the client certificate's private key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    /// Name of the environment variable holding the private key's password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_password_env: Option<String>,
+    /// Further secret librdkafka properties, each read from the named
+    /// environment variable, e.g. `{ "sasl.oauthbearer.client.secret" = "OAUTH_SECRET" }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_properties_env: BTreeMap<String, String>,
     /// Further librdkafka properties, passed through as written (no secrets).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub properties: BTreeMap<String, String>,
 }
 
+/// Security protocols librdkafka speaks (and tidepool is built with).
+pub const SECURITY_PROTOCOLS: [&str; 4] = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
+/// SASL mechanisms tidepool is built with (Kerberos/GSSAPI is not).
+pub const SASL_MECHANISMS: [&str; 4] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
+
 impl KafkaClientSpec {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// Whether the settings use SASL (so a mechanism and user make sense).
+    pub fn uses_sasl(&self) -> bool {
+        self.security_protocol.as_deref().is_some_and(|protocol| protocol.to_ascii_uppercase().starts_with("SASL"))
+    }
+
+    /// Problems a person can fix in the settings, worded for the stream editor and the workbook.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(protocol) = &self.security_protocol
+            && !SECURITY_PROTOCOLS.contains(&protocol.to_ascii_uppercase().as_str())
+        {
+            problems.push(format!("security protocol `{protocol}` is not one of {}", SECURITY_PROTOCOLS.join(", ")));
+        }
+        if let Some(mechanism) = &self.sasl_mechanism {
+            let upper = mechanism.to_ascii_uppercase();
+            if upper == "GSSAPI" {
+                problems.push("Kerberos (GSSAPI) is not built into this tidepool; use SCRAM or OAUTHBEARER".into());
+            } else if !SASL_MECHANISMS.contains(&upper.as_str()) {
+                problems.push(format!("SASL mechanism `{mechanism}` is not one of {}", SASL_MECHANISMS.join(", ")));
+            }
+        }
+        let named = [("password_env", &self.password_env), ("key_password_env", &self.key_password_env)];
+        let variables = named
+            .iter()
+            .filter_map(|(key, variable)| variable.as_deref().map(|variable| ((*key).to_string(), variable)))
+            .chain(self.secret_properties_env.iter().map(|(key, variable)| (format!("`{key}`"), variable.as_str())));
+        for (key, variable) in variables {
+            let valid = !variable.is_empty()
+                && variable.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !variable.starts_with(|c: char| c.is_ascii_digit());
+            if !valid {
+                problems.push(format!("{key} names `{variable}`, which is not an environment variable name"));
+            }
+        }
+        problems
     }
 }
 
@@ -422,11 +558,16 @@ impl Workbook {
                         line,
                         format!(
                             "stream `{}` sets the secret `{key}` in the file; put it in an environment variable \
-                             and name that variable with `password_env`",
+                             and name that variable instead: `password_env` for the SASL password, \
+                             `key_password_env` for the key's, or secret_properties_env = {{ \"{key}\" = \"VARIABLE\" }}",
                             stream.name
                         ),
                     ));
                 }
+            }
+            if let Some(problem) = stream.kafka.problems().into_iter().next() {
+                let line = nth_line_containing(text, "[streams.kafka]", 1);
+                return Err(invalid(line, format!("stream `{}`: {problem}", stream.name)));
             }
         }
         Ok(workbook)
@@ -467,6 +608,7 @@ impl fmt::Display for MetricKind {
             Self::First => "first",
             Self::Last => "last",
             Self::ApproxDistinct => "approx_distinct",
+            Self::Quantiles => "quantiles",
         };
         f.write_str(text)
     }
@@ -476,8 +618,14 @@ impl fmt::Display for MetricKind {
 /// body; the stream reads `ts` as epoch milliseconds from topic `t`.
 #[cfg(test)]
 pub(crate) fn test_stream(rollup: &str) -> StreamSpec {
+    test_stream_with_time("field = \"ts\", format = \"epoch_ms\"", rollup)
+}
+
+/// As [`test_stream`], with `time` the body of the inline `time` table.
+#[cfg(test)]
+pub(crate) fn test_stream_with_time(time: &str, rollup: &str) -> StreamSpec {
     let text = format!(
-        "[[streams]]\nname = \"s\"\nbrokers = \"b\"\ntopic = \"t\"\ntime = {{ field = \"ts\", format = \"epoch_ms\" }}\n\
+        "[[streams]]\nname = \"s\"\nbrokers = \"b\"\ntopic = \"t\"\ntime = {{ {time} }}\n\
          [streams.rollup]\n{rollup}\n"
     );
     match Workbook::from_toml(&text, Path::new("test.toml")) {
@@ -571,7 +719,7 @@ file = "assets/catalogue.csv"
     fn metric_without_field_is_rejected() {
         let text = GOOD.replace(", field = \"order.total\"", "");
         let err = parse(&text).unwrap_err().to_string();
-        assert!(err.contains("metric `revenue` (Sum) needs `field`"), "{err}");
+        assert!(err.contains("metric `revenue` (sum) needs `field`"), "{err}");
         assert!(err.contains("line "), "{err}");
     }
 

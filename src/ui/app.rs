@@ -319,9 +319,10 @@ impl TidepoolApp {
                 if let Some(session) = &mut self.session
                     && !draft.brokers.is_empty()
                 {
-                    session.list_topics(&draft.brokers);
+                    let client = draft.client_spec();
+                    session.list_topics(&draft.brokers, &client);
                     if !draft.topic.is_empty() {
-                        session.sample_topic(&draft.brokers, &draft.topic);
+                        session.sample_topic(&draft.brokers, &client, &draft.topic);
                     }
                 }
                 self.editor = Some(draft);
@@ -342,14 +343,24 @@ impl TidepoolApp {
                     self.dialogs.save_workbook_as(&name);
                 }
             }
-            Action::ListTopics(brokers) => {
+            Action::ListTopics(brokers, client) => {
                 if let Some(session) = &mut self.session {
-                    session.list_topics(&brokers);
+                    session.list_topics(&brokers, &client);
                 }
             }
-            Action::SampleTopic(brokers, topic) => {
+            Action::SampleTopic(brokers, client, topic) => {
                 if let Some(session) = &mut self.session {
-                    session.sample_topic(&brokers, &topic);
+                    session.sample_topic(&brokers, &client, &topic);
+                }
+            }
+            Action::RebuildAnyway(stream) => {
+                if let Some(session) = &mut self.session {
+                    session.rebuild_anyway(&stream);
+                }
+            }
+            Action::TestConnection(brokers, client, topic) => {
+                if let Some(session) = &mut self.session {
+                    session.test_connection(&brokers, &client, topic);
                 }
             }
             Action::SaveStream(spec, original) => {

@@ -3,19 +3,20 @@
 //! view data). Not persisted; rebuilt when a workbook opens.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use std::sync::mpsc::{Receiver, sync_channel};
 
 use crate::demo::cluster::{DemoCluster, DemoControls};
-use crate::engine::discovery::{TopicInfo, TopicSample};
+use crate::engine::discovery::{ConnectionFailure, TopicInfo, TopicSample};
 use crate::engine::{
+    HistoryLoss,
     Command, Engine, EngineOptions, Event, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec,
     TableRequest,
 };
-use crate::model::{StreamSpec, Workbook};
+use crate::model::{KafkaClientSpec, StreamSpec, Workbook};
 use crate::ui::theme::StatusKind;
 
 /// Samples of rate and lag kept per stream for sparklines (one a second: 10 minutes).
@@ -34,6 +35,10 @@ pub struct StreamState {
     pub lag_history: VecDeque<[f64; 2]>,
     pub view: Option<Arc<StreamViewData>>,
     pub definition_changes: Option<Vec<String>>,
+    /// A changed definition is being rebuilt beside the old rollup (shown until it replaces it).
+    pub rebuilding: bool,
+    /// A rebuild would lose this many messages the topic no longer holds; waiting for consent.
+    pub rebuild_needs_consent: Option<u64>,
 }
 
 impl StreamState {
@@ -47,6 +52,8 @@ impl StreamState {
             lag_history: VecDeque::new(),
             view: None,
             definition_changes: None,
+            rebuilding: false,
+            rebuild_needs_consent: None,
         }
     }
 
@@ -70,6 +77,12 @@ impl StreamState {
         match &self.status {
             StreamStatus::Connecting => "connecting".into(),
             StreamStatus::Live { events_per_sec, lag_msgs } => match lag_msgs {
+                // Reading a backlog is not "live": say so until the lag is a moment's worth.
+                Some(lag) if *lag as f64 > (events_per_sec * 2.0).max(1_000.0) => format!(
+                    "catching up {} ev/s · {} behind",
+                    group_digits(*events_per_sec as u64),
+                    group_digits(*lag as u64)
+                ),
                 Some(lag) if *lag > 0 => {
                     format!("live {} ev/s · lag {}", group_digits(*events_per_sec as u64), group_digits(*lag as u64))
                 }
@@ -104,8 +117,15 @@ pub struct Session {
     pub topics: Option<(String, Option<TopicsAnswer>)>,
     /// The latest topic sample asked for: (brokers, topic, answer).
     pub sample: Option<(String, String, Option<SampleAnswer>)>,
-    /// A workbook write in progress on its own thread.
-    saving: Option<Receiver<Result<(), String>>>,
+    /// The latest connection test asked for: (brokers, answer).
+    pub connection_test: Option<(String, Option<Result<String, ConnectionFailure>>)>,
+    /// A workbook write in progress on its own thread, with the workbook it writes.
+    saving: Option<(Receiver<Result<(), String>>, Workbook)>,
+    /// The workbook as its file holds it (what a save merges against).
+    saved: Workbook,
+    /// Where the file's text comes from for the next save: the file it was
+    /// read from (`None`: the built-in demo's text).
+    source: Option<PathBuf>,
     /// The outcome of the last save, for the top bar.
     pub save_message: Option<Result<String, String>>,
 }
@@ -146,10 +166,13 @@ impl Session {
         let engine = Engine::start(options, waker)?;
         let mut streams = BTreeMap::new();
         for spec in &workbook.streams {
-            engine.send(Command::StartStream { spec: Box::new(spec.clone()), mode: RunMode::Continuous });
+            engine.send(Command::StartStream { spec: Box::new(spec.clone()), mode: RunMode::Continuous, history: HistoryLoss::Refuse });
             streams.insert(spec.name.clone(), StreamState::new(spec.clone()));
         }
+        let source = path.clone();
         Ok(Self {
+            saved: workbook.clone(),
+            source,
             workbook,
             path,
             streams,
@@ -159,6 +182,7 @@ impl Session {
             watched: BTreeMap::new(),
             topics: None,
             sample: None,
+            connection_test: None,
             saving: None,
             save_message: None,
         })
@@ -182,7 +206,10 @@ impl Session {
         };
         let controls = cluster.controls();
         let demo = DemoSession { cluster, controls, _state_dir: state_dir };
-        Self::start(workbook, None, options, Some(demo), waker).map_err(|err| err.to_string())
+        let mut session = Self::start(workbook, None, options, Some(demo), waker).map_err(|err| err.to_string())?;
+        session.saved = Workbook::from_toml(DEMO_WORKBOOK, std::path::Path::new("views/demo.toml"))
+            .map_err(|err| err.to_string())?;
+        Ok(session)
     }
 
     pub fn seconds_since_start(&self) -> f64 {
@@ -193,9 +220,14 @@ impl Session {
     pub fn drain_events(&mut self, budget: Duration) -> bool {
         let deadline = Instant::now() + budget;
         let mut any = false;
-        if let Some(outcome) = self.saving.as_ref().and_then(|r| r.try_recv().ok()) {
-            self.saving = None;
+        if let Some(outcome) = self.saving.as_ref().and_then(|(receiver, _)| receiver.try_recv().ok())
+            && let Some((_, written)) = self.saving.take()
+        {
             let shown = self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            if outcome.is_ok() {
+                self.saved = written;
+                self.source.clone_from(&self.path);
+            }
             self.save_message = Some(outcome.map(|()| format!("saved {shown}")));
         }
         while Instant::now() < deadline {
@@ -238,11 +270,40 @@ impl Session {
             Event::StreamDefinitionChanged { stream, changes } => {
                 if let Some(state) = self.streams.get_mut(&stream) {
                     state.definition_changes = Some(changes);
+                    state.rebuilding = true;
+                }
+            }
+            Event::StreamRebuilt { stream, stats } => {
+                if let Some(state) = self.streams.get_mut(&stream) {
+                    state.rebuilding = false;
+                    state.stats = stats;
+                }
+            }
+            Event::StreamRebuildNeedsConsent { stream, lost_messages } => {
+                if let Some(state) = self.streams.get_mut(&stream) {
+                    state.rebuild_needs_consent = Some(lost_messages);
+                }
+            }
+            Event::StreamDefinitionRenamed { stream, changes } => {
+                if let Some(state) = self.streams.get_mut(&stream) {
+                    state.definition_changes = Some(changes.into_iter().map(|c| format!("{c} (in place)")).collect());
+                }
+            }
+            Event::StreamCheckpointSetAside { stream, why } => {
+                if let Some(state) = self.streams.get_mut(&stream) {
+                    state.definition_changes = Some(vec![format!("{why}; it was kept aside and the rollup is rebuilt")]);
                 }
             }
             Event::StreamViewUpdated { stream, view } => {
                 if let Some(state) = self.streams.get_mut(&stream) {
                     state.view = Some(view);
+                }
+            }
+            Event::ConnectionTested { brokers, result } => {
+                if let Some((asked, answer)) = &mut self.connection_test
+                    && *asked == brokers
+                {
+                    *answer = Some(result);
                 }
             }
             Event::TopicsListed { brokers, result } => {
@@ -277,14 +338,23 @@ impl Session {
         self.watched.insert(stream.to_string(), spec);
     }
 
-    pub fn list_topics(&mut self, brokers: &str) {
+    pub fn list_topics(&mut self, brokers: &str, client: &KafkaClientSpec) {
         self.topics = Some((brokers.to_string(), None));
-        self.engine.send(Command::ListTopics { brokers: brokers.to_string() });
+        self.engine.send(Command::ListTopics { brokers: brokers.to_string(), client: Box::new(client.clone()) });
     }
 
-    pub fn sample_topic(&mut self, brokers: &str, topic: &str) {
+    pub fn sample_topic(&mut self, brokers: &str, client: &KafkaClientSpec, topic: &str) {
         self.sample = Some((brokers.to_string(), topic.to_string(), None));
-        self.engine.send(Command::SampleTopic { brokers: brokers.to_string(), topic: topic.to_string() });
+        self.engine.send(Command::SampleTopic {
+            brokers: brokers.to_string(),
+            client: Box::new(client.clone()),
+            topic: topic.to_string(),
+        });
+    }
+
+    pub fn test_connection(&mut self, brokers: &str, client: &KafkaClientSpec, topic: Option<String>) {
+        self.connection_test = Some((brokers.to_string(), None));
+        self.engine.send(Command::TestConnection { brokers: brokers.to_string(), client: Box::new(client.clone()), topic });
     }
 
     /// Adds a stream, or replaces `original`; the engine (re)starts it and the workbook is saved.
@@ -302,9 +372,18 @@ impl Session {
             None => self.workbook.streams.push(spec.clone()),
         }
         self.watched.remove(&spec.name);
-        self.engine.send(Command::StartStream { spec: Box::new(spec.clone()), mode: RunMode::Continuous });
+        self.engine.send(Command::StartStream { spec: Box::new(spec.clone()), mode: RunMode::Continuous, history: HistoryLoss::Refuse });
         self.streams.insert(spec.name.clone(), StreamState::new(spec));
         self.save();
+    }
+
+    /// Restarts a stream whose rebuild waits for consent, accepting the lost history.
+    pub fn rebuild_anyway(&mut self, stream: &str) {
+        let Some(state) = self.streams.get_mut(stream) else { return };
+        state.rebuild_needs_consent = None;
+        state.failure = None;
+        let spec = Box::new(state.spec.clone());
+        self.engine.send(Command::StartStream { spec, mode: RunMode::Continuous, history: HistoryLoss::Accept });
     }
 
     /// Writes the workbook to its file on a background thread (the demo's lives in memory only).
@@ -322,23 +401,14 @@ impl Session {
                 }
             }
         }
-        let text = match workbook.to_toml() {
-            Ok(text) => text,
-            Err(err) => {
-                self.save_message = Some(Err(format!("cannot write the workbook: {err}")));
-                return;
-            }
-        };
+        let (base, source) = (self.saved.clone(), self.source.clone());
+        let written = workbook.clone();
         let (sender, receiver) = sync_channel(1);
         let spawned = std::thread::Builder::new().name("tidepool-save".into()).spawn(move || {
-            let partial = path.with_extension("toml.partial");
-            let result = std::fs::write(&partial, text)
-                .and_then(|()| std::fs::rename(&partial, &path))
-                .map_err(|err| format!("cannot save {}: {err}", path.display()));
-            let _ = sender.send(result);
+            let _ = sender.send(write_workbook(&path, source.as_deref(), &base, &workbook));
         });
         match spawned {
-            Ok(_) => self.saving = Some(receiver),
+            Ok(_) => self.saving = Some((receiver, written)),
             Err(err) => self.save_message = Some(Err(format!("cannot start saving: {err}"))),
         }
     }
@@ -350,6 +420,32 @@ impl Session {
                 || matches!(s.status, StreamStatus::Live { lag_msgs: Some(lag), .. } if lag > 0)
         })
     }
+}
+
+/// Writes `workbook` to `path` (on the save thread): merged into the text of
+/// `source` (the demo's text when `None`) so the user's comments and layout
+/// stay, atomically. A source that cannot be read or merged falls back to a
+/// fresh rendering of the workbook.
+fn write_workbook(path: &Path, source: Option<&Path>, base: &Workbook, workbook: &Workbook) -> Result<(), String> {
+    let original = match source {
+        Some(source) => std::fs::read_to_string(source).ok(),
+        None => Some(DEMO_WORKBOOK.to_string()),
+    };
+    let merged = original.and_then(|text| match crate::model::document::updated_text(&text, base, workbook) {
+        Ok(merged) => Some(merged),
+        Err(why) => {
+            tracing::warn!("saving {} afresh: {why}", path.display());
+            None
+        }
+    });
+    let text = match merged {
+        Some(text) => text,
+        None => workbook.to_toml().map_err(|err| format!("cannot write the workbook: {err}"))?,
+    };
+    crate::engine::files::write_atomically::<std::io::Error>(path, |file| {
+        std::io::Write::write_all(file, text.as_bytes())
+    })
+    .map_err(|err| format!("cannot save {}: {err}", path.display()))
 }
 
 /// The broker name in `views/demo.toml` that the demo replaces with its embedded broker.

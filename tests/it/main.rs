@@ -11,6 +11,7 @@ mod exactness;
 mod failures;
 mod quarantine_and_lateness;
 mod resume;
+mod security;
 mod start_positions;
 #[cfg(feature = "gui")]
 mod ui;

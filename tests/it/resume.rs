@@ -73,7 +73,7 @@ fn a_changed_definition_is_noticed_and_rebuilt() {
 
     sandbox.write_workbook(&full_workbook(&topic, "5m"));
     let output = sandbox.run_until_caught_up(&workbook);
-    assert!(stderr(&output).contains("granularity 1m → 5m"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("granularity from 1m to 5m"), "{}", stderr(&output));
     assert!(stdout(&output).contains("shop: 1000 events"), "{}", stdout(&output));
     let actual = sorted(&sandbox.export(&workbook, "shop"), &DIMENSIONS);
     let expected = sorted(&expected_rollup(&events, 300_000), &DIMENSIONS);

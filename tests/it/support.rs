@@ -28,8 +28,21 @@ pub fn unique_topic(prefix: &str) -> String {
 }
 
 pub fn create_topic(topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", broker()).create().expect("admin client");
+    create_topic_with(&client_config(&broker(), &[]), topic, partitions);
+}
+
+/// A client config for `brokers` with extra settings (TLS, compression…).
+pub fn client_config(brokers: &str, settings: &[(&str, &str)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    for (key, value) in settings {
+        config.set(*key, *value);
+    }
+    config
+}
+
+pub fn create_topic_with(config: &ClientConfig, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = config.create().expect("admin client");
     let runtime = futures_executor();
     let results = runtime(admin.create_topics(
         &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
@@ -55,19 +68,22 @@ pub struct Outgoing {
 }
 
 pub fn producer() -> BaseProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", broker())
-        .set("linger.ms", "5")
-        .set("message.max.bytes", "2000000")
-        .create()
-        .expect("producer")
+    producer_with(client_config(&broker(), &[]))
+}
+
+pub fn producer_with(mut config: ClientConfig) -> BaseProducer {
+    config.set("linger.ms", "5").set("message.max.bytes", "2000000").create().expect("producer")
 }
 
 /// Produces messages in order and waits until the broker has them all.
 pub fn produce(topic: &str, messages: &[Outgoing]) {
-    let producer = producer();
+    produce_with(&producer(), topic, messages);
+}
+
+/// As [`produce`], through a given producer (TLS, compression…).
+pub fn produce_with(producer: &BaseProducer, topic: &str, messages: &[Outgoing]) {
     for message in messages {
-        send(&producer, topic, message);
+        send(producer, topic, message);
     }
     producer.flush(Duration::from_mins(1)).expect("flush");
 }
@@ -321,6 +337,7 @@ metrics = [
   {{ name = "first_price", kind = "first", field = "price" }},
   {{ name = "last_price", kind = "last", field = "price" }},
   {{ name = "users", kind = "approx_distinct", field = "user" }},
+  {{ name = "price", kind = "quantiles", field = "price", quantiles = [0.5, 0.9] }},
 ]
 "#,
         broker = broker()
@@ -343,7 +360,7 @@ pub fn expected_rollup(events: &[TestEvent], granularity_ms: i64) -> DataFrame {
     let in_order = |e: Expr| {
         e.sort_by([col("ts_ms"), col("partition"), col("offset")], SortMultipleOptions::default()).drop_nulls()
     };
-    frame
+    let grouped = frame
         .lazy()
         .with_column(bucket_expr(granularity_ms))
         .group_by([col("bucket"), col("country"), col("device.kind")])
@@ -359,5 +376,48 @@ pub fn expected_rollup(events: &[TestEvent], granularity_ms: i64) -> DataFrame {
             col("user").n_unique().cast(DataType::Int64).alias("users"),
         ])
         .collect()
-        .expect("expected rollup")
+        .expect("expected rollup");
+    let keys = ["bucket", "country", "device.kind"];
+    let quantiles = nearest_rank_quantiles(events, granularity_ms, &[(0.5, "price_p50"), (0.9, "price_p90")]);
+    grouped
+        .lazy()
+        .join(
+            quantiles.lazy(),
+            keys.map(col),
+            keys.map(col),
+            JoinArgs { nulls_equal: true, ..JoinArgs::new(JoinType::Left) },
+        )
+        .collect()
+        .expect("expected rollup with quantiles")
+}
+
+/// Per (bucket, country, device) the nearest-rank quantiles of `price`: the
+/// smallest value with at least `rank` of the row's values at or below it —
+/// computed by sorting, independently of any sketch.
+fn nearest_rank_quantiles(events: &[TestEvent], granularity_ms: i64, ranks: &[(f64, &str)]) -> DataFrame {
+    let mut groups: std::collections::BTreeMap<(i64, &str, Option<&str>), Vec<f64>> = Default::default();
+    for event in events {
+        let bucket_us = (event.ts_ms - event.ts_ms.rem_euclid(granularity_ms)) * 1_000;
+        let prices = groups.entry((bucket_us, event.country, event.device)).or_default();
+        prices.extend(event.price);
+    }
+    let mut columns = vec![
+        Int64Chunked::from_vec("bucket".into(), groups.keys().map(|k| k.0).collect())
+            .into_datetime(TimeUnit::Microseconds, None)
+            .into_column(),
+        Column::new("country".into(), groups.keys().map(|k| k.1).collect::<Vec<_>>()),
+        Column::new("device.kind".into(), groups.keys().map(|k| k.2).collect::<Vec<_>>()),
+    ];
+    for (rank, name) in ranks {
+        let values: Vec<Option<f64>> = groups
+            .values_mut()
+            .map(|prices| {
+                prices.sort_by(f64::total_cmp);
+                let position = (rank * prices.len() as f64).ceil() as usize;
+                prices.get(position.max(1) - 1).copied()
+            })
+            .collect();
+        columns.push(Column::new((*name).into(), values));
+    }
+    DataFrame::new(groups.len(), columns).expect("quantile frame")
 }

@@ -4,6 +4,8 @@
 use polars::prelude::*;
 
 use super::RollupState;
+use super::metrics::MetricColumn;
+use crate::model::workbook::QuantileRank;
 use crate::model::workbook::BUCKET_COLUMN;
 
 impl RollupState {
@@ -29,16 +31,34 @@ impl RollupState {
             columns.push(values.with_name(name.as_str().into()).into_column());
         }
         for (name, column) in self.metric_names.iter().zip(&self.columns) {
-            let values = (0..rows).map(|row| column.value(row, self.event_counts[row]));
-            let series = if column.is_integral() {
-                let whole: Int64Chunked = values.map(|v| v.map(|v| v as i64)).collect();
-                whole.with_name(name.as_str().into()).into_series()
-            } else {
-                let real: Float64Chunked = values.collect();
-                real.with_name(name.as_str().into()).into_series()
-            };
-            columns.push(series.into_column());
+            for output in 0..column.output_width() {
+                let values = (0..rows).map(|row| column.output_value(output, row, self.event_counts[row]));
+                let name = output_name(name, column, output);
+                let series = if column.is_integral() {
+                    let whole: Int64Chunked = values.map(|v| v.map(|v| v as i64)).collect();
+                    whole.with_name(name.as_str().into()).into_series()
+                } else {
+                    let real: Float64Chunked = values.collect();
+                    real.with_name(name.as_str().into()).into_series()
+                };
+                columns.push(series.into_column());
+            }
         }
         DataFrame::new(rows, columns)
+    }
+}
+
+/// The frame column of one output of a metric: its name, or `name_p99` for a quantile.
+fn output_name(name: &str, column: &MetricColumn, output: usize) -> String {
+    match column {
+        MetricColumn::Quantiles(quantiles) => {
+            let label = quantiles
+                .ranks
+                .get(output)
+                .and_then(|&rank| QuantileRank::from_fraction(rank).ok())
+                .map_or_else(|| format!("q{output}"), QuantileRank::label);
+            format!("{name}_{label}")
+        }
+        _ => name.to_string(),
     }
 }

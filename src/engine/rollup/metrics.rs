@@ -3,10 +3,12 @@
 //! Sums keep integer inputs in an exact `i64` part and fractional inputs in an
 //! `f64` part, so integer-valued metrics are exact whatever the merge order.
 
+use datasketches::hll::Coupon;
 use serde::{Deserialize, Serialize};
 
-use super::hll::HyperLogLog;
-use crate::model::MetricKind;
+use super::distinct::DistinctSketch;
+use super::quantiles::QuantileSketch;
+use crate::model::{MetricKind, MetricSpec};
 
 /// What one event contributes to one metric, after validation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -15,8 +17,8 @@ pub enum MetricInput {
     Absent,
     /// A number; `exact` holds it when it is a whole number that fits an `i64`.
     Number { value: f64, exact: Option<i64> },
-    /// The hash of a value, for distinct counts.
-    Hashed(u64),
+    /// The hashed value, for distinct counts.
+    Distinct(Coupon),
 }
 
 /// The order of events for `first` and `last`: event time, then partition, then offset.
@@ -38,7 +40,16 @@ pub enum MetricColumn {
     Max(ExtremeColumn),
     First(PositionedColumn),
     Last(PositionedColumn),
-    ApproxDistinct(Vec<HyperLogLog>),
+    ApproxDistinct(Vec<DistinctSketch>),
+    Quantiles(QuantileColumn),
+}
+
+/// The ranks to report and one quantile sketch per row.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct QuantileColumn {
+    /// Fractions in (0, 1], in output-column order.
+    pub ranks: Vec<f64>,
+    pub sketches: Vec<QuantileSketch>,
 }
 
 /// Exact integer part + floating part + number of values, per row.
@@ -88,8 +99,8 @@ impl SumColumn {
 }
 
 impl MetricColumn {
-    pub fn new(kind: MetricKind) -> Self {
-        match kind {
+    pub fn new(metric: &MetricSpec) -> Self {
+        match metric.kind {
             MetricKind::Count => Self::Count,
             MetricKind::Sum => Self::Sum(SumColumn::default()),
             MetricKind::Mean => Self::Mean(SumColumn::default()),
@@ -98,6 +109,10 @@ impl MetricColumn {
             MetricKind::First => Self::First(PositionedColumn::default()),
             MetricKind::Last => Self::Last(PositionedColumn::default()),
             MetricKind::ApproxDistinct => Self::ApproxDistinct(Vec::new()),
+            MetricKind::Quantiles => Self::Quantiles(QuantileColumn {
+                ranks: metric.quantiles.iter().map(|rank| rank.fraction()).collect(),
+                sketches: Vec::new(),
+            }),
         }
     }
 
@@ -118,7 +133,8 @@ impl MetricColumn {
                 positioned.value.push(f64::NAN);
                 positioned.order.push(None);
             }
-            Self::ApproxDistinct(sketches) => sketches.push(HyperLogLog::default()),
+            Self::ApproxDistinct(sketches) => sketches.push(DistinctSketch::default()),
+            Self::Quantiles(column) => column.sketches.push(QuantileSketch::default()),
         }
     }
 
@@ -149,14 +165,16 @@ impl MetricColumn {
                 positioned.value[row] = value;
                 positioned.order[row] = Some(order);
             }
-            (Self::ApproxDistinct(sketches), MetricInput::Hashed(hash)) => sketches[row].insert_hash(hash),
+            (Self::ApproxDistinct(sketches), MetricInput::Distinct(coupon)) => sketches[row].insert(coupon),
+            (Self::Quantiles(column), MetricInput::Number { value, .. }) => column.sketches[row].insert(value),
             // Inputs are shaped by the metric kind before they get here; others cannot occur.
             _ => {}
         }
     }
 
     /// The finished value of `row`, or `None` when no event gave it a value.
-    /// Counts come from `event_count`.
+    /// Counts come from `event_count`; a quantiles metric answers with its first rank
+    /// (see [`Self::output_values`] for all of them).
     pub fn value(&self, row: usize, event_count: u64) -> Option<f64> {
         match self {
             Self::Count => Some(event_count as f64),
@@ -165,6 +183,23 @@ impl MetricColumn {
             Self::Min(extreme) | Self::Max(extreme) => (extreme.values[row] > 0).then(|| extreme.value[row]),
             Self::First(positioned) | Self::Last(positioned) => positioned.order[row].map(|_| positioned.value[row]),
             Self::ApproxDistinct(sketches) => Some(sketches[row].estimate() as f64),
+            Self::Quantiles(column) => column.ranks.first().and_then(|&rank| column.sketches[row].quantile(rank)),
+        }
+    }
+
+    /// How many frame columns this metric fills (one per rank for quantiles).
+    pub fn output_width(&self) -> usize {
+        match self {
+            Self::Quantiles(column) => column.ranks.len(),
+            _ => 1,
+        }
+    }
+
+    /// The value of output column `output` (see [`Self::output_width`]) of `row`.
+    pub fn output_value(&self, output: usize, row: usize, event_count: u64) -> Option<f64> {
+        match self {
+            Self::Quantiles(column) => column.ranks.get(output).and_then(|&rank| column.sketches[row].quantile(rank)),
+            _ => self.value(row, event_count),
         }
     }
 
@@ -190,7 +225,27 @@ impl MetricColumn {
                 retain(&mut positioned.order, keep);
             }
             Self::ApproxDistinct(sketches) => retain(sketches, keep),
+            Self::Quantiles(column) => retain(&mut column.sketches, keep),
         }
+    }
+
+    /// Rows held (`None` for counts, which keep nothing of their own); every
+    /// per-row vector of the column has this length.
+    pub fn rows(&self) -> Option<usize> {
+        let (len, same) = match self {
+            Self::Count => return None,
+            Self::Sum(sum) | Self::Mean(sum) => {
+                (sum.values.len(), sum.exact.len() == sum.values.len() && sum.inexact.len() == sum.values.len())
+            }
+            Self::Min(extreme) | Self::Max(extreme) => (extreme.values.len(), extreme.value.len() == extreme.values.len()),
+            Self::First(positioned) | Self::Last(positioned) => {
+                (positioned.order.len(), positioned.value.len() == positioned.order.len())
+            }
+            Self::ApproxDistinct(sketches) => (sketches.len(), true),
+            Self::Quantiles(column) => (column.sketches.len(), true),
+        };
+        // Vectors of different lengths: report a length no row count can match.
+        Some(if same { len } else { usize::MAX })
     }
 
     /// Whether the finished value is a whole count (written as an integer column).

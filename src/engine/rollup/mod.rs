@@ -8,12 +8,14 @@
 //! stream worker feeds it.
 
 pub mod dictionary;
+pub mod distinct;
 pub mod frame;
-pub mod hll;
 mod key_hash;
 pub mod metrics;
+pub mod quantiles;
 mod row_index;
 pub mod series;
+mod sketch_bytes;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +28,7 @@ use row_index::RowIndex;
 
 /// Rows keyed by (bucket, dimension ids), with their metric accumulators.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(from = "StoredRollup")]
+#[serde(try_from = "StoredRollup")]
 pub struct RollupState {
     granularity_micros: i64,
     dimension_names: Vec<String>,
@@ -95,7 +97,7 @@ impl RollupState {
             buckets: Vec::new(),
             dimension_ids: Vec::new(),
             event_counts: Vec::new(),
-            columns: spec.metrics.iter().map(|metric| MetricColumn::new(metric.kind)).collect(),
+            columns: spec.metrics.iter().map(|metric| MetricColumn::new(metric)).collect(),
             rows_by_key: RowIndex::default(),
             hasher: KeyHasher::default(),
         }
@@ -199,6 +201,13 @@ impl RollupState {
     pub fn metric_names(&self) -> &[String] {
         &self.metric_names
     }
+
+    /// Renames the metrics in place (same kinds and fields, new column names).
+    pub fn rename_metrics(&mut self, names: Vec<String>) {
+        if names.len() == self.metric_names.len() {
+            self.metric_names = names;
+        }
+    }
 }
 
 /// The index hash of a stored row.
@@ -209,8 +218,34 @@ fn row_hash(hasher: &KeyHasher, buckets: &[i64], ids: &[u32], dictionaries: &[Di
     hasher.hash(buckets[row], values)
 }
 
-impl From<StoredRollup> for RollupState {
-    fn from(stored: StoredRollup) -> Self {
+impl TryFrom<StoredRollup> for RollupState {
+    type Error = String;
+
+    /// Checks that every per-row vector has one entry per row (a damaged
+    /// checkpoint is refused here instead of panicking later), then rebuilds the index.
+    fn try_from(stored: StoredRollup) -> Result<Self, String> {
+        let rows = stored.buckets.len();
+        let width = stored.dimension_names.len();
+        if stored.event_counts.len() != rows {
+            return Err(format!("{} event counts for {rows} rows", stored.event_counts.len()));
+        }
+        if stored.dimension_ids.len() != rows * width || stored.dictionaries.len() != width {
+            return Err(format!("dimension data does not match {rows} rows of {width} dimensions"));
+        }
+        if stored.columns.len() != stored.metric_names.len() {
+            return Err(format!("{} metric columns for {} metrics", stored.columns.len(), stored.metric_names.len()));
+        }
+        if let Some((name, found)) = stored
+            .metric_names
+            .iter()
+            .zip(&stored.columns)
+            .find_map(|(name, column)| column.rows().filter(|&found| found != rows).map(|found| (name, found)))
+        {
+            return Err(format!("metric `{name}` has {found} values for {rows} rows"));
+        }
+        if stored.granularity_micros <= 0 {
+            return Err(format!("granularity of {} µs", stored.granularity_micros));
+        }
         let mut state = Self {
             granularity_micros: stored.granularity_micros,
             dimension_names: stored.dimension_names,
@@ -224,6 +259,6 @@ impl From<StoredRollup> for RollupState {
             hasher: KeyHasher::default(),
         };
         state.rebuild_index();
-        state
+        Ok(state)
     }
 }

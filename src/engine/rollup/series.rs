@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 
 use super::RollupState;
-use super::hll::HyperLogLog;
+use super::distinct::DistinctUnion;
 use super::metrics::{EventOrder, MetricColumn};
+use super::quantiles::QuantileSketch;
 
 /// Which series to compute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +46,9 @@ enum Merged {
     Max(Option<f64>),
     First(Option<(EventOrder, f64)>),
     Last(Option<(EventOrder, f64)>),
-    Distinct(HyperLogLog),
+    Distinct(DistinctUnion),
+    /// The merged sketch and the rank the chart shows.
+    Quantile(QuantileSketch, f64),
 }
 
 impl Merged {
@@ -58,7 +61,10 @@ impl Merged {
             MetricColumn::Max(_) => Self::Max(None),
             MetricColumn::First(_) => Self::First(None),
             MetricColumn::Last(_) => Self::Last(None),
-            MetricColumn::ApproxDistinct(_) => Self::Distinct(HyperLogLog::default()),
+            MetricColumn::ApproxDistinct(_) => Self::Distinct(DistinctUnion::default()),
+            MetricColumn::Quantiles(column) => {
+                Self::Quantile(QuantileSketch::default(), column.ranks.first().copied().unwrap_or(0.5))
+            }
         }
     }
 
@@ -94,7 +100,8 @@ impl Merged {
                     *best = Some((order, positioned.value[row]));
                 }
             }
-            (Self::Distinct(sketch), MetricColumn::ApproxDistinct(sketches)) => sketch.merge(&sketches[row]),
+            (Self::Distinct(union), MetricColumn::ApproxDistinct(sketches)) => union.add(&sketches[row]),
+            (Self::Quantile(sketch, _), MetricColumn::Quantiles(column)) => sketch.merge(&column.sketches[row]),
             _ => {}
         }
     }
@@ -114,6 +121,7 @@ impl Merged {
             (Self::First(a), Self::First(b)) => *a = [*a, *b].into_iter().flatten().min_by_key(|(order, _)| *order),
             (Self::Last(a), Self::Last(b)) => *a = [*a, *b].into_iter().flatten().max_by_key(|(order, _)| *order),
             (Self::Distinct(a), Self::Distinct(b)) => a.merge(b),
+            (Self::Quantile(a, _), Self::Quantile(b, _)) => a.merge(b),
             _ => {}
         }
     }
@@ -125,7 +133,8 @@ impl Merged {
             Self::Mean { total, values } => (*values > 0).then(|| total / *values as f64),
             Self::Min(v) | Self::Max(v) => *v,
             Self::First(v) | Self::Last(v) => v.map(|(_, value)| value),
-            Self::Distinct(sketch) => Some(sketch.estimate() as f64),
+            Self::Distinct(union) => Some(union.estimate() as f64),
+            Self::Quantile(sketch, rank) => sketch.quantile(*rank),
         }
     }
 }
@@ -210,7 +219,7 @@ metrics = [
             MetricInput::Absent,
             MetricInput::Number { value: price, exact: None },
             MetricInput::Number { value: price, exact: None },
-            MetricInput::Hashed(xxhash_rust::xxh3::xxh3_64(&user.to_le_bytes())),
+            MetricInput::Distinct(crate::engine::rollup::distinct::coupon_of(&user.to_string())),
         ];
         state.merge(
             minute * 60_000_000,

@@ -6,10 +6,14 @@
 //! Owns the schema and every SQL statement. Must not decide *when* to
 //! checkpoint or what a stream does with a mismatch: the stream worker does.
 
+mod lock;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
+
+pub use lock::StreamLock;
 
 use crate::engine::rollup::RollupState;
 use crate::engine::stream::ingest::StreamProgress;
@@ -17,6 +21,11 @@ use crate::engine::stream::quarantine::{QuarantineReason, QuarantinedRecord};
 
 /// File name of the state database inside the data directory.
 pub const STATE_FILE: &str = "state.sqlite";
+
+/// The checkpoint encoding written today. 1: the hand-made `HyperLogLog`
+/// (before `DataSketches`); 2: distinct counts and quantiles as `DataSketches`
+/// images. A checkpoint of another format cannot be read into today's rollup.
+pub const CHECKPOINT_FORMAT: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -42,6 +51,19 @@ CREATE TABLE IF NOT EXISTS quarantine (
     payload_excerpt    BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS quarantine_by_stream ON quarantine (workbook_id, stream, id);
+CREATE TABLE IF NOT EXISTS checkpoints_set_aside (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    workbook_id  TEXT NOT NULL,
+    stream       TEXT NOT NULL,
+    format       INTEGER NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    definition   TEXT NOT NULL,
+    progress     TEXT NOT NULL,
+    rollup       BLOB NOT NULL,
+    saved_at     TEXT NOT NULL,
+    set_aside_at TEXT NOT NULL,
+    why          TEXT NOT NULL
+);
 ";
 
 /// Which stream of which workbook a checkpoint belongs to.
@@ -49,6 +71,17 @@ CREATE INDEX IF NOT EXISTS quarantine_by_stream ON quarantine (workbook_id, stre
 pub struct StreamKey {
     pub workbook_id: String,
     pub stream: String,
+}
+
+/// Marks the key of a rollup being rebuilt beside the current one (a control
+/// character, so no stream name can clash with it).
+const REBUILD_SUFFIX: &str = "\u{1f}rebuild";
+
+impl StreamKey {
+    /// Where a changed definition's rollup is built until it replaces this one.
+    pub fn rebuild(&self) -> Self {
+        Self { workbook_id: self.workbook_id.clone(), stream: format!("{}{REBUILD_SUFFIX}", self.stream) }
+    }
 }
 
 /// A saved rollup with the positions and counters that produced it.
@@ -68,8 +101,18 @@ pub enum StoreError {
     Sqlite { path: PathBuf, source: rusqlite::Error },
     #[error("cannot create the data directory {path}: {source}")]
     Directory { path: PathBuf, source: std::io::Error },
-    #[error("checkpoint of stream `{stream}` in {path} is unreadable ({why}); run `tidepool reset` for it")]
+    #[error("the checkpoint of stream `{stream}` in {path} is corrupt ({why})")]
     Corrupt { path: PathBuf, stream: String, why: String },
+    #[error(
+        "the checkpoint of stream `{stream}` in {path} was written in checkpoint format {found} by another \
+         version of tidepool; this one reads format {CHECKPOINT_FORMAT}"
+    )]
+    OtherFormat { path: PathBuf, stream: String, found: i64 },
+    #[error(
+        "stream `{stream}` is already being run by {holder} on the same data directory; stop that one first \
+         (two processes would overwrite each other's checkpoints)"
+    )]
+    Busy { stream: String, holder: String },
     #[error("cannot encode the checkpoint of stream `{stream}`: {why}")]
     Encode { stream: String, why: String },
 }
@@ -92,6 +135,7 @@ impl StateStore {
         connection.busy_timeout(Duration::from_secs(30)).map_err(sqlite)?;
         connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(sqlite)?;
         connection.execute_batch(SCHEMA).map_err(sqlite)?;
+        migrate(&connection).map_err(sqlite)?;
         Ok(Self { connection, path })
     }
 
@@ -104,13 +148,25 @@ impl StateStore {
         let row = self
             .connection
             .query_row(
-                "SELECT fingerprint, definition, progress, rollup FROM checkpoints WHERE workbook_id = ?1 AND stream = ?2",
+                "SELECT fingerprint, definition, progress, rollup, format FROM checkpoints
+                 WHERE workbook_id = ?1 AND stream = ?2",
                 params![key.workbook_id, key.stream],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, Vec<u8>>(3)?)),
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, Vec<u8>>(3)?,
+                        row.get::<_, i64>(4)?,
+                    ))
+                },
             )
             .optional()
             .map_err(|err| self.sqlite_error(err))?;
-        let Some((fingerprint, definition, progress, rollup)) = row else { return Ok(None) };
+        let Some((fingerprint, definition, progress, rollup, format)) = row else { return Ok(None) };
+        if format != CHECKPOINT_FORMAT {
+            return Err(StoreError::OtherFormat { path: self.path.clone(), stream: key.stream.clone(), found: format });
+        }
         let corrupt = |why: String| StoreError::Corrupt { path: self.path.clone(), stream: key.stream.clone(), why };
         let progress = serde_json::from_str(&progress).map_err(|err| corrupt(err.to_string()))?;
         let rollup = postcard::from_bytes(&rollup).map_err(|err| corrupt(err.to_string()))?;
@@ -138,12 +194,13 @@ impl StateStore {
         let transaction = self.connection.transaction().map_err(sqlite)?;
         transaction
             .execute(
-                "INSERT INTO checkpoints (workbook_id, stream, fingerprint, definition, progress, rollup, saved_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+                "INSERT INTO checkpoints (workbook_id, stream, fingerprint, definition, progress, rollup, saved_at, format)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?7)
                  ON CONFLICT (workbook_id, stream) DO UPDATE SET
                    fingerprint = excluded.fingerprint, definition = excluded.definition,
-                   progress = excluded.progress, rollup = excluded.rollup, saved_at = excluded.saved_at",
-                params![key.workbook_id, key.stream, fingerprint, definition, progress, rollup],
+                   progress = excluded.progress, rollup = excluded.rollup, saved_at = excluded.saved_at,
+                   format = excluded.format",
+                params![key.workbook_id, key.stream, fingerprint, definition, progress, rollup, CHECKPOINT_FORMAT],
             )
             .map_err(sqlite)?;
         if !new_quarantine.is_empty() {
@@ -181,8 +238,76 @@ impl StateStore {
         transaction.commit().map_err(sqlite)
     }
 
-    /// Forgets a stream's checkpoint and quarantine. Answers whether there was anything to forget.
+    /// Moves a checkpoint that cannot be used (corrupt, or of another format) out
+    /// of the way into `checkpoints_set_aside`, untouched, with the reason; the
+    /// stream then starts afresh. Answers whether there was one to move.
+    pub fn set_aside(&mut self, key: &StreamKey, why: &str) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        let transaction = self.connection.transaction().map_err(sqlite)?;
+        let moved = transaction
+            .execute(
+                "INSERT INTO checkpoints_set_aside (workbook_id, stream, format, fingerprint, definition, progress,
+                   rollup, saved_at, set_aside_at, why)
+                 SELECT workbook_id, stream, format, fingerprint, definition, progress, rollup, saved_at,
+                   strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?3
+                 FROM checkpoints WHERE workbook_id = ?1 AND stream = ?2",
+                params![key.workbook_id, key.stream, why],
+            )
+            .map_err(sqlite)?;
+        transaction
+            .execute(
+                "DELETE FROM checkpoints WHERE workbook_id = ?1 AND stream = ?2",
+                params![key.workbook_id, key.stream],
+            )
+            .map_err(sqlite)?;
+        transaction.commit().map_err(sqlite)?;
+        Ok(moved > 0)
+    }
+
+    /// How many checkpoints of a stream were set aside.
+    pub fn set_aside_count(&self, key: &StreamKey) -> Result<u64, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT count(*) FROM checkpoints_set_aside WHERE workbook_id = ?1 AND stream = ?2",
+                params![key.workbook_id, key.stream],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|err| self.sqlite_error(err))
+    }
+
+    /// Replaces the checkpoint and quarantine of `to` with those of `from` (a
+    /// caught-up rebuild), in one transaction.
+    pub fn promote(&mut self, from: &StreamKey, to: &StreamKey) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        let transaction = self.connection.transaction().map_err(sqlite)?;
+        for table in ["checkpoints", "quarantine"] {
+            transaction
+                .execute(
+                    &format!("DELETE FROM {table} WHERE workbook_id = ?1 AND stream = ?2"),
+                    params![to.workbook_id, to.stream],
+                )
+                .map_err(sqlite)?;
+            transaction
+                .execute(
+                    &format!("UPDATE {table} SET stream = ?3 WHERE workbook_id = ?1 AND stream = ?2"),
+                    params![from.workbook_id, from.stream, to.stream],
+                )
+                .map_err(sqlite)?;
+        }
+        transaction.commit().map_err(sqlite)
+    }
+
+    /// Forgets a stream's checkpoint and quarantine (and any rebuild under way).
+    /// Answers whether there was anything to forget.
     pub fn reset(&mut self, key: &StreamKey) -> Result<bool, StoreError> {
+        let rebuilt = self.reset_one(&key.rebuild())?;
+        Ok(self.reset_one(key)? || rebuilt)
+    }
+
+    fn reset_one(&mut self, key: &StreamKey) -> Result<bool, StoreError> {
         let path = self.path.clone();
         let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let transaction = self.connection.transaction().map_err(sqlite)?;
@@ -231,4 +356,16 @@ impl StateStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Brings a database written by an older tidepool up to today's schema.
+fn migrate(connection: &Connection) -> rusqlite::Result<()> {
+    let has_format = connection
+        .prepare("SELECT 1 FROM pragma_table_info('checkpoints') WHERE name = 'format'")?
+        .exists([])?;
+    if !has_format {
+        // Checkpoints written before the column existed are format 1.
+        connection.execute_batch("ALTER TABLE checkpoints ADD COLUMN format INTEGER NOT NULL DEFAULT 1;")?;
+    }
+    Ok(())
 }

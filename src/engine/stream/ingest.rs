@@ -9,12 +9,20 @@ use serde::{Deserialize, Serialize};
 
 use super::decode::{DecodeError, FieldPlan, Scalar};
 use super::quarantine::{QuarantineReason, QuarantinedRecord};
+use crate::engine::rollup::distinct::coupon_of;
 use crate::engine::rollup::{EventOrder, MetricInput, RollupState};
 use crate::model::workbook::{TimeFormat, TimeSource};
 use crate::model::{MetricKind, StreamSpec};
 
 /// Quarantined records kept in memory for live views.
 pub const RECENT_QUARANTINE: usize = 200;
+
+/// Event times tidepool accepts: the years 0001 to 9999 (UTC), as RFC 3339
+/// writes them. Anything outside — a producer's bug such as a Kafka timestamp
+/// of 9223372036854775000 ms — is quarantined as `bad_time`, so bucket,
+/// watermark and retention arithmetic never leave the range of an `i64`.
+pub const EARLIEST_EVENT_MICROS: i64 = -62_135_596_800_000_000;
+pub const LATEST_EVENT_MICROS: i64 = 253_402_300_799_999_999;
 
 /// One message as it came off a partition.
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +82,7 @@ pub struct Ingestor {
     pub rollup: RollupState,
     pub progress: StreamProgress,
     /// Quarantined since the last checkpoint, newest last, at most `quarantine_capacity`.
-    pending_quarantine: Vec<QuarantinedRecord>,
+    pending_quarantine: VecDeque<QuarantinedRecord>,
     /// The latest quarantined records, for live views.
     recent_quarantine: VecDeque<QuarantinedRecord>,
     slots: Vec<Scalar<'static>>,
@@ -144,7 +152,7 @@ impl Ingestor {
             quarantine_capacity: spec.quarantine_capacity,
             rollup,
             progress,
-            pending_quarantine: Vec::new(),
+            pending_quarantine: VecDeque::new(),
             recent_quarantine: VecDeque::new(),
             slots: Vec::new(),
             dimension_values: Vec::new(),
@@ -220,13 +228,24 @@ impl Ingestor {
             }
         })?;
         let event_micros = match self.time {
-            TimeSlot::Kafka => message.timestamp_ms.map(|ms| ms * 1_000).ok_or_else(|| {
-                Rejection::new(QuarantineReason::MissingTime, "the message has no Kafka timestamp".into())
-            })?,
+            TimeSlot::Kafka => {
+                let ms = message.timestamp_ms.ok_or_else(|| {
+                    Rejection::new(QuarantineReason::MissingTime, "the message has no Kafka timestamp".into())
+                })?;
+                ms.checked_mul(1_000).ok_or_else(|| {
+                    Rejection::new(QuarantineReason::BadTime, format!("Kafka timestamp {ms} ms is out of range"))
+                })?
+            }
             TimeSlot::Field { slot, format } => event_time(&slots[slot], format)?,
         };
+        if !(EARLIEST_EVENT_MICROS..=LATEST_EVENT_MICROS).contains(&event_micros) {
+            return Err(Rejection::new(
+                QuarantineReason::BadTime,
+                format!("event time {event_micros} µs since 1970 is outside the years 0001 to 9999"),
+            ));
+        }
         if let Some(retention) = self.retention_micros
-            && event_micros < now_micros - retention
+            && event_micros < now_micros.saturating_sub(retention)
         {
             return Err(Rejection::new(
                 QuarantineReason::TooOld,
@@ -252,7 +271,7 @@ impl Ingestor {
     /// Raises the partition's watermark; answers whether the event is late.
     fn advance_watermark(&mut self, partition: i32, event_micros: i64) -> bool {
         let watermark = self.progress.watermarks.entry(partition).or_insert(event_micros);
-        let late = event_micros < *watermark - self.allowed_lateness_micros;
+        let late = event_micros < watermark.saturating_sub(self.allowed_lateness_micros);
         *watermark = (*watermark).max(event_micros);
         late
     }
@@ -263,7 +282,7 @@ impl Ingestor {
             return;
         }
         if self.pending_quarantine.len() >= self.quarantine_capacity {
-            self.pending_quarantine.remove(0);
+            self.pending_quarantine.pop_front();
         }
         let record =
             QuarantinedRecord::new(message.partition, message.offset, message.timestamp_ms, reason, detail, payload);
@@ -271,7 +290,7 @@ impl Ingestor {
             self.recent_quarantine.pop_front();
         }
         self.recent_quarantine.push_back(record.clone());
-        self.pending_quarantine.push(record);
+        self.pending_quarantine.push_back(record);
     }
 
     /// The latest quarantined records (at most [`RECENT_QUARANTINE`]), oldest first.
@@ -286,22 +305,22 @@ impl Ingestor {
 
     /// Hands over the records quarantined since the last call (to be saved with the checkpoint).
     pub fn take_pending_quarantine(&mut self) -> Vec<QuarantinedRecord> {
-        std::mem::take(&mut self.pending_quarantine)
+        std::mem::take(&mut self.pending_quarantine).into()
     }
 
     /// Puts records back when a checkpoint could not be written.
     pub fn restore_pending_quarantine(&mut self, mut records: Vec<QuarantinedRecord>) {
-        records.append(&mut self.pending_quarantine);
+        records.extend(std::mem::take(&mut self.pending_quarantine));
         let excess = records.len().saturating_sub(self.quarantine_capacity);
         records.drain(..excess);
-        self.pending_quarantine = records;
+        self.pending_quarantine = records.into();
     }
 
     /// Applies retention to stored buckets; returns the number of rows dropped.
     pub fn apply_retention(&mut self, now_micros: i64) -> usize {
         match self.retention_micros {
             Some(retention) => {
-                let cutoff = self.rollup.bucket_of(now_micros - retention);
+                let cutoff = self.rollup.bucket_of(now_micros.saturating_sub(retention));
                 self.rollup.drop_buckets_before(cutoff)
             }
             None => 0,
@@ -369,7 +388,7 @@ fn metric_input(metric: &MetricSlot, value: &Scalar<'_>, text: &mut String) -> R
             Scalar::Nested(_) => Err(wrong("text or a number")),
             other => {
                 let text = dimension_text(other, text).unwrap_or_default();
-                Ok(MetricInput::Hashed(xxhash_rust::xxh3::xxh3_64(text.as_bytes())))
+                Ok(MetricInput::Distinct(coupon_of(text)))
             }
         },
         _ => match *value {
@@ -446,6 +465,38 @@ metrics = [{ name = "events", kind = "count" }]"#,
     }
 
     #[test]
+    fn times_beyond_the_calendar_are_quarantined_not_wrapped() {
+        let mut ingestor = ingestor();
+        for (offset, payload) in [
+            &br#"{"ts":9223372036854775}"#[..],
+            br#"{"ts":-9223372036854775}"#,
+            br#"{"ts":253402300800000}"#,
+            br#"{"ts":1e300}"#,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let outcome = ingestor.ingest(message(offset as i64, payload), 0);
+            assert_eq!(outcome, Outcome::Quarantined(QuarantineReason::BadTime), "{}", String::from_utf8_lossy(payload));
+        }
+        assert_eq!(ingestor.ingest(message(100, br#"{"ts":253402300799999}"#), 0), Outcome::Merged, "9999-12-31");
+        let mut kafka_time = Ingestor::new(&crate::model::workbook::test_stream_with_time(
+            "format = \"kafka\"",
+            "granularity = \"1m\"\nmetrics = [{ name = \"events\", kind = \"count\" }]",
+        ));
+        let broken = IncomingMessage {
+            partition: 0,
+            offset: 0,
+            timestamp_ms: Some(9_223_372_036_854_775_000),
+            payload: Some(br#"{"a":1}"#),
+        };
+        assert_eq!(kafka_time.ingest(broken, 0), Outcome::Quarantined(QuarantineReason::BadTime));
+        let good = IncomingMessage { offset: 1, timestamp_ms: Some(1_000), ..broken };
+        assert_eq!(kafka_time.ingest(good, 0), Outcome::Merged, "the bad timestamp moved no watermark");
+        assert_eq!(kafka_time.progress.late, 0);
+    }
+
+    #[test]
     fn lateness_is_judged_against_the_partition_watermark() {
         let mut ingestor = ingestor();
         assert_eq!(ingestor.ingest(message(0, br#"{"ts":600000}"#), 0), Outcome::Merged);
@@ -456,5 +507,81 @@ metrics = [{ name = "events", kind = "count" }]"#,
         assert_eq!(ingestor.ingest(other_partition, 0), Outcome::Merged, "watermarks are per partition");
         assert_eq!(ingestor.progress.late, 1);
         assert_eq!(ingestor.rollup.event_total(), 4, "late events are still merged");
+    }
+
+    /// Property: however the partitions' batches interleave on arrival, the
+    /// rollup is the same (first/last order by event time, partition, offset;
+    /// sums are whole numbers here so no rounding order shows).
+    #[test]
+    fn the_rollup_does_not_depend_on_how_partition_batches_interleave() {
+        let spec = crate::model::workbook::test_stream(
+            r#"granularity = "1m"
+dimensions = ["country"]
+allowed_lateness = "1m"
+metrics = [
+  { name = "events", kind = "count" },
+  { name = "total", kind = "sum", field = "n" },
+  { name = "low", kind = "min", field = "n" },
+  { name = "first_n", kind = "first", field = "n" },
+  { name = "last_n", kind = "last", field = "n" },
+  { name = "users", kind = "approx_distinct", field = "user" },
+  { name = "n_q", kind = "quantiles", field = "n", quantiles = [0.5, 0.9] },
+]"#,
+        );
+        let mut rng = crate::demo::clickstream::Rng::new(7);
+        let countries = ["DE", "FR", "US"];
+        let partitions: Vec<Vec<Vec<u8>>> = (0..3)
+            .map(|_| {
+                (0..400)
+                    .map(|i| {
+                        let ts = 1_764_000_000_000_i64 + i * 700 + rng.below(30_000) as i64;
+                        format!(
+                            r#"{{"ts":{ts},"country":"{}","n":{},"user":"u{}"}}"#,
+                            countries[rng.below(3) as usize],
+                            rng.below(1_000),
+                            rng.below(60)
+                        )
+                        .into_bytes()
+                    })
+                    .collect()
+            })
+            .collect();
+        let reference = {
+            let mut ingestor = Ingestor::new(&spec);
+            for (partition, messages) in partitions.iter().enumerate() {
+                for (offset, payload) in messages.iter().enumerate() {
+                    let message = IncomingMessage {
+                        partition: partition as i32,
+                        offset: offset as i64,
+                        timestamp_ms: None,
+                        payload: Some(payload),
+                    };
+                    ingestor.ingest(message, 0);
+                }
+            }
+            ingestor.rollup.to_frame().unwrap()
+        };
+        for seed in 0..20 {
+            let mut order = crate::demo::clickstream::Rng::new(100 + seed);
+            let mut ingestor = Ingestor::new(&spec);
+            let mut next = [0_usize; 3];
+            while next.iter().zip(&partitions).any(|(n, p)| *n < p.len()) {
+                let partition = order.below(3) as usize;
+                let batch = 1 + order.below(50) as usize;
+                for _ in 0..batch {
+                    let Some(payload) = partitions[partition].get(next[partition]) else { break };
+                    let message = IncomingMessage {
+                        partition: partition as i32,
+                        offset: next[partition] as i64,
+                        timestamp_ms: None,
+                        payload: Some(payload),
+                    };
+                    ingestor.ingest(message, 0);
+                    next[partition] += 1;
+                }
+            }
+            let frame = ingestor.rollup.to_frame().unwrap();
+            assert!(frame.equals_missing(&reference), "interleaving {seed} gave another rollup:\n{frame}\n{reference}");
+        }
     }
 }

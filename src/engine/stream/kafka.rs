@@ -16,7 +16,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::engine::stream::ingest::StreamProgress;
-use crate::model::{StartPosition, StreamSpec};
+use crate::model::{KafkaClientSpec, StartPosition, StreamSpec};
 
 /// On resume, partitions are assigned this many offsets before their checkpoint
 /// and the already-counted messages are skipped. Some brokers (tansu 0.6) serve
@@ -36,6 +36,9 @@ pub struct StreamContext {
     /// Per partition: the high watermark from the latest fetch response.
     high_watermarks: Mutex<HashMap<i32, i64>>,
     last_error: Mutex<Option<String>>,
+    /// Set when librdkafka reported an error that retrying cannot fix
+    /// (authentication, TLS certificate verification).
+    user_must_fix: std::sync::atomic::AtomicBool,
 }
 
 impl StreamContext {
@@ -49,6 +52,11 @@ impl StreamContext {
 
     pub fn take_last_error(&self) -> Option<String> {
         self.last_error.lock().ok().and_then(|mut error| error.take())
+    }
+
+    /// Whether an error seen so far is one that only the user can fix.
+    pub fn user_must_fix(&self) -> bool {
+        self.user_must_fix.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -75,6 +83,9 @@ impl ClientContext for StreamContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!(target: "librdkafka", "client error: {error}: {reason}");
+        if needs_the_user(&error, reason) {
+            self.user_must_fix.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Ok(mut last) = self.last_error.lock() {
             *last = Some(reason.to_string());
         }
@@ -87,8 +98,75 @@ pub type StreamConsumer = BaseConsumer<StreamContext>;
 
 /// Why a stream could not connect or read; the text names the broker and topic.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct ConnectError(pub String);
+#[error("{message}")]
+pub struct ConnectError {
+    pub message: String,
+    pub recovery: Recovery,
+}
+
+/// Whether waiting and retrying can fix a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// The broker may come back (network, broker restart, leader change).
+    Retry,
+    /// Only the user can fix it (a missing secret, a rejected password, an
+    /// unsupported codec, no permission on the topic): fail at once.
+    UserMustFix,
+}
+
+impl ConnectError {
+    pub fn retry(message: impl Into<String>) -> Self {
+        Self { message: message.into(), recovery: Recovery::Retry }
+    }
+
+    pub fn user_must_fix(message: impl Into<String>) -> Self {
+        Self { message: message.into(), recovery: Recovery::UserMustFix }
+    }
+}
+
+/// Sets the security and secret settings of `client` on `config`: TLS files,
+/// SASL, and every secret read from its environment variable. `owner` names
+/// who the settings belong to in messages (e.g. "stream `clicks`").
+pub fn apply_client_settings(config: &mut ClientConfig, client: &KafkaClientSpec, owner: &str) -> Result<(), String> {
+    if let Some(problem) = client.problems().into_iter().next() {
+        return Err(format!("{owner}: {problem}"));
+    }
+    let plain = [
+        ("security.protocol", &client.security_protocol),
+        ("sasl.mechanism", &client.sasl_mechanism),
+        ("sasl.username", &client.sasl_username),
+        ("ssl.ca.location", &client.ca_file),
+        ("ssl.certificate.location", &client.certificate_file),
+        ("ssl.key.location", &client.key_file),
+    ];
+    for (key, value) in plain {
+        if let Some(value) = value {
+            config.set(key, value);
+        }
+    }
+    let from_env = [("sasl.password", &client.password_env), ("ssl.key.password", &client.key_password_env)];
+    let secrets = from_env
+        .iter()
+        .filter_map(|(key, variable)| variable.as_deref().map(|variable| (*key, variable)))
+        .chain(client.secret_properties_env.iter().map(|(key, variable)| (key.as_str(), variable.as_str())));
+    for (key, variable) in secrets {
+        match std::env::var(variable) {
+            Ok(secret) => {
+                config.set(key, secret);
+            }
+            Err(_) => {
+                return Err(format!(
+                    "{owner} reads `{key}` from the environment variable {variable}, which is not set; \
+                     set it before starting tidepool"
+                ));
+            }
+        }
+    }
+    for (key, value) in &client.properties {
+        config.set(key, value);
+    }
+    Ok(())
+}
 
 /// The client settings for a stream (secrets from the environment).
 pub fn client_config(spec: &StreamSpec) -> Result<ClientConfig, ConnectError> {
@@ -104,28 +182,8 @@ pub fn client_config(spec: &StreamSpec) -> Result<ClientConfig, ConnectError> {
         .set("statistics.interval.ms", "1000")
         .set("socket.timeout.ms", "10000")
         .set("message.max.bytes", (spec.max_message_bytes.max(1_000_000) + 1_000_000).to_string());
-    let kafka = &spec.kafka;
-    if let Some(protocol) = &kafka.security_protocol {
-        config.set("security.protocol", protocol);
-    }
-    if let Some(mechanism) = &kafka.sasl_mechanism {
-        config.set("sasl.mechanism", mechanism);
-    }
-    if let Some(user) = &kafka.sasl_username {
-        config.set("sasl.username", user);
-    }
-    if let Some(variable) = &kafka.password_env {
-        let password = std::env::var(variable).map_err(|_| {
-            ConnectError(format!(
-                "stream `{}` reads its SASL password from the environment variable {variable}, which is not set",
-                spec.name
-            ))
-        })?;
-        config.set("sasl.password", password);
-    }
-    for (key, value) in &kafka.properties {
-        config.set(key, value);
-    }
+    apply_client_settings(&mut config, &spec.kafka, &format!("stream `{}`", spec.name))
+        .map_err(ConnectError::user_must_fix)?;
     Ok(config)
 }
 
@@ -134,10 +192,12 @@ pub fn connect(spec: &StreamSpec) -> Result<(StreamConsumer, Vec<i32>), ConnectE
     let where_ = format!("broker {} (topic `{}`)", spec.brokers, spec.topic);
     let consumer: StreamConsumer = client_config(spec)?
         .create_with_context(StreamContext::new(&spec.topic))
-        .map_err(|err| ConnectError(format!("cannot set up a Kafka client for {where_}: {err}")))?;
+        .map_err(|err| ConnectError::user_must_fix(format!("cannot set up a Kafka client for {where_}: {err}")))?;
     let metadata = consumer.fetch_metadata(Some(&spec.topic), REQUEST_TIMEOUT).map_err(|err| {
-        let detail = consumer.context().take_last_error().map(|e| format!(" ({e})")).unwrap_or_default();
-        ConnectError(format!("cannot reach {where_}: {err}{detail}"))
+        let context = consumer.context();
+        let detail = context.take_last_error().map(|e| format!(" ({e})")).unwrap_or_default();
+        let message = format!("cannot reach {where_}: {err}{detail}");
+        if context.user_must_fix() { ConnectError::user_must_fix(message) } else { ConnectError::retry(message) }
     })?;
     let topic = metadata.topics().iter().find(|t| t.name() == spec.topic);
     let partitions: Vec<i32> = topic
@@ -145,10 +205,15 @@ pub fn connect(spec: &StreamSpec) -> Result<(StreamConsumer, Vec<i32>), ConnectE
         .unwrap_or_default();
     if let Some(error) = topic.and_then(rdkafka::metadata::MetadataTopic::error) {
         let error = rdkafka::types::RDKafkaErrorCode::from(error);
-        return Err(ConnectError(format!("topic `{}` on broker {}: {error}", spec.topic, spec.brokers)));
+        let message = format!("topic `{}` on broker {}: {error}", spec.topic, spec.brokers);
+        return Err(if error == rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed {
+            ConnectError::user_must_fix(format!("{message}; ask for read permission on the topic"))
+        } else {
+            ConnectError::retry(message)
+        });
     }
     if partitions.is_empty() {
-        return Err(ConnectError(format!("topic `{}` does not exist on broker {}", spec.topic, spec.brokers)));
+        return Err(ConnectError::retry(format!("topic `{}` does not exist on broker {}", spec.topic, spec.brokers)));
     }
     Ok((consumer, partitions))
 }
@@ -193,7 +258,7 @@ pub fn assign(
     let mut resolved_offsets = Vec::new();
     let mut resumed = Vec::new();
     let fail = |what: &str, err: KafkaError| {
-        ConnectError(format!("cannot {what} on broker {} (topic `{}`): {err}", spec.brokers, spec.topic))
+        ConnectError::retry(format!("cannot {what} on broker {} (topic `{}`): {err}", spec.brokers, spec.topic))
     };
     let mut assignment = TopicPartitionList::new();
     let mut by_time = TopicPartitionList::new();
@@ -246,9 +311,36 @@ pub fn assign(
 /// Moves one partition's read position (after assignment, while consuming).
 pub fn rewind(consumer: &StreamConsumer, spec: &StreamSpec, partition: i32, offset: i64) -> Result<(), ConnectError> {
     consumer.seek(&spec.topic, partition, Offset::Offset(offset), REQUEST_TIMEOUT).map_err(|err| {
-        ConnectError(format!(
+        ConnectError::retry(format!(
             "cannot move to offset {offset} of `{}` partition {partition} on {}: {err}",
             spec.topic, spec.brokers
         ))
     })
+}
+
+/// Whether a client error is one that retrying cannot fix: the broker rejected
+/// the credentials, the TLS certificate does not verify, or the build lacks
+/// what the cluster needs.
+pub fn needs_the_user(error: &KafkaError, reason: &str) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    let by_code = matches!(
+        error.rdkafka_error_code(),
+        Some(
+            Code::Authentication
+                | Code::SaslAuthenticationFailed
+                | Code::UnsupportedSASLMechanism
+                | Code::UnsupportedCompressionType
+                | Code::TopicAuthorizationFailed
+                | Code::GroupAuthorizationFailed
+                | Code::ClusterAuthorizationFailed
+                | Code::NotImplemented
+                | Code::Fatal
+        )
+    );
+    let reason = reason.to_ascii_lowercase();
+    by_code
+        || reason.contains("certificate verify failed")
+        || reason.contains("authentication failed")
+        || reason.contains("sasl authentication error")
+        || reason.contains("not implemented")
 }

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 /// Bytes of a bad payload kept for inspection.
 pub const PAYLOAD_EXCERPT_BYTES: usize = 512;
+/// Bytes of the detail text kept (a parser message can quote a whole payload).
+pub const DETAIL_BYTES: usize = 512;
 
 /// Why a record was quarantined. The `code` is stable (stored and printed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -95,7 +97,7 @@ impl QuarantinedRecord {
             offset,
             kafka_timestamp_ms,
             reason,
-            detail,
+            detail: bounded(detail, DETAIL_BYTES),
             payload_bytes: payload.len(),
             payload_excerpt: payload[..payload.len().min(PAYLOAD_EXCERPT_BYTES)].to_vec(),
         }
@@ -112,6 +114,19 @@ impl QuarantinedRecord {
     }
 }
 
+/// `text` cut to at most `limit` bytes on a character boundary, marked when cut.
+fn bounded(mut text: String, limit: usize) -> String {
+    if text.len() > limit {
+        let mut end = limit;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
 impl fmt::Display for QuarantinedRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -123,5 +138,20 @@ impl fmt::Display for QuarantinedRecord {
             self.detail,
             self.excerpt_text()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_detail_and_payload_are_bounded() {
+        let huge = "é".repeat(10_000);
+        let record = QuarantinedRecord::new(0, 1, None, QuarantineReason::NotJson, huge.clone(), huge.as_bytes());
+        assert!(record.detail.len() <= DETAIL_BYTES + '…'.len_utf8(), "{}", record.detail.len());
+        assert!(record.detail.ends_with('…'));
+        assert_eq!(record.payload_excerpt.len(), PAYLOAD_EXCERPT_BYTES);
+        assert_eq!(record.payload_bytes, huge.len());
     }
 }

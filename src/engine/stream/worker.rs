@@ -16,12 +16,12 @@ use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 
-use super::ingest::{IncomingMessage, Ingestor};
+use super::ingest::{IncomingMessage, Ingestor, StreamProgress};
 use super::kafka::{self, ConnectError, StreamConsumer};
 use crate::engine::rollup::series::SeriesQuery;
-use crate::engine::store::{StateStore, StoreError, StreamKey};
+use crate::engine::store::{StateStore, StoreError, StreamKey, StreamLock};
 use crate::engine::{
-    EngineOptions, Event, EventSink, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec, TableRequest,
+    EngineOptions, Event, EventSink, HistoryLoss, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec, TableRequest,
 };
 use crate::model::StreamSpec;
 use crate::model::fingerprint::RollupDefinition;
@@ -57,6 +57,19 @@ pub struct StreamWorker {
     definition: RollupDefinition,
     controls: Receiver<StreamControl>,
     watch: Option<Watch>,
+    history: HistoryLoss,
+    /// Set while a changed definition is being rebuilt beside the old rollup.
+    rebuild: Option<Rebuild>,
+}
+
+/// A rebuild under way: the old rollup stays readable under the stream's own
+/// key until the new one has caught up, then the new one replaces it.
+#[derive(Debug)]
+struct Rebuild {
+    /// What the old rollup had counted, to tell how much history a rebuild would lose.
+    replaced: StreamProgress,
+    /// Every partition reached its end: the next checkpoint promotes the rebuild.
+    caught_up: bool,
 }
 
 /// The view a watcher asked for, and what was last published.
@@ -82,6 +95,7 @@ impl StreamWorker {
         sink: EventSink,
         stop: Arc<AtomicBool>,
         controls: Receiver<StreamControl>,
+        history: HistoryLoss,
     ) -> Self {
         let key = StreamKey { workbook_id: options.workbook_id.clone(), stream: spec.name.clone() };
         let definition = RollupDefinition::of(&spec);
@@ -96,7 +110,14 @@ impl StreamWorker {
             definition,
             controls,
             watch: None,
+            history,
+            rebuild: None,
         }
+    }
+
+    /// Where checkpoints go now: the stream's key, or its rebuild key while rebuilding.
+    fn checkpoint_key(&self) -> StreamKey {
+        if self.rebuild.is_some() { self.key.rebuild() } else { self.key.clone() }
     }
 
     fn name(&self) -> String {
@@ -104,6 +125,13 @@ impl StreamWorker {
     }
 
     pub fn run(mut self) {
+        let _lock = match StreamLock::acquire(&self.data_dir, &self.key) {
+            Ok(lock) => lock,
+            Err(err) => {
+                self.sink.send(Event::StreamFailed { stream: self.name(), message: err.to_string() });
+                return;
+            }
+        };
         let (mut store, mut ingestor) = match self.restore() {
             Ok(restored) => restored,
             Err(err) => {
@@ -129,6 +157,11 @@ impl StreamWorker {
                     caught_up = true;
                     break;
                 }
+                SessionEnd::Failed(err) if err.recovery == kafka::Recovery::UserMustFix => {
+                    self.checkpoint(&mut store, &mut ingestor);
+                    self.sink.send(Event::StreamFailed { stream: self.name(), message: err.message });
+                    return;
+                }
                 SessionEnd::Failed(err) => {
                     if let RunMode::UntilCaughtUp { give_up_after } = self.mode
                         && started.elapsed() + retry_in > give_up_after
@@ -140,7 +173,7 @@ impl StreamWorker {
                         });
                         return;
                     }
-                    self.report(StreamStatus::Retrying { message: err.0.clone(), retry_in }, &ingestor, None);
+                    self.report(StreamStatus::Retrying { message: err.message.clone(), retry_in }, &ingestor, None);
                     self.sleep(retry_in);
                     retry_in = (retry_in * 2).min(LONGEST_RETRY);
                 }
@@ -154,11 +187,35 @@ impl StreamWorker {
     }
 
     /// Opens the store and resumes from the checkpoint when it matches the definition.
-    fn restore(&self) -> Result<(StateStore, Ingestor), StoreError> {
+    fn restore(&mut self) -> Result<(StateStore, Ingestor), StoreError> {
         let mut store = StateStore::open(&self.data_dir)?;
-        let checkpoint = store.load(&self.key)?;
+        let checkpoint = match store.load(&self.key) {
+            Ok(checkpoint) => checkpoint,
+            Err(err @ (StoreError::Corrupt { .. } | StoreError::OtherFormat { .. })) => {
+                let why = err.to_string();
+                store.set_aside(&self.key, &why)?;
+                self.sink.send(Event::StreamCheckpointSetAside { stream: self.name(), why });
+                None
+            }
+            Err(err) => return Err(err),
+        };
         let ingestor = match checkpoint {
             Some(checkpoint) if checkpoint.fingerprint == self.definition.fingerprint() => {
+                self.sink.send(Event::StreamStarted { stream: self.name(), resumed: true });
+                Ingestor::resume(&self.spec, checkpoint.rollup, checkpoint.progress)
+            }
+            Some(mut checkpoint)
+                if serde_json::from_str::<RollupDefinition>(&checkpoint.definition)
+                    .is_ok_and(|previous| previous.computes_the_same_as(&self.definition)) =>
+            {
+                // Only metric names changed: rename the columns in place, no rebuild.
+                let previous: RollupDefinition =
+                    serde_json::from_str(&checkpoint.definition).unwrap_or_else(|_| self.definition.clone());
+                checkpoint.rollup.rename_metrics(self.spec.rollup.metrics.iter().map(|m| m.name.clone()).collect());
+                self.sink.send(Event::StreamDefinitionRenamed {
+                    stream: self.name(),
+                    changes: self.definition.changes_since(&previous),
+                });
                 self.sink.send(Event::StreamStarted { stream: self.name(), resumed: true });
                 Ingestor::resume(&self.spec, checkpoint.rollup, checkpoint.progress)
             }
@@ -167,10 +224,22 @@ impl StreamWorker {
                     |_| vec!["the stored definition is from another version".into()],
                     |previous| self.definition.changes_since(&previous),
                 );
-                store.reset(&self.key)?;
                 self.sink.send(Event::StreamDefinitionChanged { stream: self.name(), changes });
-                self.sink.send(Event::StreamStarted { stream: self.name(), resumed: false });
-                Ingestor::new(&self.spec)
+                // The old rollup stays under the stream's key, readable and exportable,
+                // while the new one is built under the rebuild key.
+                self.rebuild = Some(Rebuild { replaced: checkpoint.progress, caught_up: false });
+                let rebuild_key = self.key.rebuild();
+                match store.load(&rebuild_key) {
+                    Ok(Some(partial)) if partial.fingerprint == self.definition.fingerprint() => {
+                        self.sink.send(Event::StreamStarted { stream: self.name(), resumed: true });
+                        Ingestor::resume(&self.spec, partial.rollup, partial.progress)
+                    }
+                    _ => {
+                        store.reset(&rebuild_key)?;
+                        self.sink.send(Event::StreamStarted { stream: self.name(), resumed: false });
+                        Ingestor::new(&self.spec)
+                    }
+                }
             }
             None => {
                 self.sink.send(Event::StreamStarted { stream: self.name(), resumed: false });
@@ -198,18 +267,37 @@ impl StreamWorker {
             }
             Err(err) => return SessionEnd::Failed(err),
         }
+        if let Err(err) = self.check_history_for_rebuild(consumer, partitions, ingestor) {
+            return SessionEnd::Failed(err);
+        }
         let mut at_end: HashMap<i32, bool> = partitions.iter().map(|&p| (p, false)).collect();
         let mut caught_up_reported = false;
         let mut last_checkpoint = Instant::now();
         let mut last_status = Instant::now();
         let mut events_at_last_status = ingestor.progress.events + ingestor.progress.quarantined_total();
+        // When reading until caught up, a session that makes no progress for the
+        // give-up time fails, whatever the reason (fetch errors, a silent broker).
+        let mut last_progress = Instant::now();
+        let mut last_read_error: Option<String> = None;
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return SessionEnd::Stopped;
             }
+            if let RunMode::UntilCaughtUp { give_up_after } = self.mode
+                && last_progress.elapsed() > give_up_after
+            {
+                let why = last_read_error.take().unwrap_or_else(|| "the broker sent nothing".into());
+                return SessionEnd::Failed(ConnectError::retry(format!(
+                    "no progress reading topic `{}` from broker {} for {}s: {why}",
+                    self.spec.topic,
+                    self.spec.brokers,
+                    give_up_after.as_secs()
+                )));
+            }
             match consumer.poll(POLL_TIMEOUT) {
                 None => {}
                 Some(Ok(message)) => {
+                    last_progress = Instant::now();
                     if let Some(check) = resume_checks.remove(&message.partition())
                         && message.offset() > check.checkpointed
                         && let Some(deeper) = check.deeper()
@@ -237,6 +325,7 @@ impl StreamWorker {
                     at_end.insert(incoming.partition, false);
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    last_progress = Instant::now();
                     if let Some(check) = resume_checks.remove(&partition)
                         && let Some(deeper) = check.deeper()
                         && ingestor.next_offset(partition).is_some_and(|next| next > deeper)
@@ -250,6 +339,14 @@ impl StreamWorker {
                         continue;
                     }
                     at_end.insert(partition, true);
+                    if at_end.values().all(|&done| done)
+                        && let Some(rebuild) = &mut self.rebuild
+                        && !rebuild.caught_up
+                    {
+                        rebuild.caught_up = true;
+                        self.checkpoint(store, ingestor);
+                        last_checkpoint = Instant::now();
+                    }
                     if at_end.values().all(|&done| done) {
                         if matches!(self.mode, RunMode::UntilCaughtUp { .. }) {
                             return SessionEnd::CaughtUp;
@@ -268,10 +365,14 @@ impl StreamWorker {
                         "reading topic `{}` from broker {} failed: {err}{detail}",
                         self.spec.topic, self.spec.brokers
                     );
+                    if kafka::needs_the_user(&err, &message) {
+                        return SessionEnd::Failed(ConnectError::user_must_fix(message));
+                    }
                     if is_fatal_for_session(&err) {
-                        return SessionEnd::Failed(ConnectError(message));
+                        return SessionEnd::Failed(ConnectError::retry(message));
                     }
                     tracing::warn!(stream = %self.spec.name, "{message}");
+                    last_read_error = Some(message);
                 }
             }
             self.take_controls();
@@ -348,11 +449,12 @@ impl StreamWorker {
         self.sink.offer(Event::StreamViewUpdated { stream: self.spec.name.clone(), view: Arc::new(view) });
     }
 
-    fn checkpoint(&self, store: &mut StateStore, ingestor: &mut Ingestor) {
+    fn checkpoint(&mut self, store: &mut StateStore, ingestor: &mut Ingestor) {
         ingestor.apply_retention(now_micros());
         let pending = ingestor.take_pending_quarantine();
+        let key = self.checkpoint_key();
         let saved = store.save(
-            &self.key,
+            &key,
             &self.definition.fingerprint(),
             &self.definition.canonical_json(),
             &ingestor.progress,
@@ -360,6 +462,15 @@ impl StreamWorker {
             &pending,
             self.spec.quarantine_capacity,
         );
+        if saved.is_ok() && self.rebuild.as_ref().is_some_and(|rebuild| rebuild.caught_up) {
+            match store.promote(&key, &self.key) {
+                Ok(()) => {
+                    self.rebuild = None;
+                    self.sink.send(Event::StreamRebuilt { stream: self.name(), stats: stats_of(ingestor, None) });
+                }
+                Err(err) => self.sink.send(Event::CheckpointFailed { stream: self.name(), message: err.to_string() }),
+            }
+        }
         match saved {
             Ok(()) => self.sink.offer(Event::CheckpointSaved { stream: self.name(), stats: stats_of(ingestor, None) }),
             Err(err) => {
@@ -367,6 +478,44 @@ impl StreamWorker {
                 self.sink.send(Event::CheckpointFailed { stream: self.name(), message: err.to_string() });
             }
         }
+    }
+
+    /// Before a fresh rebuild reads anything: when the topic no longer holds all
+    /// the messages the old rollup counted (retention deleted some), the rebuild
+    /// would lose history. Without the user's consent the stream stops there and
+    /// the old rollup stays.
+    fn check_history_for_rebuild(
+        &self,
+        consumer: &StreamConsumer,
+        partitions: &[i32],
+        ingestor: &Ingestor,
+    ) -> Result<(), ConnectError> {
+        let Some(rebuild) = &self.rebuild else { return Ok(()) };
+        if self.history == HistoryLoss::Accept || !ingestor.progress.next_offsets.is_empty() {
+            return Ok(());
+        }
+        let replaced = &rebuild.replaced;
+        let counted = replaced.events + replaced.quarantined_total();
+        let mut still_held: u64 = 0;
+        for &partition in partitions {
+            let Some(&end) = replaced.next_offsets.get(&partition) else { continue };
+            let (low, _) = consumer
+                .fetch_watermarks(&self.spec.topic, partition, kafka::REQUEST_TIMEOUT)
+                .map_err(|err| ConnectError::retry(format!("cannot read the offsets of `{}`: {err}", self.spec.topic)))?;
+            still_held += (end - low).max(0) as u64;
+        }
+        let lost = counted.saturating_sub(still_held);
+        if lost == 0 {
+            return Ok(());
+        }
+        self.sink.send(Event::StreamRebuildNeedsConsent { stream: self.name(), lost_messages: lost });
+        Err(ConnectError::user_must_fix(format!(
+            "rebuilding stream `{}` for its changed definition would lose {lost} of the {counted} messages \
+             the current rollup counted: topic `{}` no longer holds them. The current rollup stays as it is; \
+             rebuild anyway with `tidepool run --rebuild-losing-history` (or \"Rebuild anyway\" in the window), \
+             or undo the change",
+            self.spec.name, self.spec.topic
+        )))
     }
 
     fn report(&self, status: StreamStatus, ingestor: &Ingestor, lag: Option<i64>) {

@@ -11,7 +11,7 @@ use crate::model::{MetricKind, TimeFormat};
 use crate::ui::editor::{MetricDraft, StreamDraft, can_be_dimension, time_format_name};
 use crate::ui::session::Session;
 
-const METRIC_KINDS: [MetricKind; 8] = [
+const METRIC_KINDS: [MetricKind; 9] = [
     MetricKind::Count,
     MetricKind::Sum,
     MetricKind::Min,
@@ -20,6 +20,7 @@ const METRIC_KINDS: [MetricKind; 8] = [
     MetricKind::First,
     MetricKind::Last,
     MetricKind::ApproxDistinct,
+    MetricKind::Quantiles,
 ];
 const TIME_FORMATS: [TimeFormat; 5] =
     [TimeFormat::EpochMs, TimeFormat::EpochS, TimeFormat::EpochUs, TimeFormat::Rfc3339, TimeFormat::Kafka];
@@ -66,7 +67,11 @@ pub fn editor_window_ui(ctx: &egui::Context, draft: &mut StreamDraft, session: &
             ui.separator();
             rollup_ui(ui, draft, sample.and_then(|s| s.as_ref().ok()));
             ui.separator();
-            let checked = draft.to_spec();
+            let other_names = session.workbook.streams.iter().map(|stream| stream.name.as_str());
+            let checked = match draft.name_problem(other_names) {
+                Some(problem) => Err(problem),
+                None => draft.to_spec(),
+            };
             let unknown =
                 sample.and_then(|s| s.as_ref().ok()).map(|s| draft.unknown_fields(&s.fields)).unwrap_or_default();
             if let Err(problem) = &checked {
@@ -80,15 +85,32 @@ pub fn editor_window_ui(ctx: &egui::Context, draft: &mut StreamDraft, session: &
                 {
                     actions.push(Action::SaveStream(Box::new(spec), draft.original.clone()));
                 }
-                if ui.button("Cancel").clicked() {
-                    actions.push(Action::CloseEditor);
+                if draft.confirming_cancel {
+                    ui.colored_label(ui.visuals().warn_fg_color, "Discard your changes?");
+                    if ui.button("Discard").clicked() {
+                        actions.push(Action::CloseEditor);
+                    }
+                    if ui.button("Keep editing").clicked() {
+                        draft.confirming_cancel = false;
+                    }
+                } else if ui.button("Cancel").clicked() {
+                    cancel(draft, &mut actions);
                 }
             });
         });
     if !open {
-        actions.push(Action::CloseEditor);
+        cancel(draft, &mut actions);
     }
     actions
+}
+
+/// Closes the editor, or asks first when the form was changed.
+fn cancel(draft: &mut StreamDraft, actions: &mut Vec<Action>) {
+    if draft.is_changed() {
+        draft.confirming_cancel = true;
+    } else {
+        actions.push(Action::CloseEditor);
+    }
 }
 
 fn source_ui(ui: &mut Ui, draft: &mut StreamDraft, session: &Session, actions: &mut Vec<Action>) {
@@ -100,7 +122,7 @@ fn source_ui(ui: &mut Ui, draft: &mut StreamDraft, session: &Session, actions: &
         ui.horizontal(|ui| {
             ui.add(egui::TextEdit::singleline(&mut draft.brokers).hint_text("host:9092"));
             if ui.button("List topics").clicked() {
-                actions.push(Action::ListTopics(draft.brokers.clone()));
+                actions.push(Action::ListTopics(draft.brokers.clone(), Box::new(draft.client_spec())));
             }
         });
         ui.end_row();
@@ -117,7 +139,11 @@ fn source_ui(ui: &mut Ui, draft: &mut StreamDraft, session: &Session, actions: &
                             let label = format!("{} ({} partitions)", topic.name, topic.partitions);
                             if ui.selectable_label(draft.topic == topic.name, label).clicked() {
                                 draft.topic.clone_from(&topic.name);
-                                actions.push(Action::SampleTopic(draft.brokers.clone(), topic.name.clone()));
+                                actions.push(Action::SampleTopic(
+                                    draft.brokers.clone(),
+                                    Box::new(draft.client_spec()),
+                                    topic.name.clone(),
+                                ));
                             }
                         }
                     });
@@ -136,13 +162,123 @@ fn source_ui(ui: &mut Ui, draft: &mut StreamDraft, session: &Session, actions: &
         });
         ui.end_row();
         ui.label("Start at");
-        egui::ComboBox::from_id_salt("start").selected_text(draft.start.clone()).show_ui(ui, |ui| {
+        start_ui(ui, draft);
+        ui.end_row();
+    });
+    connection_ui(ui, draft, session, actions);
+}
+
+/// Where a new stream starts: the oldest message, the newest, or a point in time.
+fn start_ui(ui: &mut Ui, draft: &mut StreamDraft) {
+    let at_time = !matches!(draft.start.as_str(), "earliest" | "latest");
+    let shown = if at_time { "a point in time".to_string() } else { draft.start.clone() };
+    ui.horizontal(|ui| {
+        egui::ComboBox::from_id_salt("start").selected_text(shown).show_ui(ui, |ui| {
             for start in ["earliest", "latest"] {
                 ui.selectable_value(&mut draft.start, start.to_string(), start);
             }
+            if ui.selectable_label(at_time, "a point in time").clicked() && !at_time {
+                if draft.start_time.is_empty() {
+                    draft.start_time = chrono::Utc::now().format("%Y-%m-%dT%H:00:00Z").to_string();
+                }
+                draft.start.clone_from(&draft.start_time);
+            }
         });
-        ui.end_row();
+        if at_time {
+            let edit = ui.add(
+                egui::TextEdit::singleline(&mut draft.start).desired_width(200.0).hint_text("2026-11-20T00:00:00Z"),
+            );
+            if edit.changed() {
+                draft.start_time.clone_from(&draft.start);
+            }
+            ui.weak("UTC, or with an offset");
+        }
     });
+}
+
+const SECURITY_PROTOCOLS: [&str; 4] = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
+const SASL_MECHANISMS: [&str; 4] = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"];
+
+/// The client settings of a secured cluster, and a stage-by-stage connection test.
+fn connection_ui(ui: &mut Ui, draft: &mut StreamDraft, session: &Session, actions: &mut Vec<Action>) {
+    let secured = !draft.client.security_protocol.is_empty();
+    egui::CollapsingHeader::new("Connection (TLS, SASL)").id_salt("connection").default_open(secured).show(ui, |ui| {
+        let client = &mut draft.client;
+        egui::Grid::new("stream_connection").num_columns(2).show(ui, |ui| {
+            ui.label("Security");
+            let shown = if client.security_protocol.is_empty() { "PLAINTEXT" } else { &client.security_protocol };
+            egui::ComboBox::from_id_salt("security_protocol").selected_text(shown.to_string()).show_ui(ui, |ui| {
+                for protocol in SECURITY_PROTOCOLS {
+                    let value = if protocol == "PLAINTEXT" { String::new() } else { protocol.to_string() };
+                    ui.selectable_value(&mut client.security_protocol, value, protocol);
+                }
+            });
+            ui.end_row();
+            if client.security_protocol.starts_with("SASL") {
+                ui.label("Mechanism");
+                let shown = if client.sasl_mechanism.is_empty() { "pick one" } else { &client.sasl_mechanism };
+                egui::ComboBox::from_id_salt("sasl_mechanism").selected_text(shown.to_string()).show_ui(ui, |ui| {
+                    for mechanism in SASL_MECHANISMS {
+                        ui.selectable_value(&mut client.sasl_mechanism, mechanism.to_string(), mechanism);
+                    }
+                });
+                ui.end_row();
+                ui.label("User");
+                ui.text_edit_singleline(&mut client.sasl_username);
+                ui.end_row();
+                ui.label("Password from");
+                ui.add(egui::TextEdit::singleline(&mut client.password_env).hint_text("KAFKA_PASSWORD"))
+                    .on_hover_text("the environment variable that holds the password; the password never goes into the workbook");
+                ui.end_row();
+            }
+            if client.security_protocol.ends_with("SSL") {
+                ui.label("CA file");
+                ui.add(egui::TextEdit::singleline(&mut client.ca_file).hint_text("system CAs when empty"));
+                ui.end_row();
+                ui.label("Client certificate");
+                ui.add(egui::TextEdit::singleline(&mut client.certificate_file).hint_text("only for mutual TLS"));
+                ui.end_row();
+                ui.label("Client key");
+                ui.add(egui::TextEdit::singleline(&mut client.key_file).hint_text("PEM file"));
+                ui.end_row();
+                ui.label("Key password from");
+                ui.add(egui::TextEdit::singleline(&mut client.key_password_env).hint_text("KEY_PASSWORD"))
+                    .on_hover_text("the environment variable that holds the key's password");
+                ui.end_row();
+            }
+        });
+        ui.horizontal(|ui| {
+            if ui.button("Test connection").clicked() {
+                let topic = (!draft.topic.is_empty()).then(|| draft.topic.clone());
+                actions.push(Action::TestConnection(draft.brokers.clone(), Box::new(draft.client_spec()), topic));
+            }
+            match session.connection_test.as_ref().filter(|(brokers, _)| *brokers == draft.brokers) {
+                Some((_, None)) => {
+                    ui.spinner();
+                    ui.label("testing…");
+                }
+                Some((_, Some(Ok(message)))) => {
+                    ui.colored_label(crate::ui::theme::status_colour(crate::ui::theme::StatusKind::Live), message);
+                }
+                Some((_, Some(Err(failure)))) => {
+                    ui.colored_label(ui.visuals().error_fg_color, format!("{}: {}", stage_name(failure.stage), failure.message));
+                }
+                None => {}
+            }
+        });
+    });
+}
+
+fn stage_name(stage: crate::engine::discovery::ConnectionStage) -> &'static str {
+    use crate::engine::discovery::ConnectionStage;
+    match stage {
+        ConnectionStage::NameResolution => "Name resolution",
+        ConnectionStage::Tcp => "TCP",
+        ConnectionStage::Tls => "TLS handshake",
+        ConnectionStage::Authentication => "Authentication",
+        ConnectionStage::Topic => "Topic",
+        ConnectionStage::Kafka => "Kafka",
+    }
 }
 
 fn fields_ui(ui: &mut Ui, draft: &mut StreamDraft, sample: &TopicSample) {
@@ -227,6 +363,14 @@ fn rollup_ui(ui: &mut Ui, draft: &mut StreamDraft, sample: Option<&TopicSample>)
         ui.label("Dimensions");
         ui.label(if draft.dimensions.is_empty() { "none".to_string() } else { draft.dimensions.join(", ") });
         ui.end_row();
+        ui.label("Allowed lateness");
+        ui.add(egui::TextEdit::singleline(&mut draft.allowed_lateness).desired_width(80.0).hint_text("1m"))
+            .on_hover_text("events older than their partition's newest minus this are counted as late (and still merged)");
+        ui.end_row();
+        ui.label("Retention");
+        ui.add(egui::TextEdit::singleline(&mut draft.retention).desired_width(80.0).hint_text("keep all"))
+            .on_hover_text("e.g. 30d: older events are quarantined as too old and older buckets dropped");
+        ui.end_row();
         ui.label("Metrics");
         ui.vertical(|ui| {
             let mut remove = None;
@@ -265,7 +409,7 @@ fn rollup_ui(ui: &mut Ui, draft: &mut StreamDraft, sample: Option<&TopicSample>)
                     } else {
                         format!("{kind}_{}", field.replace('.', "_"))
                     };
-                    draft.metrics.push(MetricDraft { name: base, kind, field });
+                    draft.metrics.push(MetricDraft::new(base, kind, field));
                 }
             });
         });

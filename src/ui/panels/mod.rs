@@ -33,14 +33,20 @@ pub enum Action {
     /// Open the stream editor on a new stream (`None`) or an existing one.
     OpenEditor(Option<String>),
     CloseEditor,
-    ListTopics(String),
-    SampleTopic(String, String),
+    /// List the topics of these brokers with these client settings.
+    ListTopics(String, Box<crate::model::KafkaClientSpec>),
+    /// Sample a topic: brokers, client settings, topic.
+    SampleTopic(String, Box<crate::model::KafkaClientSpec>, String),
+    /// Test a connection stage by stage: brokers, client settings, topic.
+    TestConnection(String, Box<crate::model::KafkaClientSpec>, Option<String>),
     /// Choose a workbook file to open.
     OpenWorkbook,
     /// Save the workbook to its file (or ask where, for the demo).
     SaveWorkbook,
     /// Save the workbook to a new file.
     SaveWorkbookAs,
+    /// Rebuild a changed stream even though the topic lost some of its history.
+    RebuildAnyway(String),
     /// Add or replace (the named original) stream.
     SaveStream(Box<crate::model::StreamSpec>, Option<String>),
 }

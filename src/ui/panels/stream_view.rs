@@ -36,19 +36,38 @@ pub fn central_ui(ui: &mut Ui, app: &TidepoolApp) -> Vec<Action> {
             group_digits(state.stats.quarantined)
         ));
         if state.stats.skipped_offsets > 0 {
+            let why = if session.demo.is_some() {
+                "the embedded demo broker keeps only its newest ~100,000 messages per partition and dropped these \
+                 before they were read; everything that was read is counted exactly"
+            } else {
+                "compaction, transaction markers, or data deleted by retention before it was read"
+            };
             ui.colored_label(
                 ui.visuals().warn_fg_color,
-                format!(
-                    "{} offsets were never delivered by the broker (compaction, transactions, or data deleted before it was read)",
-                    group_digits(state.stats.skipped_offsets)
-                ),
+                format!("{} offsets were never delivered by the broker ({why})", group_digits(state.stats.skipped_offsets)),
             );
         }
         if let Some(changes) = &state.definition_changes {
-            ui.label(
-                RichText::new(format!("Rollup definition changed ({}): rebuilt from the start.", changes.join(", ")))
-                    .italics(),
-            );
+            let what = if state.rebuilding {
+                "rebuilding from the start; the previous rollup stays until the rebuild has caught up"
+            } else {
+                "applied"
+            };
+            ui.label(RichText::new(format!("Rollup definition changed ({}): {what}.", changes.join(", "))).italics());
+        }
+        if let Some(lost) = state.rebuild_needs_consent {
+            ui.horizontal(|ui| {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    format!(
+                        "Rebuilding would lose {} messages the topic no longer holds. The current rollup is kept.",
+                        group_digits(lost)
+                    ),
+                );
+                if ui.button("Rebuild anyway").clicked() {
+                    actions.push(Action::RebuildAnyway(state.spec.name.clone()));
+                }
+            });
         }
         ui.horizontal(|ui| {
             for (tab, label) in [(Tab::Chart, "Chart"), (Tab::Table, "Table"), (Tab::Quarantine, "Quarantine")] {
