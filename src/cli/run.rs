@@ -77,7 +77,9 @@ pub fn run(workbook_path: &Path, options: &RunOptions, data_dir: &Path) -> Resul
                 eprintln!("{stream}: {} (in place, no rebuild)", changes.join(", "));
             }
             Event::StreamCheckpointSetAside { stream, why } => {
-                eprintln!("{stream}: {why}; it was kept aside unchanged and the stream rebuilds from its start position");
+                eprintln!(
+                    "{stream}: {why}; it was kept aside unchanged and the stream rebuilds from its start position"
+                );
             }
             Event::StreamStatusChanged { stream, status: StreamStatus::Retrying { message, retry_in }, .. }
                 if last_retry_message.get(&stream) != Some(&message) =>
@@ -123,11 +125,12 @@ fn summary(stats: &StreamStats) -> String {
         String::new()
     };
     format!(
-        "{} events, {} quarantined, {} late, lag {}, {} rows{skipped}",
+        "{} events, {} quarantined, {} late, lag {}, {} rows{skipped}, {} new this run",
         stats.events,
         stats.quarantined,
         stats.late,
         stats.lag_msgs.map_or_else(|| "unknown".into(), |lag| lag.to_string()),
-        stats.rows
+        stats.rows,
+        stats.counted_this_run
     )
 }

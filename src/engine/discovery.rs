@@ -98,7 +98,8 @@ fn consumer(brokers: &str, client: &KafkaClientSpec, topic: &str) -> Result<Disc
         .set("enable.partition.eof", "true")
         .set("socket.timeout.ms", "6000")
         // Fail fast on a dead address instead of retrying in the background.
-        .set("reconnect.backoff.max.ms", "2000");
+        .set("reconnect.backoff.max.ms", "2000")
+        .set_log_level(rdkafka::config::RDKafkaLogLevel::Warning);
     apply_client_settings(&mut config, client, "the connection settings")?;
     config
         .create_with_context(StreamContext::new(topic))
@@ -107,6 +108,7 @@ fn consumer(brokers: &str, client: &KafkaClientSpec, topic: &str) -> Result<Disc
 
 /// Why a metadata request failed, with librdkafka's own last word on it.
 fn unreachable(brokers: &str, consumer: &DiscoveryConsumer, err: &rdkafka::error::KafkaError) -> String {
+    crate::engine::stream::kafka::take_client_errors(consumer);
     let detail = consumer.context().take_last_error().map(|e| format!(": {e}")).unwrap_or_default();
     format!("cannot reach broker {brokers} within {}s ({err}{detail})", DISCOVERY_TIMEOUT.as_secs())
 }
@@ -114,7 +116,11 @@ fn unreachable(brokers: &str, consumer: &DiscoveryConsumer, err: &rdkafka::error
 /// Tests a connection stage by stage: each broker's name, a TCP connection to
 /// it, then the Kafka handshake with the client settings (TLS, SASL), then —
 /// when `topic` is given — reading the topic's metadata. Answers what worked.
-pub fn test_connection(brokers: &str, client: &KafkaClientSpec, topic: Option<&str>) -> Result<String, ConnectionFailure> {
+pub fn test_connection(
+    brokers: &str,
+    client: &KafkaClientSpec,
+    topic: Option<&str>,
+) -> Result<String, ConnectionFailure> {
     use std::net::ToSocketAddrs;
     let fail = |stage, message: String| ConnectionFailure { stage, message };
     let addresses: Vec<&str> = brokers.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
@@ -127,25 +133,28 @@ pub fn test_connection(brokers: &str, client: &KafkaClientSpec, topic: Option<&s
             .map_err(|err| fail(ConnectionStage::NameResolution, format!("cannot resolve `{address}`: {err}")))?
             .collect();
         let mut last_error = None;
-        let connected = resolved.iter().any(|socket| match std::net::TcpStream::connect_timeout(socket, Duration::from_secs(3)) {
-            Ok(_) => true,
-            Err(err) => {
-                last_error = Some(err.to_string());
-                false
-            }
-        });
+        let connected =
+            resolved.iter().any(|socket| match std::net::TcpStream::connect_timeout(socket, Duration::from_secs(3)) {
+                Ok(_) => true,
+                Err(err) => {
+                    last_error = Some(err.to_string());
+                    false
+                }
+            });
         if !connected {
             let why = last_error.unwrap_or_else(|| "the name has no address".into());
             return Err(fail(ConnectionStage::Tcp, format!("nothing accepts connections at {address} ({why})")));
         }
     }
-    let consumer = consumer(brokers, client, topic.unwrap_or_default()).map_err(|message| fail(ConnectionStage::Kafka, message))?;
+    let consumer = consumer(brokers, client, topic.unwrap_or_default())
+        .map_err(|message| fail(ConnectionStage::Kafka, message))?;
     let metadata = consumer.fetch_metadata(topic, DISCOVERY_TIMEOUT).map_err(|err| {
+        crate::engine::stream::kafka::take_client_errors(&consumer);
         let detail = consumer.context().take_last_error().unwrap_or_default();
         let lower = detail.to_ascii_lowercase();
-        let stage = if lower.contains("ssl") || lower.contains("certificate") || lower.contains("handshake") {
+        let stage = if lower.contains("ssl") || lower.contains("tls") || lower.contains("certificate") {
             ConnectionStage::Tls
-        } else if lower.contains("sasl") || lower.contains("authentic") {
+        } else if lower.contains("sasl") || lower.contains("authentic") || lower.contains("credentials") {
             ConnectionStage::Authentication
         } else {
             ConnectionStage::Kafka
@@ -163,7 +172,9 @@ pub fn test_connection(brokers: &str, client: &KafkaClientSpec, topic: Option<&s
     let found = metadata.topics().iter().find(|t| t.name() == topic);
     match found {
         Some(t) if t.error().is_some() => {
-            let code = rdkafka::types::RDKafkaErrorCode::from(t.error().unwrap_or(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR));
+            let code = rdkafka::types::RDKafkaErrorCode::from(
+                t.error().unwrap_or(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR),
+            );
             let message = if code == rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed {
                 format!("connected, but not allowed to read topic `{topic}`: ask for read permission")
             } else {
@@ -171,7 +182,9 @@ pub fn test_connection(brokers: &str, client: &KafkaClientSpec, topic: Option<&s
             };
             Err(fail(ConnectionStage::Topic, message))
         }
-        Some(t) if !t.partitions().is_empty() => Ok(format!("connected; topic `{topic}` has {} partition(s)", t.partitions().len())),
+        Some(t) if !t.partitions().is_empty() => {
+            Ok(format!("connected; topic `{topic}` has {} partition(s)", t.partitions().len()))
+        }
         _ => Err(fail(ConnectionStage::Topic, format!("connected, but topic `{topic}` does not exist on {brokers}"))),
     }
 }
@@ -179,7 +192,8 @@ pub fn test_connection(brokers: &str, client: &KafkaClientSpec, topic: Option<&s
 /// The broker's topics, sorted by name (internal `__` topics left out).
 pub fn list_topics(brokers: &str, client: &KafkaClientSpec) -> Result<Vec<TopicInfo>, String> {
     let consumer = consumer(brokers, client, "")?;
-    let metadata = consumer.fetch_metadata(None, DISCOVERY_TIMEOUT).map_err(|err| unreachable(brokers, &consumer, &err))?;
+    let metadata =
+        consumer.fetch_metadata(None, DISCOVERY_TIMEOUT).map_err(|err| unreachable(brokers, &consumer, &err))?;
     let mut topics: Vec<TopicInfo> = metadata
         .topics()
         .iter()

@@ -23,7 +23,9 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use protocol::{Command, Event, HistoryLoss, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec, TableRequest};
+pub use protocol::{
+    Command, Event, HistoryLoss, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec, TableRequest,
+};
 
 /// Capacity of the command and event channels.
 const CHANNEL_CAPACITY: usize = 1024;

@@ -27,15 +27,14 @@ pub fn updated_text(text: &str, base: &Workbook, new: &Workbook) -> Result<Strin
         None => return Ok(document.to_string()),
     };
     for (index, stream) in new.streams.iter().enumerate() {
-        match (streams.get_mut(index), base.streams.get(index)) {
-            (Some(table), Some(old)) => merge(table, &plain_table(old)?, &plain_table(stream)?),
-            _ => {
-                let mut table = stream_section(stream)?;
-                // Sections of the new stream go after everything already in the file, in order.
-                place_after(&mut table, &mut next_position);
-                table.decor_mut().set_prefix("\n");
-                streams.push(table);
-            }
+        if let (Some(table), Some(old)) = (streams.get_mut(index), base.streams.get(index)) {
+            merge(table, &plain_table(old)?, &plain_table(stream)?);
+        } else {
+            let mut table = stream_section(stream)?;
+            // Sections of the new stream go after everything already in the file, in order.
+            place_after(&mut table, &mut next_position);
+            table.decor_mut().set_prefix("\n");
+            streams.push(table);
         }
     }
     while streams.len() > new.streams.len() {

@@ -431,8 +431,8 @@ impl TryFrom<RawMetricSpec> for MetricSpec {
 
 impl From<MetricSpec> for RawMetricSpec {
     fn from(spec: MetricSpec) -> Self {
-        let quantiles = (spec.kind == MetricKind::Quantiles)
-            .then(|| spec.quantiles.iter().map(|rank| rank.fraction()).collect());
+        let quantiles =
+            (spec.kind == MetricKind::Quantiles).then(|| spec.quantiles.iter().map(|rank| rank.fraction()).collect());
         Self { name: spec.name, kind: spec.kind, field: spec.field, quantiles }
     }
 }

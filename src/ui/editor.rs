@@ -264,8 +264,11 @@ impl StreamDraft {
                 format!("{{ name = {}, kind = {}{field}{quantiles} }}", quote(&m.name), quote(&m.kind.to_string()))
             })
             .collect();
-        let retention =
-            if self.retention.trim().is_empty() { String::new() } else { format!("retention = {}\n", quote(&self.retention)) };
+        let retention = if self.retention.trim().is_empty() {
+            String::new()
+        } else {
+            format!("retention = {}\n", quote(&self.retention))
+        };
         let text = format!(
             "[[streams]]\nname = {}\nbrokers = {}\ntopic = {}\nstart = {}\ntime = {time}\n\
              [streams.rollup]\ngranularity = {}\ndimensions = [{}]\nmetrics = [{}]\nallowed_lateness = {}\n{retention}",

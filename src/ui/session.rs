@@ -12,9 +12,8 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use crate::demo::cluster::{DemoCluster, DemoControls};
 use crate::engine::discovery::{ConnectionFailure, TopicInfo, TopicSample};
 use crate::engine::{
-    HistoryLoss,
-    Command, Engine, EngineOptions, Event, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec,
-    TableRequest,
+    Command, Engine, EngineOptions, Event, HistoryLoss, RunMode, StreamStats, StreamStatus, StreamViewData,
+    StreamViewSpec, TableRequest,
 };
 use crate::model::{KafkaClientSpec, StreamSpec, Workbook};
 use crate::ui::theme::StatusKind;
@@ -166,7 +165,11 @@ impl Session {
         let engine = Engine::start(options, waker)?;
         let mut streams = BTreeMap::new();
         for spec in &workbook.streams {
-            engine.send(Command::StartStream { spec: Box::new(spec.clone()), mode: RunMode::Continuous, history: HistoryLoss::Refuse });
+            engine.send(Command::StartStream {
+                spec: Box::new(spec.clone()),
+                mode: RunMode::Continuous,
+                history: HistoryLoss::Refuse,
+            });
             streams.insert(spec.name.clone(), StreamState::new(spec.clone()));
         }
         let source = path.clone();
@@ -291,7 +294,8 @@ impl Session {
             }
             Event::StreamCheckpointSetAside { stream, why } => {
                 if let Some(state) = self.streams.get_mut(&stream) {
-                    state.definition_changes = Some(vec![format!("{why}; it was kept aside and the rollup is rebuilt")]);
+                    state.definition_changes =
+                        Some(vec![format!("{why}; it was kept aside and the rollup is rebuilt")]);
                 }
             }
             Event::StreamViewUpdated { stream, view } => {
@@ -354,7 +358,11 @@ impl Session {
 
     pub fn test_connection(&mut self, brokers: &str, client: &KafkaClientSpec, topic: Option<String>) {
         self.connection_test = Some((brokers.to_string(), None));
-        self.engine.send(Command::TestConnection { brokers: brokers.to_string(), client: Box::new(client.clone()), topic });
+        self.engine.send(Command::TestConnection {
+            brokers: brokers.to_string(),
+            client: Box::new(client.clone()),
+            topic,
+        });
     }
 
     /// Adds a stream, or replaces `original`; the engine (re)starts it and the workbook is saved.
@@ -372,7 +380,11 @@ impl Session {
             None => self.workbook.streams.push(spec.clone()),
         }
         self.watched.remove(&spec.name);
-        self.engine.send(Command::StartStream { spec: Box::new(spec.clone()), mode: RunMode::Continuous, history: HistoryLoss::Refuse });
+        self.engine.send(Command::StartStream {
+            spec: Box::new(spec.clone()),
+            mode: RunMode::Continuous,
+            history: HistoryLoss::Refuse,
+        });
         self.streams.insert(spec.name.clone(), StreamState::new(spec));
         self.save();
     }

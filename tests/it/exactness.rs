@@ -89,12 +89,16 @@ fn distinct_counts_are_exact_row_by_row_up_to_hundreds_of_values() {
     sandbox.run_until_caught_up(&workbook);
     let actual = sorted(&sandbox.export(&workbook, "shop"), &DIMENSIONS);
     let expected = sorted(&expected_rollup(&events, 60_000), &DIMENSIONS);
-    let (got, want, counted) = (actual.column("users").unwrap(), expected.column("users").unwrap(), expected.column("events").unwrap());
+    let (got, want, counted) =
+        (actual.column("users").unwrap(), expected.column("users").unwrap(), expected.column("events").unwrap());
     assert_eq!(got.len(), want.len());
     let mut rows_checked = 0;
     for row in 0..want.len() {
-        let (got, want, events) =
-            (got.get(row).unwrap().extract::<i64>(), want.get(row).unwrap().extract::<i64>(), counted.get(row).unwrap().extract::<i64>());
+        let (got, want, events) = (
+            got.get(row).unwrap().extract::<i64>(),
+            want.get(row).unwrap().extract::<i64>(),
+            counted.get(row).unwrap().extract::<i64>(),
+        );
         assert_eq!(got, want, "row {row}: distinct users");
         assert!(want < events, "row {row} must hold more events than users");
         rows_checked += 1;

@@ -23,9 +23,11 @@ fn a_second_run_continues_where_the_first_stopped() {
     produce(&topic, &second.iter().map(|e| e.outgoing()).collect::<Vec<_>>());
     let output = sandbox.run_until_caught_up(&workbook);
     assert!(stdout(&output).contains("shop: 4000 events, 0 quarantined"), "{}", stdout(&output));
+    // It resumed: only the second half was counted by this run.
+    assert!(stdout(&output).contains(&format!("{} new this run", second.len())), "{}", stdout(&output));
     let actual = sorted(&sandbox.export(&workbook, "shop"), &DIMENSIONS);
     let expected = sorted(&expected_rollup(&events, 60_000), &DIMENSIONS);
-    assert_frames_match(&actual, &expected, &[("users", 0.02)]);
+    assert_frames_match(&actual, &expected, &[]);
 }
 
 #[test]
@@ -53,12 +55,22 @@ fn kill_9_at_any_moment_neither_loses_nor_double_counts() {
         child.wait().expect("reap");
     }
     assert!(killed_while_running > 0, "every run finished before it could be killed; produce more events");
+    // A checkpoint existed before the last kill: it holds part of the topic, not all of it.
+    let checkpointed = column_total(&sandbox.export(&workbook, "shop"), "events");
+    assert!((1..200_000).contains(&checkpointed), "checkpoint before the final run holds {checkpointed} events");
 
     let output = sandbox.run_until_caught_up(&workbook);
     assert!(stdout(&output).contains("shop: 200000 events, 0 quarantined"), "{}", stdout(&output));
+    let resumed_with = format!("{} new this run", 200_000 - checkpointed);
+    assert!(stdout(&output).contains(&resumed_with), "the final run resumed the checkpoint: {}", stdout(&output));
     let actual = sorted(&sandbox.export(&workbook, "shop"), &DIMENSIONS);
     let expected = sorted(&expected_rollup(&events, 60_000), &DIMENSIONS);
-    assert_frames_match(&actual, &expected, &[("users", 0.02)]);
+    // Rows here hold ~250 prices, beyond KLL's exact size (k = 200), so its
+    // quantiles are estimates that depend on arrival order: they are left out
+    // here (KLL's accuracy is unit-tested; quantiles resume exactly in the
+    // test above). Distinct counts stay exact.
+    let expected = expected.drop_many(["price_p50", "price_p90"]);
+    assert_frames_match(&actual, &expected, &[]);
 }
 
 #[test]
@@ -77,5 +89,52 @@ fn a_changed_definition_is_noticed_and_rebuilt() {
     assert!(stdout(&output).contains("shop: 1000 events"), "{}", stdout(&output));
     let actual = sorted(&sandbox.export(&workbook, "shop"), &DIMENSIONS);
     let expected = sorted(&expected_rollup(&events, 300_000), &DIMENSIONS);
-    assert_frames_match(&actual, &expected, &[("users", 0.02)]);
+    assert_frames_match(&actual, &expected, &[]);
+}
+
+/// A changed definition is rebuilt beside the old rollup; when the topic no
+/// longer holds all the messages the old one counted (here the broker lost the
+/// first 400 and holds the other 600 anew), the rebuild stops and asks, and
+/// the old rollup stays readable, whole, until the user agrees.
+#[test]
+fn a_rebuild_that_would_lose_history_asks_first_and_keeps_the_old_rollup() {
+    let topic = "rebuild-history";
+    let events = generate_events(1_000, 1, 1_764_000_000_000, 600, 17);
+    let broker = OwnBroker::start();
+    create_topic_with(&client_config(&broker.address, &[]), topic, 1);
+    produce_with(&producer_with(client_config(&broker.address, &[])), topic, &outgoing(&events));
+    let sandbox = Sandbox::new();
+    let workbook = sandbox.write_workbook(&full_workbook_on(&broker.address, topic, "1m"));
+    sandbox.run_until_caught_up(&workbook);
+
+    let broker = broker.restart_empty();
+    create_topic_with(&client_config(&broker.address, &[]), topic, 1);
+    let still_held: Vec<TestEvent> = events[400..].to_vec();
+    produce_with(&producer_with(client_config(&broker.address, &[])), topic, &outgoing(&still_held));
+
+    sandbox.write_workbook(&full_workbook_on(&broker.address, topic, "5m"));
+    let refused = sandbox.tidepool(&["run", path_str(&workbook), "--until-caught-up", "--give-up-after", "60s"]);
+    assert!(!refused.status.success(), "{}", stdout(&refused));
+    let message = stderr(&refused);
+    assert!(message.contains("would lose 400 of the 1000 messages"), "{message}");
+    assert!(message.contains("--rebuild-losing-history"), "{message}");
+    let kept = sorted(&sandbox.export(&workbook, "shop"), &DIMENSIONS);
+    assert_frames_match(&kept, &sorted(&expected_rollup(&events, 60_000), &DIMENSIONS), &[]);
+
+    let agreed = sandbox.tidepool(&[
+        "run",
+        path_str(&workbook),
+        "--until-caught-up",
+        "--give-up-after",
+        "60s",
+        "--rebuild-losing-history",
+    ]);
+    assert_success(&agreed, "rebuild losing history");
+    assert!(stderr(&agreed).contains("replaced the previous one"), "{}", stderr(&agreed));
+    let rebuilt = sorted(&sandbox.export(&workbook, "shop"), &DIMENSIONS);
+    assert_frames_match(&rebuilt, &sorted(&expected_rollup(&still_held, 300_000), &DIMENSIONS), &[]);
+}
+
+fn outgoing(events: &[TestEvent]) -> Vec<Outgoing> {
+    events.iter().map(TestEvent::outgoing).collect()
 }

@@ -54,6 +54,62 @@ pub fn create_topic_with(config: &ClientConfig, topic: &str, partitions: i32) {
     }
 }
 
+/// A tansu broker of the test's own (the binary `scripts/test` installed), on a
+/// port that survives a restart: stopping and starting it again empties it, as
+/// if the topic had been deleted and made anew.
+pub struct OwnBroker {
+    pub address: String,
+    process: std::process::Child,
+}
+
+impl OwnBroker {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_on(port)
+    }
+
+    pub fn start_on(port: u16) -> Self {
+        let tansu = std::env::var("TIDEPOOL_TEST_TANSU").expect("TIDEPOOL_TEST_TANSU is not set: run scripts/test");
+        let address = format!("127.0.0.1:{port}");
+        let url = format!("tcp://{address}");
+        let process = Command::new(tansu)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&address).is_err() {
+            assert!(std::time::Instant::now() < deadline, "tansu did not listen on {address}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { address, process }
+    }
+
+    /// Stops the broker and starts an empty one on the same address.
+    #[must_use]
+    pub fn restart_empty(mut self) -> Self {
+        let port = self.address.rsplit(':').next().unwrap().parse().unwrap();
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        Self::start_on(port)
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// `full_workbook` reading from another broker.
+pub fn full_workbook_on(brokers: &str, topic: &str, granularity: &str) -> String {
+    full_workbook(topic, granularity)
+        .replace(&format!("brokers = \"{}\"", broker()), &format!("brokers = \"{brokers}\""))
+}
+
 /// Runs a future to completion on this thread (the admin API is async).
 fn futures_executor<F: std::future::Future>() -> impl FnOnce(F) -> F::Output {
     |future| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(future)
@@ -173,6 +229,12 @@ impl Sandbox {
         assert_success(&output, "export");
         ParquetReader::new(std::fs::File::open(&out).expect("open export")).finish().expect("read export")
     }
+}
+
+/// The sum of an integer column (e.g. the events of a rollup).
+pub fn column_total(frame: &DataFrame, column: &str) -> i64 {
+    let values = frame.column(column).expect("column").as_materialized_series().i64().expect("integers").clone();
+    values.iter().flatten().sum()
 }
 
 pub fn path_str(path: &Path) -> &str {
@@ -395,7 +457,8 @@ pub fn expected_rollup(events: &[TestEvent], granularity_ms: i64) -> DataFrame {
 /// smallest value with at least `rank` of the row's values at or below it —
 /// computed by sorting, independently of any sketch.
 fn nearest_rank_quantiles(events: &[TestEvent], granularity_ms: i64, ranks: &[(f64, &str)]) -> DataFrame {
-    let mut groups: std::collections::BTreeMap<(i64, &str, Option<&str>), Vec<f64>> = Default::default();
+    let mut groups: std::collections::BTreeMap<(i64, &str, Option<&str>), Vec<f64>> =
+        std::collections::BTreeMap::default();
     for event in events {
         let bucket_us = (event.ts_ms - event.ts_ms.rem_euclid(granularity_ms)) * 1_000;
         let prices = groups.entry((bucket_us, event.country, event.device)).or_default();

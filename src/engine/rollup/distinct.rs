@@ -231,7 +231,7 @@ fn small_list_coupons(bytes: &[u8]) -> Option<Vec<u32>> {
         && preamble[2] == FAMILY_HLL
         && preamble[3] == LG_K
         && preamble[5] & COMPACT_FLAG != 0
-        && preamble[7] & 0x3 == 0
+        && preamble[7].trailing_zeros() >= 2 // current mode LIST (0)
         && usize::from(preamble[6]) <= INLINE;
     if !is_small_list {
         return None;

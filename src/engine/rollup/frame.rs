@@ -5,8 +5,8 @@ use polars::prelude::*;
 
 use super::RollupState;
 use super::metrics::MetricColumn;
-use crate::model::workbook::QuantileRank;
 use crate::model::workbook::BUCKET_COLUMN;
+use crate::model::workbook::QuantileRank;
 
 impl RollupState {
     /// A snapshot of every row, sorted by bucket and then dimensions.

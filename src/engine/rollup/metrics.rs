@@ -237,7 +237,9 @@ impl MetricColumn {
             Self::Sum(sum) | Self::Mean(sum) => {
                 (sum.values.len(), sum.exact.len() == sum.values.len() && sum.inexact.len() == sum.values.len())
             }
-            Self::Min(extreme) | Self::Max(extreme) => (extreme.values.len(), extreme.value.len() == extreme.values.len()),
+            Self::Min(extreme) | Self::Max(extreme) => {
+                (extreme.values.len(), extreme.value.len() == extreme.values.len())
+            }
             Self::First(positioned) | Self::Last(positioned) => {
                 (positioned.order.len(), positioned.value.len() == positioned.order.len())
             }

@@ -97,7 +97,7 @@ impl RollupState {
             buckets: Vec::new(),
             dimension_ids: Vec::new(),
             event_counts: Vec::new(),
-            columns: spec.metrics.iter().map(|metric| MetricColumn::new(metric)).collect(),
+            columns: spec.metrics.iter().map(MetricColumn::new).collect(),
             rows_by_key: RowIndex::default(),
             hasher: KeyHasher::default(),
         }

@@ -116,7 +116,8 @@ mod tests {
         let again: QuantileSketch = postcard::from_bytes(&postcard::to_stdvec(&sketch).unwrap()).unwrap();
         assert_eq!(again.quantile(0.5), sketch.quantile(0.5));
         assert_eq!(again.to_bytes(), sketch.to_bytes());
-        let empty: QuantileSketch = postcard::from_bytes(&postcard::to_stdvec(&QuantileSketch::default()).unwrap()).unwrap();
+        let empty: QuantileSketch =
+            postcard::from_bytes(&postcard::to_stdvec(&QuantileSketch::default()).unwrap()).unwrap();
         assert_eq!(empty.count(), 0);
     }
 }

@@ -40,8 +40,14 @@ pub const NULL_LABEL: &str = "(none)";
 #[derive(Debug, Clone)]
 enum Merged {
     Count(u64),
-    Sum { total: f64, values: u64 },
-    Mean { total: f64, values: u64 },
+    Sum {
+        total: f64,
+        values: u64,
+    },
+    Mean {
+        total: f64,
+        values: u64,
+    },
     Min(Option<f64>),
     Max(Option<f64>),
     First(Option<(EventOrder, f64)>),

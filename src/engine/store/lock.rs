@@ -22,7 +22,8 @@ impl StreamLock {
         std::fs::create_dir_all(&dir).map_err(|source| StoreError::Directory { path: dir.clone(), source })?;
         let path = lock_path(&dir, key);
         let io = |source| StoreError::Directory { path: path.clone(), source };
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {
                 file.set_len(0).map_err(io)?;
@@ -36,7 +37,11 @@ impl StreamLock {
                 let holder = holder.trim();
                 Err(StoreError::Busy {
                     stream: key.stream.clone(),
-                    holder: if holder.is_empty() { "another tidepool process".into() } else { format!("process {holder}") },
+                    holder: if holder.is_empty() {
+                        "another tidepool process".into()
+                    } else {
+                        format!("process {holder}")
+                    },
                 })
             }
             Err(TryLockError::Error(source)) => Err(io(source)),

@@ -79,6 +79,7 @@ const REBUILD_SUFFIX: &str = "\u{1f}rebuild";
 
 impl StreamKey {
     /// Where a changed definition's rollup is built until it replaces this one.
+    #[must_use]
     pub fn rebuild(&self) -> Self {
         Self { workbook_id: self.workbook_id.clone(), stream: format!("{}{REBUILD_SUFFIX}", self.stream) }
     }
@@ -360,9 +361,8 @@ impl StateStore {
 
 /// Brings a database written by an older tidepool up to today's schema.
 fn migrate(connection: &Connection) -> rusqlite::Result<()> {
-    let has_format = connection
-        .prepare("SELECT 1 FROM pragma_table_info('checkpoints') WHERE name = 'format'")?
-        .exists([])?;
+    let has_format =
+        connection.prepare("SELECT 1 FROM pragma_table_info('checkpoints') WHERE name = 'format'")?.exists([])?;
     if !has_format {
         // Checkpoints written before the column existed are format 1.
         connection.execute_batch("ALTER TABLE checkpoints ADD COLUMN format INTEGER NOT NULL DEFAULT 1;")?;

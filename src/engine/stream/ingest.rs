@@ -81,6 +81,8 @@ pub struct Ingestor {
     quarantine_capacity: usize,
     pub rollup: RollupState,
     pub progress: StreamProgress,
+    /// Messages the progress had counted when this ingestor was made (from a checkpoint).
+    pub counted_at_start: u64,
     /// Quarantined since the last checkpoint, newest last, at most `quarantine_capacity`.
     pending_quarantine: VecDeque<QuarantinedRecord>,
     /// The latest quarantined records, for live views.
@@ -151,6 +153,7 @@ impl Ingestor {
             retention_micros: spec.rollup.retention.map(crate::model::SpanDuration::micros),
             quarantine_capacity: spec.quarantine_capacity,
             rollup,
+            counted_at_start: progress.events + progress.quarantined_total(),
             progress,
             pending_quarantine: VecDeque::new(),
             recent_quarantine: VecDeque::new(),
@@ -477,7 +480,12 @@ metrics = [{ name = "events", kind = "count" }]"#,
         .enumerate()
         {
             let outcome = ingestor.ingest(message(offset as i64, payload), 0);
-            assert_eq!(outcome, Outcome::Quarantined(QuarantineReason::BadTime), "{}", String::from_utf8_lossy(payload));
+            assert_eq!(
+                outcome,
+                Outcome::Quarantined(QuarantineReason::BadTime),
+                "{}",
+                String::from_utf8_lossy(payload)
+            );
         }
         assert_eq!(ingestor.ingest(message(100, br#"{"ts":253402300799999}"#), 0), Outcome::Merged, "9999-12-31");
         let mut kafka_time = Ingestor::new(&crate::model::workbook::test_stream_with_time(

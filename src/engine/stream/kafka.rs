@@ -54,6 +54,26 @@ impl StreamContext {
         self.last_error.lock().ok().and_then(|mut error| error.take())
     }
 
+    /// Notes an error code that came back from a poll (TLS and SASL failures of a
+    /// request arrive this way, without their text).
+    fn note_code(&self, code: rdkafka::types::RDKafkaErrorCode) {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        let words = match code {
+            Code::SSL => {
+                "the TLS handshake failed: the broker's certificate does not verify against the CA, \
+                          or the broker does not speak TLS"
+            }
+            Code::Authentication | Code::SaslAuthenticationFailed => "the broker rejected the credentials",
+            _ => return,
+        };
+        self.user_must_fix.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut last) = self.last_error.lock()
+            && last.is_none()
+        {
+            *last = Some(words.to_string());
+        }
+    }
+
     /// Whether an error seen so far is one that only the user can fix.
     pub fn user_must_fix(&self) -> bool {
         self.user_must_fix.load(std::sync::atomic::Ordering::Relaxed)
@@ -62,12 +82,16 @@ impl StreamContext {
 
 impl ClientContext for StreamContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
-                tracing::warn!(target: "librdkafka", "{facility}: {message}");
+        // TLS and SASL failures often reach only the log: keep them as the last error.
+        if needs_the_user_by_words(message) {
+            self.user_must_fix.store(true, std::sync::atomic::Ordering::Relaxed);
+            if let Ok(mut last) = self.last_error.lock() {
+                *last = Some(message.to_string());
             }
-            _ => tracing::debug!(target: "librdkafka", "{facility}: {message}"),
         }
+        // tidepool reports failures itself, once, in its own words; librdkafka's own
+        // lines are for `TIDEPOOL_LOG=debug`.
+        tracing::debug!(target: "librdkafka", "{level:?} {facility}: {message}");
     }
 
     fn stats(&self, statistics: Statistics) {
@@ -181,10 +205,26 @@ pub fn client_config(spec: &StreamSpec) -> Result<ClientConfig, ConnectError> {
         .set("auto.offset.reset", "earliest")
         .set("statistics.interval.ms", "1000")
         .set("socket.timeout.ms", "10000")
-        .set("message.max.bytes", (spec.max_message_bytes.max(1_000_000) + 1_000_000).to_string());
+        .set("message.max.bytes", (spec.max_message_bytes.max(1_000_000) + 1_000_000).to_string())
+        // librdkafka's log goes to the context (which keeps TLS and SASL failures as the last error).
+        .set_log_level(RDKafkaLogLevel::Warning);
     apply_client_settings(&mut config, &spec.kafka, &format!("stream `{}`", spec.name))
         .map_err(ConnectError::user_must_fix)?;
     Ok(config)
+}
+
+/// Serves the client's queued error events, so that a failed request's TLS or
+/// SASL failure (which arrives as an event, not with the request) is known.
+pub fn take_client_errors(consumer: &BaseConsumer<StreamContext>) {
+    for _ in 0..4 {
+        match consumer.poll(Duration::from_millis(50)) {
+            Some(Err(KafkaError::MessageConsumption(code) | KafkaError::MessageConsumptionFatal(code))) => {
+                consumer.context().note_code(code);
+            }
+            None => break,
+            Some(_) => {}
+        }
+    }
 }
 
 /// Creates the consumer and lists the topic's partitions.
@@ -194,6 +234,7 @@ pub fn connect(spec: &StreamSpec) -> Result<(StreamConsumer, Vec<i32>), ConnectE
         .create_with_context(StreamContext::new(&spec.topic))
         .map_err(|err| ConnectError::user_must_fix(format!("cannot set up a Kafka client for {where_}: {err}")))?;
     let metadata = consumer.fetch_metadata(Some(&spec.topic), REQUEST_TIMEOUT).map_err(|err| {
+        take_client_errors(&consumer);
         let context = consumer.context();
         let detail = context.take_last_error().map(|e| format!(" ({e})")).unwrap_or_default();
         let message = format!("cannot reach {where_}: {err}{detail}");
@@ -337,10 +378,19 @@ pub fn needs_the_user(error: &KafkaError, reason: &str) -> bool {
                 | Code::Fatal
         )
     );
-    let reason = reason.to_ascii_lowercase();
-    by_code
-        || reason.contains("certificate verify failed")
-        || reason.contains("authentication failed")
-        || reason.contains("sasl authentication error")
-        || reason.contains("not implemented")
+    by_code || needs_the_user_by_words(reason)
+}
+
+/// librdkafka's words for failures that retrying cannot fix.
+fn needs_the_user_by_words(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    [
+        "certificate verify failed",
+        "authentication failed",
+        "sasl authentication error",
+        "not implemented",
+        "ssl handshake failed",
+    ]
+    .iter()
+    .any(|words| text.contains(words))
 }

@@ -21,7 +21,8 @@ use super::kafka::{self, ConnectError, StreamConsumer};
 use crate::engine::rollup::series::SeriesQuery;
 use crate::engine::store::{StateStore, StoreError, StreamKey, StreamLock};
 use crate::engine::{
-    EngineOptions, Event, EventSink, HistoryLoss, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec, TableRequest,
+    EngineOptions, Event, EventSink, HistoryLoss, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec,
+    TableRequest,
 };
 use crate::model::StreamSpec;
 use crate::model::fingerprint::RollupDefinition;
@@ -499,9 +500,10 @@ impl StreamWorker {
         let mut still_held: u64 = 0;
         for &partition in partitions {
             let Some(&end) = replaced.next_offsets.get(&partition) else { continue };
-            let (low, _) = consumer
-                .fetch_watermarks(&self.spec.topic, partition, kafka::REQUEST_TIMEOUT)
-                .map_err(|err| ConnectError::retry(format!("cannot read the offsets of `{}`: {err}", self.spec.topic)))?;
+            let (low, _) =
+                consumer.fetch_watermarks(&self.spec.topic, partition, kafka::REQUEST_TIMEOUT).map_err(|err| {
+                    ConnectError::retry(format!("cannot read the offsets of `{}`: {err}", self.spec.topic))
+                })?;
             still_held += (end - low).max(0) as u64;
         }
         let lost = counted.saturating_sub(still_held);
@@ -573,7 +575,9 @@ fn lag_msgs(consumer: &StreamConsumer, ingestor: &Ingestor, at_end: &HashMap<i32
 }
 
 fn stats_of(ingestor: &Ingestor, lag_msgs: Option<i64>) -> StreamStats {
+    let counted = ingestor.progress.events + ingestor.progress.quarantined_total();
     StreamStats {
+        counted_this_run: counted.saturating_sub(ingestor.counted_at_start),
         events: ingestor.progress.events,
         late: ingestor.progress.late,
         quarantined: ingestor.progress.quarantined_total(),

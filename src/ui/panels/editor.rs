@@ -227,8 +227,9 @@ fn connection_ui(ui: &mut Ui, draft: &mut StreamDraft, session: &Session, action
                 ui.text_edit_singleline(&mut client.sasl_username);
                 ui.end_row();
                 ui.label("Password from");
-                ui.add(egui::TextEdit::singleline(&mut client.password_env).hint_text("KAFKA_PASSWORD"))
-                    .on_hover_text("the environment variable that holds the password; the password never goes into the workbook");
+                ui.add(egui::TextEdit::singleline(&mut client.password_env).hint_text("KAFKA_PASSWORD")).on_hover_text(
+                    "the environment variable that holds the password; the password never goes into the workbook",
+                );
                 ui.end_row();
             }
             if client.security_protocol.ends_with("SSL") {
@@ -261,7 +262,10 @@ fn connection_ui(ui: &mut Ui, draft: &mut StreamDraft, session: &Session, action
                     ui.colored_label(crate::ui::theme::status_colour(crate::ui::theme::StatusKind::Live), message);
                 }
                 Some((_, Some(Err(failure)))) => {
-                    ui.colored_label(ui.visuals().error_fg_color, format!("{}: {}", stage_name(failure.stage), failure.message));
+                    ui.colored_label(
+                        ui.visuals().error_fg_color,
+                        format!("{}: {}", stage_name(failure.stage), failure.message),
+                    );
                 }
                 None => {}
             }
@@ -365,7 +369,9 @@ fn rollup_ui(ui: &mut Ui, draft: &mut StreamDraft, sample: Option<&TopicSample>)
         ui.end_row();
         ui.label("Allowed lateness");
         ui.add(egui::TextEdit::singleline(&mut draft.allowed_lateness).desired_width(80.0).hint_text("1m"))
-            .on_hover_text("events older than their partition's newest minus this are counted as late (and still merged)");
+            .on_hover_text(
+                "events older than their partition's newest minus this are counted as late (and still merged)",
+            );
         ui.end_row();
         ui.label("Retention");
         ui.add(egui::TextEdit::singleline(&mut draft.retention).desired_width(80.0).hint_text("keep all"))

@@ -44,7 +44,10 @@ pub fn central_ui(ui: &mut Ui, app: &TidepoolApp) -> Vec<Action> {
             };
             ui.colored_label(
                 ui.visuals().warn_fg_color,
-                format!("{} offsets were never delivered by the broker ({why})", group_digits(state.stats.skipped_offsets)),
+                format!(
+                    "{} offsets were never delivered by the broker ({why})",
+                    group_digits(state.stats.skipped_offsets)
+                ),
             );
         }
         if let Some(changes) = &state.definition_changes {
