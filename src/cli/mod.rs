@@ -54,9 +54,10 @@ pub fn export(workbook_path: &Path, name: &str, out: &Path, data_dir: &Path) -> 
         let changes = serde_json::from_str::<RollupDefinition>(&checkpoint.definition)
             .map(|previous| definition.changes_since(&previous).join(", "))
             .unwrap_or_default();
-        bail!(
-            "the saved rollup of stream `{name}` was built for another definition ({changes}); \
-             run `tidepool run {} --until-caught-up` to rebuild it",
+        // The previous rollup stays readable until a rebuild for the new definition has caught up.
+        eprintln!(
+            "note: exporting the current rollup of `{name}`, built for the previous definition ({changes}); \
+             `tidepool run {} --until-caught-up` rebuilds it for the workbook's definition",
             workbook_path.display()
         );
     }

@@ -146,7 +146,12 @@ pub fn produce_with(producer: &BaseProducer, topic: &str, messages: &[Outgoing])
 
 /// Produces each message as its own flushed batch (see the guide on tansu's batch-granular offsets).
 pub fn produce_one_by_one(topic: &str, messages: &[Outgoing]) {
-    let producer = producer();
+    produce_one_by_one_to(&broker(), topic, messages);
+}
+
+/// As [`produce_one_by_one`], to another broker.
+pub fn produce_one_by_one_to(brokers: &str, topic: &str, messages: &[Outgoing]) {
+    let producer = producer_with(client_config(brokers, &[]));
     for message in messages {
         send(&producer, topic, message);
         producer.flush(Duration::from_secs(30)).expect("flush");

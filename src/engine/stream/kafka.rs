@@ -67,10 +67,17 @@ impl StreamContext {
             _ => return,
         };
         self.user_must_fix.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Ok(mut last) = self.last_error.lock()
-            && last.is_none()
-        {
-            *last = Some(words.to_string());
+        self.keep_error(words, true);
+    }
+
+    /// Keeps `text` as the last error, unless it would hide an error only the
+    /// user can fix (those say more than a later "all brokers are down").
+    fn keep_error(&self, text: &str, must_fix: bool) {
+        if let Ok(mut last) = self.last_error.lock() {
+            let keeps_worse = self.user_must_fix() && !must_fix && last.is_some();
+            if !keeps_worse {
+                *last = Some(text.to_string());
+            }
         }
     }
 
@@ -85,9 +92,7 @@ impl ClientContext for StreamContext {
         // TLS and SASL failures often reach only the log: keep them as the last error.
         if needs_the_user_by_words(message) {
             self.user_must_fix.store(true, std::sync::atomic::Ordering::Relaxed);
-            if let Ok(mut last) = self.last_error.lock() {
-                *last = Some(message.to_string());
-            }
+            self.keep_error(message, true);
         }
         // tidepool reports failures itself, once, in its own words; librdkafka's own
         // lines are for `TIDEPOOL_LOG=debug`.
@@ -107,12 +112,11 @@ impl ClientContext for StreamContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!(target: "librdkafka", "client error: {error}: {reason}");
-        if needs_the_user(&error, reason) {
+        let must_fix = needs_the_user(&error, reason);
+        if must_fix {
             self.user_must_fix.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        if let Ok(mut last) = self.last_error.lock() {
-            *last = Some(reason.to_string());
-        }
+        self.keep_error(reason, must_fix);
     }
 }
 

@@ -32,6 +32,8 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// Messages ingested between two looks at the clocks, controls and timers.
+const HOUSEKEEPING_MESSAGES: u32 = 64;
 
 /// Requests to a running stream from the supervisor.
 #[derive(Debug, Clone)]
@@ -272,6 +274,8 @@ impl StreamWorker {
             return SessionEnd::Failed(err);
         }
         let mut at_end: HashMap<i32, bool> = partitions.iter().map(|&p| (p, false)).collect();
+        // Whether any partition is marked at its end (so a message needs to clear its mark).
+        let mut any_at_end = false;
         let mut caught_up_reported = false;
         let mut last_checkpoint = Instant::now();
         let mut last_status = Instant::now();
@@ -280,26 +284,18 @@ impl StreamWorker {
         // give-up time fails, whatever the reason (fetch errors, a silent broker).
         let mut last_progress = Instant::now();
         let mut last_read_error: Option<String> = None;
+        // Per message the loop only ingests: the clocks, controls, status and checkpoints
+        // are looked at after every HOUSEKEEPING_MESSAGES messages and whenever a poll
+        // brings something else (nothing, an end, an error).
+        let mut messages_since_housekeeping: u32 = 0;
+        let mut now_us = now_micros();
         loop {
-            if self.stop.load(Ordering::Relaxed) {
-                return SessionEnd::Stopped;
-            }
-            if let RunMode::UntilCaughtUp { give_up_after } = self.mode
-                && last_progress.elapsed() > give_up_after
-            {
-                let why = last_read_error.take().unwrap_or_else(|| "the broker sent nothing".into());
-                return SessionEnd::Failed(ConnectError::retry(format!(
-                    "no progress reading topic `{}` from broker {} for {}s: {why}",
-                    self.spec.topic,
-                    self.spec.brokers,
-                    give_up_after.as_secs()
-                )));
-            }
+            let housekeeping_due = messages_since_housekeeping >= HOUSEKEEPING_MESSAGES;
             match consumer.poll(POLL_TIMEOUT) {
-                None => {}
                 Some(Ok(message)) => {
-                    last_progress = Instant::now();
-                    if let Some(check) = resume_checks.remove(&message.partition())
+                    messages_since_housekeeping += 1;
+                    if !resume_checks.is_empty()
+                        && let Some(check) = resume_checks.remove(&message.partition())
                         && message.offset() > check.checkpointed
                         && let Some(deeper) = check.deeper()
                     {
@@ -322,9 +318,16 @@ impl StreamWorker {
                         timestamp_ms: message.timestamp().to_millis(),
                         payload: message.payload(),
                     };
-                    ingestor.ingest(incoming, now_micros());
-                    at_end.insert(incoming.partition, false);
+                    ingestor.ingest(incoming, now_us);
+                    if any_at_end {
+                        at_end.insert(incoming.partition, false);
+                        any_at_end = at_end.values().any(|&done| done);
+                    }
+                    if !housekeeping_due {
+                        continue;
+                    }
                 }
+                None => {}
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
                     last_progress = Instant::now();
                     if let Some(check) = resume_checks.remove(&partition)
@@ -340,6 +343,7 @@ impl StreamWorker {
                         continue;
                     }
                     at_end.insert(partition, true);
+                    any_at_end = true;
                     if at_end.values().all(|&done| done)
                         && let Some(rebuild) = &mut self.rebuild
                         && !rebuild.caught_up
@@ -375,6 +379,27 @@ impl StreamWorker {
                     tracing::warn!(stream = %self.spec.name, "{message}");
                     last_read_error = Some(message);
                 }
+            }
+            // Housekeeping: after a batch of messages, or a poll that brought something else.
+            if messages_since_housekeeping > 0 {
+                // Messages flowed since the last look: that is progress.
+                last_progress = Instant::now();
+            }
+            messages_since_housekeeping = 0;
+            now_us = now_micros();
+            if self.stop.load(Ordering::Relaxed) {
+                return SessionEnd::Stopped;
+            }
+            if let RunMode::UntilCaughtUp { give_up_after } = self.mode
+                && last_progress.elapsed() > give_up_after
+            {
+                let why = last_read_error.take().unwrap_or_else(|| "the broker sent nothing".into());
+                return SessionEnd::Failed(ConnectError::retry(format!(
+                    "no progress reading topic `{}` from broker {} for {}s: {why}",
+                    self.spec.topic,
+                    self.spec.brokers,
+                    give_up_after.as_secs()
+                )));
             }
             self.take_controls();
             if last_status.elapsed() >= STATUS_EVERY {
@@ -500,11 +525,13 @@ impl StreamWorker {
         let mut still_held: u64 = 0;
         for &partition in partitions {
             let Some(&end) = replaced.next_offsets.get(&partition) else { continue };
-            let (low, _) =
+            let (low, high) =
                 consumer.fetch_watermarks(&self.spec.topic, partition, kafka::REQUEST_TIMEOUT).map_err(|err| {
                     ConnectError::retry(format!("cannot read the offsets of `{}`: {err}", self.spec.topic))
                 })?;
-            still_held += (end - low).max(0) as u64;
+            tracing::debug!(stream = %self.spec.name, partition, low, high, end, "history check before a rebuild");
+            // The offsets the old rollup read that the topic still holds.
+            still_held += (end.min(high) - low).max(0) as u64;
         }
         let lost = counted.saturating_sub(still_held);
         if lost == 0 {
