@@ -73,6 +73,8 @@ struct Rebuild {
     replaced: StreamProgress,
     /// Every partition reached its end: the next checkpoint promotes the rebuild.
     caught_up: bool,
+    /// The rebuild holds less history than the old rollup and the user was asked.
+    consent_asked: bool,
 }
 
 /// The view a watcher asked for, and what was last published.
@@ -230,7 +232,7 @@ impl StreamWorker {
                 self.sink.send(Event::StreamDefinitionChanged { stream: self.name(), changes });
                 // The old rollup stays under the stream's key, readable and exportable,
                 // while the new one is built under the rebuild key.
-                self.rebuild = Some(Rebuild { replaced: checkpoint.progress, caught_up: false });
+                self.rebuild = Some(Rebuild { replaced: checkpoint.progress, caught_up: false, consent_asked: false });
                 let rebuild_key = self.key.rebuild();
                 match store.load(&rebuild_key) {
                     Ok(Some(partial)) if partial.fingerprint == self.definition.fingerprint() => {
@@ -269,9 +271,6 @@ impl StreamWorker {
                 resume_checks.extend(assignment.resumed.into_iter().map(|check| (check.partition, check)));
             }
             Err(err) => return SessionEnd::Failed(err),
-        }
-        if let Err(err) = self.check_history_for_rebuild(consumer, partitions, ingestor) {
-            return SessionEnd::Failed(err);
         }
         let mut at_end: HashMap<i32, bool> = partitions.iter().map(|&p| (p, false)).collect();
         // Whether any partition is marked at its end (so a message needs to clear its mark).
@@ -345,10 +344,25 @@ impl StreamWorker {
                     at_end.insert(partition, true);
                     any_at_end = true;
                     if at_end.values().all(|&done| done)
-                        && let Some(rebuild) = &mut self.rebuild
-                        && !rebuild.caught_up
+                        && self.rebuild.as_ref().is_some_and(|rebuild| !rebuild.caught_up && !rebuild.consent_asked)
                     {
-                        rebuild.caught_up = true;
+                        // The rebuild has caught up: it replaces the old rollup, unless it
+                        // holds less history than the old one did and the user has not agreed.
+                        match self.history_lost(consumer, partitions, ingestor) {
+                            Ok(lost) if lost == 0 || self.history == HistoryLoss::Accept => {
+                                if let Some(rebuild) = &mut self.rebuild {
+                                    rebuild.caught_up = true;
+                                }
+                            }
+                            Ok(lost) => {
+                                let message = self.ask_consent(lost);
+                                self.checkpoint(store, ingestor);
+                                if matches!(self.mode, RunMode::UntilCaughtUp { .. }) {
+                                    return SessionEnd::Failed(ConnectError::user_must_fix(message));
+                                }
+                            }
+                            Err(err) => return SessionEnd::Failed(err),
+                        }
                         self.checkpoint(store, ingestor);
                         last_checkpoint = Instant::now();
                     }
@@ -506,45 +520,50 @@ impl StreamWorker {
         }
     }
 
-    /// Before a fresh rebuild reads anything: when the topic no longer holds all
-    /// the messages the old rollup counted (retention deleted some), the rebuild
-    /// would lose history. Without the user's consent the stream stops there and
-    /// the old rollup stays.
-    fn check_history_for_rebuild(
+    /// How many of the messages the old rollup counted a caught-up rebuild could
+    /// not read because the topic no longer holds them (retention deleted them,
+    /// or the topic was made anew): per partition, the offsets below the old
+    /// rollup's end that lie between the topic's start and the rebuild's own end.
+    fn history_lost(
         &self,
         consumer: &StreamConsumer,
         partitions: &[i32],
         ingestor: &Ingestor,
-    ) -> Result<(), ConnectError> {
-        let Some(rebuild) = &self.rebuild else { return Ok(()) };
-        if self.history == HistoryLoss::Accept || !ingestor.progress.next_offsets.is_empty() {
-            return Ok(());
-        }
+    ) -> Result<u64, ConnectError> {
+        let Some(rebuild) = &self.rebuild else { return Ok(0) };
         let replaced = &rebuild.replaced;
         let counted = replaced.events + replaced.quarantined_total();
         let mut still_held: u64 = 0;
         for &partition in partitions {
-            let Some(&end) = replaced.next_offsets.get(&partition) else { continue };
-            let (low, high) =
+            let Some(&old_end) = replaced.next_offsets.get(&partition) else { continue };
+            // The rebuild's end is the offset after the last message it read: the
+            // true end, whatever a broker answers to a request for the latest offset.
+            let Some(&new_end) = ingestor.progress.next_offsets.get(&partition) else { continue };
+            let (low, _) =
                 consumer.fetch_watermarks(&self.spec.topic, partition, kafka::REQUEST_TIMEOUT).map_err(|err| {
                     ConnectError::retry(format!("cannot read the offsets of `{}`: {err}", self.spec.topic))
                 })?;
-            tracing::debug!(stream = %self.spec.name, partition, low, high, end, "history check before a rebuild");
-            // The offsets the old rollup read that the topic still holds.
-            still_held += (end.min(high) - low).max(0) as u64;
+            tracing::debug!(stream = %self.spec.name, partition, low, old_end, new_end, "history check of a rebuild");
+            still_held += (old_end.min(new_end) - low).max(0) as u64;
         }
-        let lost = counted.saturating_sub(still_held);
-        if lost == 0 {
-            return Ok(());
+        Ok(counted.saturating_sub(still_held))
+    }
+
+    /// Tells the user that the caught-up rebuild holds less history than the
+    /// current rollup; the current one stays until they agree. Answers the words.
+    fn ask_consent(&mut self, lost: u64) -> String {
+        if let Some(rebuild) = &mut self.rebuild {
+            rebuild.consent_asked = true;
         }
+        let counted = self.rebuild.as_ref().map_or(0, |r| r.replaced.events + r.replaced.quarantined_total());
         self.sink.send(Event::StreamRebuildNeedsConsent { stream: self.name(), lost_messages: lost });
-        Err(ConnectError::user_must_fix(format!(
-            "rebuilding stream `{}` for its changed definition would lose {lost} of the {counted} messages \
+        format!(
+            "the rebuild of stream `{}` for its changed definition would lose {lost} of the {counted} messages \
              the current rollup counted: topic `{}` no longer holds them. The current rollup stays as it is; \
-             rebuild anyway with `tidepool run --rebuild-losing-history` (or \"Rebuild anyway\" in the window), \
-             or undo the change",
+             replace it anyway with `tidepool run --rebuild-losing-history` (or \"Rebuild anyway\" in the \
+             window), or undo the change",
             self.spec.name, self.spec.topic
-        )))
+        )
     }
 
     fn report(&self, status: StreamStatus, ingestor: &Ingestor, lag: Option<i64>) {
