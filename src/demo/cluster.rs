@@ -132,15 +132,26 @@ fn produce_forever(producer: &BaseProducer, controls: &DemoControls) {
         users: 20_000,
     });
     let mut payload = Vec::with_capacity(256);
-    let backfill_events = BACKFILL.as_secs() * u64::from(DEFAULT_RATE);
+    // The history runs up to the moment live events begin (producing it takes a
+    // few seconds): ending it at launch left a gap that looked like an outage.
+    let reached_now = |index: u64| {
+        let reached_ms = start_ms + (index * 1_000 / u64::from(DEFAULT_RATE)) as i64;
+        index.is_multiple_of(100) && reached_ms >= now_ms()
+    };
     let backfill_started = Instant::now();
-    for index in 0..backfill_events {
+    let mut backfill_events = 0_u64;
+    loop {
+        let index = backfill_events;
         if controls.stop.load(Ordering::Relaxed) {
             return;
         }
+        if reached_now(index) {
+            break;
+        }
+        backfill_events += 1;
         history.next_into(&mut payload);
         send(producer, &payload, index, controls);
-        if index % 1_000 == 0 {
+        if index.is_multiple_of(1_000) {
             let due = Duration::from_secs_f64(index as f64 / BACKFILL_MAX_PER_SEC as f64);
             if let Some(early) = due.checked_sub(backfill_started.elapsed()) {
                 std::thread::sleep(early);

@@ -91,7 +91,5 @@ fn late_events_are_counted_merged_and_judged_per_partition() {
     let output = sandbox.run_until_caught_up(&workbook);
     assert!(stdout(&output).contains("shop: 155 events, 0 quarantined, 5 late"), "{}", stdout(&output));
 
-    let actual = sorted(&sandbox.export(&workbook, "shop"), &DIMENSIONS);
-    let expected = sorted(&expected_rollup(&events, 60_000), &DIMENSIONS);
-    assert_frames_match(&actual, &expected, &[]);
+    assert_export_matches(&sandbox, &workbook, &events, 60_000);
 }

@@ -25,9 +25,7 @@ fn a_second_run_continues_where_the_first_stopped() {
     assert!(stdout(&output).contains("shop: 4000 events, 0 quarantined"), "{}", stdout(&output));
     // It resumed: only the second half was counted by this run.
     assert!(stdout(&output).contains(&format!("{} new this run", second.len())), "{}", stdout(&output));
-    let actual = sorted(&sandbox.export(&workbook, "shop"), &DIMENSIONS);
-    let expected = sorted(&expected_rollup(&events, 60_000), &DIMENSIONS);
-    assert_frames_match(&actual, &expected, &[]);
+    assert_export_matches(&sandbox, &workbook, &events, 60_000);
 }
 
 #[test]
@@ -87,9 +85,7 @@ fn a_changed_definition_is_noticed_and_rebuilt() {
     let output = sandbox.run_until_caught_up(&workbook);
     assert!(stderr(&output).contains("granularity from 1m to 5m"), "{}", stderr(&output));
     assert!(stdout(&output).contains("shop: 1000 events"), "{}", stdout(&output));
-    let actual = sorted(&sandbox.export(&workbook, "shop"), &DIMENSIONS);
-    let expected = sorted(&expected_rollup(&events, 300_000), &DIMENSIONS);
-    assert_frames_match(&actual, &expected, &[]);
+    assert_export_matches(&sandbox, &workbook, &events, 300_000);
 }
 
 /// A changed definition is rebuilt beside the old rollup; when the topic no

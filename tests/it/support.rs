@@ -264,6 +264,15 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Asserts that stream `shop` of `full_workbook` exports exactly what an
+/// independent `group_by` over `events` gives at `granularity_ms`.
+pub fn assert_export_matches(sandbox: &Sandbox, workbook: &Path, events: &[TestEvent], granularity_ms: i64) {
+    let dimensions = ["country", "device.kind"];
+    let actual = sorted(&sandbox.export(workbook, "shop"), &dimensions);
+    let expected = sorted(&expected_rollup(events, granularity_ms), &dimensions);
+    assert_frames_match(&actual, &expected, &[]);
+}
+
 /// Sorts a rollup frame by bucket and the given dimensions, for row-by-row comparison.
 pub fn sorted(frame: &DataFrame, dimensions: &[&str]) -> DataFrame {
     let mut by = vec!["bucket"];

@@ -168,3 +168,67 @@ fn a_stream_added_in_the_editor_is_saved_and_charted() {
     let saved = tidepool::model::Workbook::load(&workbook).expect("the saved workbook parses");
     assert_eq!(saved.streams[0].rollup.dimensions, vec!["country".to_string()]);
 }
+
+/// Edit → Save through the window keeps every setting the form does not show
+/// and the user's comments; a new stream may not take an existing name.
+#[test]
+fn editing_a_stream_keeps_its_settings_and_the_files_comments() {
+    use crate::support::*;
+    let topic = unique_topic("keep");
+    create_topic(&topic, 1);
+    produce(
+        &topic,
+        &generate_events(20, 1, 1_764_000_000_000, 1_000, 3).iter().map(TestEvent::outgoing).collect::<Vec<_>>(),
+    );
+    let sandbox = Sandbox::new();
+    let text = format!(
+        r#"# Our shop — this comment must survive the editor.
+[workbook]
+name = "keep"
+
+[[streams]]
+name = "shop"   # the clickstream
+brokers = "{broker}"
+topic = "{topic}"
+max_message_bytes = 2000000
+quarantine_capacity = 77
+time = {{ field = "ts", format = "epoch_ms" }}
+
+[streams.rollup]
+# buckets for the dashboard
+granularity = "1m"
+dimensions = ["country"]
+allowed_lateness = "7m"
+retention = "3650d"
+metrics = [{{ name = "events", kind = "count" }}, {{ name = "p", kind = "quantiles", field = "price", quantiles = [0.25, 0.75] }}]
+
+[streams.kafka]
+properties = {{ "client.rack" = "eu-1" }} # kept as written
+"#,
+        broker = broker()
+    );
+    let workbook = sandbox.write_workbook(&text);
+    let mut harness = open_window(Launch::Open { workbook: workbook.clone(), data_dir: Some(sandbox.data_dir()) });
+    step_until(&mut harness, "the stream to be listed", |h| stream(h, "shop").is_some());
+
+    harness.get_by_label("+ New stream").click();
+    step_until(&mut harness, "the stream editor", |h| h.query_by_label("List topics").is_some());
+    harness.state_mut().editor.as_mut().expect("the editor opened").name = "shop".into();
+    step_until(&mut harness, "the duplicate name to be refused", |h| {
+        h.query_by_label_contains("a stream named `shop` already exists").is_some()
+    });
+    harness.state_mut().editor = None;
+
+    harness.get_by_label("Edit").click_accesskit();
+    step_until(&mut harness, "the stream editor on `shop`", |h| {
+        h.state().editor.as_ref().is_some_and(|d| d.original.is_some())
+    });
+    harness.state_mut().editor.as_mut().expect("editor").granularity = "5m".into();
+    step_until(&mut harness, "a valid draft", |h| h.query_by_label_contains("Problem:").is_none());
+    harness.get_by_label("Save stream").click_accesskit();
+    step_until(&mut harness, "the saved workbook", |_| {
+        std::fs::read_to_string(&workbook).is_ok_and(|saved| saved.contains("granularity = \"5m\""))
+    });
+    let saved = std::fs::read_to_string(&workbook).unwrap();
+    assert_eq!(saved, text.replace("granularity = \"1m\"", "granularity = \"5m\""), "only the granularity changed");
+}
