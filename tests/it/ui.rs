@@ -224,6 +224,7 @@ properties = {{ "client.rack" = "eu-1" }} # kept as written
         h.state().editor.as_ref().is_some_and(|d| d.original.is_some())
     });
     harness.state_mut().editor.as_mut().expect("editor").granularity = "5m".into();
+    step_until(&mut harness, "the editor's Save button", |h| h.query_by_label("Save stream").is_some());
     step_until(&mut harness, "a valid draft", |h| h.query_by_label_contains("Problem:").is_none());
     harness.get_by_label("Save stream").click_accesskit();
     step_until(&mut harness, "the saved workbook", |_| {

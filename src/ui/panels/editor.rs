@@ -37,35 +37,16 @@ pub fn editor_window_ui(ctx: &egui::Context, draft: &mut StreamDraft, session: &
         .collapsible(false)
         .anchor(egui::Align2::CENTER_TOP, [0.0, 48.0])
         .show(ctx, |ui| {
-            source_ui(ui, draft, session, &mut actions);
-            ui.separator();
             let sample = session
                 .sample
                 .as_ref()
                 .filter(|(brokers, topic, _)| *brokers == draft.brokers && *topic == draft.topic)
                 .and_then(|(_, _, answer)| answer.as_ref());
-            match sample {
-                Some(Ok(sample)) => {
-                    if draft.name.is_empty() || draft.time_field.is_empty() {
-                        draft.adopt_sample(&sample.fields);
-                    }
-                    fields_ui(ui, draft, sample);
-                }
-                Some(Err(message)) => {
-                    ui.colored_label(ui.visuals().error_fg_color, message);
-                }
-                None if !draft.topic.is_empty() => {
-                    ui.horizontal(|ui| {
-                        ui.spinner();
-                        ui.label("Sampling messages…");
-                    });
-                }
-                None => {
-                    ui.weak("Pick a topic to see its fields.");
-                }
-            }
-            ui.separator();
-            rollup_ui(ui, draft, sample.and_then(|s| s.as_ref().ok()));
+            // The form scrolls; the problem line and the buttons below it stay in view.
+            let form_height = (ctx.content_rect().height() - 220.0).max(200.0);
+            egui::ScrollArea::vertical().id_salt("stream_form").max_height(form_height).show(ui, |ui| {
+                form_ui(ui, draft, session, sample, &mut actions);
+            });
             ui.separator();
             let other_names = session.workbook.streams.iter().map(|stream| stream.name.as_str());
             let checked = match draft.name_problem(other_names) {
@@ -102,6 +83,40 @@ pub fn editor_window_ui(ctx: &egui::Context, draft: &mut StreamDraft, session: &
         cancel(draft, &mut actions);
     }
     actions
+}
+
+/// The form itself: source, sampled fields, rollup.
+fn form_ui(
+    ui: &mut Ui,
+    draft: &mut StreamDraft,
+    session: &Session,
+    sample: Option<&Result<TopicSample, String>>,
+    actions: &mut Vec<Action>,
+) {
+    source_ui(ui, draft, session, actions);
+    ui.separator();
+    match sample {
+        Some(Ok(sample)) => {
+            if draft.name.is_empty() || draft.time_field.is_empty() {
+                draft.adopt_sample(&sample.fields);
+            }
+            fields_ui(ui, draft, sample);
+        }
+        Some(Err(message)) => {
+            ui.colored_label(ui.visuals().error_fg_color, message);
+        }
+        None if !draft.topic.is_empty() => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Sampling messages…");
+            });
+        }
+        None => {
+            ui.weak("Pick a topic to see its fields.");
+        }
+    }
+    ui.separator();
+    rollup_ui(ui, draft, sample.and_then(|s| s.as_ref().ok()));
 }
 
 /// Closes the editor, or asks first when the form was changed.
