@@ -751,6 +751,27 @@ file = "assets/catalogue.csv"
     }
 
     #[test]
+    fn the_shipped_workbooks_parse() {
+        for (path, text) in [
+            ("views/example.toml", include_str!("../../views/example.toml")),
+            ("views/demo.toml", include_str!("../../views/demo.toml")),
+        ] {
+            let workbook = Workbook::from_toml(text, Path::new(path)).unwrap_or_else(|err| panic!("{err}"));
+            assert!(!workbook.streams.is_empty(), "{path} declares a stream");
+        }
+        let uncommented: String = include_str!("../../views/example.toml")
+            .lines()
+            .map(|line| {
+                line.strip_prefix("# ").filter(|rest| rest.starts_with('[') || rest.contains(" = ")).unwrap_or(line)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let secured = Workbook::from_toml(&uncommented, Path::new("views/example.toml"))
+            .unwrap_or_else(|err| panic!("the commented settings must parse once uncommented: {err}"));
+        assert_eq!(secured.streams[0].kafka.key_password_env.as_deref(), Some("TIDEPOOL_KAFKA_KEY_PASSWORD"));
+    }
+
+    #[test]
     fn kafka_time_takes_no_field() {
         let text = GOOD.replace("format = \"epoch_ms\"", "format = \"kafka\"");
         assert!(parse(&text).unwrap_err().to_string().contains("uses the message timestamp"));
