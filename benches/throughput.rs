@@ -3,7 +3,8 @@
 //!   (b) end to end from the test broker through the engine, beside
 //!   (c) the raw librdkafka consume rate of the same topic, and
 //!   (d) `DuckDB` rolling up the same events from an NDJSON file (the peer);
-//!   (e) peak memory for 10M events rolled up at 1-minute granularity.
+//!   (e) peak memory for 10M events rolled up at 1-minute granularity, and
+//!   (f) how long one checkpoint of that rollup holds the stream thread.
 //! Without `--bench` it runs a tiny smoke pass only; `--engine-only` repeats (a) for profiling.
 
 use std::io::Write as _;
@@ -84,7 +85,27 @@ fn peak_memory_child(count: usize) {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
-    println!("{} {} {}", peak_kb / 1024, ingestor.rollup.row_count(), ingestor.progress.events);
+    // (f) how long one checkpoint of this rollup holds the stream's thread: it is
+    // written there, in one transaction, so ingestion waits for all of it.
+    let dir = std::env::temp_dir().join(format!("tidepool-bench-checkpoint-{}", std::process::id()));
+    let mut store = tidepool::engine::store::StateStore::open(&dir).expect("state store");
+    let key = tidepool::engine::store::StreamKey { workbook_id: "bench".into(), stream: "clicks".into() };
+    let definition = tidepool::model::fingerprint::RollupDefinition::of(&spec);
+    let started = Instant::now();
+    store
+        .save(
+            &key,
+            &definition.fingerprint(),
+            &definition.canonical_json(),
+            &ingestor.progress,
+            &ingestor.rollup,
+            &[],
+            10_000,
+        )
+        .expect("checkpoint");
+    let checkpoint_ms = started.elapsed().as_millis();
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("{} {} {} {checkpoint_ms}", peak_kb / 1024, ingestor.rollup.row_count(), ingestor.progress.events);
 }
 
 fn produce(brokers: &str, topic: &str, messages: &[Vec<u8>]) {
@@ -324,8 +345,9 @@ fn main() {
         .expect("memory child");
     let text = String::from_utf8_lossy(&output.stdout);
     let fields: Vec<&str> = text.split_whitespace().collect();
-    if let [peak_mb, rows, merged] = fields[..] {
+    if let [peak_mb, rows, merged, checkpoint_ms] = fields[..] {
         println!("(e) peak memory, {merged} events at 1m: {peak_mb} MB ({rows} rollup rows)");
+        println!("(f) one checkpoint of those {rows} rows on the stream's thread: {checkpoint_ms} ms");
     } else {
         println!("(e) peak memory: child failed: {}", String::from_utf8_lossy(&output.stderr));
     }
