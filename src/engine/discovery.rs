@@ -170,11 +170,8 @@ pub fn test_connection(
         return Ok(format!("connected: {} broker(s), {} topic(s)", metadata.brokers().len(), metadata.topics().len()));
     };
     let found = metadata.topics().iter().find(|t| t.name() == topic);
-    match found {
-        Some(t) if t.error().is_some() => {
-            let code = rdkafka::types::RDKafkaErrorCode::from(
-                t.error().unwrap_or(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR),
-            );
+    match found.map(|t| (t.error().map(rdkafka::types::RDKafkaErrorCode::from), t.partitions().len())) {
+        Some((Some(code), _)) => {
             let message = if code == rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed {
                 format!("connected, but not allowed to read topic `{topic}`: ask for read permission")
             } else {
@@ -182,8 +179,8 @@ pub fn test_connection(
             };
             Err(fail(ConnectionStage::Topic, message))
         }
-        Some(t) if !t.partitions().is_empty() => {
-            Ok(format!("connected; topic `{topic}` has {} partition(s)", t.partitions().len()))
+        Some((None, partitions)) if partitions > 0 => {
+            Ok(format!("connected; topic `{topic}` has {partitions} partition(s)"))
         }
         _ => Err(fail(ConnectionStage::Topic, format!("connected, but topic `{topic}` does not exist on {brokers}"))),
     }

@@ -324,7 +324,7 @@ impl MetricKind {
 
 /// A rank of a `quantiles` metric, kept in millionths (0.99 → 990,000) so that
 /// specs compare and hash exactly; written in the workbook as a fraction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct QuantileRank(u32);
 
 /// Ranks a `quantiles` metric reports when the workbook names none.
@@ -484,11 +484,6 @@ pub const SASL_MECHANISMS: [&str; 4] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512
 impl KafkaClientSpec {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
-    }
-
-    /// Whether the settings use SASL (so a mechanism and user make sense).
-    pub fn uses_sasl(&self) -> bool {
-        self.security_protocol.as_deref().is_some_and(|protocol| protocol.to_ascii_uppercase().starts_with("SASL"))
     }
 
     /// Problems a person can fix in the settings, worded for the stream editor and the workbook.

@@ -6,7 +6,6 @@ use polars::prelude::*;
 use super::RollupState;
 use super::metrics::MetricColumn;
 use crate::model::workbook::BUCKET_COLUMN;
-use crate::model::workbook::QuantileRank;
 
 impl RollupState {
     /// A snapshot of every row, sorted by bucket and then dimensions.
@@ -52,11 +51,7 @@ impl RollupState {
 fn output_name(name: &str, column: &MetricColumn, output: usize) -> String {
     match column {
         MetricColumn::Quantiles(quantiles) => {
-            let label = quantiles
-                .ranks
-                .get(output)
-                .and_then(|&rank| QuantileRank::from_fraction(rank).ok())
-                .map_or_else(|| format!("q{output}"), QuantileRank::label);
+            let label = quantiles.ranks.get(output).map_or_else(|| format!("q{output}"), |rank| rank.label());
             format!("{name}_{label}")
         }
         _ => name.to_string(),

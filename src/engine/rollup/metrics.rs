@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::distinct::DistinctSketch;
 use super::quantiles::QuantileSketch;
+use crate::model::workbook::QuantileRank;
 use crate::model::{MetricKind, MetricSpec};
 
 /// What one event contributes to one metric, after validation.
@@ -47,8 +48,8 @@ pub enum MetricColumn {
 /// The ranks to report and one quantile sketch per row.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct QuantileColumn {
-    /// Fractions in (0, 1], in output-column order.
-    pub ranks: Vec<f64>,
+    /// In output-column order.
+    pub ranks: Vec<QuantileRank>,
     pub sketches: Vec<QuantileSketch>,
 }
 
@@ -109,10 +110,9 @@ impl MetricColumn {
             MetricKind::First => Self::First(PositionedColumn::default()),
             MetricKind::Last => Self::Last(PositionedColumn::default()),
             MetricKind::ApproxDistinct => Self::ApproxDistinct(Vec::new()),
-            MetricKind::Quantiles => Self::Quantiles(QuantileColumn {
-                ranks: metric.quantiles.iter().map(|rank| rank.fraction()).collect(),
-                sketches: Vec::new(),
-            }),
+            MetricKind::Quantiles => {
+                Self::Quantiles(QuantileColumn { ranks: metric.quantiles.clone(), sketches: Vec::new() })
+            }
         }
     }
 
@@ -172,21 +172,6 @@ impl MetricColumn {
         }
     }
 
-    /// The finished value of `row`, or `None` when no event gave it a value.
-    /// Counts come from `event_count`; a quantiles metric answers with its first rank
-    /// (see [`Self::output_values`] for all of them).
-    pub fn value(&self, row: usize, event_count: u64) -> Option<f64> {
-        match self {
-            Self::Count => Some(event_count as f64),
-            Self::Sum(sum) => sum.total(row),
-            Self::Mean(sum) => sum.mean(row),
-            Self::Min(extreme) | Self::Max(extreme) => (extreme.values[row] > 0).then(|| extreme.value[row]),
-            Self::First(positioned) | Self::Last(positioned) => positioned.order[row].map(|_| positioned.value[row]),
-            Self::ApproxDistinct(sketches) => Some(sketches[row].estimate() as f64),
-            Self::Quantiles(column) => column.ranks.first().and_then(|&rank| column.sketches[row].quantile(rank)),
-        }
-    }
-
     /// How many frame columns this metric fills (one per rank for quantiles).
     pub fn output_width(&self) -> usize {
         match self {
@@ -195,11 +180,20 @@ impl MetricColumn {
         }
     }
 
-    /// The value of output column `output` (see [`Self::output_width`]) of `row`.
+    /// The finished value of output column `output` (see [`Self::output_width`];
+    /// always 0 but for quantiles) of `row`, or `None` when no event gave it a
+    /// value. Counts come from `event_count`.
     pub fn output_value(&self, output: usize, row: usize, event_count: u64) -> Option<f64> {
         match self {
-            Self::Quantiles(column) => column.ranks.get(output).and_then(|&rank| column.sketches[row].quantile(rank)),
-            _ => self.value(row, event_count),
+            Self::Count => Some(event_count as f64),
+            Self::Sum(sum) => sum.total(row),
+            Self::Mean(sum) => sum.mean(row),
+            Self::Min(extreme) | Self::Max(extreme) => (extreme.values[row] > 0).then(|| extreme.value[row]),
+            Self::First(positioned) | Self::Last(positioned) => positioned.order[row].map(|_| positioned.value[row]),
+            Self::ApproxDistinct(sketches) => Some(sketches[row].estimate() as f64),
+            Self::Quantiles(column) => {
+                column.ranks.get(output).and_then(|rank| column.sketches[row].quantile(rank.fraction()))
+            }
         }
     }
 

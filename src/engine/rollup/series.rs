@@ -69,7 +69,7 @@ impl Merged {
             MetricColumn::Last(_) => Self::Last(None),
             MetricColumn::ApproxDistinct(_) => Self::Distinct(DistinctUnion::default()),
             MetricColumn::Quantiles(column) => {
-                Self::Quantile(QuantileSketch::default(), column.ranks.first().copied().unwrap_or(0.5))
+                Self::Quantile(QuantileSketch::default(), column.ranks.first().map_or(0.5, |rank| rank.fraction()))
             }
         }
     }

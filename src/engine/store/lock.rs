@@ -21,7 +21,7 @@ impl StreamLock {
         let dir = data_dir.join("locks");
         std::fs::create_dir_all(&dir).map_err(|source| StoreError::Directory { path: dir.clone(), source })?;
         let path = lock_path(&dir, key);
-        let io = |source| StoreError::Directory { path: path.clone(), source };
+        let io = |source| StoreError::LockFile { path: path.clone(), source };
         let mut file =
             OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
         match file.try_lock() {

@@ -114,6 +114,8 @@ pub enum StoreError {
          (two processes would overwrite each other's checkpoints)"
     )]
     Busy { stream: String, holder: String },
+    #[error("cannot use the lock file {path} of a stream: {source}")]
+    LockFile { path: PathBuf, source: std::io::Error },
     #[error("cannot encode the checkpoint of stream `{stream}`: {why}")]
     Encode { stream: String, why: String },
 }
@@ -264,18 +266,6 @@ impl StateStore {
             .map_err(sqlite)?;
         transaction.commit().map_err(sqlite)?;
         Ok(moved > 0)
-    }
-
-    /// How many checkpoints of a stream were set aside.
-    pub fn set_aside_count(&self, key: &StreamKey) -> Result<u64, StoreError> {
-        self.connection
-            .query_row(
-                "SELECT count(*) FROM checkpoints_set_aside WHERE workbook_id = ?1 AND stream = ?2",
-                params![key.workbook_id, key.stream],
-                |row| row.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(|err| self.sqlite_error(err))
     }
 
     /// Replaces the checkpoint and quarantine of `to` with those of `from` (a

@@ -66,18 +66,22 @@ impl StreamContext {
             Code::Authentication | Code::SaslAuthenticationFailed => "the broker rejected the credentials",
             _ => return,
         };
-        self.user_must_fix.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.keep_error(words, true);
+        self.keep_error(words, Recovery::UserMustFix);
     }
 
-    /// Keeps `text` as the last error, unless it would hide an error only the
-    /// user can fix (those say more than a later "all brokers are down").
-    fn keep_error(&self, text: &str, must_fix: bool) {
+    /// Keeps `text` as the last error (and notes one only the user can fix),
+    /// unless it would hide an error only the user can fix: those say more than
+    /// a later "all brokers are down".
+    fn keep_error(&self, text: &str, recovery: Recovery) {
+        let must_fix = recovery == Recovery::UserMustFix;
         if let Ok(mut last) = self.last_error.lock() {
-            let keeps_worse = self.user_must_fix() && !must_fix && last.is_some();
-            if !keeps_worse {
+            let hides_worse = self.user_must_fix() && !must_fix && last.is_some();
+            if !hides_worse {
                 *last = Some(text.to_string());
             }
+        }
+        if must_fix {
+            self.user_must_fix.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -91,8 +95,7 @@ impl ClientContext for StreamContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         // TLS and SASL failures often reach only the log: keep them as the last error.
         if needs_the_user_by_words(message) {
-            self.user_must_fix.store(true, std::sync::atomic::Ordering::Relaxed);
-            self.keep_error(message, true);
+            self.keep_error(message, Recovery::UserMustFix);
         }
         // tidepool reports failures itself, once, in its own words; librdkafka's own
         // lines are for `TIDEPOOL_LOG=debug`.
@@ -112,11 +115,8 @@ impl ClientContext for StreamContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!(target: "librdkafka", "client error: {error}: {reason}");
-        let must_fix = needs_the_user(&error, reason);
-        if must_fix {
-            self.user_must_fix.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        self.keep_error(reason, must_fix);
+        let recovery = if needs_the_user(&error, reason) { Recovery::UserMustFix } else { Recovery::Retry };
+        self.keep_error(reason, recovery);
     }
 }
 

@@ -204,29 +204,26 @@ impl StreamWorker {
             }
             Err(err) => return Err(err),
         };
+        // The definition the checkpoint was built for (`None` when written by another version).
+        let previous = checkpoint.as_ref().and_then(|c| serde_json::from_str::<RollupDefinition>(&c.definition).ok());
         let ingestor = match checkpoint {
             Some(checkpoint) if checkpoint.fingerprint == self.definition.fingerprint() => {
                 self.sink.send(Event::StreamStarted { stream: self.name(), resumed: true });
                 Ingestor::resume(&self.spec, checkpoint.rollup, checkpoint.progress)
             }
             Some(mut checkpoint)
-                if serde_json::from_str::<RollupDefinition>(&checkpoint.definition)
-                    .is_ok_and(|previous| previous.computes_the_same_as(&self.definition)) =>
+                if previous.as_ref().is_some_and(|previous| previous.computes_the_same_as(&self.definition)) =>
             {
                 // Only metric names changed: rename the columns in place, no rebuild.
-                let previous: RollupDefinition =
-                    serde_json::from_str(&checkpoint.definition).unwrap_or_else(|_| self.definition.clone());
                 checkpoint.rollup.rename_metrics(self.spec.rollup.metrics.iter().map(|m| m.name.clone()).collect());
-                self.sink.send(Event::StreamDefinitionRenamed {
-                    stream: self.name(),
-                    changes: self.definition.changes_since(&previous),
-                });
+                let changes = previous.map(|previous| self.definition.changes_since(&previous)).unwrap_or_default();
+                self.sink.send(Event::StreamDefinitionRenamed { stream: self.name(), changes });
                 self.sink.send(Event::StreamStarted { stream: self.name(), resumed: true });
                 Ingestor::resume(&self.spec, checkpoint.rollup, checkpoint.progress)
             }
             Some(checkpoint) => {
-                let changes = serde_json::from_str::<RollupDefinition>(&checkpoint.definition).map_or_else(
-                    |_| vec!["the stored definition is from another version".into()],
+                let changes = previous.map_or_else(
+                    || vec!["the stored definition is from another version".into()],
                     |previous| self.definition.changes_since(&previous),
                 );
                 self.sink.send(Event::StreamDefinitionChanged { stream: self.name(), changes });
@@ -356,8 +353,8 @@ impl StreamWorker {
                             }
                             Ok(lost) => {
                                 let message = self.ask_consent(lost);
-                                self.checkpoint(store, ingestor);
                                 if matches!(self.mode, RunMode::UntilCaughtUp { .. }) {
+                                    // `run` checkpoints the rebuild before it reports the failure.
                                     return SessionEnd::Failed(ConnectError::user_must_fix(message));
                                 }
                             }

@@ -7,6 +7,7 @@ use egui_extras::{Column, TableBuilder};
 
 use super::Action;
 use crate::engine::discovery::{FieldKind, TopicSample};
+use crate::model::workbook::{SASL_MECHANISMS, SECURITY_PROTOCOLS};
 use crate::model::{MetricKind, TimeFormat};
 use crate::ui::editor::{MetricDraft, StreamDraft, can_be_dimension, time_format_name};
 use crate::ui::session::Session;
@@ -210,9 +211,6 @@ fn start_ui(ui: &mut Ui, draft: &mut StreamDraft) {
         }
     });
 }
-
-const SECURITY_PROTOCOLS: [&str; 4] = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
-const SASL_MECHANISMS: [&str; 4] = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"];
 
 /// The client settings of a secured cluster, and a stage-by-stage connection test.
 fn connection_ui(ui: &mut Ui, draft: &mut StreamDraft, session: &Session, actions: &mut Vec<Action>) {
