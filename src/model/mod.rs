@@ -6,9 +6,11 @@
 pub mod document;
 pub mod duration;
 pub mod fingerprint;
+pub mod imports;
 pub mod workbook;
 
 pub use duration::{Granularity, SpanDuration};
+pub use imports::{ImportSource, ImportSpec, LoadMode, Schedule};
 pub use workbook::{
     KafkaClientSpec, MessageFormat, MetricKind, MetricSpec, RollupSpec, StartPosition, StreamSpec, TimeFormat,
     TimeSpec, Workbook, WorkbookError,

@@ -1,5 +1,5 @@
 //! The workbook file: a readable TOML document declaring streams now, and
-//! imports, schedules, reports and dashboards as those features land.
+//! imports (with their schedules), and reports and dashboards as those features land.
 //!
 //! Parsing reports errors with the file and line they come from. Checks that
 //! involve one table are done while deserializing (so the TOML parser knows the
@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::duration::{Granularity, SpanDuration};
+use super::imports::{ImportSpec, cross_import_problems, import_problems};
 
 /// Default cap on one message's size; larger ones are quarantined as oversized.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -26,12 +27,12 @@ pub struct Workbook {
     pub workbook: WorkbookMeta,
     #[serde(default)]
     pub streams: Vec<StreamSpec>,
-    /// Reserved for scheduled imports (files, databases, HTTP): kept as written.
+    /// Tables fetched from files, databases and HTTP APIs, on schedules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub imports: Vec<toml::Table>,
-    /// Reserved for import schedules: kept as written.
+    pub imports: Vec<ImportSpec>,
+    /// Reserved for scheduled exports: kept as written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub schedules: Vec<toml::Table>,
+    pub exports: Vec<toml::Table>,
     /// Reserved for reports: kept as written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<toml::Table>,
@@ -565,7 +566,28 @@ impl Workbook {
                 return Err(invalid(line, format!("stream `{}`: {problem}", stream.name)));
             }
         }
+        for import in &workbook.imports {
+            if let Some(problem) = import_problems(import).into_iter().next() {
+                let line = nth_line_containing(text, &format!("\"{}\"", import.name), 1);
+                return Err(invalid(line, format!("import `{}`: {problem}", import.name)));
+            }
+            if workbook.streams.iter().any(|stream| stream.name == import.name) {
+                let line = nth_line_containing(text, &format!("\"{}\"", import.name), 2);
+                return Err(invalid(
+                    line,
+                    format!("`{}` names both a stream and an import; reports need each dataset's name once", import.name),
+                ));
+            }
+        }
+        if let Some(problem) = cross_import_problems(&workbook.imports).into_iter().next() {
+            let line = nth_line_containing(text, "[[imports]]", 1);
+            return Err(invalid(line, problem));
+        }
         Ok(workbook)
+    }
+
+    pub fn import(&self, name: &str) -> Option<&ImportSpec> {
+        self.imports.iter().find(|i| i.name == name)
     }
 
     /// Reads and validates a workbook file.
@@ -676,7 +698,8 @@ metrics = [
 
 [[imports]]
 name = "catalogue"
-file = "assets/catalogue.csv"
+source = { kind = "file", path = "assets/catalogue.csv" }
+schedule = { every = "1h" }
 "#;
 
     fn parse(text: &str) -> Result<Workbook, WorkbookError> {
@@ -692,7 +715,7 @@ file = "assets/catalogue.csv"
         assert_eq!(stream.rollup.allowed_lateness.seconds(), DEFAULT_ALLOWED_LATENESS_SECS);
         assert_eq!(stream.rollup.retention.map(SpanDuration::seconds), Some(30 * 86_400));
         assert!(matches!(stream.start, StartPosition::At { micros } if micros == 1_795_132_800_000_000));
-        assert_eq!(workbook.imports.len(), 1, "reserved sections are kept");
+        assert_eq!(workbook.import("catalogue").and_then(|i| i.schedule.clone()).map(|s| s.describe()).as_deref(), Some("every 1h"));
     }
 
     #[test]
@@ -764,6 +787,20 @@ file = "assets/catalogue.csv"
         let secured = Workbook::from_toml(&uncommented, Path::new("views/example.toml"))
             .unwrap_or_else(|err| panic!("the commented settings must parse once uncommented: {err}"));
         assert_eq!(secured.streams[0].kafka.key_password_env.as_deref(), Some("TIDEPOOL_KAFKA_KEY_PASSWORD"));
+    }
+
+    #[test]
+    fn import_problems_name_the_import_and_its_line() {
+        let text = GOOD.replace("path = \"assets/catalogue.csv\"", "path = \"assets/catalogue.xlsx\"");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("import `catalogue`: cannot tell the format"), "{err}");
+        assert!(err.contains("line 28"), "{err}");
+        let text = format!("{GOOD}after = [\"catalogue\"]\n");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("catalogue → catalogue"), "{err}");
+        let text = GOOD.replace("kind = \"file\"", "kind = \"excel\"");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("excel") && err.contains("line "), "{err}");
     }
 
     #[test]
