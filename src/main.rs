@@ -60,9 +60,14 @@ enum Verb {
         #[arg(long)]
         rebuild_losing_history: bool,
     },
-    /// Write the rollup of one stream to a CSV or Parquet file (by the file's extension).
+    /// Run one import of a workbook now (with its retries); exits non-zero when it fails.
+    Import { workbook: PathBuf, import: String },
+    /// Print the run history of a workbook's imports (or of one), newest first.
+    History { workbook: PathBuf, import: Option<String> },
+    /// Write a stream's rollup or an imported table to a CSV or Parquet file (by the file's extension).
     Export {
         workbook: PathBuf,
+        /// A stream or an import of the workbook.
         stream: String,
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
@@ -129,6 +134,8 @@ fn main() -> ExitCode {
             };
             cli::run(&workbook, &options, &data_dir)
         }
+        Some(Verb::Import { workbook, import }) => cli::import(&workbook, &import, &data_dir),
+        Some(Verb::History { workbook, import }) => cli::history(&workbook, import.as_deref(), &data_dir),
         Some(Verb::Export { workbook, stream, out }) => cli::export(&workbook, &stream, &out, &data_dir),
         Some(Verb::Quarantine { workbook, stream }) => cli::quarantine(&workbook, &stream, &data_dir),
         Some(Verb::Reset { workbook, stream }) => cli::reset(&workbook, &stream, &data_dir),

@@ -1,7 +1,8 @@
-//! The headless verbs behind the command line: `run`, `export`, `quarantine`
-//! and `reset`. Each loads the workbook, talks to the engine or the state
+//! The headless verbs behind the command line: `run`, `import`, `history`,
+//! `export`, `quarantine` and `reset`. Each loads the workbook, talks to the engine or the state
 //! store, prints for a terminal and returns an error for `main` to show once.
 
+mod imports;
 mod run;
 
 use std::fmt::Write as _;
@@ -15,6 +16,7 @@ use crate::engine::store::{StateStore, StreamKey};
 use crate::model::fingerprint::RollupDefinition;
 use crate::model::{StreamSpec, Workbook};
 
+pub use imports::{history, import};
 pub use run::{RunOptions, run};
 
 /// Loads a workbook and finds one of its streams by name.
@@ -39,8 +41,12 @@ fn open_store(data_dir: &Path) -> Result<StateStore> {
 
 /// `tidepool export WORKBOOK NAME --out FILE`: writes a stream's rollup as CSV or Parquet.
 pub fn export(workbook_path: &Path, name: &str, out: &Path, data_dir: &Path) -> Result<()> {
-    let (workbook, stream) = workbook_and_stream(workbook_path, name)?;
     crate::engine::export::ExportFormat::of(out)?;
+    let workbook = Workbook::load(workbook_path)?;
+    if imports::export_table(&workbook, workbook_path, name, out, data_dir)?.is_some() {
+        return Ok(());
+    }
+    let (workbook, stream) = workbook_and_stream(workbook_path, name)?;
     let key = StreamKey { workbook_id: paths::workbook_id(&workbook, workbook_path), stream: name.to_string() };
     let store = open_store(data_dir)?;
     let Some(checkpoint) = store.load(&key)? else {

@@ -32,12 +32,14 @@ pub fn run(workbook_path: &Path, options: &RunOptions, data_dir: &Path) -> Resul
     if workbook.streams.is_empty() {
         bail!("workbook {} declares no streams: add a [[streams]] table (see the README)", workbook_path.display());
     }
-    for (section, count) in [("imports", workbook.imports.len()), ("reports", workbook.reports.len())] {
-        if count > 0 {
-            eprintln!(
-                "note: this version of tidepool runs streams only; the workbook's {count} {section} are kept but not run"
-            );
-        }
+    if !workbook.imports.is_empty() {
+        eprintln!(
+            "note: `run` runs streams; run imports with `tidepool import {} NAME` (schedules are not run yet)",
+            workbook_path.display()
+        );
+    }
+    if !workbook.reports.is_empty() {
+        eprintln!("note: this version of tidepool does not run reports yet; the workbook's reports are kept");
     }
     let engine = Engine::start(
         EngineOptions {

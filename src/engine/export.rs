@@ -41,7 +41,7 @@ pub fn write_frame(frame: &mut DataFrame, path: &Path) -> Result<(), ExportError
             ExportFormat::Csv => CsvWriter::new(file)
                 .include_header(true)
                 .with_datetime_format(Some("%Y-%m-%dT%H:%M:%SZ".into()))
-                .finish(frame),
+                .finish(&mut binary_as_hex(frame)),
             ExportFormat::Parquet => ParquetWriter::new(file).finish(frame).map(|_| ()),
         }
         .map_err(WriteError::Polars)
@@ -50,6 +50,29 @@ pub fn write_frame(frame: &mut DataFrame, path: &Path) -> Result<(), ExportError
         WriteError::Io(source) => ExportError::Io { path: shown.clone(), source },
         WriteError::Polars(source) => ExportError::Polars { path: shown.clone(), source },
     })
+}
+
+/// CSV has no bytes: binary columns are written as hexadecimal text (`00ff10`).
+fn binary_as_hex(frame: &DataFrame) -> DataFrame {
+    let mut frame = frame.clone();
+    let binary: Vec<String> = frame
+        .columns()
+        .iter()
+        .filter(|column| column.dtype() == &DataType::Binary)
+        .map(|column| column.name().to_string())
+        .collect();
+    for name in binary {
+        let Ok(values) = frame.column(&name).and_then(|column| column.binary().cloned()) else { continue };
+        let hex = values.iter().map(|bytes| {
+            bytes.map(|bytes| bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+                use std::fmt::Write as _;
+                let _ = write!(text, "{byte:02x}");
+                text
+            }))
+        });
+        let _ = frame.with_column(StringChunked::from_iter_options(name.as_str().into(), hex).into_column());
+    }
+    frame
 }
 
 /// What can go wrong inside an atomic write of a frame.

@@ -8,6 +8,7 @@
 pub mod discovery;
 pub mod export;
 pub mod files;
+pub mod imports;
 pub mod paths;
 mod protocol;
 pub mod rollup;

@@ -67,6 +67,20 @@ fn default_timeout() -> SpanDuration {
     SpanDuration::from_seconds(DEFAULT_TIMEOUT_SECS)
 }
 
+impl ImportSpec {
+    /// How long to wait before retrying after failed attempt number `attempt`
+    /// (1-based): the retry delay doubled per earlier retry, capped, then
+    /// spread by ±20% with `jitter_unit` in [0, 1) so that imports failing
+    /// together do not retry together.
+    pub fn retry_wait(&self, attempt: u32, jitter_unit: f64) -> std::time::Duration {
+        let first = self.retry_delay.seconds().max(0) as f64;
+        let cap = self.max_retry_delay.seconds().max(0) as f64;
+        let doubled = first * 2_f64.powi(attempt.saturating_sub(1).min(30) as i32);
+        let jitter = 0.8 + 0.4 * jitter_unit.clamp(0.0, 1.0);
+        std::time::Duration::from_secs_f64(doubled.min(cap) * jitter)
+    }
+}
+
 /// Where an import's rows come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -750,6 +764,20 @@ mod tests {
         let problems = import_problems(&spec).join("\n");
         assert!(problems.contains("headers_env"), "{problems}");
         assert!(!problems.contains("abcdef"), "{problems}");
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_with_jitter_up_to_the_cap() {
+        let spec = import(
+            "name = \"x\"\nretry_delay = \"10s\"\nmax_retry_delay = \"1m\"\nsource = { kind = \"file\", path = \"a.csv\" }",
+        )
+        .unwrap();
+        let seconds = |attempt, jitter| spec.retry_wait(attempt, jitter).as_secs_f64();
+        assert!((seconds(1, 0.5) - 10.0).abs() < 1e-9);
+        assert!((seconds(2, 0.5) - 20.0).abs() < 1e-9);
+        assert!((seconds(3, 0.5) - 40.0).abs() < 1e-9);
+        assert!((seconds(4, 0.5) - 60.0).abs() < 1e-9, "capped");
+        assert!((seconds(2, 0.0) - 16.0).abs() < 1e-9 && (seconds(2, 0.999_999) - 24.0).abs() < 1e-3, "±20%");
     }
 
     #[test]

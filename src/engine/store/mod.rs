@@ -7,6 +7,7 @@
 //! checkpoint or what a stream does with a mismatch: the stream worker does.
 
 mod lock;
+pub mod tables;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -116,6 +117,8 @@ pub enum StoreError {
     Busy { stream: String, holder: String },
     #[error("cannot use the lock file {path} of a stream: {source}")]
     LockFile { path: PathBuf, source: std::io::Error },
+    #[error("cannot store the table file {path}: {source}")]
+    TableFile { path: PathBuf, source: std::io::Error },
     #[error("cannot encode the checkpoint of stream `{stream}`: {why}")]
     Encode { stream: String, why: String },
 }
@@ -130,15 +133,7 @@ pub struct StateStore {
 impl StateStore {
     /// Opens (creating if needed) `state.sqlite` in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|source| StoreError::Directory { path: data_dir.to_path_buf(), source })?;
-        let path = data_dir.join(STATE_FILE);
-        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
-        let connection = Connection::open(&path).map_err(sqlite)?;
-        connection.busy_timeout(Duration::from_secs(30)).map_err(sqlite)?;
-        connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(sqlite)?;
-        connection.execute_batch(SCHEMA).map_err(sqlite)?;
-        migrate(&connection).map_err(sqlite)?;
+        let (connection, path) = open_state_database(data_dir)?;
         Ok(Self { connection, path })
     }
 
@@ -347,6 +342,21 @@ impl StateStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Opens the state database with today's schema (streams' and tables' alike).
+fn open_state_database(data_dir: &Path) -> Result<(Connection, PathBuf), StoreError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|source| StoreError::Directory { path: data_dir.to_path_buf(), source })?;
+    let path = data_dir.join(STATE_FILE);
+    let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+    let connection = Connection::open(&path).map_err(sqlite)?;
+    connection.busy_timeout(Duration::from_secs(30)).map_err(sqlite)?;
+    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(sqlite)?;
+    connection.execute_batch(SCHEMA).map_err(sqlite)?;
+    connection.execute_batch(tables::SCHEMA).map_err(sqlite)?;
+    migrate(&connection).map_err(sqlite)?;
+    Ok((connection, path))
 }
 
 /// Brings a database written by an older tidepool up to today's schema.

@@ -1,0 +1,137 @@
+//! `tidepool import` and `tidepool history`, and exporting imported tables:
+//! run one import now with progress on stderr, print the run history.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::engine::export::write_frame;
+use crate::engine::imports::{ImportContext, Progress, ProgressSink, read_version, run_import};
+use crate::engine::paths;
+use crate::engine::store::tables::{RunTrigger, TableCatalog};
+use crate::model::Workbook;
+
+/// Where the workbook's imports run.
+pub fn context_of(workbook: &Workbook, workbook_path: &Path, data_dir: &Path) -> ImportContext {
+    let base_dir = workbook_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    ImportContext {
+        data_dir: data_dir.to_path_buf(),
+        workbook_id: paths::workbook_id(workbook, workbook_path),
+        base_dir,
+    }
+}
+
+/// `tidepool import WORKBOOK NAME`: runs one import now, with its retries.
+pub fn import(workbook_path: &Path, name: &str, data_dir: &Path) -> Result<()> {
+    let workbook = Workbook::load(workbook_path)?;
+    let Some(spec) = workbook.import(name).cloned() else {
+        let known: Vec<String> = workbook.imports.iter().map(|i| format!("`{}`", i.name)).collect();
+        if known.is_empty() {
+            bail!("workbook {} declares no imports", workbook_path.display());
+        }
+        bail!("workbook {} has no import named `{name}`; its imports are {}", workbook_path.display(), known.join(", "));
+    };
+    let context = context_of(&workbook, workbook_path, data_dir);
+    let stop = Arc::new(AtomicBool::new(false));
+    let interrupt = stop.clone();
+    let _ = ctrlc::set_handler(move || interrupt.store(true, std::sync::atomic::Ordering::Relaxed));
+    let terminal = std::io::stderr().is_terminal();
+    let shown = spec.name.clone();
+    let progress: ProgressSink = Arc::new(move |p: Progress| {
+        if terminal {
+            eprint!("\r{shown}: {} rows, {} read   ", p.rows, bytes_text(p.bytes_read));
+        }
+    });
+    let result = run_import(&spec, &context, RunTrigger::Manual, &stop, &progress, &mut |attempt, error, wait| {
+        eprintln!("{}: attempt {attempt} failed: {error}; retrying in {:.0}s", spec.name, wait.as_secs_f64());
+    });
+    if terminal {
+        eprintln!();
+    }
+    let summary = result?;
+    let bad = if summary.bad_rows > 0 {
+        format!(", {} bad rows left out (see `tidepool history`)", summary.bad_rows)
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "{}: version {} with {} rows ({} fetched{bad}), {}",
+        spec.name,
+        summary.version.version,
+        summary.version.rows,
+        summary.fetched_rows,
+        bytes_text(summary.version.bytes)
+    );
+    Ok(())
+}
+
+fn bytes_text(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GB", b as f64 / f64::from(1 << 30)),
+        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / f64::from(1 << 20)),
+        b if b >= 1 << 10 => format!("{:.1} kB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+/// `tidepool history WORKBOOK [NAME]`: the run history, newest first.
+pub fn history(workbook_path: &Path, name: Option<&str>, data_dir: &Path) -> Result<()> {
+    let workbook = Workbook::load(workbook_path)?;
+    if let Some(name) = name
+        && workbook.import(name).is_none()
+    {
+        bail!("workbook {} has no import named `{name}`", workbook_path.display());
+    }
+    let catalog = TableCatalog::open(data_dir, &paths::workbook_id(&workbook, workbook_path))?;
+    let runs = catalog.runs(name, 200)?;
+    if runs.is_empty() {
+        eprintln!("no runs yet");
+        return Ok(());
+    }
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "run\timport\tstarted\tfinished\toutcome\ttrigger\tattempt\trows\tbad_rows\tversion\terror")?;
+    for run in &runs {
+        let number = |value: Option<u64>| value.map(|v| v.to_string()).unwrap_or_default();
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            run.id,
+            run.name,
+            run.started_at,
+            run.finished_at.as_deref().unwrap_or(""),
+            run.outcome.code(),
+            run.trigger,
+            run.attempt,
+            number(run.rows),
+            number(run.bad_rows),
+            run.version.map(|v| v.to_string()).unwrap_or_default(),
+            run.error.as_deref().unwrap_or("").replace('\n', " ")
+        )?;
+    }
+    if let Some(name) = name
+        && let Some(last_failed) = runs.iter().find(|run| run.error.is_some())
+        && !last_failed.log.is_empty()
+    {
+        eprintln!("log of the last failed run of {name} (run {}):\n{}", last_failed.id, last_failed.log);
+    }
+    Ok(())
+}
+
+/// Exports the current version of an imported table; `None` when `name` is no import.
+pub fn export_table(workbook: &Workbook, workbook_path: &Path, name: &str, out: &Path, data_dir: &Path) -> Result<Option<()>> {
+    if workbook.import(name).is_none() {
+        return Ok(None);
+    }
+    let catalog = TableCatalog::open(data_dir, &paths::workbook_id(workbook, workbook_path))?;
+    let Some(version) = catalog.current(name)? else {
+        bail!("table `{name}` has no version yet: run `tidepool import {} {name}` first", workbook_path.display());
+    };
+    let mut frame = read_version(&version)?;
+    write_frame(&mut frame, out).context("exporting the table")?;
+    eprintln!("{name}: wrote {} rows (version {}) to {}", frame.height(), version.version, out.display());
+    Ok(Some(()))
+}

@@ -1,0 +1,171 @@
+//! What the database sources share: the SQL they run (a table, a query, and
+//! for incremental imports the query wrapped to fetch past the stored cursor),
+//! batching rows into frames, and turning misfit values into bad rows.
+//!
+//! Must not know any one database's protocol: `sqlite`, `postgres` and
+//! `mysql` do.
+
+use super::columns::{BatchBuilder, Cell, CellMismatch, ColumnKind};
+use super::{BadRow, Cancel, Fetched, ImportError};
+use crate::model::imports::{BadRowPolicy, DatabaseSource};
+
+/// Rows per batch: memory while importing is bounded by this, not the table's size.
+pub const BATCH_ROWS: usize = 50_000;
+
+/// How a database writes identifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quoting {
+    /// `"name"` (SQLite, PostgreSQL).
+    DoubleQuotes,
+    /// `` `name` `` (MariaDB, MySQL).
+    Backticks,
+}
+
+/// The stored cursor of an incremental import, and the column it is in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Since {
+    pub column: String,
+    /// The cursor as a SQL literal (a number, or quoted text).
+    pub literal: String,
+}
+
+pub fn quote_identifier(name: &str, quoting: Quoting) -> String {
+    let (open, close) = match quoting {
+        Quoting::DoubleQuotes => ('"', '"'),
+        Quoting::Backticks => ('`', '`'),
+    };
+    name.split('.')
+        .map(|part| format!("{open}{}{close}", part.replace(close, &format!("{close}{close}"))))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The SQL an import runs.
+pub fn source_sql(source: &DatabaseSource, since: Option<&Since>, quoting: Quoting) -> String {
+    let base = match (&source.table, &source.query) {
+        (Some(table), _) => format!("SELECT * FROM {}", quote_identifier(table, quoting)),
+        (None, Some(query)) => query.trim().trim_end_matches(';').to_string(),
+        (None, None) => String::new(),
+    };
+    match since {
+        None => base,
+        Some(since) => format!(
+            "SELECT * FROM ({base}) AS tidepool_source WHERE {} > {}",
+            quote_identifier(&since.column, quoting),
+            since.literal
+        ),
+    }
+}
+
+/// The text of an environment variable holding a password, or an error naming it.
+pub fn password(source: &DatabaseSource, import: &str) -> Result<Option<String>, ImportError> {
+    let Some(variable) = &source.password_env else { return Ok(None) };
+    std::env::var(variable).map(Some).map_err(|_| {
+        ImportError::Config(format!(
+            "import `{import}` reads its database password from the environment variable {variable}, which is not set"
+        ))
+    })
+}
+
+/// Fills batches from rows and hands each full one to `fetched`.
+#[derive(Debug)]
+pub struct Batcher<'a> {
+    builder: BatchBuilder,
+    fetched: &'a mut Fetched,
+    policy: BadRowPolicy,
+    row_number: u64,
+    bad: Vec<BadRow>,
+}
+
+impl<'a> Batcher<'a> {
+    pub fn new(names: Vec<String>, kinds: Vec<ColumnKind>, fetched: &'a mut Fetched, policy: BadRowPolicy) -> Self {
+        Self { builder: BatchBuilder::new(names, kinds), fetched, policy, row_number: 0, bad: Vec::new() }
+    }
+
+    pub fn kinds(&self) -> &[ColumnKind] {
+        self.builder.kinds()
+    }
+
+    /// Adds one row; after every [`BATCH_ROWS`] the batch goes on and the cancel is looked at.
+    pub fn push(&mut self, row: Vec<Cell>, cancel: &Cancel) -> Result<(), ImportError> {
+        self.row_number += 1;
+        if let Err(CellMismatch { column, why }) = self.builder.push_row(row) {
+            self.bad.push(BadRow {
+                location: format!("row {}", self.row_number),
+                why: format!("column `{column}`: {why}"),
+                text: String::new(),
+            });
+            if self.policy == BadRowPolicy::Fail {
+                return self.fetched.note_bad_rows(std::mem::take(&mut self.bad), self.policy);
+            }
+        }
+        if self.builder.rows() >= BATCH_ROWS {
+            self.flush()?;
+            cancel.check()?;
+        }
+        Ok(())
+    }
+
+    /// Counts a value the source could not decode as a bad row.
+    pub fn push_undecodable(&mut self, column: &str, why: &str) -> Result<(), ImportError> {
+        self.row_number += 1;
+        self.bad.push(BadRow {
+            location: format!("row {}", self.row_number),
+            why: format!("column `{column}`: {why}"),
+            text: String::new(),
+        });
+        if self.policy == BadRowPolicy::Fail {
+            return self.fetched.note_bad_rows(std::mem::take(&mut self.bad), self.policy);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ImportError> {
+        let frame = self.builder.take_frame().map_err(|err| ImportError::Source(err.to_string()))?;
+        self.fetched.push(frame)
+    }
+
+    /// Hands on the last batch (also when empty, so the table has its columns).
+    pub fn finish(mut self) -> Result<(), ImportError> {
+        let bad = std::mem::take(&mut self.bad);
+        if !bad.is_empty() {
+            self.fetched.note_bad_rows(bad, self.policy)?;
+        }
+        if self.builder.rows() > 0 || self.fetched.batches() == 0 {
+            self.flush()?;
+        }
+        self.fetched.log.push(format!("read {} rows", self.row_number));
+        Ok(())
+    }
+}
+
+/// Decimal precision and scale from a declared type such as `DECIMAL(10, 2)`.
+pub fn declared_decimal(declared: &str) -> Option<(usize, usize)> {
+    let inside = declared.split_once('(')?.1.split_once(')')?.0;
+    let mut parts = inside.split(',').map(|part| part.trim().parse::<usize>().ok());
+    let precision = parts.next()??;
+    let scale = parts.next().flatten().unwrap_or(0);
+    (1..=38).contains(&precision).then_some((precision, scale.min(precision)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incremental_queries_wrap_the_source_and_quote_names() {
+        let source = DatabaseSource {
+            url: "x".into(),
+            password_env: None,
+            table: Some("shop.order\"s".into()),
+            query: None,
+        };
+        let since = Since { column: "updated_at".into(), literal: "'2026-11-20 00:00:00'".into() };
+        assert_eq!(
+            source_sql(&source, Some(&since), Quoting::DoubleQuotes),
+            "SELECT * FROM (SELECT * FROM \"shop\".\"order\"\"s\") AS tidepool_source WHERE \"updated_at\" > '2026-11-20 00:00:00'"
+        );
+        assert_eq!(declared_decimal("DECIMAL(10, 2)"), Some((10, 2)));
+        assert_eq!(declared_decimal("NUMERIC"), None);
+    }
+}

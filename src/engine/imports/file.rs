@@ -1,0 +1,372 @@
+//! File imports: CSV/TSV (delimiter, header, quoting, null markers, UTF-8 or
+//! Latin-1, types inferred from a sample unless overridden, date formats),
+//! Parquet, JSON arrays and NDJSON; one path or a glob, files concatenated,
+//! the file name optionally a column. Polars' readers parse.
+//!
+//! CSV values are read as text first and typed afterwards, so that every value
+//! that does not fit its column's type is a bad row with its line number, the
+//! same as a row with the wrong number of fields.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use super::csv_rows::{self, Record};
+use super::{BadRow, Cancel, Fetched, ImportError};
+use crate::model::imports::{BadRowPolicy, ColumnType, FileFormat, FileSource, TextEncoding};
+
+/// Values looked at to infer a CSV column's type.
+const INFERENCE_SAMPLE: usize = 1_000;
+/// Bad rows kept (with their text) in a run's report; all are counted.
+pub const KEPT_BAD_ROWS: usize = 100;
+
+const DATE_FORMATS: [&str; 1] = ["%Y-%m-%d"];
+const DATETIME_FORMATS: [&str; 6] = [
+    "%Y-%m-%dT%H:%M:%S%.fZ",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+];
+
+/// The files a source's path or glob names, relative paths from `base_dir`, sorted.
+pub fn matching_files(source: &FileSource, base_dir: &Path) -> Result<Vec<PathBuf>, ImportError> {
+    let pattern = if Path::new(&source.path).is_absolute() {
+        PathBuf::from(&source.path)
+    } else {
+        base_dir.join(&source.path)
+    };
+    let text = pattern.to_string_lossy().into_owned();
+    let is_glob = source.path.contains(['*', '?', '[']);
+    if !is_glob {
+        return if pattern.is_file() {
+            Ok(vec![pattern])
+        } else {
+            Err(ImportError::Source(format!("file {text} does not exist (or is not a file)")))
+        };
+    }
+    let paths = glob::glob(&text).map_err(|err| ImportError::Source(format!("glob `{text}`: {err}")))?;
+    let mut files: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(ImportError::Source(format!("no file matches `{text}`")));
+    }
+    Ok(files)
+}
+
+/// Reads every matching file into `fetched`.
+pub fn fetch(
+    source: &FileSource,
+    base_dir: &Path,
+    policy: BadRowPolicy,
+    cancel: &Cancel,
+    fetched: &mut Fetched,
+) -> Result<(), ImportError> {
+    let format = source
+        .resolved_format()
+        .ok_or_else(|| ImportError::Source(format!("cannot tell the format of {}", source.path)))?;
+    for path in matching_files(source, base_dir)? {
+        cancel.check()?;
+        let shown = path.display().to_string();
+        let polars_error = |err: PolarsError| ImportError::Source(format!("{shown}: {err}"));
+        let mut frame = match format {
+            FileFormat::Csv | FileFormat::Tsv => read_csv(source, format, &path, policy, fetched)?,
+            FileFormat::Parquet => {
+                let file = open(&path)?;
+                fetched.bytes_read += file.metadata().map(|m| m.len()).unwrap_or(0);
+                ParquetReader::new(file).finish().map_err(polars_error)?
+            }
+            FileFormat::Json | FileFormat::Ndjson => {
+                let file = open(&path)?;
+                fetched.bytes_read += file.metadata().map(|m| m.len()).unwrap_or(0);
+                let json_format = if format == FileFormat::Json { JsonFormat::Json } else { JsonFormat::JsonLines };
+                let frame = JsonReader::new(file).with_json_format(json_format).finish().map_err(polars_error)?;
+                flatten_structs(frame).map_err(polars_error)?
+            }
+        };
+        if let Some(column) = &source.file_name_column {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let names = Column::new_scalar(column.as_str().into(), Scalar::from(PlSmallStr::from(name)), frame.height());
+            frame.with_column(names).map_err(polars_error)?;
+        }
+        fetched.log.push(format!("read {} rows from {shown}", frame.height()));
+        fetched.push(frame)?;
+    }
+    Ok(())
+}
+
+fn open(path: &Path) -> Result<std::fs::File, ImportError> {
+    std::fs::File::open(path).map_err(|err| ImportError::Source(format!("cannot open {}: {err}", path.display())))
+}
+
+/// Nested objects become dotted columns: `{"a": {"b": 1}}` → `a.b`.
+pub fn flatten_structs(frame: DataFrame) -> PolarsResult<DataFrame> {
+    if !frame.columns().iter().any(|c| matches!(c.dtype(), DataType::Struct(_))) {
+        return Ok(frame);
+    }
+    let mut columns = Vec::with_capacity(frame.width());
+    for column in frame.columns() {
+        flatten_into(column.as_materialized_series().clone(), &mut columns)?;
+    }
+    DataFrame::new_infer_height(columns)
+}
+
+fn flatten_into(series: Series, out: &mut Vec<Column>) -> PolarsResult<()> {
+    if let DataType::Struct(_) = series.dtype() {
+        let parent = series.name().to_string();
+        for field in series.struct_()?.fields_as_series() {
+            let name = format!("{parent}.{}", field.name());
+            flatten_into(field.with_name(name.into()), out)?;
+        }
+    } else {
+        out.push(series.into_column());
+    }
+    Ok(())
+}
+
+fn read_csv(
+    source: &FileSource,
+    format: FileFormat,
+    path: &Path,
+    policy: BadRowPolicy,
+    fetched: &mut Fetched,
+) -> Result<DataFrame, ImportError> {
+    let shown = path.display().to_string();
+    let raw = std::fs::read(path).map_err(|err| ImportError::Source(format!("cannot read {shown}: {err}")))?;
+    fetched.bytes_read += raw.len() as u64;
+    let text = match source.encoding {
+        TextEncoding::Utf8 => {
+            if let Err(err) = std::str::from_utf8(&raw) {
+                let line = raw[..err.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+                return Err(ImportError::Source(format!(
+                    "{shown}, line {line}: not UTF-8 text; if the file is Latin-1, set encoding = \"latin1\""
+                )));
+            }
+            raw
+        }
+        TextEncoding::Latin1 => csv_rows::latin1_to_utf8(&raw),
+    };
+    let delimiter = source.delimiter.map_or(if format == FileFormat::Tsv { b'\t' } else { b',' }, |c| c as u8);
+    let quote = Some(source.quote.map_or(b'"', |c| c as u8));
+    let records = csv_rows::records(&text, delimiter, quote);
+    let Some(first) = records.first() else { return Ok(DataFrame::empty()) };
+    let expected = first.fields;
+    let data_records = if source.header { &records[1..] } else { &records[..] };
+    let mut good: Vec<Record> = Vec::with_capacity(data_records.len());
+    let mut bad = Vec::new();
+    for record in data_records {
+        if record.fields == expected {
+            good.push(*record);
+        } else {
+            bad.push(BadRow {
+                location: format!("{shown}, line {}", record.line),
+                why: format!("has {} fields, the {} has {expected}", record.fields, header_word(source.header)),
+                text: excerpt(&text[record.start..record.end]),
+            });
+        }
+    }
+    let body: std::borrow::Cow<'_, [u8]> = if bad.is_empty() {
+        std::borrow::Cow::Borrowed(&text)
+    } else {
+        let mut body = Vec::with_capacity(text.len());
+        if source.header {
+            body.extend_from_slice(&text[first.start..first.end]);
+            body.push(b'\n');
+        }
+        for record in &good {
+            body.extend_from_slice(&text[record.start..record.end]);
+            body.push(b'\n');
+        }
+        std::borrow::Cow::Owned(body)
+    };
+    let mut nulls: Vec<PlSmallStr> = source.null_values.iter().map(|v| PlSmallStr::from(v.as_str())).collect();
+    nulls.push(PlSmallStr::EMPTY);
+    let options = CsvReadOptions::default()
+        .with_has_header(source.header)
+        .with_infer_schema_length(Some(0))
+        .map_parse_options(|parse| {
+            parse
+                .with_separator(delimiter)
+                .with_quote_char(quote)
+                .with_null_values(Some(NullValues::AllColumns(nulls.clone())))
+        });
+    let strings = options
+        .into_reader_with_file_handle(Cursor::new(body.as_ref()))
+        .finish()
+        .map_err(|err| ImportError::Source(format!("{shown}: {err}")))?;
+    let (frame, type_bad_rows) = type_columns(strings, source, &good, &shown, &text)?;
+    bad.extend(type_bad_rows);
+    if bad.is_empty() {
+        return Ok(frame);
+    }
+    bad.sort_by_key(|row| line_of(&row.location));
+    fetched.note_bad_rows(bad, policy)?;
+    Ok(frame)
+}
+
+fn header_word(header: bool) -> &'static str {
+    if header { "header" } else { "first row" }
+}
+
+fn line_of(location: &str) -> u64 {
+    location.rsplit("line ").next().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.into_owned(),
+    }
+}
+
+/// Types each text column (override, else inferred from a sample) and returns
+/// the rows whose values did not fit, which are dropped from the frame.
+fn type_columns(
+    strings: DataFrame,
+    source: &FileSource,
+    records: &[Record],
+    shown: &str,
+    text: &[u8],
+) -> Result<(DataFrame, Vec<BadRow>), ImportError> {
+    let polars_error = |err: PolarsError| ImportError::Source(format!("{shown}: {err}"));
+    let height = strings.height();
+    let mut misfits = vec![None::<String>; height];
+    let mut typed = Vec::with_capacity(strings.width());
+    for column in strings.columns() {
+        let name = column.name().to_string();
+        let values = column.str().map_err(polars_error)?;
+        let format = source.date_formats.get(&name).map(String::as_str);
+        let target = source.columns.get(&name).copied().unwrap_or_else(|| infer_type(values, format));
+        let converted = convert(values, target, format).map_err(polars_error)?;
+        for (row, (before, after)) in values.iter().zip(converted.iter()).enumerate() {
+            if before.is_some() && after.is_null() && misfits[row].is_none() {
+                misfits[row] = Some(format!(
+                    "column `{name}`: `{}` is not {}",
+                    before.unwrap_or_default(),
+                    type_words(target, format)
+                ));
+            }
+        }
+        typed.push(converted.into_column());
+    }
+    let frame = DataFrame::new(height, typed).map_err(polars_error)?;
+    let mut bad = Vec::new();
+    for (row, why) in misfits.iter().enumerate() {
+        if let (Some(why), Some(record)) = (why, records.get(row)) {
+            bad.push(BadRow {
+                location: format!("{shown}, line {}", record.line),
+                why: why.clone(),
+                text: excerpt(&text[record.start..record.end]),
+            });
+        }
+    }
+    if bad.is_empty() {
+        return Ok((frame, bad));
+    }
+    let keep: BooleanChunked = misfits.iter().map(|why| why.is_none()).collect();
+    let frame = frame.filter(&keep).map_err(polars_error)?;
+    Ok((frame, bad))
+}
+
+fn type_words(target: ColumnType, format: Option<&str>) -> String {
+    match (target, format) {
+        (ColumnType::Date | ColumnType::Datetime, Some(format)) => format!("a date in the format `{format}`"),
+        (ColumnType::Date, None) => "a date (YYYY-MM-DD)".into(),
+        (ColumnType::Datetime, None) => "a date and time".into(),
+        (ColumnType::Integer, _) => "an integer".into(),
+        (ColumnType::Float, _) => "a number".into(),
+        (ColumnType::Boolean, _) => "true or false".into(),
+        (ColumnType::Text, _) => "text".into(),
+    }
+}
+
+/// The narrowest type every sampled value fits.
+fn infer_type(values: &StringChunked, format: Option<&str>) -> ColumnType {
+    let sample: Vec<&str> = values.iter().flatten().take(INFERENCE_SAMPLE).collect();
+    if sample.is_empty() {
+        return ColumnType::Text;
+    }
+    if let Some(format) = format {
+        return if format.contains("%H") || format.contains("%T") { ColumnType::Datetime } else { ColumnType::Date };
+    }
+    let all = |check: &dyn Fn(&str) -> bool| sample.iter().all(|v| check(v.trim()));
+    if all(&|v| v.parse::<i64>().is_ok()) {
+        ColumnType::Integer
+    } else if all(&|v| v.parse::<f64>().is_ok()) {
+        ColumnType::Float
+    } else if all(&|v| parse_bool(v).is_some()) {
+        ColumnType::Boolean
+    } else if date_format(&sample).is_some() {
+        ColumnType::Date
+    } else if datetime_format(&sample).is_some() {
+        ColumnType::Datetime
+    } else {
+        ColumnType::Text
+    }
+}
+
+fn date_format(sample: &[&str]) -> Option<&'static str> {
+    DATE_FORMATS
+        .into_iter()
+        .find(|format| sample.iter().all(|v| chrono::NaiveDate::parse_from_str(v.trim(), format).is_ok()))
+}
+
+fn datetime_format(sample: &[&str]) -> Option<&'static str> {
+    DATETIME_FORMATS
+        .into_iter()
+        .find(|format| sample.iter().all(|v| chrono::NaiveDateTime::parse_from_str(v.trim(), format).is_ok()))
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// Converts text to `target`; values that do not fit become null (the caller counts them).
+fn convert(values: &StringChunked, target: ColumnType, format: Option<&str>) -> PolarsResult<Series> {
+    let name = values.name().clone();
+    Ok(match target {
+        ColumnType::Text => values.clone().into_series(),
+        ColumnType::Integer => {
+            Int64Chunked::from_iter_options(name, values.iter().map(|v| v.and_then(|v| v.trim().parse().ok())))
+                .into_series()
+        }
+        ColumnType::Float => {
+            Float64Chunked::from_iter_options(name, values.iter().map(|v| v.and_then(|v| v.trim().parse().ok())))
+                .into_series()
+        }
+        ColumnType::Boolean => {
+            BooleanChunked::from_iter_options(name, values.iter().map(|v| v.and_then(|v| parse_bool(v.trim()))))
+                .into_series()
+        }
+        ColumnType::Date => {
+            let sample: Vec<&str> = values.iter().flatten().take(INFERENCE_SAMPLE).collect();
+            let format = format.or_else(|| date_format(&sample)).unwrap_or("%Y-%m-%d");
+            let days = values.iter().map(|v| {
+                v.and_then(|v| chrono::NaiveDate::parse_from_str(v.trim(), format).ok())
+                    .map(super::columns::days_from_civil)
+            });
+            Int32Chunked::from_iter_options(name, days).into_date().into_series()
+        }
+        ColumnType::Datetime => {
+            let sample: Vec<&str> = values.iter().flatten().take(INFERENCE_SAMPLE).collect();
+            let format = format.or_else(|| datetime_format(&sample)).unwrap_or("%Y-%m-%d %H:%M:%S");
+            let micros = values.iter().map(|v| {
+                v.and_then(|v| parse_datetime(v.trim(), format)).map(|t| t.and_utc().timestamp_micros())
+            });
+            Int64Chunked::from_iter_options(name, micros).into_datetime(TimeUnit::Microseconds, None).into_series()
+        }
+    })
+}
+
+fn parse_datetime(text: &str, format: &str) -> Option<chrono::NaiveDateTime> {
+    chrono::NaiveDateTime::parse_from_str(text, format)
+        .ok()
+        .or_else(|| chrono::NaiveDate::parse_from_str(text, format).ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+}

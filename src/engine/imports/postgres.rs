@@ -1,0 +1,275 @@
+//! PostgreSQL imports over PostgreSQL's own protocol (the `postgres` client):
+//! a table or a query, read through a portal a batch at a time in binary
+//! format, each column typed from its declared type and modifier.
+//!
+//! Runs in a read-only transaction with the session in UTC and the import's
+//! timeout as `statement_timeout`. Never writes.
+
+use std::time::Duration;
+
+use postgres::types::{FromSql, Type};
+use postgres::{Config, NoTls};
+
+use super::columns::{Cell, ColumnKind, parse_decimal};
+use super::database::{Batcher, Quoting, Since, password, source_sql};
+use super::{Cancel, Fetched, ImportError};
+use crate::model::imports::{BadRowPolicy, DatabaseSource};
+
+/// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+const PG_EPOCH_DAYS: i32 = 10_957;
+
+/// A value's raw binary encoding, whatever its type.
+struct Raw(Option<Vec<u8>>);
+
+impl<'a> FromSql<'a> for Raw {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self(Some(raw.to_vec())))
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self(None))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one call per run: the source and where its rows go
+pub fn fetch(
+    source: &DatabaseSource,
+    import: &str,
+    since: Option<&Since>,
+    policy: BadRowPolicy,
+    timeout: Duration,
+    cancel: &Cancel,
+    fetched: &mut Fetched,
+) -> Result<(), ImportError> {
+    let shown = source.url.clone();
+    let error = |err: postgres::Error| ImportError::Source(format!("PostgreSQL {shown}: {}", describe_error(&err)));
+    let mut config: Config = source
+        .url
+        .parse()
+        .map_err(|err: postgres::Error| ImportError::Source(format!("PostgreSQL url `{shown}`: {err}")))?;
+    if let Some(password) = password(source, import)? {
+        config.password(password);
+    }
+    config.connect_timeout(Duration::from_secs(10));
+    config.application_name("tidepool");
+    let mut client = config.connect(NoTls).map_err(error)?;
+    let mut transaction = client.transaction().map_err(error)?;
+    transaction
+        .batch_execute(&format!(
+            "SET TRANSACTION READ ONLY; SET LOCAL TimeZone = 'UTC'; SET LOCAL statement_timeout = {}",
+            timeout.as_millis().max(1)
+        ))
+        .map_err(error)?;
+    let sql = source_sql(source, since, Quoting::DoubleQuotes);
+    let statement = transaction.prepare(&sql).map_err(error)?;
+    let names: Vec<String> = statement.columns().iter().map(|c| c.name().to_string()).collect();
+    let mut kinds = Vec::with_capacity(names.len());
+    for column in statement.columns() {
+        let kind = kind_of(column.type_(), column.type_modifier()).ok_or_else(|| {
+            ImportError::Source(format!(
+                "PostgreSQL {shown}: column `{}` has type {}, which tidepool does not read yet; \
+                 cast it in a query, e.g. {}::text",
+                column.name(),
+                column.type_(),
+                column.name()
+            ))
+        })?;
+        if *column.type_() == Type::NUMERIC && kind == ColumnKind::Float64 {
+            fetched.log.push(format!(
+                "column `{}` is numeric without a declared scale: read as a float (about 15 significant digits); \
+                 declare numeric(p, s) or cast it in a query to keep it exact",
+                column.name()
+            ));
+        }
+        kinds.push(kind);
+    }
+    let types: Vec<Type> = statement.columns().iter().map(|c| c.type_().clone()).collect();
+    let portal = transaction.bind(&statement, &[]).map_err(error)?;
+    let mut batcher = Batcher::new(names.clone(), kinds.clone(), fetched, policy);
+    loop {
+        cancel.check()?;
+        let rows = transaction.query_portal(&portal, super::database::BATCH_ROWS as i32).map_err(error)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            let mut cells = Vec::with_capacity(kinds.len());
+            let mut misfit = None;
+            for (index, (kind, ty)) in kinds.iter().zip(&types).enumerate() {
+                let Raw(raw) = row.try_get::<_, Raw>(index).map_err(error)?;
+                match raw.map_or(Some(Cell::Null), |bytes| decode(ty, kind, &bytes)) {
+                    Some(cell) => cells.push(cell),
+                    None => {
+                        misfit = Some(index);
+                        break;
+                    }
+                }
+            }
+            match misfit {
+                Some(index) => batcher.push_undecodable(&names[index], "a value tidepool cannot decode")?,
+                None => batcher.push(cells, cancel)?,
+            }
+        }
+    }
+    batcher.finish()?;
+    drop(portal);
+    transaction.commit().map_err(error)
+}
+
+/// The server's own words (with its detail) rather than "db error".
+fn describe_error(err: &postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => {
+            let detail = db.detail().map(|d| format!(" ({d})")).unwrap_or_default();
+            format!("{}{detail}", db.message())
+        }
+        None => err.to_string(),
+    }
+}
+
+fn kind_of(ty: &Type, modifier: i32) -> Option<ColumnKind> {
+    Some(match *ty {
+        Type::BOOL => ColumnKind::Boolean,
+        Type::INT2 => ColumnKind::Int16,
+        Type::INT4 => ColumnKind::Int32,
+        Type::INT8 => ColumnKind::Int64,
+        Type::OID => ColumnKind::UInt32,
+        Type::FLOAT4 => ColumnKind::Float32,
+        Type::FLOAT8 => ColumnKind::Float64,
+        Type::NUMERIC if modifier >= 4 => {
+            let precision = (((modifier - 4) >> 16) & 0xffff) as usize;
+            let scale = ((modifier - 4) & 0xffff) as usize;
+            if (1..=38).contains(&precision) {
+                ColumnKind::Decimal { precision, scale }
+            } else {
+                ColumnKind::Float64
+            }
+        }
+        Type::NUMERIC => ColumnKind::Float64,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::JSON | Type::JSONB | Type::UUID => {
+            ColumnKind::Text
+        }
+        Type::BYTEA => ColumnKind::Binary,
+        Type::DATE => ColumnKind::Date,
+        Type::TIME => ColumnKind::Time,
+        Type::TIMESTAMP => ColumnKind::Datetime { utc: false },
+        Type::TIMESTAMPTZ => ColumnKind::Datetime { utc: true },
+        _ => return None,
+    })
+}
+
+fn be<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+    bytes.try_into().ok()
+}
+
+fn decode(ty: &Type, kind: &ColumnKind, bytes: &[u8]) -> Option<Cell> {
+    Some(match *ty {
+        Type::BOOL => Cell::Bool(*bytes.first()? != 0),
+        Type::INT2 => Cell::Int(i64::from(i16::from_be_bytes(be(bytes)?))),
+        Type::INT4 => Cell::Int(i64::from(i32::from_be_bytes(be(bytes)?))),
+        Type::INT8 => Cell::Int(i64::from_be_bytes(be(bytes)?)),
+        Type::OID => Cell::UInt(u64::from(u32::from_be_bytes(be(bytes)?))),
+        Type::FLOAT4 => Cell::Float(f64::from(f32::from_be_bytes(be(bytes)?))),
+        Type::FLOAT8 => Cell::Float(f64::from_be_bytes(be(bytes)?)),
+        Type::NUMERIC => {
+            let text = numeric_text(bytes)?;
+            if *kind == ColumnKind::Float64 {
+                Cell::Float(text.parse().ok()?)
+            } else {
+                let (digits, scale) = parse_decimal(&text)?;
+                Cell::Decimal(digits, scale)
+            }
+        }
+        Type::JSONB => Cell::Text(String::from_utf8(bytes.get(1..)?.to_vec()).ok()?),
+        Type::UUID => {
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            if hex.len() != 32 {
+                return None;
+            }
+            Cell::Text(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]))
+        }
+        Type::BYTEA => Cell::Bytes(bytes.to_vec()),
+        Type::DATE => {
+            let days = i32::from_be_bytes(be(bytes)?);
+            // ±infinity are i32::MAX / i32::MIN: no date to show.
+            if days == i32::MAX || days == i32::MIN {
+                return None;
+            }
+            Cell::Date(days.checked_add(PG_EPOCH_DAYS)?)
+        }
+        Type::TIME => Cell::Time(i64::from_be_bytes(be(bytes)?).checked_mul(1_000)?),
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => {
+            let micros = i64::from_be_bytes(be(bytes)?);
+            if micros == i64::MAX || micros == i64::MIN {
+                return None;
+            }
+            Cell::Timestamp(micros.checked_add(PG_EPOCH_MICROS)?)
+        }
+        _ => Cell::Text(String::from_utf8(bytes.to_vec()).ok()?),
+    })
+}
+
+/// The decimal text of PostgreSQL's binary NUMERIC (base-10000 digit groups); `None` for NaN and infinities.
+fn numeric_text(bytes: &[u8]) -> Option<String> {
+    let word = |at: usize| bytes.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let groups = word(0)? as usize;
+    let weight = word(2)? as i16;
+    let sign = word(4)?;
+    let scale = word(6)? as usize;
+    if sign != 0x0000 && sign != 0x4000 {
+        return None;
+    }
+    let digits: Vec<u16> = (0..groups).map(|i| word(8 + 2 * i)).collect::<Option<_>>()?;
+    let mut whole = String::new();
+    for index in 0..=i32::from(weight).max(0) {
+        let group = if weight < 0 { 0 } else { digits.get(index as usize).copied().unwrap_or(0) };
+        if whole.is_empty() {
+            whole = group.to_string();
+        } else {
+            whole.push_str(&format!("{group:04}"));
+        }
+    }
+    let mut fraction = String::new();
+    let mut index = i32::from(weight) + 1;
+    while fraction.len() < scale {
+        let group = if index < 0 { 0 } else { digits.get(index as usize).copied().unwrap_or(0) };
+        fraction.push_str(&format!("{group:04}"));
+        index += 1;
+    }
+    fraction.truncate(scale);
+    let sign = if sign == 0x4000 { "-" } else { "" };
+    Some(if scale == 0 { format!("{sign}{whole}") } else { format!("{sign}{whole}.{fraction}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric(groups: &[u16], weight: i16, negative: bool, scale: u16) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bytes.extend((groups.len() as u16).to_be_bytes());
+        bytes.extend(weight.to_be_bytes());
+        bytes.extend((if negative { 0x4000_u16 } else { 0 }).to_be_bytes());
+        bytes.extend(scale.to_be_bytes());
+        for group in groups {
+            bytes.extend(group.to_be_bytes());
+        }
+        bytes
+    }
+
+    #[test]
+    fn numeric_binary_becomes_exact_text() {
+        assert_eq!(numeric_text(&numeric(&[1, 2345, 6700], 1, false, 4)).as_deref(), Some("12345.6700"));
+        assert_eq!(numeric_text(&numeric(&[500], -1, true, 2)).as_deref(), Some("-0.05"));
+        assert_eq!(numeric_text(&numeric(&[], 0, false, 0)).as_deref(), Some("0"));
+        assert_eq!(numeric_text(&numeric(&[12], 2, false, 0)).as_deref(), Some("1200000000"));
+        let mut nan = numeric(&[], 0, false, 0);
+        nan[4] = 0xC0;
+        assert_eq!(numeric_text(&nan), None, "NaN has no decimal");
+    }
+}
