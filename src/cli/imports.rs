@@ -1,7 +1,7 @@
 //! `tidepool import` and `tidepool history`, and exporting imported tables:
 //! run one import now with progress on stderr, print the run history.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -32,7 +32,11 @@ pub fn import(workbook_path: &Path, name: &str, data_dir: &Path) -> Result<()> {
         if known.is_empty() {
             bail!("workbook {} declares no imports", workbook_path.display());
         }
-        bail!("workbook {} has no import named `{name}`; its imports are {}", workbook_path.display(), known.join(", "));
+        bail!(
+            "workbook {} has no import named `{name}`; its imports are {}",
+            workbook_path.display(),
+            known.join(", ")
+        );
     };
     let context = context_of(&workbook, workbook_path, data_dir);
     let stop = Arc::new(AtomicBool::new(false));
@@ -91,7 +95,6 @@ pub fn history(workbook_path: &Path, name: Option<&str>, data_dir: &Path) -> Res
         eprintln!("no runs yet");
         return Ok(());
     }
-    use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     writeln!(out, "run\timport\tstarted\tfinished\toutcome\ttrigger\tattempt\trows\tbad_rows\tversion\terror")?;
     for run in &runs {
@@ -122,7 +125,13 @@ pub fn history(workbook_path: &Path, name: Option<&str>, data_dir: &Path) -> Res
 }
 
 /// Exports the current version of an imported table; `None` when `name` is no import.
-pub fn export_table(workbook: &Workbook, workbook_path: &Path, name: &str, out: &Path, data_dir: &Path) -> Result<Option<()>> {
+pub fn export_table(
+    workbook: &Workbook,
+    workbook_path: &Path,
+    name: &str,
+    out: &Path,
+    data_dir: &Path,
+) -> Result<Option<()>> {
     if workbook.import(name).is_none() {
         return Ok(None);
     }

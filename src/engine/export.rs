@@ -64,11 +64,13 @@ fn binary_as_hex(frame: &DataFrame) -> DataFrame {
     for name in binary {
         let Ok(values) = frame.column(&name).and_then(|column| column.binary().cloned()) else { continue };
         let hex = values.iter().map(|bytes| {
-            bytes.map(|bytes| bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
-                use std::fmt::Write as _;
-                let _ = write!(text, "{byte:02x}");
-                text
-            }))
+            bytes.map(|bytes| {
+                bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+                    use std::fmt::Write as _;
+                    let _ = write!(text, "{byte:02x}");
+                    text
+                })
+            })
         });
         let _ = frame.with_column(StringChunked::from_iter_options(name.as_str().into(), hex).into_column());
     }

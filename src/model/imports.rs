@@ -262,7 +262,7 @@ pub struct HttpSource {
     pub method: HttpMethod,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
-    /// Headers whose values come from environment variables, e.g. { Authorization = "API_TOKEN" }.
+    /// Headers whose values come from environment variables, e.g. { Authorization = "`API_TOKEN`" }.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers_env: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -370,11 +370,11 @@ impl TryFrom<RawLoadMode> for LoadMode {
             RawLoadMode::Word(word) => match word.as_str() {
                 "replace" => Ok(Self::Replace),
                 "append" => Ok(Self::Append),
-                "incremental" => Err(
-                    "an incremental import needs its cursor and key: mode = { incremental = { cursor = \
+                "incremental" => {
+                    Err("an incremental import needs its cursor and key: mode = { incremental = { cursor = \
                      \"updated_at\", key = [\"id\"] } }"
-                        .into(),
-                ),
+                        .into())
+                }
                 other => Err(format!("mode `{other}` is not `replace`, `append` or {{ incremental = {{ … }} }}")),
             },
             RawLoadMode::Incremental { incremental } => {
@@ -649,10 +649,6 @@ pub fn cross_import_problems(imports: &[ImportSpec]) -> Vec<String> {
 
 /// A cycle in the `after` graph, as names from the first back to itself.
 pub fn dependency_cycle(imports: &[ImportSpec]) -> Option<Vec<String>> {
-    let after: HashMap<&str, &[String]> = imports.iter().map(|i| (i.name.as_str(), i.after.as_slice())).collect();
-    // 0 = not seen, 1 = on the current path, 2 = done.
-    let mut state: HashMap<&str, u8> = HashMap::new();
-    let mut path: Vec<&str> = Vec::new();
     fn visit<'a>(
         name: &'a str,
         after: &HashMap<&'a str, &'a [String]>,
@@ -682,6 +678,10 @@ pub fn dependency_cycle(imports: &[ImportSpec]) -> Option<Vec<String>> {
         state.insert(name, 2);
         None
     }
+    let after: HashMap<&str, &[String]> = imports.iter().map(|i| (i.name.as_str(), i.after.as_slice())).collect();
+    // 0 = not seen, 1 = on the current path, 2 = done.
+    let mut state: HashMap<&str, u8> = HashMap::new();
+    let mut path: Vec<&str> = Vec::new();
     for import in imports {
         if let Some(cycle) = visit(&import.name, &after, &mut state, &mut path) {
             return Some(cycle);
@@ -700,7 +700,8 @@ mod tests {
 
     #[test]
     fn a_file_import_with_defaults() {
-        let spec = import("name = \"catalogue\"\nsource = { kind = \"file\", path = \"assets/catalogue.csv\" }").unwrap();
+        let spec =
+            import("name = \"catalogue\"\nsource = { kind = \"file\", path = \"assets/catalogue.csv\" }").unwrap();
         assert_eq!(spec.mode, LoadMode::Replace);
         assert_eq!(spec.attempts, DEFAULT_ATTEMPTS);
         let ImportSource::File(file) = &spec.source else { panic!("a file source") };
@@ -718,9 +719,11 @@ mod tests {
         assert_eq!(spec.mode, LoadMode::Incremental { cursor: "updated_at".into(), key: vec!["id".into()] });
         let again = import(&toml::to_string(&spec).unwrap()).unwrap();
         assert_eq!(spec, again);
-        assert!(import("name = \"x\"\nmode = \"incremental\"\nsource = { kind = \"file\", path = \"a.csv\" }")
-            .unwrap_err()
-            .contains("needs its cursor and key"));
+        assert!(
+            import("name = \"x\"\nmode = \"incremental\"\nsource = { kind = \"file\", path = \"a.csv\" }")
+                .unwrap_err()
+                .contains("needs its cursor and key")
+        );
     }
 
     #[test]
@@ -730,8 +733,8 @@ mod tests {
         assert!(err.contains("cron `61 * * * *`"), "{err}");
         let err = import(&format!("{base}schedule = {{ cron = \"0 6 * *\" }}")).unwrap_err();
         assert!(err.contains("five fields"), "{err}");
-        let err = import(&format!("{base}schedule = {{ cron = \"0 6 * * *\", time_zone = \"Mars/Olympus\" }}"))
-            .unwrap_err();
+        let err =
+            import(&format!("{base}schedule = {{ cron = \"0 6 * * *\", time_zone = \"Mars/Olympus\" }}")).unwrap_err();
         assert!(err.contains("Mars/Olympus"), "{err}");
     }
 

@@ -575,7 +575,10 @@ impl Workbook {
                 let line = nth_line_containing(text, &format!("\"{}\"", import.name), 2);
                 return Err(invalid(
                     line,
-                    format!("`{}` names both a stream and an import; reports need each dataset's name once", import.name),
+                    format!(
+                        "`{}` names both a stream and an import; reports need each dataset's name once",
+                        import.name
+                    ),
                 ));
             }
         }
@@ -715,7 +718,10 @@ schedule = { every = "1h" }
         assert_eq!(stream.rollup.allowed_lateness.seconds(), DEFAULT_ALLOWED_LATENESS_SECS);
         assert_eq!(stream.rollup.retention.map(SpanDuration::seconds), Some(30 * 86_400));
         assert!(matches!(stream.start, StartPosition::At { micros } if micros == 1_795_132_800_000_000));
-        assert_eq!(workbook.import("catalogue").and_then(|i| i.schedule.clone()).map(|s| s.describe()).as_deref(), Some("every 1h"));
+        assert_eq!(
+            workbook.import("catalogue").and_then(|i| i.schedule.clone()).map(|s| s.describe()).as_deref(),
+            Some("every 1h")
+        );
     }
 
     #[test]
@@ -794,7 +800,7 @@ schedule = { every = "1h" }
         let text = GOOD.replace("path = \"assets/catalogue.csv\"", "path = \"assets/catalogue.xlsx\"");
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("import `catalogue`: cannot tell the format"), "{err}");
-        assert!(err.contains("line 28"), "{err}");
+        assert!(err.contains("line 26"), "the line of the import's name: {err}");
         let text = format!("{GOOD}after = [\"catalogue\"]\n");
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("catalogue → catalogue"), "{err}");

@@ -38,7 +38,12 @@ fn imported(sandbox: &Sandbox, workbook: &Path, name: &str) -> DataFrame {
 }
 
 fn value(frame: &DataFrame, column: &str, row: usize) -> AnyValue<'static> {
-    frame.column(column).unwrap_or_else(|_| panic!("column {column} in {:?}", frame.get_column_names())).get(row).unwrap().into_static()
+    frame
+        .column(column)
+        .unwrap_or_else(|_| panic!("column {column} in {:?}", frame.get_column_names()))
+        .get(row)
+        .unwrap()
+        .into_static()
 }
 
 fn micros(text: &str) -> i64 {
@@ -46,8 +51,9 @@ fn micros(text: &str) -> i64 {
 }
 
 fn days(text: &str) -> i32 {
-    (chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap() - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
-        .num_days() as i32
+    (chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+        - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+    .num_days() as i32
 }
 
 fn decimal(frame: &DataFrame, column: &str, row: usize) -> Option<String> {
@@ -105,8 +111,12 @@ fn postgres_types_map_value_by_value_with_nulls() {
     assert_eq!(value(&frame, "txt", 0), AnyValue::StringOwned("ünï".into()));
     assert_eq!(value(&frame, "ch", 0), AnyValue::StringOwned("ab ".into()), "char(3) keeps its padding");
     assert_eq!(value(&frame, "flag", 0), AnyValue::Boolean(true));
-    assert_eq!(frame.column("d").unwrap().as_materialized_series().to_physical_repr().get(0).unwrap(), AnyValue::Int32(days("2026-02-28")));
-    let physical = |c: &str| frame.column(c).unwrap().as_materialized_series().to_physical_repr().get(0).unwrap().into_static();
+    assert_eq!(
+        frame.column("d").unwrap().as_materialized_series().to_physical_repr().get(0).unwrap(),
+        AnyValue::Int32(days("2026-02-28"))
+    );
+    let physical =
+        |c: &str| frame.column(c).unwrap().as_materialized_series().to_physical_repr().get(0).unwrap().into_static();
     assert_eq!(physical("tm"), AnyValue::Int64((23 * 3600 + 59 * 60 + 58) * 1_000_000_000 + 123_456_000));
     assert_eq!(physical("ts"), AnyValue::Int64(micros("2026-11-20 07:42:10.654321")));
     assert_eq!(physical("tstz"), AnyValue::Int64(micros("2026-11-20 07:42:10")), "timestamptz is the UTC instant");
@@ -167,7 +177,8 @@ fn mariadb_types_map_value_by_value_with_nulls() {
     assert_eq!(decimal(&frame, "amount", 0).as_deref(), Some("-123456789.125"));
     assert_eq!(value(&frame, "vc", 0), AnyValue::StringOwned("ünï".into()));
     assert_eq!(value(&frame, "flag", 0), AnyValue::Boolean(true));
-    let physical = |c: &str| frame.column(c).unwrap().as_materialized_series().to_physical_repr().get(0).unwrap().into_static();
+    let physical =
+        |c: &str| frame.column(c).unwrap().as_materialized_series().to_physical_repr().get(0).unwrap().into_static();
     assert_eq!(physical("d"), AnyValue::Int32(days("2026-02-28")));
     assert_eq!(physical("tm"), AnyValue::Int64((23 * 3600 + 59 * 60 + 58) * 1_000_000_000 + 123_456_000));
     assert_eq!(physical("dt"), AnyValue::Int64(micros("2026-11-20 07:42:10.654321")));

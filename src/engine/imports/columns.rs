@@ -21,14 +21,19 @@ pub enum ColumnKind {
     Float32,
     Float64,
     /// Exact decimals: precision (≤ 38) and scale.
-    Decimal { precision: usize, scale: usize },
+    Decimal {
+        precision: usize,
+        scale: usize,
+    },
     Text,
     Binary,
     Date,
     /// Time of day, nanoseconds since midnight.
     Time,
     /// Microseconds since the epoch; `utc` when the source said which instant (timestamptz).
-    Datetime { utc: bool },
+    Datetime {
+        utc: bool,
+    },
 }
 
 impl ColumnKind {
@@ -140,26 +145,25 @@ fn misfit(kind: &ColumnKind, cell: &Cell) -> Option<String> {
         | (ColumnKind::Date, Cell::Date(_))
         | (ColumnKind::Time, Cell::Time(_))
         | (ColumnKind::Datetime { .. }, Cell::Timestamp(_))
-        | (ColumnKind::Float32 | ColumnKind::Float64, Cell::Float(_) | Cell::Int(_)) => true,
+        | (ColumnKind::Float32 | ColumnKind::Float64, Cell::Float(_) | Cell::Int(_))
+        | (ColumnKind::Int64 | ColumnKind::Decimal { .. }, Cell::Int(_))
+        | (ColumnKind::UInt64, Cell::UInt(_)) => true,
         (ColumnKind::Int8, Cell::Int(v)) => i8::try_from(*v).is_ok(),
         (ColumnKind::Int16, Cell::Int(v)) => i16::try_from(*v).is_ok(),
         (ColumnKind::Int32, Cell::Int(v)) => i32::try_from(*v).is_ok(),
-        (ColumnKind::Int64, Cell::Int(_)) => true,
         (ColumnKind::Int64, Cell::UInt(v)) => i64::try_from(*v).is_ok(),
         (ColumnKind::UInt8, Cell::UInt(v)) => u8::try_from(*v).is_ok(),
         (ColumnKind::UInt16, Cell::UInt(v)) => u16::try_from(*v).is_ok(),
         (ColumnKind::UInt32, Cell::UInt(v)) => u32::try_from(*v).is_ok(),
-        (ColumnKind::UInt64, Cell::UInt(_)) => true,
         (ColumnKind::UInt8 | ColumnKind::UInt16 | ColumnKind::UInt32 | ColumnKind::UInt64, Cell::Int(v)) => {
             return if *v < 0 { Some(format!("{v} is negative in an unsigned column")) } else { None };
         }
         (ColumnKind::Decimal { precision, scale }, Cell::Decimal(digits, cell_scale)) => {
             return rescale(*digits, *cell_scale, *scale)
-                .filter(|value| value.unsigned_abs() < 10u128.pow(*precision as u32))
-                .is_none()
+                .as_ref()
+                .is_none_or(|value| value.unsigned_abs() >= 10u128.pow(*precision as u32))
                 .then(|| format!("{} does not fit decimal({precision}, {scale})", decimal_text(*digits, *cell_scale)));
         }
-        (ColumnKind::Decimal { .. }, Cell::Int(_)) => true,
         _ => false,
     };
     (!fits).then(|| format!("a {} value in a {:?} column", cell_kind(cell), kind))
@@ -209,9 +213,7 @@ pub fn parse_decimal(text: &str) -> Option<(i128, usize)> {
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
     let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
-    if whole.is_empty() && fraction.is_empty()
-        || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
-    {
+    if whole.is_empty() && fraction.is_empty() || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
         return None;
     }
     let digits: i128 = format!("{whole}{fraction}").parse().ok()?;

@@ -154,12 +154,8 @@ mod tests {
 
     #[test]
     fn incremental_queries_wrap_the_source_and_quote_names() {
-        let source = DatabaseSource {
-            url: "x".into(),
-            password_env: None,
-            table: Some("shop.order\"s".into()),
-            query: None,
-        };
+        let source =
+            DatabaseSource { url: "x".into(), password_env: None, table: Some("shop.order\"s".into()), query: None };
         let since = Since { column: "updated_at".into(), literal: "'2026-11-20 00:00:00'".into() };
         assert_eq!(
             source_sql(&source, Some(&since), Quoting::DoubleQuotes),

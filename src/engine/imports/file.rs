@@ -33,11 +33,8 @@ const DATETIME_FORMATS: [&str; 6] = [
 
 /// The files a source's path or glob names, relative paths from `base_dir`, sorted.
 pub fn matching_files(source: &FileSource, base_dir: &Path) -> Result<Vec<PathBuf>, ImportError> {
-    let pattern = if Path::new(&source.path).is_absolute() {
-        PathBuf::from(&source.path)
-    } else {
-        base_dir.join(&source.path)
-    };
+    let pattern =
+        if Path::new(&source.path).is_absolute() { PathBuf::from(&source.path) } else { base_dir.join(&source.path) };
     let text = pattern.to_string_lossy().into_owned();
     let is_glob = source.path.contains(['*', '?', '[']);
     if !is_glob {
@@ -75,12 +72,12 @@ pub fn fetch(
             FileFormat::Csv | FileFormat::Tsv => read_csv(source, format, &path, policy, fetched)?,
             FileFormat::Parquet => {
                 let file = open(&path)?;
-                fetched.bytes_read += file.metadata().map(|m| m.len()).unwrap_or(0);
+                fetched.bytes_read += file.metadata().map_or(0, |m| m.len());
                 ParquetReader::new(file).finish().map_err(polars_error)?
             }
             FileFormat::Json | FileFormat::Ndjson => {
                 let file = open(&path)?;
-                fetched.bytes_read += file.metadata().map(|m| m.len()).unwrap_or(0);
+                fetched.bytes_read += file.metadata().map_or(0, |m| m.len());
                 let json_format = if format == FileFormat::Json { JsonFormat::Json } else { JsonFormat::JsonLines };
                 let frame = JsonReader::new(file).with_json_format(json_format).finish().map_err(polars_error)?;
                 flatten_structs(frame).map_err(polars_error)?
@@ -88,7 +85,8 @@ pub fn fetch(
         };
         if let Some(column) = &source.file_name_column {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let names = Column::new_scalar(column.as_str().into(), Scalar::from(PlSmallStr::from(name)), frame.height());
+            let names =
+                Column::new_scalar(column.as_str().into(), Scalar::from(PlSmallStr::from(name)), frame.height());
             frame.with_column(names).map_err(polars_error)?;
         }
         fetched.log.push(format!("read {} rows from {shown}", frame.height()));
@@ -139,7 +137,7 @@ fn read_csv(
     let text = match source.encoding {
         TextEncoding::Utf8 => {
             if let Err(err) = std::str::from_utf8(&raw) {
-                let line = raw[..err.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+                let line = raw[..err.valid_up_to()].split(|&b| b == b'\n').count();
                 return Err(ImportError::Source(format!(
                     "{shown}, line {line}: not UTF-8 text; if the file is Latin-1, set encoding = \"latin1\""
                 )));
@@ -196,7 +194,7 @@ fn read_csv(
         .into_reader_with_file_handle(Cursor::new(body.as_ref()))
         .finish()
         .map_err(|err| ImportError::Source(format!("{shown}: {err}")))?;
-    let (frame, type_bad_rows) = type_columns(strings, source, &good, &shown, &text)?;
+    let (frame, type_bad_rows) = type_columns(&strings, source, &good, &shown, &text)?;
     bad.extend(type_bad_rows);
     if bad.is_empty() {
         return Ok(frame);
@@ -225,7 +223,7 @@ fn excerpt(bytes: &[u8]) -> String {
 /// Types each text column (override, else inferred from a sample) and returns
 /// the rows whose values did not fit, which are dropped from the frame.
 fn type_columns(
-    strings: DataFrame,
+    strings: &DataFrame,
     source: &FileSource,
     records: &[Record],
     shown: &str,
@@ -240,7 +238,7 @@ fn type_columns(
         let values = column.str().map_err(polars_error)?;
         let format = source.date_formats.get(&name).map(String::as_str);
         let target = source.columns.get(&name).copied().unwrap_or_else(|| infer_type(values, format));
-        let converted = convert(values, target, format).map_err(polars_error)?;
+        let converted = convert(values, target, format);
         for (row, (before, after)) in values.iter().zip(converted.iter()).enumerate() {
             if before.is_some() && after.is_null() && misfits[row].is_none() {
                 misfits[row] = Some(format!(
@@ -266,7 +264,7 @@ fn type_columns(
     if bad.is_empty() {
         return Ok((frame, bad));
     }
-    let keep: BooleanChunked = misfits.iter().map(|why| why.is_none()).collect();
+    let keep: BooleanChunked = misfits.iter().map(std::option::Option::is_none).collect();
     let frame = frame.filter(&keep).map_err(polars_error)?;
     Ok((frame, bad))
 }
@@ -329,9 +327,9 @@ fn parse_bool(text: &str) -> Option<bool> {
 }
 
 /// Converts text to `target`; values that do not fit become null (the caller counts them).
-fn convert(values: &StringChunked, target: ColumnType, format: Option<&str>) -> PolarsResult<Series> {
+fn convert(values: &StringChunked, target: ColumnType, format: Option<&str>) -> Series {
     let name = values.name().clone();
-    Ok(match target {
+    match target {
         ColumnType::Text => values.clone().into_series(),
         ColumnType::Integer => {
             Int64Chunked::from_iter_options(name, values.iter().map(|v| v.and_then(|v| v.trim().parse().ok())))
@@ -357,12 +355,12 @@ fn convert(values: &StringChunked, target: ColumnType, format: Option<&str>) -> 
         ColumnType::Datetime => {
             let sample: Vec<&str> = values.iter().flatten().take(INFERENCE_SAMPLE).collect();
             let format = format.or_else(|| datetime_format(&sample)).unwrap_or("%Y-%m-%d %H:%M:%S");
-            let micros = values.iter().map(|v| {
-                v.and_then(|v| parse_datetime(v.trim(), format)).map(|t| t.and_utc().timestamp_micros())
-            });
+            let micros = values
+                .iter()
+                .map(|v| v.and_then(|v| parse_datetime(v.trim(), format)).map(|t| t.and_utc().timestamp_micros()));
             Int64Chunked::from_iter_options(name, micros).into_datetime(TimeUnit::Microseconds, None).into_series()
         }
-    })
+    }
 }
 
 fn parse_datetime(text: &str, format: &str) -> Option<chrono::NaiveDateTime> {

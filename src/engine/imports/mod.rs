@@ -137,7 +137,10 @@ pub type ProgressSink = Arc<dyn Fn(Progress) + Send + Sync>;
 
 impl std::fmt::Debug for Fetched {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fetched").field("rows", &self.rows).field("bad_rows", &self.bad_row_count).finish()
+        f.debug_struct("Fetched")
+            .field("rows", &self.rows)
+            .field("bad_rows", &self.bad_row_count)
+            .finish_non_exhaustive()
     }
 }
 
@@ -154,6 +157,7 @@ impl Fetched {
         }
     }
 
+    #[allow(clippy::unnecessary_wraps)] // a streaming writer behind it can fail; callers already handle it
     fn push(&mut self, frame: DataFrame) -> Result<(), ImportError> {
         self.rows += frame.height() as u64;
         self.frames.push(frame);
@@ -291,7 +295,13 @@ fn attempt_import(
     let elapsed = started.elapsed();
     match outcome {
         Ok(version) => {
-            let _ = write!(log, "\nversion {} committed: {} rows in {:.1}s", version.version, version.rows, elapsed.as_secs_f64());
+            let _ = write!(
+                log,
+                "\nversion {} committed: {} rows in {:.1}s",
+                version.version,
+                version.rows,
+                elapsed.as_secs_f64()
+            );
             if fetched.bad_row_count > 0 {
                 let _ = write!(log, "\n{} bad rows left out:", fetched.bad_row_count);
                 for row in &fetched.kept_bad_rows {
@@ -395,9 +405,7 @@ fn fetch(
 ) -> Result<(), ImportError> {
     match &spec.source {
         ImportSource::File(source) => file::fetch(source, &context.base_dir, spec.bad_rows, cancel, fetched),
-        ImportSource::Sqlite(source) => {
-            sqlite::fetch(source, &context.base_dir, since, spec.bad_rows, cancel, fetched)
-        }
+        ImportSource::Sqlite(source) => sqlite::fetch(source, &context.base_dir, since, spec.bad_rows, cancel, fetched),
         ImportSource::Postgres(source) => {
             postgres::fetch(source, &spec.name, since, spec.bad_rows, cancel.remaining(), cancel, fetched)
         }
@@ -416,9 +424,9 @@ pub fn read_version(version: &TableVersion) -> Result<DataFrame, ImportError> {
     let file = std::fs::File::open(&version.file).map_err(|err| {
         ImportError::Source(format!("cannot open version {} of table `{}`: {err}", version.version, version.name))
     })?;
-    ParquetReader::new(file)
-        .finish()
-        .map_err(|err| ImportError::Source(format!("cannot read version {} of `{}`: {err}", version.version, version.name)))
+    ParquetReader::new(file).finish().map_err(|err| {
+        ImportError::Source(format!("cannot read version {} of `{}`: {err}", version.version, version.name))
+    })
 }
 
 /// The new version from the previous one and the fetch, as the load mode says.
@@ -433,24 +441,19 @@ fn combine(mode: &LoadMode, previous: Option<DataFrame>, fetched: DataFrame) -> 
         LoadMode::Incremental { key, .. } => {
             for column in key {
                 if fetched.width() > 0 && fetched.column(column).is_err() {
-                    return Err(ImportError::Config(format!("the key column `{column}` is not among the fetched columns")));
+                    return Err(ImportError::Config(format!(
+                        "the key column `{column}` is not among the fetched columns"
+                    )));
                 }
             }
             if fetched.height() == 0 {
                 return Ok(previous);
             }
-            let fresh = fetched
-                .unique_stable(Some(key), UniqueKeepStrategy::Last, None)
-                .map_err(failed)?;
+            let fresh = fetched.unique_stable(Some(key), UniqueKeepStrategy::Last, None).map_err(failed)?;
             let keys: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
             let kept = previous
                 .lazy()
-                .join(
-                    fresh.clone().lazy().select(keys.clone()),
-                    keys.clone(),
-                    keys,
-                    JoinArgs::new(JoinType::Anti),
-                )
+                .join(fresh.clone().lazy().select(keys.clone()), keys.clone(), keys, JoinArgs::new(JoinType::Anti))
                 .collect()
                 .map_err(failed)?;
             polars::functions::concat_df_diagonal(&[kept, fresh]).map_err(failed)
@@ -495,10 +498,9 @@ fn cursor_literal(table: &DataFrame, cursor: &str) -> Result<Option<String>, Imp
         | AnyValue::UInt64(_)
         | AnyValue::Float32(_)
         | AnyValue::Float64(_) => Some(value.to_string()),
-        AnyValue::Datetime(micros, TimeUnit::Microseconds, _) | AnyValue::DatetimeOwned(micros, TimeUnit::Microseconds, _) => {
-            chrono::DateTime::from_timestamp_micros(micros)
-                .map(|t| format!("'{}'", t.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f")))
-        }
+        AnyValue::Datetime(micros, TimeUnit::Microseconds, _)
+        | AnyValue::DatetimeOwned(micros, TimeUnit::Microseconds, _) => chrono::DateTime::from_timestamp_micros(micros)
+            .map(|t| format!("'{}'", t.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f"))),
         other => {
             let text = other.str_value().into_owned();
             Some(format!("'{}'", text.replace('\'', "''")))
@@ -508,7 +510,8 @@ fn cursor_literal(table: &DataFrame, cursor: &str) -> Result<Option<String>, Imp
 
 /// Writes a version to a unique temporary file in `dir`, synced.
 fn write_parquet(table: &mut DataFrame, dir: &Path) -> Result<tempfile::TempPath, ImportError> {
-    let io = |err: std::io::Error| ImportError::Source(format!("cannot write a table file in {}: {err}", dir.display()));
+    let io =
+        |err: std::io::Error| ImportError::Source(format!("cannot write a table file in {}: {err}", dir.display()));
     let temporary = tempfile::Builder::new().prefix(".").suffix(".parquet.partial").tempfile_in(dir).map_err(io)?;
     let file = temporary.reopen().map_err(io)?;
     ParquetWriter::new(file)

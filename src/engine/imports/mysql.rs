@@ -56,12 +56,11 @@ pub fn fetch(
         let mut cells = Vec::with_capacity(kinds.len());
         let mut misfit = None;
         for (index, kind) in kinds.iter().enumerate() {
-            match row.as_ref(index).and_then(|value| cell_of(kind, value)) {
-                Some(cell) => cells.push(cell),
-                None => {
-                    misfit = Some(index);
-                    break;
-                }
+            if let Some(cell) = row.as_ref(index).and_then(|value| cell_of(kind, value)) {
+                cells.push(cell)
+            } else {
+                misfit = Some(index);
+                break;
             }
         }
         match misfit {

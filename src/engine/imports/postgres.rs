@@ -5,6 +5,7 @@
 //! Runs in a read-only transaction with the session in UTC and the import's
 //! timeout as `statement_timeout`. Never writes.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use postgres::types::{FromSql, Type};
@@ -102,12 +103,11 @@ pub fn fetch(
             let mut misfit = None;
             for (index, (kind, ty)) in kinds.iter().zip(&types).enumerate() {
                 let Raw(raw) = row.try_get::<_, Raw>(index).map_err(error)?;
-                match raw.map_or(Some(Cell::Null), |bytes| decode(ty, kind, &bytes)) {
-                    Some(cell) => cells.push(cell),
-                    None => {
-                        misfit = Some(index);
-                        break;
-                    }
+                if let Some(cell) = raw.map_or(Some(Cell::Null), |bytes| decode(ty, kind, &bytes)) {
+                    cells.push(cell)
+                } else {
+                    misfit = Some(index);
+                    break;
                 }
             }
             match misfit {
@@ -140,17 +140,13 @@ fn kind_of(ty: &Type, modifier: i32) -> Option<ColumnKind> {
         Type::INT8 => ColumnKind::Int64,
         Type::OID => ColumnKind::UInt32,
         Type::FLOAT4 => ColumnKind::Float32,
-        Type::FLOAT8 => ColumnKind::Float64,
         Type::NUMERIC if modifier >= 4 => {
             let precision = (((modifier - 4) >> 16) & 0xffff) as usize;
             let scale = ((modifier - 4) & 0xffff) as usize;
-            if (1..=38).contains(&precision) {
-                ColumnKind::Decimal { precision, scale }
-            } else {
-                ColumnKind::Float64
-            }
+            if (1..=38).contains(&precision) { ColumnKind::Decimal { precision, scale } } else { ColumnKind::Float64 }
         }
-        Type::NUMERIC => ColumnKind::Float64,
+        // Unconstrained numeric: no scale to keep; said in the run log.
+        Type::FLOAT8 | Type::NUMERIC => ColumnKind::Float64,
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::JSON | Type::JSONB | Type::UUID => {
             ColumnKind::Text
         }
@@ -187,7 +183,10 @@ fn decode(ty: &Type, kind: &ColumnKind, bytes: &[u8]) -> Option<Cell> {
         }
         Type::JSONB => Cell::Text(String::from_utf8(bytes.get(1..)?.to_vec()).ok()?),
         Type::UUID => {
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let hex = bytes.iter().fold(String::new(), |mut hex, b| {
+                let _ = write!(hex, "{b:02x}");
+                hex
+            });
             if hex.len() != 32 {
                 return None;
             }
@@ -231,14 +230,14 @@ fn numeric_text(bytes: &[u8]) -> Option<String> {
         if whole.is_empty() {
             whole = group.to_string();
         } else {
-            whole.push_str(&format!("{group:04}"));
+            let _ = write!(whole, "{group:04}");
         }
     }
     let mut fraction = String::new();
     let mut index = i32::from(weight) + 1;
     while fraction.len() < scale {
         let group = if index < 0 { 0 } else { digits.get(index as usize).copied().unwrap_or(0) };
-        fraction.push_str(&format!("{group:04}"));
+        let _ = write!(fraction, "{group:04}");
         index += 1;
     }
     fraction.truncate(scale);

@@ -21,7 +21,8 @@ pub fn fetch(
     cancel: &Cancel,
     fetched: &mut Fetched,
 ) -> Result<(), ImportError> {
-    let path = if Path::new(&source.url).is_absolute() { source.url.clone().into() } else { base_dir.join(&source.url) };
+    let path =
+        if Path::new(&source.url).is_absolute() { source.url.clone().into() } else { base_dir.join(&source.url) };
     let shown = path.display().to_string();
     let error = |err: rusqlite::Error| ImportError::Source(format!("SQLite database {shown}: {err}"));
     if !path.is_file() {
@@ -66,12 +67,11 @@ pub fn fetch(
         let mut misfit = None;
         for (index, kind) in batcher.kinds().iter().enumerate() {
             let value = row.get_ref(index).map_err(error)?;
-            match cell_of(kind, value) {
-                Some(cell) => cells.push(cell),
-                None => {
-                    misfit = Some((names[index].clone(), format!("{} does not fit {kind:?}", describe(value))));
-                    break;
-                }
+            if let Some(cell) = cell_of(kind, value) {
+                cells.push(cell)
+            } else {
+                misfit = Some((names[index].clone(), format!("{} does not fit {kind:?}", describe(value))));
+                break;
             }
         }
         match misfit {

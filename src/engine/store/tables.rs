@@ -243,10 +243,8 @@ impl TableCatalog {
         std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;
         let bytes = std::fs::metadata(&file).map_err(io)?.len();
         let file_text = file.to_string_lossy().into_owned();
-        let transaction = self.connection.transaction().map_err(|source| StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        })?;
+        let transaction =
+            self.connection.transaction().map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })?;
         let sqlite = |source| StoreError::Sqlite { path: self.path.clone(), source };
         transaction
             .execute(
@@ -398,8 +396,11 @@ fn version_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TableVersion> {
 /// A file-system-safe, collision-free directory name for any text: the
 /// readable characters, then a short hash of the whole.
 fn directory_name(text: &str) -> String {
-    let readable: String =
-        text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).take(40).collect();
+    let readable: String = text
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .take(40)
+        .collect();
     let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
     format!("{readable}-{:08x}", hash as u32)
 }
