@@ -57,7 +57,7 @@ pub fn fetch(
         let mut misfit = None;
         for (index, kind) in kinds.iter().enumerate() {
             if let Some(cell) = row.as_ref(index).and_then(|value| cell_of(kind, value)) {
-                cells.push(cell)
+                cells.push(cell);
             } else {
                 misfit = Some(index);
                 break;

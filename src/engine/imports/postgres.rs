@@ -104,7 +104,7 @@ pub fn fetch(
             for (index, (kind, ty)) in kinds.iter().zip(&types).enumerate() {
                 let Raw(raw) = row.try_get::<_, Raw>(index).map_err(error)?;
                 if let Some(cell) = raw.map_or(Some(Cell::Null), |bytes| decode(ty, kind, &bytes)) {
-                    cells.push(cell)
+                    cells.push(cell);
                 } else {
                     misfit = Some(index);
                     break;

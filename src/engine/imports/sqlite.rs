@@ -68,7 +68,7 @@ pub fn fetch(
         for (index, kind) in batcher.kinds().iter().enumerate() {
             let value = row.get_ref(index).map_err(error)?;
             if let Some(cell) = cell_of(kind, value) {
-                cells.push(cell)
+                cells.push(cell);
             } else {
                 misfit = Some((names[index].clone(), format!("{} does not fit {kind:?}", describe(value))));
                 break;
