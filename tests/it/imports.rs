@@ -366,3 +366,44 @@ fn a_planted_secret_appears_nowhere() {
         assert!(!found, "the secret appears in {place}");
     }
 }
+
+#[test]
+fn a_killed_run_and_a_timed_out_run_leave_the_previous_version_readable() {
+    let sandbox = Sandbox::new();
+    let query = |rows: u32, sleep: &str| {
+        format!("SELECT n, pg_sleep({sleep}) IS NULL AS slept FROM generate_series(1, {rows}) AS n")
+    };
+    let workbook_with = |rows: u32, sleep: &str, timeout: &str| {
+        sandbox.write_workbook(&format!(
+            "[[imports]]\nname = \"slow\"\nattempts = 1\ntimeout = \"{timeout}\"\n\
+             source = {{ kind = \"postgres\", url = \"{POSTGRES_URL}\", query = \"{}\" }}\n",
+            query(rows, sleep)
+        ))
+    };
+    let workbook = workbook_with(3, "0", "1m");
+    let first = imported(&sandbox, &workbook, "slow");
+    assert_eq!(first.height(), 3);
+    // Ten thousand rows at 10 ms each: still running when it is killed.
+    let workbook = workbook_with(10_000, "0.01", "10m");
+    let mut child = sandbox.command(&["import", path_str(&workbook), "slow"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    kill_9(child.id());
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed");
+    assert_eq!(sandbox.export(&workbook, "slow"), first, "the killed run left version 1 as it was");
+    let workbook = workbook_with(10_000, "0.01", "2s");
+    let started = std::time::Instant::now();
+    let timed_out = import(&sandbox, &workbook, "slow");
+    assert!(!timed_out.status.success());
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "the timeout cancels the query");
+    assert!(stderr(&timed_out).contains("statement timeout") || stderr(&timed_out).contains("timeout"), "{}", stderr(&timed_out));
+    assert_eq!(sandbox.export(&workbook, "slow"), first);
+    let history = stdout(&sandbox.tidepool(&["history", path_str(&workbook), "slow"]));
+    assert!(history.contains("interrupted"), "the killed run is marked interrupted by the next: {history}");
+}
+
+/// SIGKILL, as a crash or the OOM killer would end the process.
+fn kill_9(pid: u32) {
+    let status = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status().unwrap();
+    assert!(status.success());
+}
