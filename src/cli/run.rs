@@ -1,5 +1,8 @@
 //! `tidepool run`: consume every stream of a workbook, checkpointing, until
 //! caught up (or until Ctrl-C / SIGTERM), then print one summary line each.
+//! Without `--until-caught-up` it also runs the imports' schedules, until
+//! Ctrl-C / SIGTERM stops both cleanly (running imports are cancelled and keep
+//! their previous versions).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
+use crate::engine::schedule::{Scheduler, SchedulerEvent, SchedulerEvents, SystemClock};
 use crate::engine::{Command, Engine, EngineOptions, Event, HistoryLoss, RunMode, StreamStats, StreamStatus, paths};
 use crate::model::Workbook;
 
@@ -29,15 +33,22 @@ enum Outcome {
 
 pub fn run(workbook_path: &Path, options: &RunOptions, data_dir: &Path) -> Result<()> {
     let workbook = Workbook::load(workbook_path)?;
-    if workbook.streams.is_empty() {
-        bail!("workbook {} declares no streams: add a [[streams]] table (see the README)", workbook_path.display());
-    }
-    if !workbook.imports.is_empty() {
-        eprintln!(
-            "note: `run` runs streams; run imports with `tidepool import {} NAME` (schedules are not run yet)",
-            workbook_path.display()
+    if workbook.streams.is_empty() && (options.until_caught_up || workbook.imports.is_empty()) {
+        bail!(
+            "workbook {} declares no streams{}: add a [[streams]] table (see the README)",
+            workbook_path.display(),
+            if workbook.imports.is_empty() {
+                ""
+            } else {
+                " (imports run with `tidepool import`, or with `run` without --until-caught-up)"
+            }
         );
     }
+    let _scheduler = if options.until_caught_up || workbook.imports.is_empty() {
+        None
+    } else {
+        Some(start_scheduler(&workbook, workbook_path, data_dir)?)
+    };
     if !workbook.reports.is_empty() {
         eprintln!("note: this version of tidepool does not run reports yet; the workbook's reports are kept");
     }
@@ -102,7 +113,7 @@ pub fn run(workbook_path: &Path, options: &RunOptions, data_dir: &Path) -> Resul
             Event::EngineStopped => break,
             _ => {}
         }
-        if !shutdown_sent && outcomes.len() == workbook.streams.len() {
+        if !shutdown_sent && !workbook.streams.is_empty() && outcomes.len() == workbook.streams.len() {
             shutdown_sent = engine.send(Command::Shutdown);
         }
     }
@@ -118,6 +129,33 @@ pub fn run(workbook_path: &Path, options: &RunOptions, data_dir: &Path) -> Resul
         bail!("{}", failures.join("\n"));
     }
     Ok(())
+}
+
+/// Runs the imports' schedules in the background, telling stderr what happens.
+fn start_scheduler(workbook: &Workbook, workbook_path: &Path, data_dir: &Path) -> Result<Scheduler> {
+    let context = super::imports::context_of(workbook, workbook_path, data_dir);
+    let events: SchedulerEvents = Arc::new(|event| match event {
+        SchedulerEvent::RunStarted { import, trigger } => eprintln!("{import}: run started ({})", trigger.code()),
+        SchedulerEvent::RunRetrying { import, attempt, message, wait } => {
+            eprintln!("{import}: attempt {attempt} failed: {message}; retrying in {:.0}s", wait.as_secs_f64());
+        }
+        SchedulerEvent::RunSucceeded { import, summary } => eprintln!(
+            "{import}: version {} with {} rows ({} fetched)",
+            summary.version.version, summary.version.rows, summary.fetched_rows
+        ),
+        SchedulerEvent::RunFailed { message, .. } => eprintln!("{message}"),
+        SchedulerEvent::NextRun { import, at: Some(at) } => {
+            eprintln!("{import}: next run at {}", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
+        SchedulerEvent::RunProgress { .. } | SchedulerEvent::NextRun { at: None, .. } => {}
+    });
+    Ok(Scheduler::start(
+        workbook.imports.clone(),
+        context,
+        Arc::new(SystemClock),
+        crate::engine::schedule::DEFAULT_CONCURRENT_RUNS,
+        events,
+    )?)
 }
 
 fn summary(stats: &StreamStats) -> String {

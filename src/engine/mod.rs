@@ -12,6 +12,7 @@ pub mod imports;
 pub mod paths;
 mod protocol;
 pub mod rollup;
+pub mod schedule;
 mod short_text;
 pub mod store;
 pub mod stream;

@@ -396,7 +396,11 @@ fn a_killed_run_and_a_timed_out_run_leave_the_previous_version_readable() {
     let timed_out = import(&sandbox, &workbook, "slow");
     assert!(!timed_out.status.success());
     assert!(started.elapsed() < std::time::Duration::from_secs(30), "the timeout cancels the query");
-    assert!(stderr(&timed_out).contains("statement timeout") || stderr(&timed_out).contains("timeout"), "{}", stderr(&timed_out));
+    assert!(
+        stderr(&timed_out).contains("statement timeout") || stderr(&timed_out).contains("timeout"),
+        "{}",
+        stderr(&timed_out)
+    );
     assert_eq!(sandbox.export(&workbook, "slow"), first);
     let history = stdout(&sandbox.tidepool(&["history", path_str(&workbook), "slow"]));
     assert!(history.contains("interrupted"), "the killed run is marked interrupted by the next: {history}");
@@ -406,4 +410,37 @@ fn a_killed_run_and_a_timed_out_run_leave_the_previous_version_readable() {
 fn kill_9(pid: u32) {
     let status = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status().unwrap();
     assert!(status.success());
+}
+
+#[test]
+fn run_runs_schedules_and_dependencies_until_sigterm() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path("rates.csv"), "currency,rate\nEUR,1.0\nUSD,1.08\n").unwrap();
+    let workbook = sandbox.write_workbook(
+        "[[imports]]\nname = \"rates\"\nschedule = { every = \"1s\" }\nsource = { kind = \"file\", path = \"rates.csv\" }\n\
+         [[imports]]\nname = \"rates_copy\"\nafter = [\"rates\"]\nsource = { kind = \"file\", path = \"rates.csv\" }\n",
+    );
+    let mut child =
+        sandbox.command(&["run", path_str(&workbook)]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let status = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "SIGTERM stops `run` cleanly");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let history = stdout(&sandbox.tidepool(&["history", path_str(&workbook)]));
+    let runs = |name: &str, trigger: &str| {
+        history
+            .lines()
+            .filter(|line| {
+                let fields: Vec<&str> = line.split('\t').collect();
+                fields.get(1) == Some(&name) && fields.get(4) == Some(&"succeeded") && fields.get(5) == Some(&trigger)
+            })
+            .count()
+    };
+    let scheduled = runs("rates", "schedule") + runs("rates", "catch-up");
+    assert!(scheduled >= 3, "an every-1s schedule ran several times in 5s: {history}");
+    assert!(runs("rates_copy", "after") >= 1, "the dependent ran after it: {history}");
+    assert_eq!(sandbox.export(&workbook, "rates_copy").height(), 2);
 }

@@ -378,6 +378,32 @@ impl TableCatalog {
     }
 }
 
+impl TableCatalog {
+    /// Per import: when its last run started and its last successful run started.
+    pub fn past_runs(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, crate::engine::schedule::planner::PastRuns>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT name, max(started_at), max(CASE WHEN outcome = 'succeeded' THEN started_at END)
+                 FROM import_runs WHERE workbook_id = ?1 GROUP BY name",
+            )
+            .map_err(self.sqlite())?;
+        let rows = statement
+            .query_map(params![self.workbook_id], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, Option<String>>(2)?))
+            })
+            .map_err(self.sqlite())?;
+        let mut past = std::collections::BTreeMap::new();
+        for row in rows {
+            let (name, started, succeeded) = row.map_err(self.sqlite())?;
+            past.insert(name, (started, succeeded).into());
+        }
+        Ok(past)
+    }
+}
+
 fn version_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TableVersion> {
     Ok(TableVersion {
         name: row.get(0)?,
