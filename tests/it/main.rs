@@ -9,6 +9,7 @@ pub mod support;
 mod cli_errors;
 mod exactness;
 mod failures;
+mod http_api;
 mod imports;
 mod quarantine_and_lateness;
 mod resume;

@@ -12,6 +12,7 @@ pub mod columns;
 mod csv_rows;
 mod database;
 pub mod file;
+mod http;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -412,10 +413,7 @@ fn fetch(
         ImportSource::Mysql(source) => {
             mysql::fetch(source, &spec.name, since, spec.bad_rows, cancel.remaining(), cancel, fetched)
         }
-        ImportSource::Http(_) => Err(ImportError::Config(format!(
-            "import `{}`: HTTP API imports are declared but not built yet in this version of tidepool",
-            spec.name
-        ))),
+        ImportSource::Http(source) => http::fetch(source, &spec.name, cancel, fetched),
     }
 }
 
