@@ -122,9 +122,55 @@ pub struct Progress {
     pub bytes_read: u64,
 }
 
+/// Batches written straight to the new version's file as they arrive, so a
+/// large database table never sits in memory (replace mode).
+struct Spool {
+    file: tempfile::NamedTempFile,
+    writer: Option<polars::io::parquet::write::BatchedWriter<std::fs::File>>,
+    schema: Option<Schema>,
+}
+
+impl Spool {
+    fn write(&mut self, frame: &DataFrame) -> Result<(), ImportError> {
+        let failed = |err: PolarsError| ImportError::Source(format!("cannot write the table's Parquet file: {err}"));
+        if self.writer.is_none() {
+            let file = self
+                .file
+                .reopen()
+                .map_err(|err| ImportError::Source(format!("cannot reopen the table file: {err}")))?;
+            let schema = frame.schema().as_ref().clone();
+            let writer = ParquetWriter::new(file)
+                .with_compression(ParquetCompression::Zstd(None))
+                .batched(&schema)
+                .map_err(failed)?;
+            self.writer = Some(writer);
+            self.schema = Some(schema);
+        }
+        if let Some(writer) = &mut self.writer {
+            writer.write_batch(frame).map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    /// Finishes and syncs the file; answers it with its schema.
+    fn finish(self) -> Result<(tempfile::TempPath, Schema), ImportError> {
+        if let Some(writer) = &self.writer {
+            writer
+                .finish()
+                .map_err(|err| ImportError::Source(format!("cannot finish the table's Parquet file: {err}")))?;
+        }
+        self.file
+            .as_file()
+            .sync_all()
+            .map_err(|err| ImportError::Source(format!("cannot sync the table file: {err}")))?;
+        Ok((self.file.into_temp_path(), self.schema.unwrap_or_default()))
+    }
+}
+
 /// What a source fetched in one attempt.
 pub struct Fetched {
     frames: Vec<DataFrame>,
+    spool: Option<Spool>,
     rows: u64,
     pub bytes_read: u64,
     pub log: Vec<String>,
@@ -149,6 +195,7 @@ impl Fetched {
     fn new(progress: ProgressSink) -> Self {
         Self {
             frames: Vec::new(),
+            spool: None,
             rows: 0,
             bytes_read: 0,
             log: Vec::new(),
@@ -161,13 +208,16 @@ impl Fetched {
     #[allow(clippy::unnecessary_wraps)] // a streaming writer behind it can fail; callers already handle it
     fn push(&mut self, frame: DataFrame) -> Result<(), ImportError> {
         self.rows += frame.height() as u64;
-        self.frames.push(frame);
+        match &mut self.spool {
+            Some(spool) => spool.write(&frame)?,
+            None => self.frames.push(frame),
+        }
         (self.progress)(Progress { rows: self.rows, bytes_read: self.bytes_read });
         Ok(())
     }
 
     fn batches(&self) -> usize {
-        self.frames.len()
+        if let Some(spool) = &self.spool { usize::from(spool.writer.is_some()) } else { self.frames.len() }
     }
 
     /// Counts bad rows (keeping the first few); under `fail` that ends the attempt.
@@ -358,6 +408,29 @@ fn fetch_and_commit(
         }
         _ => None,
     };
+    let dir = catalog.table_dir(&spec.name)?;
+    if spec.mode == LoadMode::Replace && is_database(&spec.source) {
+        // Nothing to combine: each batch goes straight into the new version's file.
+        let file =
+            tempfile::Builder::new().prefix(".").suffix(".parquet.partial").tempfile_in(&dir).map_err(|err| {
+                ImportError::Source(format!("cannot create a table file in {}: {err}", dir.display()))
+            })?;
+        fetched.spool = Some(Spool { file, writer: None, schema: None });
+        fetch(spec, context, None, cancel, fetched)?;
+        cancel.check()?;
+        let spool = fetched.spool.take().ok_or_else(|| ImportError::Source("the table file went missing".into()))?;
+        let (written, schema) = spool.finish()?;
+        cancel.check()?;
+        return Ok(catalog.commit(NewVersion {
+            name: &spec.name,
+            written,
+            rows: fetched.rows,
+            schema: schema_text(&schema),
+            source: spec.source.describe(),
+            run_id,
+            cursor: None,
+        })?);
+    }
     fetch(spec, context, since.as_ref(), cancel, fetched)?;
     cancel.check()?;
     let fetched_frame = fetched.take_frame()?;
@@ -378,7 +451,6 @@ fn fetch_and_commit(
         LoadMode::Incremental { cursor, .. } => cursor_literal(&table, cursor)?.or(since.map(|s| s.literal)),
         _ => None,
     };
-    let dir = catalog.table_dir(&spec.name)?;
     let written = write_parquet(&mut table, &dir)?;
     cancel.check()?;
     let version = catalog.commit(NewVersion {
