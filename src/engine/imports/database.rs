@@ -74,12 +74,11 @@ pub struct Batcher<'a> {
     fetched: &'a mut Fetched,
     policy: BadRowPolicy,
     row_number: u64,
-    bad: Vec<BadRow>,
 }
 
 impl<'a> Batcher<'a> {
     pub fn new(names: Vec<String>, kinds: Vec<ColumnKind>, fetched: &'a mut Fetched, policy: BadRowPolicy) -> Self {
-        Self { builder: BatchBuilder::new(names, kinds), fetched, policy, row_number: 0, bad: Vec::new() }
+        Self { builder: BatchBuilder::new(names, kinds), fetched, policy, row_number: 0 }
     }
 
     pub fn kinds(&self) -> &[ColumnKind] {
@@ -88,17 +87,10 @@ impl<'a> Batcher<'a> {
 
     /// Adds one row; after every [`BATCH_ROWS`] the batch goes on and the cancel is looked at.
     pub fn push(&mut self, row: Vec<Cell>, cancel: &Cancel) -> Result<(), ImportError> {
-        self.row_number += 1;
         if let Err(CellMismatch { column, why }) = self.builder.push_row(row) {
-            self.bad.push(BadRow {
-                location: format!("row {}", self.row_number),
-                why: format!("column `{column}`: {why}"),
-                text: String::new(),
-            });
-            if self.policy == BadRowPolicy::Fail {
-                return self.fetched.note_bad_rows(std::mem::take(&mut self.bad), self.policy);
-            }
+            return self.push_undecodable(&column, &why);
         }
+        self.row_number += 1;
         if self.builder.rows() >= BATCH_ROWS {
             self.flush()?;
             cancel.check()?;
@@ -106,18 +98,15 @@ impl<'a> Batcher<'a> {
         Ok(())
     }
 
-    /// Counts a value the source could not decode as a bad row.
+    /// Counts a row whose value in `column` could not be decoded or does not fit, as a bad row.
     pub fn push_undecodable(&mut self, column: &str, why: &str) -> Result<(), ImportError> {
         self.row_number += 1;
-        self.bad.push(BadRow {
+        let row = BadRow {
             location: format!("row {}", self.row_number),
             why: format!("column `{column}`: {why}"),
             text: String::new(),
-        });
-        if self.policy == BadRowPolicy::Fail {
-            return self.fetched.note_bad_rows(std::mem::take(&mut self.bad), self.policy);
-        }
-        Ok(())
+        };
+        self.fetched.note_bad_rows(vec![row], self.policy)
     }
 
     fn flush(&mut self) -> Result<(), ImportError> {
@@ -127,10 +116,6 @@ impl<'a> Batcher<'a> {
 
     /// Hands on the last batch (also when empty, so the table has its columns).
     pub fn finish(mut self) -> Result<(), ImportError> {
-        let bad = std::mem::take(&mut self.bad);
-        if !bad.is_empty() {
-            self.fetched.note_bad_rows(bad, self.policy)?;
-        }
         if self.builder.rows() > 0 || self.fetched.batches() == 0 {
             self.flush()?;
         }

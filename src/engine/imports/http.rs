@@ -191,6 +191,22 @@ fn link_header_next(value: &str) -> Option<String> {
     })
 }
 
+/// A request with the source's query, the page's parameters and the headers.
+fn with_parameters<B>(
+    mut request: ureq::RequestBuilder<B>,
+    source: &HttpSource,
+    parameters: &[(String, String)],
+    headers: &[(String, String)],
+) -> ureq::RequestBuilder<B> {
+    for (key, value) in source.query.iter().chain(parameters.iter().map(|(k, v)| (k, v))) {
+        request = request.query(key, value);
+    }
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request
+}
+
 /// One page: the body and the `Link` header's next target; 429 waits and asks again.
 fn request(
     agent: &ureq::Agent,
@@ -205,26 +221,13 @@ fn request(
         cancel.check()?;
         let failed = |err: ureq::Error| ImportError::Source(format!("{} {url}: {err}", source.method));
         let mut response = match source.method {
-            HttpMethod::Get => {
-                let mut request = agent.get(url);
-                for (key, value) in source.query.iter().chain(parameters.iter().map(|(k, v)| (k, v))) {
-                    request = request.query(key, value);
-                }
-                for (name, value) in headers {
-                    request = request.header(name, value);
-                }
-                request.call().map_err(failed)?
-            }
+            HttpMethod::Get => with_parameters(agent.get(url), source, parameters, headers).call().map_err(failed)?,
             HttpMethod::Post => {
-                let mut request = agent.post(url);
-                for (key, value) in source.query.iter().chain(parameters.iter().map(|(k, v)| (k, v))) {
-                    request = request.query(key, value);
-                }
-                for (name, value) in headers {
-                    request = request.header(name, value);
-                }
                 let body = source.body.clone().unwrap_or_default();
-                request.header("Content-Type", "application/json").send(body).map_err(failed)?
+                with_parameters(agent.post(url), source, parameters, headers)
+                    .header("Content-Type", "application/json")
+                    .send(body)
+                    .map_err(failed)?
             }
         };
         let status = response.status().as_u16();
