@@ -64,13 +64,14 @@ enum Verb {
     Import { workbook: PathBuf, import: String },
     /// Print the run history of a workbook's imports (or of one), newest first.
     History { workbook: PathBuf, import: Option<String> },
-    /// Write a stream's rollup or an imported table to a CSV or Parquet file (by the file's extension).
+    /// Write a stream's rollup or an imported table to a CSV or Parquet file (by the file's
+    /// extension), or run one of the workbook's [[exports]] now (without --out).
     Export {
         workbook: PathBuf,
-        /// A stream or an import of the workbook.
+        /// A stream, an import or an export of the workbook.
         stream: String,
         #[arg(long, value_name = "FILE")]
-        out: PathBuf,
+        out: Option<PathBuf>,
     },
     /// List the quarantined records of one stream, one per line.
     Quarantine { workbook: PathBuf, stream: String },
@@ -136,7 +137,7 @@ fn main() -> ExitCode {
         }
         Some(Verb::Import { workbook, import }) => cli::import(&workbook, &import, &data_dir),
         Some(Verb::History { workbook, import }) => cli::history(&workbook, import.as_deref(), &data_dir),
-        Some(Verb::Export { workbook, stream, out }) => cli::export(&workbook, &stream, &out, &data_dir),
+        Some(Verb::Export { workbook, stream, out }) => cli::export(&workbook, &stream, out.as_deref(), &data_dir),
         Some(Verb::Quarantine { workbook, stream }) => cli::quarantine(&workbook, &stream, &data_dir),
         Some(Verb::Reset { workbook, stream }) => cli::reset(&workbook, &stream, &data_dir),
     };

@@ -86,8 +86,9 @@ pub fn history(workbook_path: &Path, name: Option<&str>, data_dir: &Path) -> Res
     let workbook = Workbook::load(workbook_path)?;
     if let Some(name) = name
         && workbook.import(name).is_none()
+        && workbook.export(name).is_none()
     {
-        bail!("workbook {} has no import named `{name}`", workbook_path.display());
+        bail!("workbook {} has no import or export named `{name}`", workbook_path.display());
     }
     let catalog = TableCatalog::open(data_dir, &paths::workbook_id(&workbook, workbook_path))?;
     let runs = catalog.runs(name, 200)?;
@@ -121,6 +122,27 @@ pub fn history(workbook_path: &Path, name: Option<&str>, data_dir: &Path) -> Res
     {
         eprintln!("log of the last failed run of {name} (run {}):\n{}", last_failed.id, last_failed.log);
     }
+    Ok(())
+}
+
+/// `tidepool export WORKBOOK EXPORT`: runs one of the workbook's `[[exports]]` now.
+pub fn run_scheduled_export(workbook: &Workbook, workbook_path: &Path, name: &str, data_dir: &Path) -> Result<()> {
+    let Some(spec) = workbook.export(name) else {
+        bail!("workbook {} has no export named `{name}`", workbook_path.display())
+    };
+    let context = context_of(workbook, workbook_path, data_dir);
+    let stop = Arc::new(AtomicBool::new(false));
+    let summary = crate::engine::exports::run_export(
+        spec,
+        workbook,
+        &context,
+        RunTrigger::Manual,
+        &stop,
+        &mut |attempt, error, wait| {
+            eprintln!("{name}: attempt {attempt} failed: {error}; retrying in {:.0}s", wait.as_secs_f64());
+        },
+    )?;
+    eprintln!("{name}: wrote {} rows to {}", summary.rows, summary.destination);
     Ok(())
 }
 

@@ -40,9 +40,17 @@ fn open_store(data_dir: &Path) -> Result<StateStore> {
 }
 
 /// `tidepool export WORKBOOK NAME --out FILE`: writes a stream's rollup as CSV or Parquet.
-pub fn export(workbook_path: &Path, name: &str, out: &Path, data_dir: &Path) -> Result<()> {
-    crate::engine::export::ExportFormat::of(out)?;
+pub fn export(workbook_path: &Path, name: &str, out: Option<&Path>, data_dir: &Path) -> Result<()> {
     let workbook = Workbook::load(workbook_path)?;
+    let Some(out) = out else {
+        if workbook.export(name).is_some() {
+            return imports::run_scheduled_export(&workbook, workbook_path, name, data_dir);
+        }
+        bail!(
+            "`{name}` is not one of the workbook's [[exports]]: say where to write it with --out FILE (.csv or .parquet)"
+        );
+    };
+    crate::engine::export::ExportFormat::of(out)?;
     if imports::export_table(&workbook, workbook_path, name, out, data_dir)?.is_some() {
         return Ok(());
     }

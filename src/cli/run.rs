@@ -44,7 +44,7 @@ pub fn run(workbook_path: &Path, options: &RunOptions, data_dir: &Path) -> Resul
             }
         );
     }
-    let _scheduler = if options.until_caught_up || workbook.imports.is_empty() {
+    let _scheduler = if options.until_caught_up || (workbook.imports.is_empty() && workbook.exports.is_empty()) {
         None
     } else {
         Some(start_scheduler(&workbook, workbook_path, data_dir)?)
@@ -143,6 +143,9 @@ fn start_scheduler(workbook: &Workbook, workbook_path: &Path, data_dir: &Path) -
             "{import}: version {} with {} rows ({} fetched)",
             summary.version.version, summary.version.rows, summary.fetched_rows
         ),
+        SchedulerEvent::ExportSucceeded { export, summary } => {
+            eprintln!("{export}: wrote {} rows to {}", summary.rows, summary.destination);
+        }
         SchedulerEvent::RunFailed { message, .. } => eprintln!("{message}"),
         SchedulerEvent::NextRun { import, at: Some(at) } => {
             eprintln!("{import}: next run at {}", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
@@ -150,7 +153,7 @@ fn start_scheduler(workbook: &Workbook, workbook_path: &Path, data_dir: &Path) -
         SchedulerEvent::RunProgress { .. } | SchedulerEvent::NextRun { at: None, .. } => {}
     });
     Ok(Scheduler::start(
-        workbook.imports.clone(),
+        Arc::new(workbook.clone()),
         context,
         Arc::new(SystemClock),
         crate::engine::schedule::DEFAULT_CONCURRENT_RUNS,

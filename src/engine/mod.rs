@@ -7,6 +7,7 @@
 
 pub mod discovery;
 pub mod export;
+pub mod exports;
 pub mod files;
 pub mod imports;
 pub mod paths;

@@ -641,14 +641,15 @@ pub fn cross_import_problems(imports: &[ImportSpec]) -> Vec<String> {
             }
         }
     }
-    if let Some(cycle) = dependency_cycle(imports) {
+    let jobs: Vec<(&str, &[String])> = imports.iter().map(|i| (i.name.as_str(), i.after.as_slice())).collect();
+    if let Some(cycle) = dependency_cycle(&jobs) {
         problems.push(format!("imports depend on each other in a cycle: {}", cycle.join(" → ")));
     }
     problems
 }
 
-/// A cycle in the `after` graph, as names from the first back to itself.
-pub fn dependency_cycle(imports: &[ImportSpec]) -> Option<Vec<String>> {
+/// A cycle in the `after` graph of jobs (name, what it runs after), as names from the first back to itself.
+pub fn dependency_cycle(jobs: &[(&str, &[String])]) -> Option<Vec<String>> {
     fn visit<'a>(
         name: &'a str,
         after: &HashMap<&'a str, &'a [String]>,
@@ -678,12 +679,12 @@ pub fn dependency_cycle(imports: &[ImportSpec]) -> Option<Vec<String>> {
         state.insert(name, 2);
         None
     }
-    let after: HashMap<&str, &[String]> = imports.iter().map(|i| (i.name.as_str(), i.after.as_slice())).collect();
+    let after: HashMap<&str, &[String]> = jobs.iter().copied().collect();
     // 0 = not seen, 1 = on the current path, 2 = done.
     let mut state: HashMap<&str, u8> = HashMap::new();
     let mut path: Vec<&str> = Vec::new();
-    for import in imports {
-        if let Some(cycle) = visit(&import.name, &after, &mut state, &mut path) {
+    for (name, _) in jobs {
+        if let Some(cycle) = visit(name, &after, &mut state, &mut path) {
             return Some(cycle);
         }
     }
@@ -790,7 +791,8 @@ mod tests {
             ..import(&format!("name = \"{name}\"\nsource = {{ kind = \"file\", path = \"a.csv\" }}")).unwrap()
         };
         let imports = vec![spec("a", &["c"]), spec("b", &["a"]), spec("c", &["b"]), spec("d", &[])];
-        assert_eq!(dependency_cycle(&imports), Some(vec!["a".into(), "c".into(), "b".into(), "a".into()]));
+        let jobs: Vec<(&str, &[String])> = imports.iter().map(|i| (i.name.as_str(), i.after.as_slice())).collect();
+        assert_eq!(dependency_cycle(&jobs), Some(vec!["a".into(), "c".into(), "b".into(), "a".into()]));
         let problems = cross_import_problems(&imports).join("\n");
         assert!(problems.contains("a → c → b → a"), "{problems}");
         let fine = vec![spec("a", &[]), spec("b", &["a"]), spec("c", &["a", "b"])];

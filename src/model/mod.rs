@@ -5,6 +5,7 @@
 
 pub mod document;
 pub mod duration;
+pub mod exports;
 pub mod fingerprint;
 pub mod imports;
 pub mod workbook;

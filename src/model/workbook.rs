@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::duration::{Granularity, SpanDuration};
-use super::imports::{ImportSpec, cross_import_problems, import_problems};
+use super::exports::{ExportSpec, export_problems};
+use super::imports::{ImportSpec, cross_import_problems, dependency_cycle, import_problems};
 
 /// Default cap on one message's size; larger ones are quarantined as oversized.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -30,9 +31,9 @@ pub struct Workbook {
     /// Tables fetched from files, databases and HTTP APIs, on schedules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub imports: Vec<ImportSpec>,
-    /// Reserved for scheduled exports: kept as written.
+    /// Rollups and tables written to files and databases, on schedules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exports: Vec<toml::Table>,
+    pub exports: Vec<ExportSpec>,
     /// Reserved for reports: kept as written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<toml::Table>,
@@ -586,11 +587,58 @@ impl Workbook {
             let line = nth_line_containing(text, "[[imports]]", 1);
             return Err(invalid(line, problem));
         }
+        workbook.check_exports(text, path)?;
         Ok(workbook)
+    }
+
+    fn check_exports(&self, text: &str, path: &Path) -> Result<(), WorkbookError> {
+        let invalid =
+            |line: Option<usize>, message: String| WorkbookError::Invalid { path: path.to_path_buf(), line, message };
+        let datasets: Vec<&str> =
+            self.streams.iter().map(|s| s.name.as_str()).chain(self.imports.iter().map(|i| i.name.as_str())).collect();
+        let jobs: Vec<&str> =
+            self.imports.iter().map(|i| i.name.as_str()).chain(self.exports.iter().map(|e| e.name.as_str())).collect();
+        let mut seen = HashSet::new();
+        for export in &self.exports {
+            let line = nth_line_containing(text, &format!("\"{}\"", export.name), 1);
+            if let Some(problem) = export_problems(export, &datasets).into_iter().next() {
+                return Err(invalid(line, format!("export `{}`: {problem}", export.name)));
+            }
+            if self.imports.iter().any(|i| i.name == export.name) || !seen.insert(export.name.as_str()) {
+                return Err(invalid(
+                    line,
+                    format!("the name `{}` is used twice among imports and exports", export.name),
+                ));
+            }
+            if let Some(unknown) = export.after.iter().find(|a| !jobs.contains(&a.as_str())) {
+                return Err(invalid(
+                    line,
+                    format!("export `{}` runs after `{unknown}`, which is no import or export", export.name),
+                ));
+            }
+        }
+        let graph: Vec<(&str, &[String])> = self
+            .imports
+            .iter()
+            .map(|i| (i.name.as_str(), i.after.as_slice()))
+            .chain(self.exports.iter().map(|e| (e.name.as_str(), e.after.as_slice())))
+            .collect();
+        if let Some(cycle) = dependency_cycle(&graph) {
+            let line = nth_line_containing(text, "[[exports]]", 1);
+            return Err(invalid(
+                line,
+                format!("imports and exports depend on each other in a cycle: {}", cycle.join(" → ")),
+            ));
+        }
+        Ok(())
     }
 
     pub fn import(&self, name: &str) -> Option<&ImportSpec> {
         self.imports.iter().find(|i| i.name == name)
+    }
+
+    pub fn export(&self, name: &str) -> Option<&ExportSpec> {
+        self.exports.iter().find(|e| e.name == name)
     }
 
     /// Reads and validates a workbook file.

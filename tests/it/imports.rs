@@ -444,3 +444,54 @@ fn run_runs_schedules_and_dependencies_until_sigterm() {
     assert!(runs("rates_copy", "after") >= 1, "the dependent ran after it: {history}");
     assert_eq!(sandbox.export(&workbook, "rates_copy").height(), 2);
 }
+
+#[test]
+fn exports_write_tables_to_files_and_databases_replacing_or_appending() {
+    use mysql::prelude::Queryable as _;
+    let sandbox = Sandbox::new();
+    let table = unique_table("exported");
+    std::fs::write(
+        sandbox.path("products.csv"),
+        "id,name,price,added\n1,Mug,4.50,2026-01-02\n2,\"Tea\tgreen\",,2026-01-03\n",
+    )
+    .unwrap();
+    let workbook = sandbox.write_workbook(&format!(
+        "[[imports]]\nname = \"products\"\nsource = {{ kind = \"file\", path = \"products.csv\" }}\n\
+         [[exports]]\nname = \"to_csv\"\nfrom = \"products\"\nto = {{ kind = \"file\", path = \"out/products.csv\" }}\n\
+         [[exports]]\nname = \"to_sqlite\"\nfrom = \"products\"\nto = {{ kind = \"sqlite\", url = \"out.sqlite\", table = \"products\" }}\n\
+         [[exports]]\nname = \"to_pg\"\nfrom = \"products\"\nto = {{ kind = \"postgres\", url = \"{POSTGRES_URL}\", table = \"{table}\", mode = \"append\" }}\n\
+         [[exports]]\nname = \"to_my\"\nfrom = \"products\"\nto = {{ kind = \"mysql\", url = \"{MARIADB_URL}\", table = \"{table}\" }}\n"
+    ));
+    let before = sandbox.tidepool(&["export", path_str(&workbook), "to_csv"]);
+    assert!(!before.status.success() && stderr(&before).contains("no version yet"), "{}", stderr(&before));
+    assert_success(&import(&sandbox, &workbook, "products"), "import");
+    std::fs::create_dir_all(sandbox.path("out")).unwrap();
+    for export in ["to_csv", "to_sqlite", "to_pg", "to_pg", "to_my", "to_my"] {
+        assert_success(&sandbox.tidepool(&["export", path_str(&workbook), export]), export);
+    }
+    let written = std::fs::read_to_string(sandbox.path("out/products.csv")).unwrap();
+    assert_eq!(written, "id,name,price,added\n1,Mug,4.5,2026-01-02\n2,Tea\tgreen,,2026-01-03\n");
+    let sqlite = rusqlite::Connection::open(sandbox.path("out.sqlite")).unwrap();
+    let names: Vec<String> = sqlite
+        .prepare("SELECT name FROM products ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(names, vec!["Mug", "Tea\tgreen"]);
+    let mut client = postgres();
+    let rows =
+        client.query(&format!("SELECT id, name, price, added::text FROM {table} ORDER BY id, name"), &[]).unwrap();
+    assert_eq!(rows.len(), 4, "appended twice");
+    assert_eq!(rows[2].get::<_, String>(1), "Tea\tgreen");
+    assert_eq!(rows[2].get::<_, Option<f64>>(2), None);
+    assert_eq!(rows[0].get::<_, String>(3), "2026-01-02");
+    let mut connection = mariadb();
+    let count: Option<i64> = connection.query_first(format!("SELECT COUNT(*) FROM {table}")).unwrap();
+    assert_eq!(count, Some(2), "replaced, not appended");
+    let history = stdout(&sandbox.tidepool(&["history", path_str(&workbook), "to_pg"]));
+    assert_eq!(history.lines().filter(|l| l.contains("succeeded")).count(), 2, "{history}");
+    client.batch_execute(&format!("DROP TABLE {table}")).unwrap();
+    connection.query_drop(format!("DROP TABLE {table}")).unwrap();
+}

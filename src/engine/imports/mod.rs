@@ -274,11 +274,13 @@ pub struct RunSummary {
 
 /// A run whose every attempt failed.
 #[derive(Debug, thiserror::Error)]
-#[error("import `{name}` failed{}: {error}", if *attempts > 1 { format!(" after {attempts} attempts") } else { String::new() })]
+#[error("{what} `{name}` failed{}: {error}", if *attempts > 1 { format!(" after {attempts} attempts") } else { String::new() })]
 pub struct RunFailure {
+    /// `import` or `export`.
+    pub what: &'static str,
     pub name: String,
     pub attempts: u32,
-    pub error: ImportError,
+    pub error: Box<ImportError>,
 }
 
 /// Runs an import now, retrying as its spec says. `stop` cancels the run
@@ -292,26 +294,57 @@ pub fn run_import(
     progress: &ProgressSink,
     retrying: &mut dyn FnMut(u32, &ImportError, Duration),
 ) -> Result<RunSummary, RunFailure> {
+    with_retries(
+        "import",
+        &spec.name,
+        spec.attempts,
+        |attempt, jitter| spec.retry_wait(attempt, jitter),
+        stop,
+        retrying,
+        |attempt| attempt_import(spec, context, trigger, attempt, stop, progress),
+    )
+    .map(|(mut summary, attempts)| {
+        summary.attempts = attempts;
+        summary
+    })
+}
+
+/// Runs `attempt` until it succeeds, fails in a way retrying cannot fix, or
+/// `attempts` are used up, waiting `wait(attempt, jitter)` between tries;
+/// `stop` ends the waiting too. Answers the result and the attempts made.
+pub fn with_retries<T>(
+    what: &'static str,
+    name: &str,
+    attempts: u32,
+    wait: impl Fn(u32, f64) -> Duration,
+    stop: &Arc<AtomicBool>,
+    retrying: &mut dyn FnMut(u32, &ImportError, Duration),
+    mut attempt_once: impl FnMut(u32) -> Result<T, ImportError>,
+) -> Result<(T, u32), RunFailure> {
     let mut attempt = 1;
     loop {
-        match attempt_import(spec, context, trigger, attempt, stop, progress) {
-            Ok(mut summary) => {
-                summary.attempts = attempt;
-                return Ok(summary);
-            }
-            Err(error) if error.retryable() && attempt < spec.attempts => {
-                let wait = spec.retry_wait(attempt, jitter_unit());
-                retrying(attempt, &error, wait);
-                let until = Instant::now() + wait;
+        match attempt_once(attempt) {
+            Ok(value) => return Ok((value, attempt)),
+            Err(error) if error.retryable() && attempt < attempts => {
+                let pause = wait(attempt, jitter_unit());
+                retrying(attempt, &error, pause);
+                let until = Instant::now() + pause;
                 while Instant::now() < until {
                     if stop.load(Ordering::Relaxed) {
-                        return Err(RunFailure { name: spec.name.clone(), attempts: attempt, error });
+                        return Err(RunFailure {
+                            what,
+                            name: name.to_string(),
+                            attempts: attempt,
+                            error: Box::new(error),
+                        });
                     }
                     std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
                 }
                 attempt += 1;
             }
-            Err(error) => return Err(RunFailure { name: spec.name.clone(), attempts: attempt, error }),
+            Err(error) => {
+                return Err(RunFailure { what, name: name.to_string(), attempts: attempt, error: Box::new(error) });
+            }
         }
     }
 }

@@ -17,10 +17,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::engine::exports::{ExportSummary, run_export};
 use crate::engine::imports::{ImportContext, Progress, ProgressSink, RunSummary, run_import};
 use crate::engine::store::tables::{RunTrigger, TableCatalog};
-use crate::model::imports::ImportSpec;
-use planner::{PastRuns, Planner};
+use crate::model::Workbook;
+use planner::{Job, PastRuns, Planner};
 
 /// Runs at once by default: a laptop has few cores and one network link.
 pub const DEFAULT_CONCURRENT_RUNS: usize = 2;
@@ -59,8 +60,10 @@ pub enum SchedulerEvent {
     RunProgress { import: String, progress: Progress },
     /// An attempt failed and will be retried after `wait`.
     RunRetrying { import: String, attempt: u32, message: String, wait: Duration },
-    /// A run committed a new version.
+    /// An import's run committed a new version.
     RunSucceeded { import: String, summary: Box<RunSummary> },
+    /// An export's run wrote its destination.
+    ExportSucceeded { export: String, summary: ExportSummary },
     /// Every attempt of a run failed; the previous version stays.
     RunFailed { import: String, message: String },
     /// The next scheduled time of an import changed.
@@ -83,9 +86,9 @@ impl std::fmt::Debug for Scheduler {
 }
 
 impl Scheduler {
-    /// Starts planning `imports` (the run history tells what ran before).
+    /// Starts planning the workbook's imports and exports (the run history tells what ran before).
     pub fn start(
-        imports: Vec<ImportSpec>,
+        workbook: Arc<Workbook>,
         context: ImportContext,
         clock: Arc<dyn Clock>,
         concurrent_runs: usize,
@@ -98,9 +101,12 @@ impl Scheduler {
             let past = TableCatalog::open(&context.data_dir, &context.workbook_id)
                 .and_then(|catalog| catalog.past_runs())
                 .unwrap_or_default();
-            let planner = Planner::new(&imports, &past, clock.now());
+            let jobs: Vec<Job> =
+                workbook.imports.iter().map(Job::from).chain(workbook.exports.iter().map(Job::from)).collect();
+            let planner = Planner::new(&jobs, &past, clock.now());
             let state = Loop {
-                imports: imports.into_iter().map(|i| (i.name.clone(), i)).collect(),
+                jobs: jobs.into_iter().map(|job| job.name).collect(),
+                workbook,
                 context,
                 clock,
                 planner,
@@ -136,7 +142,8 @@ struct Done {
 }
 
 struct Loop {
-    imports: BTreeMap<String, ImportSpec>,
+    jobs: Vec<String>,
+    workbook: Arc<Workbook>,
     context: ImportContext,
     clock: Arc<dyn Clock>,
     planner: Planner,
@@ -150,7 +157,7 @@ struct Loop {
 impl Loop {
     fn run(mut self, commands: &Receiver<SchedulerCommand>) {
         let (done_sender, done) = sync_channel::<Done>(64);
-        for name in self.imports.keys() {
+        for name in &self.jobs {
             (self.events)(SchedulerEvent::NextRun { import: name.clone(), at: self.planner.next_due(name) });
         }
         while !self.stop.load(Ordering::Relaxed) {
@@ -194,31 +201,47 @@ impl Loop {
     }
 
     fn start_worker(&mut self, name: String, trigger: RunTrigger, done: SyncSender<Done>) {
-        let Some(spec) = self.imports.get(&name).cloned() else { return };
+        let workbook = self.workbook.clone();
         let context = self.context.clone();
         let events = self.events.clone();
         let stop = self.stop.clone();
-        let thread_name = format!("tidepool-import-{name}");
+        let thread_name = format!("tidepool-job-{name}");
         let key = name.clone();
         let worker = std::thread::Builder::new().name(thread_name).spawn(move || {
             events(SchedulerEvent::RunStarted { import: name.clone(), trigger });
-            let progress_events = events.clone();
-            let progress_name = name.clone();
-            let progress: ProgressSink = Arc::new(move |progress| {
-                progress_events(SchedulerEvent::RunProgress { import: progress_name.clone(), progress });
-            });
-            let result = run_import(&spec, &context, trigger, &stop, &progress, &mut |attempt, error, wait| {
+            let mut retrying = |attempt, error: &crate::engine::imports::ImportError, wait| {
                 events(SchedulerEvent::RunRetrying { import: name.clone(), attempt, message: error.to_string(), wait });
-            });
-            let succeeded = result.is_ok();
-            match result {
-                Ok(summary) => {
-                    events(SchedulerEvent::RunSucceeded { import: name.clone(), summary: Box::new(summary) });
+            };
+            let succeeded = if let Some(spec) = workbook.import(&name) {
+                let progress_events = events.clone();
+                let progress_name = name.clone();
+                let progress: ProgressSink = Arc::new(move |progress| {
+                    progress_events(SchedulerEvent::RunProgress { import: progress_name.clone(), progress });
+                });
+                match run_import(spec, &context, trigger, &stop, &progress, &mut retrying) {
+                    Ok(summary) => {
+                        events(SchedulerEvent::RunSucceeded { import: name.clone(), summary: Box::new(summary) });
+                        true
+                    }
+                    Err(failure) => {
+                        events(SchedulerEvent::RunFailed { import: name.clone(), message: failure.to_string() });
+                        false
+                    }
                 }
-                Err(failure) => {
-                    events(SchedulerEvent::RunFailed { import: name.clone(), message: failure.to_string() });
+            } else if let Some(spec) = workbook.export(&name) {
+                match run_export(spec, &workbook, &context, trigger, &stop, &mut retrying) {
+                    Ok(summary) => {
+                        events(SchedulerEvent::ExportSucceeded { export: name.clone(), summary });
+                        true
+                    }
+                    Err(failure) => {
+                        events(SchedulerEvent::RunFailed { import: name.clone(), message: failure.to_string() });
+                        false
+                    }
                 }
-            }
+            } else {
+                false
+            };
             let _ = done.send(Done { import: name, succeeded });
         });
         match worker {

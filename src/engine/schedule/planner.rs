@@ -15,6 +15,26 @@ use chrono::{DateTime, Utc};
 use crate::engine::store::tables::RunTrigger;
 use crate::model::imports::{ImportSpec, Schedule};
 
+/// What the planner needs of an import or export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub name: String,
+    pub schedule: Option<Schedule>,
+    pub after: Vec<String>,
+}
+
+impl From<&ImportSpec> for Job {
+    fn from(import: &ImportSpec) -> Self {
+        Self { name: import.name.clone(), schedule: import.schedule.clone(), after: import.after.clone() }
+    }
+}
+
+impl From<&crate::model::exports::ExportSpec> for Job {
+    fn from(export: &crate::model::exports::ExportSpec) -> Self {
+        Self { name: export.name.clone(), schedule: export.schedule.clone(), after: export.after.clone() }
+    }
+}
+
 /// A slot run this long after its time still counts as on schedule, not a catch-up.
 const ON_TIME_GRACE_SECS: i64 = 60;
 
@@ -50,7 +70,7 @@ impl Planner {
     /// passed (missed while closed): then it is due at once, as one catch-up
     /// run. One that never ran waits for its first cron time; an `every`
     /// schedule runs it at once, so its table exists.
-    pub fn new(imports: &[ImportSpec], past: &BTreeMap<String, PastRuns>, now: DateTime<Utc>) -> Self {
+    pub fn new(imports: &[Job], past: &BTreeMap<String, PastRuns>, now: DateTime<Utc>) -> Self {
         let entries = imports
             .iter()
             .map(|import| {
@@ -180,8 +200,10 @@ mod tests {
 
     use super::*;
 
-    fn spec(text: &str) -> ImportSpec {
-        toml::from_str(&format!("source = {{ kind = \"file\", path = \"a.csv\" }}\n{text}")).unwrap()
+    fn spec(text: &str) -> Job {
+        let import: ImportSpec =
+            toml::from_str(&format!("source = {{ kind = \"file\", path = \"a.csv\" }}\n{text}")).unwrap();
+        Job::from(&import)
     }
 
     fn at(hour: u32, minute: u32) -> DateTime<Utc> {

@@ -1,0 +1,157 @@
+//! The `[[exports]]` of a workbook: a stream's rollup or an imported table
+//! written, on a schedule or when asked, to a CSV or Parquet file or to a
+//! table of SQLite, PostgreSQL or MariaDB/MySQL.
+//!
+//! Plain values and their validation only; the scheduler and the export
+//! runner in the engine do the work. No secrets: passwords are named by
+//! their environment variable.
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::SpanDuration;
+use super::imports::{
+    DEFAULT_ATTEMPTS, DEFAULT_MAX_RETRY_DELAY_SECS, DEFAULT_RETRY_DELAY_SECS, DEFAULT_TIMEOUT_SECS, Schedule,
+};
+
+/// One scheduled export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSpec {
+    pub name: String,
+    /// The stream or import whose data is written.
+    pub from: String,
+    pub to: ExportTarget,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    #[serde(default = "default_retry_delay")]
+    pub retry_delay: SpanDuration,
+    #[serde(default = "default_max_retry_delay")]
+    pub max_retry_delay: SpanDuration,
+    #[serde(default = "default_timeout")]
+    pub timeout: SpanDuration,
+    /// Imports or exports that must succeed first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+fn default_attempts() -> u32 {
+    DEFAULT_ATTEMPTS
+}
+fn default_retry_delay() -> SpanDuration {
+    SpanDuration::from_seconds(DEFAULT_RETRY_DELAY_SECS)
+}
+fn default_max_retry_delay() -> SpanDuration {
+    SpanDuration::from_seconds(DEFAULT_MAX_RETRY_DELAY_SECS)
+}
+fn default_timeout() -> SpanDuration {
+    SpanDuration::from_seconds(DEFAULT_TIMEOUT_SECS)
+}
+
+/// Where an export writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExportTarget {
+    /// A `.csv` or `.parquet` file (relative to the workbook's folder), replaced atomically.
+    File {
+        path: String,
+    },
+    Sqlite(TableTarget),
+    Postgres(TableTarget),
+    Mysql(TableTarget),
+}
+
+/// A database table an export writes, in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableTarget {
+    /// As for imports: a file path for SQLite, a URL without a password otherwise.
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    pub table: String,
+    #[serde(default)]
+    pub mode: TableWriteMode,
+}
+
+/// What an export does with the rows already in its table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableWriteMode {
+    /// The table holds exactly the export's rows afterwards.
+    #[default]
+    Replace,
+    /// The rows are added to the table.
+    Append,
+}
+
+impl ExportSpec {
+    /// How long to wait before retrying after failed attempt number `attempt` (as for imports).
+    pub fn retry_wait(&self, attempt: u32, jitter_unit: f64) -> std::time::Duration {
+        let first = self.retry_delay.seconds().max(0) as f64;
+        let cap = self.max_retry_delay.seconds().max(0) as f64;
+        let doubled = first * 2_f64.powi(attempt.saturating_sub(1).min(30) as i32);
+        std::time::Duration::from_secs_f64(doubled.min(cap) * (0.8 + 0.4 * jitter_unit.clamp(0.0, 1.0)))
+    }
+}
+
+/// Problems of one export, given the names of the workbook's streams and imports.
+pub fn export_problems(export: &ExportSpec, datasets: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if export.name.trim().is_empty() {
+        problems.push("an export needs a non-empty `name`".into());
+    }
+    if !datasets.contains(&export.from.as_str()) {
+        problems.push(format!(
+            "export `{}` writes `{}`, which is no stream or import of this workbook",
+            export.name, export.from
+        ));
+    }
+    if export.attempts == 0 {
+        problems.push("`attempts` counts the first try too: it must be at least 1".into());
+    }
+    match &export.to {
+        ExportTarget::File { path } => {
+            let extension = std::path::Path::new(path).extension().and_then(|e| e.to_str()).unwrap_or_default();
+            if !["csv", "parquet", "pq"].iter().any(|known| extension.eq_ignore_ascii_case(known)) {
+                problems.push(format!("export file `{path}` must end in .csv or .parquet"));
+            }
+        }
+        ExportTarget::Sqlite(target) | ExportTarget::Postgres(target) | ExportTarget::Mysql(target) => {
+            if target.table.trim().is_empty() {
+                problems.push("an export to a database needs a `table`".into());
+            }
+            let authority =
+                target.url.split_once("://").map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or_default());
+            if authority.and_then(|a| a.rsplit_once('@')).is_some_and(|(user, _)| user.contains(':')) {
+                problems.push(format!(
+                    "the url of export `{}` holds a password; remove it and name the environment variable that \
+                     holds it with password_env",
+                    export.name
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_to_postgres_parses_and_is_checked() {
+        let spec: ExportSpec = toml::from_str(
+            "name = \"nightly\"\nfrom = \"clicks\"\nschedule = { cron = \"0 7 * * *\" }\n\
+             to = { kind = \"postgres\", url = \"postgresql://me:pw@db/shop\", table = \"clicks_daily\", mode = \"append\" }",
+        )
+        .unwrap();
+        let ExportTarget::Postgres(target) = &spec.to else { panic!("postgres") };
+        assert_eq!(target.mode, TableWriteMode::Append);
+        let problems = export_problems(&spec, &["orders"]).join("\n");
+        assert!(problems.contains("`clicks`, which is no stream or import"), "{problems}");
+        assert!(problems.contains("holds a password") && !problems.contains("pw@"), "{problems}");
+        assert!(export_problems(&ExportSpec { from: "orders".into(), ..spec.clone() }, &["orders"]).len() == 1);
+    }
+}
