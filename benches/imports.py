@@ -96,7 +96,7 @@ timeout = "1h"
     line("tidepool import (PostgreSQL)", *child([TIDEPOOL, "--data-dir", data, "import", workbook, "pg"], "tidepool pg"))
     subprocess.run(["mariadb", "-h", "127.0.0.1", "-u", "root", "test", "-e",
         "DROP TABLE IF EXISTS tidepool_bench_import; CREATE TABLE tidepool_bench_import AS "
-        "SELECT seq AS id, TIMESTAMP '2026-01-01' + INTERVAL (seq % 31536000) SECOND AS ts, "
+        "SELECT seq AS id, TIMESTAMP '2026-01-01 00:00:00' + INTERVAL (seq % 31536000) SECOND AS ts, "
         "CONCAT('u', LPAD(seq % 100000, 6, '0')) AS user, ELT(1 + seq % 7, 'DE','US','FR','GB','IN','BR','JP') AS country, "
         "CAST((seq % 10000) / 100.0 AS DECIMAL(10,2)) AS amount, CAST(seq % 5 + 1 AS INT) AS quantity, CONCAT('note number ', seq % 977) AS note "
         f"FROM seq_0_to_{ROWS - 1}"], check=True)
