@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::SpanDuration;
 use super::imports::{
-    DEFAULT_ATTEMPTS, DEFAULT_MAX_RETRY_DELAY_SECS, DEFAULT_RETRY_DELAY_SECS, DEFAULT_TIMEOUT_SECS, Schedule,
+    Schedule, backoff, default_attempts, default_max_retry_delay, default_retry_delay, default_timeout,
 };
 
 /// One scheduled export.
@@ -34,19 +34,6 @@ pub struct ExportSpec {
     /// Imports or exports that must succeed first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
-}
-
-fn default_attempts() -> u32 {
-    DEFAULT_ATTEMPTS
-}
-fn default_retry_delay() -> SpanDuration {
-    SpanDuration::from_seconds(DEFAULT_RETRY_DELAY_SECS)
-}
-fn default_max_retry_delay() -> SpanDuration {
-    SpanDuration::from_seconds(DEFAULT_MAX_RETRY_DELAY_SECS)
-}
-fn default_timeout() -> SpanDuration {
-    SpanDuration::from_seconds(DEFAULT_TIMEOUT_SECS)
 }
 
 /// Where an export writes.
@@ -89,10 +76,7 @@ pub enum TableWriteMode {
 impl ExportSpec {
     /// How long to wait before retrying after failed attempt number `attempt` (as for imports).
     pub fn retry_wait(&self, attempt: u32, jitter_unit: f64) -> std::time::Duration {
-        let first = self.retry_delay.seconds().max(0) as f64;
-        let cap = self.max_retry_delay.seconds().max(0) as f64;
-        let doubled = first * 2_f64.powi(attempt.saturating_sub(1).min(30) as i32);
-        std::time::Duration::from_secs_f64(doubled.min(cap) * (0.8 + 0.4 * jitter_unit.clamp(0.0, 1.0)))
+        backoff(self.retry_delay, self.max_retry_delay, attempt, jitter_unit)
     }
 }
 

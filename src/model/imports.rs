@@ -54,17 +54,26 @@ pub struct ImportSpec {
     pub after: Vec<String>,
 }
 
-fn default_attempts() -> u32 {
+pub(crate) fn default_attempts() -> u32 {
     DEFAULT_ATTEMPTS
 }
-fn default_retry_delay() -> SpanDuration {
+pub(crate) fn default_retry_delay() -> SpanDuration {
     SpanDuration::from_seconds(DEFAULT_RETRY_DELAY_SECS)
 }
-fn default_max_retry_delay() -> SpanDuration {
+pub(crate) fn default_max_retry_delay() -> SpanDuration {
     SpanDuration::from_seconds(DEFAULT_MAX_RETRY_DELAY_SECS)
 }
-fn default_timeout() -> SpanDuration {
+pub(crate) fn default_timeout() -> SpanDuration {
     SpanDuration::from_seconds(DEFAULT_TIMEOUT_SECS)
+}
+
+/// The wait before retrying after failed attempt number `attempt` (1-based):
+/// `first` doubled per earlier retry, capped at `cap`, then spread by ±20%
+/// with `jitter_unit` in [0, 1) so that jobs failing together do not retry together.
+pub fn backoff(first: SpanDuration, cap: SpanDuration, attempt: u32, jitter_unit: f64) -> std::time::Duration {
+    let doubled = first.seconds().max(0) as f64 * 2_f64.powi(attempt.saturating_sub(1).min(30) as i32);
+    let jitter = 0.8 + 0.4 * jitter_unit.clamp(0.0, 1.0);
+    std::time::Duration::from_secs_f64(doubled.min(cap.seconds().max(0) as f64) * jitter)
 }
 
 impl ImportSpec {
@@ -73,11 +82,7 @@ impl ImportSpec {
     /// spread by ±20% with `jitter_unit` in [0, 1) so that imports failing
     /// together do not retry together.
     pub fn retry_wait(&self, attempt: u32, jitter_unit: f64) -> std::time::Duration {
-        let first = self.retry_delay.seconds().max(0) as f64;
-        let cap = self.max_retry_delay.seconds().max(0) as f64;
-        let doubled = first * 2_f64.powi(attempt.saturating_sub(1).min(30) as i32);
-        let jitter = 0.8 + 0.4 * jitter_unit.clamp(0.0, 1.0);
-        std::time::Duration::from_secs_f64(doubled.min(cap) * jitter)
+        backoff(self.retry_delay, self.max_retry_delay, attempt, jitter_unit)
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use mysql::prelude::Queryable as _;
 use polars::prelude::*;
 
+use crate::engine::imports::columns::decimal_text;
 use crate::engine::imports::{Cancel, ImportError};
 use crate::model::exports::{TableTarget, TableWriteMode};
 
@@ -126,17 +127,6 @@ fn value_of(value: AnyValue<'_>) -> SqlValue {
         AnyValue::Decimal(digits, _, scale) => SqlValue::Text(decimal_text(digits, scale)),
         other => SqlValue::Text(other.to_string()),
     }
-}
-
-fn decimal_text(digits: i128, scale: usize) -> String {
-    let text = digits.unsigned_abs().to_string();
-    let sign = if digits < 0 { "-" } else { "" };
-    if scale == 0 {
-        return format!("{sign}{text}");
-    }
-    let padded = format!("{text:0>width$}", width = scale + 1);
-    let (whole, fraction) = padded.split_at(padded.len() - scale);
-    format!("{sign}{whole}.{fraction}")
 }
 
 fn rows(frame: &DataFrame, from: usize, to: usize) -> Vec<Vec<SqlValue>> {

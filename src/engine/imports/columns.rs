@@ -194,7 +194,8 @@ pub fn rescale(digits: i128, from: usize, to: usize) -> Option<i128> {
     }
 }
 
-fn decimal_text(digits: i128, scale: usize) -> String {
+/// The exact text of a decimal's digits at `scale` (`-0.05` for (-5, 2)).
+pub fn decimal_text(digits: i128, scale: usize) -> String {
     let text = digits.unsigned_abs().to_string();
     let sign = if digits < 0 { "-" } else { "" };
     if scale == 0 {
