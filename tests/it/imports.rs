@@ -495,3 +495,29 @@ fn exports_write_tables_to_files_and_databases_replacing_or_appending() {
     client.batch_execute(&format!("DROP TABLE {table}")).unwrap();
     connection.query_drop(format!("DROP TABLE {table}")).unwrap();
 }
+
+#[test]
+fn a_scheduled_export_of_a_stream_writes_its_checkpointed_rollup() {
+    let topic = unique_topic("export");
+    create_topic(&topic, 2);
+    let events = generate_events(2_000, 2, 1_764_000_000_000, 1_000, 7);
+    produce(&topic, &events.iter().map(TestEvent::outgoing).collect::<Vec<_>>());
+    let sandbox = Sandbox::new();
+    let workbook = sandbox.write_workbook(&format!(
+        "{}\n[[exports]]\nname = \"shop_file\"\nfrom = \"shop\"\nto = {{ kind = \"file\", path = \"shop-export.parquet\" }}\n\
+         [[exports]]\nname = \"shop_db\"\nfrom = \"shop\"\nto = {{ kind = \"sqlite\", url = \"shop.sqlite\", table = \"shop\" }}\n",
+        full_workbook(&topic, "1m")
+    ));
+    let early = sandbox.tidepool(&["export", path_str(&workbook), "shop_file"]);
+    assert!(stderr(&early).contains("has no rollup yet"), "{}", stderr(&early));
+    sandbox.run_until_caught_up(&workbook);
+    assert_success(&sandbox.tidepool(&["export", path_str(&workbook), "shop_file"]), "export shop_file");
+    assert_success(&sandbox.tidepool(&["export", path_str(&workbook), "shop_db"]), "export shop_db");
+    let scheduled =
+        ParquetReader::new(std::fs::File::open(sandbox.path("shop-export.parquet")).unwrap()).finish().unwrap();
+    assert_eq!(scheduled, sandbox.export(&workbook, "shop"), "the same rows as `export --out`");
+    assert_eq!(column_total(&scheduled, "events"), 2_000);
+    let sqlite = rusqlite::Connection::open(sandbox.path("shop.sqlite")).unwrap();
+    let total: i64 = sqlite.query_row("SELECT SUM(events) FROM shop", [], |row| row.get(0)).unwrap();
+    assert_eq!(total, 2_000);
+}
