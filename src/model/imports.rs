@@ -588,6 +588,16 @@ pub fn import_problems(import: &ImportSpec) -> Vec<String> {
                     ));
                 }
             }
+            for (key, value) in &http.query {
+                let lower = key.to_ascii_lowercase();
+                if ["key", "token", "secret", "password"].iter().any(|word| lower.contains(word)) {
+                    problems.push(format!(
+                        "query parameter `{key}` looks like a secret (`{}`): tidepool sends secrets only as \
+                         headers read from environment variables, e.g. headers_env = {{ \"Authorization\" = \"API_TOKEN\" }}",
+                        mask(value)
+                    ));
+                }
+            }
             for variable in http.headers_env.values() {
                 if !is_env_name(variable) {
                     problems.push(format!("headers_env names `{variable}`, which is not an environment variable name"));
@@ -773,6 +783,12 @@ mod tests {
         let problems = import_problems(&spec).join("\n");
         assert!(problems.contains("headers_env"), "{problems}");
         assert!(!problems.contains("abcdef"), "{problems}");
+        let spec = import(
+            "name = \"r\"\n[source]\nkind = \"http\"\nurl = \"https://api.example.com/rates\"\nquery = { api_key = \"zz-top-secret\" }\n",
+        )
+        .unwrap();
+        let problems = import_problems(&spec).join("\n");
+        assert!(problems.contains("`api_key` looks like a secret") && !problems.contains("top-secret"), "{problems}");
     }
 
     #[test]
