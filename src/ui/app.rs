@@ -286,9 +286,17 @@ impl TidepoolApp {
         self.table_sort.as_ref()
     }
 
+    fn with_session(&mut self, change: impl FnOnce(&mut crate::ui::session::Session)) {
+        if let Some(session) = &mut self.session {
+            change(session);
+        }
+    }
+
     fn apply(&mut self, ctx: &egui::Context, action: Action) {
         match action {
             Action::SelectStream(name) => self.persisted.selected_stream = Some(name),
+            Action::RunJobNow(name) => self.with_session(|session| session.run_job_now(&name)),
+            Action::PauseJob(name, paused) => self.with_session(|session| session.set_job_paused(&name, paused)),
             Action::SetTab(tab) => self.persisted.tab = tab,
             Action::SetWindow(window) => self.persisted.window = window,
             Action::SetMetric(metric) => self.chart_choice().metric = Some(metric),

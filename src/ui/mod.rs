@@ -5,6 +5,7 @@
 pub mod app;
 pub mod dialogs;
 pub mod editor;
+pub mod imports_state;
 pub mod launch;
 mod panels;
 pub mod plots;

@@ -11,11 +11,14 @@ use std::sync::mpsc::{Receiver, sync_channel};
 
 use crate::demo::cluster::{DemoCluster, DemoControls};
 use crate::engine::discovery::{ConnectionFailure, TopicInfo, TopicSample};
+use crate::engine::imports::ImportContext;
+use crate::engine::schedule::{Scheduler, SchedulerCommand, SchedulerEvent, SchedulerEvents, SystemClock};
 use crate::engine::{
     Command, Engine, EngineOptions, Event, HistoryLoss, RunMode, StreamStats, StreamStatus, StreamViewData,
     StreamViewSpec, TableRequest,
 };
 use crate::model::{KafkaClientSpec, StreamSpec, Workbook};
+use crate::ui::imports_state::{JobKind, JobState, job_of};
 use crate::ui::theme::StatusKind;
 
 /// Samples of rate and lag kept per stream for sparklines (one a second: 10 minutes).
@@ -127,6 +130,10 @@ pub struct Session {
     source: Option<PathBuf>,
     /// The outcome of the last save, for the top bar.
     pub save_message: Option<Result<String, String>>,
+    /// The workbook's imports and exports, as the scheduler reports them.
+    pub jobs: BTreeMap<String, JobState>,
+    /// Runs the imports and exports in the background (none without any).
+    scheduler: Option<(Scheduler, Receiver<SchedulerEvent>)>,
 }
 
 impl std::fmt::Debug for Session {
@@ -162,6 +169,48 @@ impl Session {
         demo: Option<DemoSession>,
         waker: crate::engine::Waker,
     ) -> std::io::Result<Self> {
+        let source = path.clone();
+        let jobs: BTreeMap<String, JobState> = workbook
+            .imports
+            .iter()
+            .map(|i| (i.name.clone(), JobState::default()))
+            .chain(
+                workbook
+                    .exports
+                    .iter()
+                    .map(|e| (e.name.clone(), JobState { kind: JobKind::Export, ..JobState::default() })),
+            )
+            .collect();
+        let scheduler = if jobs.is_empty() {
+            None
+        } else {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(1024);
+            let wake = waker.clone();
+            let events: SchedulerEvents = Arc::new(move |event| {
+                // Progress may be dropped when the window lags; the next one supersedes it.
+                if sender.try_send(event).is_ok() {
+                    wake();
+                }
+            });
+            let base_dir = path
+                .as_deref()
+                .and_then(std::path::Path::parent)
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf);
+            let context = ImportContext {
+                data_dir: options.data_dir.clone(),
+                workbook_id: options.workbook_id.clone(),
+                base_dir,
+            };
+            let scheduler = Scheduler::start(
+                Arc::new(workbook.clone()),
+                context,
+                Arc::new(SystemClock),
+                crate::engine::schedule::DEFAULT_CONCURRENT_RUNS,
+                events,
+            )?;
+            Some((scheduler, receiver))
+        };
         let engine = Engine::start(options, waker)?;
         let mut streams = BTreeMap::new();
         for spec in &workbook.streams {
@@ -172,8 +221,9 @@ impl Session {
             });
             streams.insert(spec.name.clone(), StreamState::new(spec.clone()));
         }
-        let source = path.clone();
         Ok(Self {
+            jobs,
+            scheduler,
             saved: workbook.clone(),
             source,
             workbook,
@@ -238,7 +288,39 @@ impl Session {
             any = true;
             self.apply(event);
         }
+        if let Some((_, events)) = &self.scheduler {
+            while Instant::now() < deadline {
+                let Ok(event) = events.try_recv() else { break };
+                any = true;
+                if let Some(job) = self.jobs.get_mut(job_of(&event)) {
+                    job.apply(&event);
+                }
+            }
+        }
         any
+    }
+
+    /// Asks the scheduler to run an import or export now.
+    pub fn run_job_now(&mut self, name: &str) {
+        if let Some((scheduler, _)) = &self.scheduler {
+            scheduler.send(SchedulerCommand::RunNow(name.to_string()));
+        }
+    }
+
+    /// Pauses or resumes an import's or export's schedule.
+    pub fn set_job_paused(&mut self, name: &str, paused: bool) {
+        if let Some((scheduler, _)) = &self.scheduler {
+            let command = if paused {
+                SchedulerCommand::Pause(name.to_string())
+            } else {
+                SchedulerCommand::Resume(name.to_string())
+            };
+            if scheduler.send(command)
+                && let Some(job) = self.jobs.get_mut(name)
+            {
+                job.paused = paused;
+            }
+        }
     }
 
     fn apply(&mut self, event: Event) {

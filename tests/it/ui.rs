@@ -233,3 +233,40 @@ properties = {{ "client.rack" = "eu-1" }} # kept as written
     let saved = std::fs::read_to_string(&workbook).unwrap();
     assert_eq!(saved, text.replace("granularity = \"1m\"", "granularity = \"5m\""), "only the granularity changed");
 }
+
+/// What the window knows of one import or export.
+fn job<'h>(
+    harness: &'h Harness<'static, TidepoolApp>,
+    name: &str,
+) -> Option<&'h tidepool::ui::imports_state::JobState> {
+    harness.state().session.as_ref().and_then(|session| session.jobs.get(name))
+}
+
+#[test]
+fn imports_run_in_the_window_show_their_outcome_and_run_again_on_request() {
+    let sandbox = crate::support::Sandbox::new();
+    std::fs::write(sandbox.path("rates.csv"), "currency,rate\nEUR,1.0\nUSD,1.08\n").unwrap();
+    std::fs::write(sandbox.path("broken.csv"), "id,name\n1,ok\n2\n").unwrap();
+    let workbook = sandbox.write_workbook(
+        "[[imports]]\nname = \"rates\"\nschedule = { every = \"1h\" }\nsource = { kind = \"file\", path = \"rates.csv\" }\n\
+         [[imports]]\nname = \"broken\"\nattempts = 1\nschedule = { every = \"1h\" }\nsource = { kind = \"file\", path = \"broken.csv\" }\n",
+    );
+    let mut harness = open_window(Launch::Open { workbook, data_dir: Some(sandbox.data_dir()) });
+    step_until(&mut harness, "the scheduled import to land", |h| {
+        h.query_by_label_contains("version 1 · 2 rows").is_some()
+    });
+    step_until(&mut harness, "the failed import's error", |h| {
+        job(h, "broken").and_then(|j| j.failure.clone()).is_some_and(|f| f.contains("broken.csv, line 3"))
+    });
+    assert!(
+        harness.query_by_label_contains("broken.csv, line 3: has 1 fields").is_some(),
+        "the error is shown in the window"
+    );
+    assert_eq!(harness.query_all_by_label_contains("next run").count(), 2, "each import says when it runs next");
+    // Imports are listed by name: `broken`, then `rates`.
+    let run_now = harness.get_all_by_label("Run now").nth(1).unwrap();
+    run_now.click();
+    step_until(&mut harness, "the second version after Run now", |h| {
+        h.query_by_label_contains("version 2 · 2 rows").is_some()
+    });
+}

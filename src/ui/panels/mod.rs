@@ -49,6 +49,10 @@ pub enum Action {
     RebuildAnyway(String),
     /// Add or replace (the named original) stream.
     SaveStream(Box<crate::model::StreamSpec>, Option<String>),
+    /// Run an import or export now.
+    RunJobNow(String),
+    /// Pause (true) or resume an import's or export's schedule.
+    PauseJob(String, bool),
 }
 
 /// The views of a stream.

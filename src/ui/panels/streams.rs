@@ -1,5 +1,7 @@
 //! The left panel: the workbook's streams with a live status pill, counters
-//! and sparklines of rate and lag over the session; a search box filters them.
+//! and sparklines of rate and lag over the session; a search box filters them;
+//! below them the imports and exports with their last outcome, progress, next
+//! run, Run now and Pause.
 
 use egui::{RichText, Ui, vec2};
 
@@ -85,7 +87,67 @@ pub fn streams_panel_ui(ui: &mut Ui, app: &mut TidepoolApp) -> Vec<Action> {
                     actions.push(Action::SelectStream(name.clone()));
                 }
             }
+            jobs_ui(ui, &session.jobs, &needle, &mut actions);
         });
     });
     actions
+}
+
+/// The imports and exports, each with its status, next run and controls.
+fn jobs_ui(
+    ui: &mut Ui,
+    jobs: &std::collections::BTreeMap<String, crate::ui::imports_state::JobState>,
+    needle: &str,
+    actions: &mut Vec<Action>,
+) {
+    use crate::ui::imports_state::JobKind;
+    for (heading, kind) in [("Imports", JobKind::Import), ("Exports", JobKind::Export)] {
+        let shown: Vec<_> = jobs
+            .iter()
+            .filter(|(name, job)| job.kind == kind && (needle.is_empty() || name.to_lowercase().contains(needle)))
+            .collect();
+        if shown.is_empty() {
+            continue;
+        }
+        ui.add_space(8.0);
+        ui.label(RichText::new(heading).strong());
+        for (name, job) in shown {
+            egui::Frame::group(ui.style()).show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new(name).strong());
+                    let status = if job.failure.is_some() && !job.running {
+                        StatusKind::Failed
+                    } else if job.running {
+                        StatusKind::Connecting
+                    } else {
+                        StatusKind::Live
+                    };
+                    status_pill_ui(ui, status, &job.status_text());
+                });
+                if job.running {
+                    ui.add(
+                        egui::ProgressBar::new(0.0)
+                            .animate(true)
+                            .text(format!("{} rows", group_digits(job.progress_rows))),
+                    );
+                }
+                if let Some(next) = job.next_run.filter(|_| !job.paused) {
+                    ui.weak(format!("next run {}", next.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S")));
+                }
+                ui.horizontal(|ui| {
+                    if ui.add_enabled(!job.running, egui::Button::new("Run now")).clicked() {
+                        actions.push(Action::RunJobNow(name.clone()));
+                    }
+                    let (label, paused) = if job.paused { ("Resume", false) } else { ("Pause", true) };
+                    if ui.button(label).on_hover_text("pause or resume its schedule").clicked() {
+                        actions.push(Action::PauseJob(name.clone(), paused));
+                    }
+                });
+                if let Some(failure) = &job.failure {
+                    ui.colored_label(status_colour(StatusKind::Failed), failure);
+                }
+            });
+        }
+    }
 }
