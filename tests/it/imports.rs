@@ -404,6 +404,7 @@ fn a_killed_run_and_a_timed_out_run_leave_the_previous_version_readable() {
     assert_eq!(sandbox.export(&workbook, "slow"), first);
     let history = stdout(&sandbox.tidepool(&["history", path_str(&workbook), "slow"]));
     assert!(history.contains("interrupted"), "the killed run is marked interrupted by the next: {history}");
+    assert!(history.contains("timed out"), "the timed-out run says so: {history}");
 }
 
 /// SIGKILL, as a crash or the OOM killer would end the process.

@@ -48,7 +48,13 @@ pub fn fetch(
     fetched: &mut Fetched,
 ) -> Result<(), ImportError> {
     let shown = source.url.clone();
-    let error = |err: postgres::Error| ImportError::Source(format!("PostgreSQL {shown}: {}", describe_error(&err)));
+    let error = |err: postgres::Error| {
+        // The server cancelled the query at our statement_timeout: the run's timeout.
+        if err.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) {
+            return ImportError::TimedOut(timeout.as_secs());
+        }
+        ImportError::Source(format!("PostgreSQL {shown}: {}", describe_error(&err)))
+    };
     let mut config: Config = source
         .url
         .parse()
