@@ -1,5 +1,7 @@
 //! The built-in demo: a realistic web-shop clickstream generator (and, with
-//! the GUI, an in-process Kafka broker). Used by the benchmark too.
+//! the GUI, an in-process Kafka broker), and the exchange-rate API the demo
+//! workbook imports every minute. Used by the benchmark too.
 
 pub mod clickstream;
 pub mod cluster;
+pub mod rates_api;

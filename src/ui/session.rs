@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use std::sync::mpsc::{Receiver, sync_channel};
 
 use crate::demo::cluster::{DemoCluster, DemoControls};
+use crate::demo::rates_api::{DEMO_RATES_URL, RatesApi};
 use crate::engine::discovery::{ConnectionFailure, TopicInfo, TopicSample};
 use crate::engine::imports::ImportContext;
 use crate::engine::schedule::{Scheduler, SchedulerCommand, SchedulerEvent, SchedulerEvents, SystemClock};
@@ -17,6 +18,7 @@ use crate::engine::{
     Command, Engine, EngineOptions, Event, HistoryLoss, RunMode, StreamStats, StreamStatus, StreamViewData,
     StreamViewSpec, TableRequest,
 };
+use crate::model::ImportSource;
 use crate::model::{KafkaClientSpec, StreamSpec, Workbook};
 use crate::ui::imports_state::{JobKind, JobState, job_of};
 use crate::ui::theme::StatusKind;
@@ -155,6 +157,8 @@ pub type SampleAnswer = Result<TopicSample, String>;
 pub struct DemoSession {
     pub cluster: DemoCluster,
     pub controls: Arc<DemoControls>,
+    /// The exchange-rate API the demo workbook imports every minute.
+    rates: RatesApi,
     /// Keeps the demo's throw-away state directory alive (the demo starts fresh
     /// every time, since its embedded broker does).
     _state_dir: tempfile::TempDir,
@@ -251,6 +255,14 @@ impl Session {
                 stream.brokers = cluster.bootstrap_servers().to_string();
             }
         }
+        let rates = RatesApi::start().map_err(|err| format!("cannot start the demo's rates API: {err}"))?;
+        for import in &mut workbook.imports {
+            if let ImportSource::Http(http) = &mut import.source
+                && let Some(rest) = http.url.strip_prefix(DEMO_RATES_URL)
+            {
+                http.url = format!("{}{rest}", rates.base_url());
+            }
+        }
         let state_dir = tempfile::Builder::new().prefix("tidepool-demo-").tempdir().map_err(|err| err.to_string())?;
         let options = EngineOptions {
             data_dir: state_dir.path().to_path_buf(),
@@ -258,7 +270,7 @@ impl Session {
             checkpoint_every: Duration::from_secs(10),
         };
         let controls = cluster.controls();
-        let demo = DemoSession { cluster, controls, _state_dir: state_dir };
+        let demo = DemoSession { cluster, controls, rates, _state_dir: state_dir };
         let mut session = Self::start(workbook, None, options, Some(demo), waker).map_err(|err| err.to_string())?;
         session.saved = Workbook::from_toml(DEMO_WORKBOOK, std::path::Path::new("views/demo.toml"))
             .map_err(|err| err.to_string())?;
@@ -492,6 +504,13 @@ impl Session {
             for stream in &mut workbook.streams {
                 if stream.brokers == demo.cluster.bootstrap_servers() {
                     stream.brokers = DEMO_BROKERS.to_string();
+                }
+            }
+            for import in &mut workbook.imports {
+                if let ImportSource::Http(http) = &mut import.source
+                    && let Some(rest) = http.url.strip_prefix(demo.rates.base_url())
+                {
+                    http.url = format!("{DEMO_RATES_URL}{rest}");
                 }
             }
         }

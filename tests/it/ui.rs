@@ -56,6 +56,14 @@ fn demo_window() -> Harness<'static, TidepoolApp> {
 }
 
 #[test]
+fn the_demo_imports_its_exchange_rates_from_its_own_api() {
+    let mut harness = demo_window();
+    step_until(&mut harness, "the demo's rates import", |h| h.query_by_label_contains("version 1 · 5 rows").is_some());
+    assert!(harness.query_by_label("exchange_rates").is_some());
+    assert!(harness.query_by_label_contains("next run").is_some(), "it runs again every minute");
+}
+
+#[test]
 fn the_demo_lists_its_stream_with_a_live_status() {
     let mut harness = demo_window();
     assert!(harness.query_all_by_label("clicks").next().is_some(), "the stream is listed by name");
