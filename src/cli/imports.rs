@@ -16,11 +16,10 @@ use crate::model::Workbook;
 
 /// Where the workbook's imports run.
 pub fn context_of(workbook: &Workbook, workbook_path: &Path, data_dir: &Path) -> ImportContext {
-    let base_dir = workbook_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     ImportContext {
         data_dir: data_dir.to_path_buf(),
         workbook_id: paths::workbook_id(workbook, workbook_path),
-        base_dir,
+        base_dir: ImportContext::base_dir_of(Some(workbook_path)),
     }
 }
 

@@ -22,6 +22,12 @@ pub use run::{RunOptions, run};
 /// Loads a workbook and finds one of its streams by name.
 fn workbook_and_stream(path: &Path, name: &str) -> Result<(Workbook, StreamSpec)> {
     let workbook = Workbook::load(path)?;
+    let stream = stream_of(&workbook, path, name)?;
+    Ok((workbook, stream))
+}
+
+/// One of a loaded workbook's streams by name, or an error listing the others.
+fn stream_of(workbook: &Workbook, path: &Path, name: &str) -> Result<StreamSpec> {
     let Some(stream) = workbook.stream(name).cloned() else {
         let mut known = String::new();
         for (index, stream) in workbook.streams.iter().enumerate() {
@@ -32,7 +38,7 @@ fn workbook_and_stream(path: &Path, name: &str) -> Result<(Workbook, StreamSpec)
         }
         bail!("workbook {} has no stream named `{name}`; its streams are {known}", path.display());
     };
-    Ok((workbook, stream))
+    Ok(stream)
 }
 
 fn open_store(data_dir: &Path) -> Result<StateStore> {
@@ -54,7 +60,7 @@ pub fn export(workbook_path: &Path, name: &str, out: Option<&Path>, data_dir: &P
     if imports::export_table(&workbook, workbook_path, name, out, data_dir)?.is_some() {
         return Ok(());
     }
-    let (workbook, stream) = workbook_and_stream(workbook_path, name)?;
+    let stream = stream_of(&workbook, workbook_path, name)?;
     let key = StreamKey { workbook_id: paths::workbook_id(&workbook, workbook_path), stream: name.to_string() };
     let store = open_store(data_dir)?;
     let Some(checkpoint) = store.load(&key)? else {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::duration::SpanDuration;
 use super::imports::{
     Schedule, backoff, default_attempts, default_max_retry_delay, default_retry_delay, default_timeout,
+    url_has_password,
 };
 
 /// One scheduled export.
@@ -106,9 +107,7 @@ pub fn export_problems(export: &ExportSpec, datasets: &[&str]) -> Vec<String> {
             if target.table.trim().is_empty() {
                 problems.push("an export to a database needs a `table`".into());
             }
-            let authority =
-                target.url.split_once("://").map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or_default());
-            if authority.and_then(|a| a.rsplit_once('@')).is_some_and(|(user, _)| user.contains(':')) {
+            if url_has_password(&target.url) {
                 problems.push(format!(
                     "the url of export `{}` holds a password; remove it and name the environment variable that \
                      holds it with password_env",

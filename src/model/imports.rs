@@ -621,13 +621,13 @@ fn default_password_env(source: &ImportSource) -> &'static str {
 }
 
 /// Whether `user:password@` appears in a URL's authority.
-fn url_has_password(url: &str) -> bool {
+pub(crate) fn url_has_password(url: &str) -> bool {
     let Some((_, rest)) = url.split_once("://") else { return false };
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     authority.rsplit_once('@').is_some_and(|(user_info, _)| user_info.contains(':'))
 }
 
-fn is_env_name(variable: &str) -> bool {
+pub(crate) fn is_env_name(variable: &str) -> bool {
     !variable.is_empty()
         && variable.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !variable.starts_with(|c: char| c.is_ascii_digit())

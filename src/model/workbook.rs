@@ -510,10 +510,7 @@ impl KafkaClientSpec {
             .filter_map(|(key, variable)| variable.as_deref().map(|variable| ((*key).to_string(), variable)))
             .chain(self.secret_properties_env.iter().map(|(key, variable)| (format!("`{key}`"), variable.as_str())));
         for (key, variable) in variables {
-            let valid = !variable.is_empty()
-                && variable.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !variable.starts_with(|c: char| c.is_ascii_digit());
-            if !valid {
+            if !super::imports::is_env_name(variable) {
                 problems.push(format!("{key} names `{variable}`, which is not an environment variable name"));
             }
         }

@@ -138,6 +138,20 @@ pub struct Session {
     scheduler: Option<(Scheduler, Receiver<SchedulerEvent>)>,
 }
 
+impl Drop for Session {
+    /// Closing a workbook cancels its running imports; waiting for them to
+    /// notice (up to a request's timeout) happens off the UI thread.
+    fn drop(&mut self) {
+        if let Some(scheduler) = self.scheduler.take() {
+            let stopping =
+                std::thread::Builder::new().name("tidepool-scheduler-stop".into()).spawn(move || drop(scheduler));
+            if let Err(err) = stopping {
+                tracing::warn!("cannot stop the scheduler in the background: {err}");
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -196,15 +210,10 @@ impl Session {
                     wake();
                 }
             });
-            let base_dir = path
-                .as_deref()
-                .and_then(std::path::Path::parent)
-                .filter(|p| !p.as_os_str().is_empty())
-                .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf);
             let context = ImportContext {
                 data_dir: options.data_dir.clone(),
                 workbook_id: options.workbook_id.clone(),
-                base_dir,
+                base_dir: ImportContext::base_dir_of(path.as_deref()),
             };
             let scheduler = Scheduler::start(
                 Arc::new(workbook.clone()),

@@ -78,13 +78,8 @@ fn attempt_export(
             Ok(ExportSummary { run_id, rows: rows as u64, attempts: attempt, destination })
         }
         Err(error) => {
-            let outcome = match error {
-                ImportError::TimedOut(_) => RunOutcome::TimedOut,
-                ImportError::Cancelled => RunOutcome::Cancelled,
-                _ => RunOutcome::Failed,
-            };
             let result = RunResult { error: Some(error.to_string()), ..RunResult::default() };
-            catalog.finish_run(run_id, outcome, &result)?;
+            catalog.finish_run(run_id, error.outcome(), &result)?;
             Err(error)
         }
     }

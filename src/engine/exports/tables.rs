@@ -13,7 +13,9 @@ use mysql::prelude::Queryable as _;
 use polars::prelude::*;
 
 use crate::engine::imports::columns::decimal_text;
-use crate::engine::imports::{Cancel, ImportError};
+use crate::engine::imports::{
+    Cancel, ImportError, database::password, mysql as mysql_source, postgres as postgres_source,
+};
 use crate::model::exports::{TableTarget, TableWriteMode};
 
 /// Rows per INSERT statement (MariaDB) and between two looks at the cancel.
@@ -213,17 +215,10 @@ pub fn write_postgres(
 ) -> Result<String, ImportError> {
     use std::io::Write as _;
     let shown = format!("PostgreSQL {} table {}", target.url, target.table);
-    let error = |err: postgres::Error| {
-        let words = err.as_db_error().map_or_else(|| err.to_string(), |db| db.message().to_string());
-        ImportError::Source(format!("{shown}: {words}"))
-    };
-    let mut config: postgres::Config =
-        target.url.parse().map_err(|err| ImportError::Source(format!("PostgreSQL url `{}`: {err}", target.url)))?;
-    if let Some(password) = password(target, export)? {
-        config.password(password);
-    }
-    config.connect_timeout(Duration::from_secs(10));
-    let mut client = config.connect(postgres::NoTls).map_err(error)?;
+    let error =
+        |err: postgres::Error| ImportError::Source(format!("{shown}: {}", postgres_source::describe_error(&err)));
+    let password = password(target.password_env.as_ref(), &format!("export `{export}`"))?;
+    let mut client = postgres_source::connect(&target.url, password)?;
     let mut transaction = client.transaction().map_err(error)?;
     transaction.batch_execute("SET LOCAL TimeZone = 'UTC'").map_err(error)?;
     let table = quote(&target.table, Dialect::Postgres);
@@ -254,15 +249,6 @@ pub fn write_postgres(
     Ok(shown)
 }
 
-fn password(target: &TableTarget, export: &str) -> Result<Option<String>, ImportError> {
-    let Some(variable) = &target.password_env else { return Ok(None) };
-    std::env::var(variable).map(Some).map_err(|_| {
-        ImportError::Config(format!(
-            "export `{export}` reads its database password from the environment variable {variable}, which is not set"
-        ))
-    })
-}
-
 pub fn write_mysql(
     target: &TableTarget,
     export: &str,
@@ -271,15 +257,8 @@ pub fn write_mysql(
 ) -> Result<String, ImportError> {
     let shown = format!("MariaDB/MySQL {} table {}", target.url, target.table);
     let error = |err: mysql::Error| ImportError::Source(format!("{shown}: {err}"));
-    let opts = mysql::Opts::from_url(&target.url)
-        .map_err(|err| ImportError::Source(format!("MariaDB/MySQL url `{}`: {err}", target.url)))?;
-    let mut builder =
-        mysql::OptsBuilder::from_opts(opts).tcp_connect_timeout(Some(Duration::from_secs(10))).prefer_socket(false);
-    if let Some(password) = password(target, export)? {
-        builder = builder.pass(Some(password));
-    }
-    let mut connection = mysql::Conn::new(builder).map_err(error)?;
-    connection.query_drop("SET time_zone = '+00:00'").map_err(error)?;
+    let password = password(target.password_env.as_ref(), &format!("export `{export}`"))?;
+    let mut connection = mysql_source::connect(&target.url, password, None)?;
     // Replace: fill a new table, then swap it in with one atomic RENAME.
     let fill = if target.mode == TableWriteMode::Replace {
         format!("{}__tidepool_new", target.table)

@@ -107,10 +107,6 @@ impl BatchBuilder {
         self.columns.first().map_or(0, Vec::len)
     }
 
-    pub fn kinds(&self) -> &[ColumnKind] {
-        &self.kinds
-    }
-
     /// Adds one row; a cell that does not fit its column leaves the batch unchanged.
     pub fn push_row(&mut self, row: Vec<Cell>) -> Result<(), CellMismatch> {
         for (index, cell) in row.iter().enumerate() {

@@ -57,12 +57,13 @@ pub fn source_sql(source: &DatabaseSource, since: Option<&Since>, quoting: Quoti
     }
 }
 
-/// The text of an environment variable holding a password, or an error naming it.
-pub fn password(source: &DatabaseSource, import: &str) -> Result<Option<String>, ImportError> {
-    let Some(variable) = &source.password_env else { return Ok(None) };
+/// The password in the environment variable `variable` names, or an error
+/// naming the variable; `job` says who asks, e.g. "import `orders`".
+pub fn password(variable: Option<&String>, job: &str) -> Result<Option<String>, ImportError> {
+    let Some(variable) = variable else { return Ok(None) };
     std::env::var(variable).map(Some).map_err(|_| {
         ImportError::Config(format!(
-            "import `{import}` reads its database password from the environment variable {variable}, which is not set"
+            "{job} reads its database password from the environment variable {variable}, which is not set"
         ))
     })
 }
@@ -79,10 +80,6 @@ pub struct Batcher<'a> {
 impl<'a> Batcher<'a> {
     pub fn new(names: Vec<String>, kinds: Vec<ColumnKind>, fetched: &'a mut Fetched, policy: BadRowPolicy) -> Self {
         Self { builder: BatchBuilder::new(names, kinds), fetched, policy, row_number: 0 }
-    }
-
-    pub fn kinds(&self) -> &[ColumnKind] {
-        self.builder.kinds()
     }
 
     /// Adds one row; after every [`BATCH_ROWS`] the batch goes on and the cancel is looked at.

@@ -10,11 +10,11 @@
 
 pub mod columns;
 mod csv_rows;
-mod database;
+pub(crate) mod database;
 pub mod file;
 mod http;
-mod mysql;
-mod postgres;
+pub(crate) mod mysql;
+pub(crate) mod postgres;
 mod sqlite;
 
 use std::fmt::Write as _;
@@ -77,7 +77,8 @@ impl ImportError {
         matches!(self, Self::Source(_) | Self::TimedOut(_) | Self::Store(_))
     }
 
-    fn outcome(&self) -> RunOutcome {
+    /// How a run that ended with this error is recorded in the history.
+    pub fn outcome(&self) -> RunOutcome {
         match self {
             Self::TimedOut(_) => RunOutcome::TimedOut,
             Self::Cancelled => RunOutcome::Cancelled,
@@ -257,6 +258,16 @@ pub struct ImportContext {
     pub workbook_id: String,
     /// Relative file and SQLite paths start here (the workbook's folder).
     pub base_dir: PathBuf,
+}
+
+impl ImportContext {
+    /// The folder relative paths of a workbook start at: its file's folder (`.` for the demo's).
+    pub fn base_dir_of(workbook_path: Option<&Path>) -> PathBuf {
+        workbook_path
+            .and_then(Path::parent)
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
 }
 
 /// A successful run.

@@ -31,17 +31,8 @@ pub fn fetch(
 ) -> Result<(), ImportError> {
     let shown = source.url.clone();
     let error = |err: mysql::Error| ImportError::Source(format!("MariaDB/MySQL {shown}: {err}"));
-    let opts = Opts::from_url(&source.url)
-        .map_err(|err| ImportError::Source(format!("MariaDB/MySQL url `{shown}`: {err}")))?;
-    let mut builder = OptsBuilder::from_opts(opts)
-        .tcp_connect_timeout(Some(Duration::from_secs(10)))
-        .read_timeout(Some(timeout))
-        .prefer_socket(false);
-    if let Some(password) = password(source, import)? {
-        builder = builder.pass(Some(password));
-    }
-    let mut connection = Conn::new(builder).map_err(error)?;
-    connection.query_drop("SET time_zone = '+00:00'").map_err(error)?;
+    let password = password(source.password_env.as_ref(), &format!("import `{import}`"))?;
+    let mut connection = connect(&source.url, password, Some(timeout))?;
     // MariaDB's limit, then MySQL's; each server ignores the other's by failing.
     let _ = connection.query_drop(format!("SET SESSION max_statement_time = {}", timeout.as_secs().max(1)));
     let _ = connection.query_drop(format!("SET SESSION max_execution_time = {}", timeout.as_millis().max(1)));
@@ -69,6 +60,27 @@ pub fn fetch(
         }
     }
     batcher.finish()
+}
+
+/// A session with the server at `url` (no password in it), in UTC, so that
+/// TIMESTAMP columns are instants; `read_timeout` bounds each read.
+pub(crate) fn connect(
+    url: &str,
+    password: Option<String>,
+    read_timeout: Option<Duration>,
+) -> Result<Conn, ImportError> {
+    let error = |err: mysql::Error| ImportError::Source(format!("MariaDB/MySQL {url}: {err}"));
+    let opts = Opts::from_url(url).map_err(|err| ImportError::Source(format!("MariaDB/MySQL url `{url}`: {err}")))?;
+    let mut builder = OptsBuilder::from_opts(opts)
+        .tcp_connect_timeout(Some(Duration::from_secs(10)))
+        .read_timeout(read_timeout)
+        .prefer_socket(false);
+    if let Some(password) = password {
+        builder = builder.pass(Some(password));
+    }
+    let mut connection = Conn::new(builder).map_err(error)?;
+    connection.query_drop("SET time_zone = '+00:00'").map_err(error)?;
+    Ok(connection)
 }
 
 fn kind_of(column: &mysql::Column) -> ColumnKind {

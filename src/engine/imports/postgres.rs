@@ -55,16 +55,8 @@ pub fn fetch(
         }
         ImportError::Source(format!("PostgreSQL {shown}: {}", describe_error(&err)))
     };
-    let mut config: Config = source
-        .url
-        .parse()
-        .map_err(|err: postgres::Error| ImportError::Source(format!("PostgreSQL url `{shown}`: {err}")))?;
-    if let Some(password) = password(source, import)? {
-        config.password(password);
-    }
-    config.connect_timeout(Duration::from_secs(10));
-    config.application_name("tidepool");
-    let mut client = config.connect(NoTls).map_err(error)?;
+    let password = password(source.password_env.as_ref(), &format!("import `{import}`"))?;
+    let mut client = connect(&source.url, password)?;
     let mut transaction = client.transaction().map_err(error)?;
     transaction
         .batch_execute(&format!(
@@ -127,8 +119,20 @@ pub fn fetch(
     transaction.commit().map_err(error)
 }
 
+/// A session with the server at `url` (no password in it), in a few seconds or an error naming the server.
+pub(crate) fn connect(url: &str, password: Option<String>) -> Result<postgres::Client, ImportError> {
+    let mut config: Config =
+        url.parse().map_err(|err: postgres::Error| ImportError::Source(format!("PostgreSQL url `{url}`: {err}")))?;
+    if let Some(password) = password {
+        config.password(password);
+    }
+    config.connect_timeout(Duration::from_secs(10));
+    config.application_name("tidepool");
+    config.connect(NoTls).map_err(|err| ImportError::Source(format!("PostgreSQL {url}: {}", describe_error(&err))))
+}
+
 /// The server's own words (with its detail) rather than "db error".
-fn describe_error(err: &postgres::Error) -> String {
+pub(crate) fn describe_error(err: &postgres::Error) -> String {
     match err.as_db_error() {
         Some(db) => {
             let detail = db.detail().map(|d| format!(" ({d})")).unwrap_or_default();

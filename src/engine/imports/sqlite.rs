@@ -43,50 +43,49 @@ pub fn fetch(
         }
     }
     let mut rows = statement.query([]).map_err(error)?;
-    let mut batcher: Option<Batcher<'_>> = None;
-    let mut pending = Some(fetched);
-    loop {
-        let Some(row) = rows.next().map_err(error)? else { break };
-        if batcher.is_none() {
-            // Columns without a declared type (expressions) take the type of their first value.
-            for (index, kind) in kinds.iter_mut().enumerate() {
-                if kind.is_none() {
-                    *kind = Some(match row.get_ref(index).map_err(error)? {
-                        ValueRef::Integer(_) => ColumnKind::Int64,
-                        ValueRef::Real(_) => ColumnKind::Float64,
-                        ValueRef::Blob(_) => ColumnKind::Binary,
-                        ValueRef::Null | ValueRef::Text(_) => ColumnKind::Text,
-                    });
-                }
-            }
-            let kinds = kinds.iter().map(|k| k.clone().unwrap_or(ColumnKind::Text)).collect();
-            batcher = pending.take().map(|fetched| Batcher::new(names.clone(), kinds, fetched, policy));
-        }
-        let Some(batcher) = batcher.as_mut() else { break };
-        let mut cells = Vec::with_capacity(names.len());
-        let mut misfit = None;
-        for (index, kind) in batcher.kinds().iter().enumerate() {
-            let value = row.get_ref(index).map_err(error)?;
-            if let Some(cell) = cell_of(kind, value) {
-                cells.push(cell);
-            } else {
-                misfit = Some((names[index].clone(), format!("{} does not fit {kind:?}", describe(value))));
-                break;
+    let first = rows.next().map_err(error)?;
+    // Columns without a declared type (expressions) take the type of their first value.
+    if let Some(row) = first {
+        for (index, kind) in kinds.iter_mut().enumerate() {
+            if kind.is_none() {
+                *kind = Some(match row.get_ref(index).map_err(error)? {
+                    ValueRef::Integer(_) => ColumnKind::Int64,
+                    ValueRef::Real(_) => ColumnKind::Float64,
+                    ValueRef::Blob(_) => ColumnKind::Binary,
+                    ValueRef::Null | ValueRef::Text(_) => ColumnKind::Text,
+                });
             }
         }
-        match misfit {
-            Some((column, why)) => batcher.push_undecodable(column.as_str(), why.as_str())?,
-            None => batcher.push(cells, cancel)?,
-        }
     }
-    match (batcher, pending) {
-        (Some(batcher), _) => batcher.finish(),
-        (None, Some(fetched)) => {
-            let kinds = kinds.into_iter().map(|k| k.unwrap_or(ColumnKind::Text)).collect();
-            Batcher::new(names, kinds, fetched, policy).finish()
-        }
-        (None, None) => Ok(()),
+    let kinds: Vec<ColumnKind> = kinds.into_iter().map(|k| k.unwrap_or(ColumnKind::Text)).collect();
+    let mut batcher = Batcher::new(names.clone(), kinds.clone(), fetched, policy);
+    if let Some(row) = first {
+        push_row(&mut batcher, row, &names, &kinds, cancel)?;
     }
+    while let Some(row) = rows.next().map_err(error)? {
+        push_row(&mut batcher, row, &names, &kinds, cancel)?;
+    }
+    batcher.finish()
+}
+
+/// One row into the batch, or a bad row when a value does not fit its column.
+fn push_row(
+    batcher: &mut Batcher<'_>,
+    row: &rusqlite::Row<'_>,
+    names: &[String],
+    kinds: &[ColumnKind],
+    cancel: &Cancel,
+) -> Result<(), ImportError> {
+    let mut cells = Vec::with_capacity(kinds.len());
+    for (index, kind) in kinds.iter().enumerate() {
+        let value = row.get_ref(index).map_err(|err| ImportError::Source(format!("SQLite: {err}")))?;
+        let Some(cell) = cell_of(kind, value) else {
+            let why = format!("{} does not fit {kind:?}", describe(value));
+            return batcher.push_undecodable(&names[index], &why);
+        };
+        cells.push(cell);
+    }
+    batcher.push(cells, cancel)
 }
 
 fn describe(value: ValueRef<'_>) -> String {

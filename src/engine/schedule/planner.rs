@@ -120,8 +120,8 @@ impl Planner {
             let Some(trigger) = trigger else { continue };
             entry.running = true;
             entry.last_started = Some(now);
-            if matches!(trigger, RunTrigger::Schedule | RunTrigger::CatchUp) || entry.next_due.is_some_and(|n| n <= now)
-            {
+            // A run that covers a passed slot (whatever asked for it) counts it; the next one is after now.
+            if entry.next_due.is_some_and(|next| next <= now) {
                 entry.next_due = entry.schedule.as_ref().and_then(|schedule| schedule.next_after(now));
             }
             due.push((name.clone(), trigger));

@@ -95,14 +95,10 @@ impl RunOutcome {
     }
 
     fn from_code(code: &str) -> Self {
-        match code {
-            "running" => Self::Running,
-            "succeeded" => Self::Succeeded,
-            "timed out" => Self::TimedOut,
-            "cancelled" => Self::Cancelled,
-            "interrupted" => Self::Interrupted,
-            _ => Self::Failed,
-        }
+        [Self::Running, Self::Succeeded, Self::TimedOut, Self::Cancelled, Self::Interrupted]
+            .into_iter()
+            .find(|outcome| outcome.code() == code)
+            .unwrap_or(Self::Failed)
     }
 }
 
