@@ -35,6 +35,8 @@ const SECTIONS: [(&str, u32); 8] = [
     ("account", 3),
     ("help", 2),
 ];
+/// Products in the catalogue (`assets/demo-products.csv`: ids `p0001`…`p0120`).
+pub const PRODUCTS: u64 = 120;
 const REFERRERS: [(&str, u32); 5] = [("direct", 34), ("search", 38), ("social", 14), ("email", 8), ("ads", 6)];
 
 /// `SplitMix64`: small, fast and good enough for synthetic data.
@@ -160,6 +162,9 @@ impl Clickstream {
             "product"
         };
         let referrer = rng.pick(&REFERRERS);
+        // Product pages, carts and orders name a catalogue product; a few sell most.
+        let product = (section == "product" || section == "checkout")
+            .then(|| 1 + (rng.below(PRODUCTS) * rng.below(PRODUCTS)) / PRODUCTS);
         // Zipf-ish users: a few heavy users, a long tail.
         let user = (rng.below(self.options.users) * rng.below(self.options.users)) / self.options.users.max(1);
         let (price_cents, quantity) = match kind {
@@ -179,6 +184,9 @@ impl Clickstream {
             price_cents / 100,
             price_cents % 100,
         );
+        if let Some(product) = product {
+            let _ = write!(out, ",\"product\":\"p{product:04}\"");
+        }
         if revenue > 0 {
             let _ = write!(out, ",\"revenue\":{}.{:02}", revenue / 100, revenue % 100);
         }
@@ -209,6 +217,14 @@ mod tests {
                 assert!(value[dimension].is_string(), "{dimension} in {value}");
             }
             assert!(value["price"].is_number());
+            let section = value["section"].as_str().unwrap();
+            if section == "product" || section == "checkout" {
+                let product = value["product"].as_str().unwrap();
+                let id: u64 = product.strip_prefix('p').unwrap().parse().unwrap();
+                assert!((1..=PRODUCTS).contains(&id), "{product}");
+            } else {
+                assert!(value.get("product").is_none(), "{value}");
+            }
         }
         let mean = total / 1_000;
         assert!((180..=260).contains(&mean), "mean size {mean}");

@@ -117,6 +117,9 @@ impl Drop for DemoCluster {
     }
 }
 
+/// Users of the demo's clickstream (`u000000`…`u019999`), each one a row of the customers database.
+pub const DEMO_USERS: u64 = 20_000;
+
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
@@ -129,7 +132,7 @@ fn produce_forever(producer: &BaseProducer, controls: &DemoControls) {
         events_per_sec: DEFAULT_RATE,
         malformed_share: 0.002,
         late_share: 0.0,
-        users: 20_000,
+        users: DEMO_USERS,
     });
     let mut payload = Vec::with_capacity(256);
     // The history runs up to the moment live events begin (producing it takes a
@@ -171,7 +174,7 @@ fn produce_forever(producer: &BaseProducer, controls: &DemoControls) {
             events_per_sec: (per_tick * 20).max(1),
             malformed_share: f64::from(controls.malformed_per_mille.load(Ordering::Relaxed)) / 1_000.0,
             late_share: f64::from(controls.late_per_mille.load(Ordering::Relaxed)) / 1_000.0,
-            users: 20_000,
+            users: DEMO_USERS,
         });
         for _ in 0..per_tick {
             live.next_into(&mut payload);

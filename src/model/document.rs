@@ -1,59 +1,106 @@
-//! Saving a workbook without losing what the user wrote: the new streams are
-//! merged into the file's own TOML document (`toml_edit`), so comments,
+//! Saving a workbook without losing what the user wrote: the new streams,
+//! imports and exports are merged into the file's own TOML document (`toml_edit`), so comments,
 //! ordering, formatting and untouched keys stay as they were.
 //!
 //! The merge is three-way, key by key: `base` is the workbook as the file held
 //! it when it was read, `new` the workbook to save, `text` the file. A key whose
 //! value is the same in `base` and `new` is left alone (whether the file wrote
 //! it or relied on its default); a changed key gets the new value in place,
-//! keeping its comments; a key gone from `new` is removed. Streams match by
-//! position (the editor replaces a stream where it stands and appends new
-//! ones). Text in, text out: no I/O here.
+//! keeping its comments; a key gone from `new` is removed. Sections match by
+//! name (a new name where a removed one stood is a rename in place); new
+//! ones are appended, deleted ones removed. Text in, text out: no I/O here.
 
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, TableLike};
 
+use super::exports::ExportSpec;
+use super::imports::ImportSpec;
 use super::workbook::{StreamSpec, Workbook};
 
-/// `text` with the streams of `base` replaced by those of `new`.
+/// `text` with the streams, imports and exports of `base` replaced by those of `new`.
 pub fn updated_text(text: &str, base: &Workbook, new: &Workbook) -> Result<String, String> {
     let mut document: DocumentMut = text.parse().map_err(|err| format!("the workbook file does not parse: {err}"))?;
-    if !document.contains_key("streams") && !new.streams.is_empty() {
-        document.insert("streams", Item::ArrayOfTables(ArrayOfTables::new()));
-    }
-    let mut next_position = deepest_position(document.as_table()) + 1;
-    let streams = match document.get_mut("streams") {
-        Some(Item::ArrayOfTables(streams)) => streams,
-        Some(_) => return Err("the workbook writes `streams` in a form this editor does not change".into()),
-        None => return Ok(document.to_string()),
-    };
-    for (index, stream) in new.streams.iter().enumerate() {
-        if let (Some(table), Some(old)) = (streams.get_mut(index), base.streams.get(index)) {
-            merge(table, &plain_table(old)?, &plain_table(stream)?);
-        } else {
-            let mut table = stream_section(stream)?;
-            // Sections of the new stream go after everything already in the file, in order.
-            place_after(&mut table, &mut next_position);
-            table.decor_mut().set_prefix("\n");
-            streams.push(table);
-        }
-    }
-    while streams.len() > new.streams.len() {
-        streams.remove(streams.len() - 1);
-    }
+    let streams = |items: &[StreamSpec]| items.iter().map(|s| Named::of("streams", &s.name, s)).collect::<Vec<_>>();
+    merge_sections(&mut document, "streams", &streams(&base.streams), &streams(&new.streams))?;
+    let imports = |items: &[ImportSpec]| items.iter().map(|i| Named::of("imports", &i.name, i)).collect::<Vec<_>>();
+    merge_sections(&mut document, "imports", &imports(&base.imports), &imports(&new.imports))?;
+    let exports = |items: &[ExportSpec]| items.iter().map(|e| Named::of("exports", &e.name, e)).collect::<Vec<_>>();
+    merge_sections(&mut document, "exports", &exports(&base.exports), &exports(&new.exports))?;
     Ok(document.to_string())
 }
 
-/// A new stream as a `[[streams]]` section, keys in the workbook's own order.
-fn stream_section(stream: &StreamSpec) -> Result<Table, String> {
-    #[derive(serde::Serialize)]
-    struct Streams<'a> {
-        streams: [&'a StreamSpec; 1],
+/// An item of a section list: its name, its plain TOML (to compare) and its
+/// section as it would be written (keys in the workbook's own order), or why
+/// it cannot be written.
+struct Named {
+    name: String,
+    plain: Result<toml::Table, String>,
+    section: Result<Table, String>,
+}
+
+impl Named {
+    fn of<T: serde::Serialize>(key: &str, name: &str, item: &T) -> Self {
+        Self { name: name.to_string(), plain: plain(item, name), section: section_table(key, item) }
     }
-    let text = toml::to_string_pretty(&Streams { streams: [stream] }).map_err(|err| err.to_string())?;
+}
+
+/// Merges the `[[key]]` sections of the document from `base` to `new`. Items
+/// match by name; a new name where a removed one stood is that item renamed in
+/// place; removed items' sections go; new items are appended after everything.
+fn merge_sections(document: &mut DocumentMut, key: &str, base: &[Named], new: &[Named]) -> Result<(), String> {
+    if !document.contains_key(key) && !new.is_empty() {
+        document.insert(key, Item::ArrayOfTables(ArrayOfTables::new()));
+    }
+    let mut next_position = deepest_position(document.as_table()) + 1;
+    let sections = match document.get_mut(key) {
+        Some(Item::ArrayOfTables(sections)) => sections,
+        Some(_) => return Err(format!("the workbook writes `{key}` in a form this editor does not change")),
+        None => return Ok(()),
+    };
+    let new_names: Vec<&str> = new.iter().map(|item| item.name.as_str()).collect();
+    let mut used = vec![false; base.len()];
+    let mut matches: Vec<Option<usize>> = new
+        .iter()
+        .map(|item| {
+            let index = base.iter().position(|old| old.name == item.name)?;
+            used[index] = true;
+            Some(index)
+        })
+        .collect();
+    for (index, matched) in matches.iter_mut().enumerate() {
+        let renamed = base.get(index).is_some_and(|old| !new_names.contains(&old.name.as_str()));
+        if matched.is_none() && renamed && !used[index] {
+            used[index] = true;
+            *matched = Some(index);
+        }
+    }
+    for (item, matched) in new.iter().zip(&matches) {
+        if let Some((table, old)) = matched.and_then(|index| Some((sections.get_mut(index)?, &base[index].plain))) {
+            merge(table, old.as_ref().map_err(Clone::clone)?, item.plain.as_ref().map_err(Clone::clone)?);
+        } else {
+            let mut table = item.section.clone()?;
+            // Sections of a new item go after everything already in the file, in order.
+            place_after(&mut table, &mut next_position);
+            table.decor_mut().set_prefix("\n");
+            sections.push(table);
+        }
+    }
+    for index in (0..base.len()).rev().filter(|index| !used[*index]) {
+        if index < sections.len() {
+            sections.remove(index);
+        }
+    }
+    Ok(())
+}
+
+/// An item as a `[[key]]` section, keys in the workbook's own order.
+fn section_table<T: serde::Serialize>(key: &str, item: &T) -> Result<Table, String> {
+    let mut wrapper = std::collections::BTreeMap::new();
+    wrapper.insert(key, [item]);
+    let text = toml::to_string_pretty(&wrapper).map_err(|err| err.to_string())?;
     let document: DocumentMut = text.parse().map_err(|err: toml_edit::TomlError| err.to_string())?;
-    match document.get("streams") {
-        Some(Item::ArrayOfTables(tables)) => tables.get(0).cloned().ok_or_else(|| "no stream written".to_string()),
-        _ => Err("no stream written".into()),
+    match document.get(key) {
+        Some(Item::ArrayOfTables(tables)) => tables.get(0).cloned().ok_or_else(|| format!("no {key} written")),
+        _ => Err(format!("no {key} written")),
     }
 }
 
@@ -87,9 +134,9 @@ fn place_after(table: &mut Table, next: &mut isize) {
     }
 }
 
-/// A stream as plain TOML values (for comparing and for new text).
-fn plain_table(stream: &StreamSpec) -> Result<toml::Table, String> {
-    toml::Table::try_from(stream).map_err(|err| format!("cannot write stream `{}`: {err}", stream.name))
+/// An item as plain TOML values (for comparing and for new text).
+fn plain<T: serde::Serialize>(item: &T, name: &str) -> Result<toml::Table, String> {
+    toml::Table::try_from(item).map_err(|err| format!("cannot write `{name}`: {err}"))
 }
 
 fn merge(document: &mut dyn TableLike, old: &toml::Table, new: &toml::Table) {
@@ -236,5 +283,64 @@ title = "kept as written"
         let saved = updated_text(&text, &base, &new).unwrap();
         assert_eq!(parse(&saved), new);
         assert!(saved.contains("[streams.kafka]\nca_file = \"/etc/ca.pem\""), "{saved}");
+    }
+
+    const IMPORTS: &str = r#"[workbook]
+name = "offline"
+
+# Nightly CRM dump.
+[[imports]]
+name = "customers" # who buys
+schedule = { cron = "0 6 * * *", time_zone = "Europe/Berlin" }
+
+[imports.source]
+kind = "sqlite"
+url = "crm.sqlite"
+table = "customers"
+
+# Rates, every minute.
+[[imports]]
+name = "rates"
+
+[imports.source]
+kind = "http"
+url = "https://rates.example/v1"
+records = "rates"
+
+[[imports]]
+name = "products"
+
+[imports.source]
+kind = "file"
+path = "products.csv" # shipped by merchandising
+"#;
+
+    #[test]
+    fn imports_are_edited_in_place_deleted_and_added_by_name() {
+        let base = parse(IMPORTS);
+        let mut new = base.clone();
+        new.imports.remove(1);
+        if let crate::model::ImportSource::File(file) = &mut new.imports[1].source {
+            file.delimiter = Some(';');
+        }
+        let mut added = base.imports[1].clone();
+        added.name = "fx".into();
+        new.imports.push(added);
+        let text = updated_text(IMPORTS, &base, &new).unwrap();
+        assert_eq!(parse(&text), new);
+        assert!(text.contains("# Nightly CRM dump.\n[[imports]]\nname = \"customers\" # who buys"), "{text}");
+        assert!(text.contains("path = \"products.csv\" # shipped by merchandising\ndelimiter = \";\""), "{text}");
+        assert!(!text.contains("name = \"rates\""), "{text}");
+        assert!(text.find("name = \"products\"") < text.find("name = \"fx\""), "{text}");
+    }
+
+    #[test]
+    fn a_renamed_import_keeps_its_place_and_comments() {
+        let base = parse(IMPORTS);
+        let mut new = base.clone();
+        new.imports[0].name = "crm_customers".into();
+        let text = updated_text(IMPORTS, &base, &new).unwrap();
+        assert_eq!(parse(&text), new);
+        assert!(text.contains("name = \"crm_customers\" # who buys"), "{text}");
     }
 }

@@ -649,6 +649,20 @@ impl Workbook {
         toml::to_string_pretty(self)
     }
 
+    /// Why this workbook's file would be refused, if it would: the editors
+    /// check an edit with the very rules a file is read with.
+    pub fn problems(&self) -> Vec<String> {
+        let text = match self.to_toml() {
+            Ok(text) => text,
+            Err(err) => return vec![format!("the workbook cannot be written: {err}")],
+        };
+        match Self::from_toml(&text, Path::new("workbook")) {
+            Ok(_) => Vec::new(),
+            Err(WorkbookError::Invalid { message, .. }) => vec![message],
+            Err(other) => vec![other.to_string()],
+        }
+    }
+
     pub fn stream(&self, name: &str) -> Option<&StreamSpec> {
         self.streams.iter().find(|s| s.name == name)
     }

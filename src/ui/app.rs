@@ -36,6 +36,8 @@ pub struct Persisted {
     pub top_n: usize,
     /// Per stream: the charted metric and split dimension, by name.
     pub charts: BTreeMap<String, ChartChoice>,
+    /// The imported table shown instead of a stream, if one is.
+    pub selected_table: Option<String>,
 }
 
 impl Default for Persisted {
@@ -48,6 +50,7 @@ impl Default for Persisted {
             window: TimeWindow::LastHour,
             top_n: 5,
             charts: BTreeMap::new(),
+            selected_table: None,
         }
     }
 }
@@ -94,6 +97,12 @@ pub struct TidepoolApp {
     waker: crate::engine::Waker,
     /// The stream editor's form, while it is open.
     pub editor: Option<super::editor::StreamDraft>,
+    /// The import editor's form, while it is open.
+    pub import_editor: Option<super::import_editor::ImportDraft>,
+    /// The import whose Delete waits for a second click.
+    pub confirming_delete: Option<String>,
+    /// Which view of an imported table is shown.
+    pub table_tab: panels::TableTab,
     table_sort: Option<(String, bool)>,
     frame_ms: VecDeque<f64>,
     frame_log: Option<FrameTimeLog>,
@@ -123,6 +132,9 @@ impl TidepoolApp {
             dialogs: super::dialogs::Dialogs::default(),
             waker: waker.clone(),
             editor: None,
+            import_editor: None,
+            confirming_delete: None,
+            table_tab: panels::TableTab::Data,
             table_sort: None,
             frame_ms: VecDeque::new(),
             frame_log,
@@ -187,17 +199,25 @@ impl TidepoolApp {
         }
         if let Some(session) = &mut self.session {
             session.drain_events(EVENT_BUDGET);
+            session.notices.retain(|notice| notice.at.elapsed() < panels::notices::NOTICE_SHOWN_FOR);
             ctx.request_repaint_after(LIVE_REPAINT);
         }
         self.take_dialog_outcome();
         self.ensure_selection();
         self.send_view_spec();
         let mut actions = panels::shortcuts(&ctx);
+        actions.extend(dropped_imports(&ctx));
         actions.extend(panels::top_bar::top_bar_ui(ui, self));
         actions.extend(panels::streams::streams_panel_ui(ui, self));
         actions.extend(panels::stream_view::central_ui(ui, self));
         if let (Some(draft), Some(session)) = (&mut self.editor, &self.session) {
             actions.extend(panels::editor::editor_window_ui(&ctx, draft, session));
+        }
+        if let (Some(draft), Some(session)) = (&mut self.import_editor, &self.session) {
+            actions.extend(panels::import_editor::import_editor_window_ui(&ctx, draft, session));
+        }
+        if let Some(session) = &self.session {
+            actions.extend(panels::notices::notices_ui(&ctx, &session.notices));
         }
         if self.overlay {
             panels::overlay::frame_overlay_ui(&ctx, &self.frame_ms);
@@ -235,8 +255,35 @@ impl TidepoolApp {
                     self.notice = Some(message);
                 }
             }
+            Some(DialogOutcome::DataFile(path)) => match &mut self.import_editor {
+                Some(draft) => {
+                    draft.location = path.display().to_string();
+                    if draft.name.is_empty() {
+                        draft.name = super::import_editor::table_name_of(&path);
+                    }
+                }
+                None => self.open_file_import(&path),
+            },
+            Some(DialogOutcome::ExportTo(table, path)) => self.with_session(|s| s.export_table(&table, path)),
             Some(DialogOutcome::Cancelled) | None => {}
         }
+    }
+
+    /// Opens the import editor on a new import of `path`, and tests it at once.
+    fn open_file_import(&mut self, path: &std::path::Path) {
+        let Some(session) = &mut self.session else { return };
+        let mut draft = super::import_editor::ImportDraft::for_file(path);
+        // A second file of the same name gets its own table.
+        let base = draft.name.clone();
+        let mut counter = 2;
+        while session.workbook.import(&draft.name).is_some() || session.workbook.stream(&draft.name).is_some() {
+            draft.name = format!("{base}_{counter}");
+            counter += 1;
+        }
+        if let Ok(spec) = draft.to_spec() {
+            session.preview_import(spec);
+        }
+        self.import_editor = Some(draft);
     }
 
     fn ensure_selection(&mut self) {
@@ -244,6 +291,20 @@ impl TidepoolApp {
         let valid = self.persisted.selected_stream.as_ref().is_some_and(|name| session.streams.contains_key(name));
         if !valid {
             self.persisted.selected_stream = session.streams.keys().next().cloned();
+        }
+        let table = self.persisted.selected_table.clone();
+        match table {
+            Some(name) if session.workbook.import(&name).is_some() => {
+                if let Some(session) = &mut self.session {
+                    session.browse_table(&name);
+                }
+            }
+            Some(_) => self.persisted.selected_table = None,
+            None if session.streams.is_empty() => {
+                // A workbook of imports only opens on its first table.
+                self.persisted.selected_table = session.workbook.imports.first().map(|i| i.name.clone());
+            }
+            None => {}
         }
     }
 
@@ -294,9 +355,35 @@ impl TidepoolApp {
 
     fn apply(&mut self, ctx: &egui::Context, action: Action) {
         match action {
-            Action::SelectStream(name) => self.persisted.selected_stream = Some(name),
-            Action::RunJobNow(name) => self.with_session(|session| session.run_job_now(&name)),
-            Action::PauseJob(name, paused) => self.with_session(|session| session.set_job_paused(&name, paused)),
+            Action::SelectStream(name) => {
+                self.persisted.selected_stream = Some(name);
+                self.persisted.selected_table = None;
+            }
+            action @ (Action::OpenEditor(_)
+            | Action::CloseEditor
+            | Action::ListTopics(..)
+            | Action::SampleTopic(..)
+            | Action::RebuildAnyway(_)
+            | Action::TestConnection(..)
+            | Action::SaveStream(..)) => self.apply_to_stream_editor(action),
+            action @ (Action::SetDemoRate(_) | Action::SetDemoLate(_) | Action::SetDemoMalformed(_)) => {
+                self.apply_to_demo(&action);
+            }
+            action @ (Action::SelectTable(_)
+            | Action::RunJobNow(_)
+            | Action::PauseJob(..)
+            | Action::SortImportTable(_)
+            | Action::SetTableTab(_)
+            | Action::OpenImportEditor(_)
+            | Action::ImportFile(_)
+            | Action::ChooseImportFile
+            | Action::CloseImportEditor
+            | Action::PreviewImport(_)
+            | Action::SaveImport(..)
+            | Action::ExportTable(_)
+            | Action::AskDeleteImport(_)
+            | Action::DeleteImport(_)
+            | Action::DismissNotice(_)) => self.apply_to_imports(action),
             Action::SetTab(tab) => self.persisted.tab = tab,
             Action::SetWindow(window) => self.persisted.window = window,
             Action::SetMetric(metric) => self.chart_choice().metric = Some(metric),
@@ -311,11 +398,27 @@ impl TidepoolApp {
             Action::ToggleTheme => self.persisted.theme = self.persisted.theme.toggled(),
             Action::ToggleOverlay => self.overlay = !self.overlay,
             Action::FocusSearch => ctx.memory_mut(|m| m.request_focus(egui::Id::unique(panels::streams::SEARCH_ID))),
-            Action::SetDemoRate(rate) => {
-                if let Some(demo) = self.session.as_ref().and_then(|s| s.demo.as_ref()) {
-                    demo.controls.rate.store(rate, std::sync::atomic::Ordering::Relaxed);
+            Action::OpenWorkbook => self.dialogs.open_workbook(),
+            Action::SaveWorkbook => match &mut self.session {
+                Some(session) if session.path.is_some() => session.save(),
+                Some(session) => {
+                    let name = session.workbook.display_name(std::path::Path::new("workbook"));
+                    self.dialogs.save_workbook_as(&name);
+                }
+                None => {}
+            },
+            Action::SaveWorkbookAs => {
+                if let Some(session) = &self.session {
+                    let name = session.workbook.display_name(std::path::Path::new("workbook"));
+                    self.dialogs.save_workbook_as(&name);
                 }
             }
+        }
+    }
+
+    /// The stream editor's actions.
+    fn apply_to_stream_editor(&mut self, action: Action) {
+        match action {
             Action::OpenEditor(stream) => {
                 let Some(session) = &self.session else { return };
                 let draft = match stream.as_ref().and_then(|name| session.streams.get(name)) {
@@ -336,21 +439,6 @@ impl TidepoolApp {
                 self.editor = Some(draft);
             }
             Action::CloseEditor => self.editor = None,
-            Action::OpenWorkbook => self.dialogs.open_workbook(),
-            Action::SaveWorkbook => match &mut self.session {
-                Some(session) if session.path.is_some() => session.save(),
-                Some(session) => {
-                    let name = session.workbook.display_name(std::path::Path::new("workbook"));
-                    self.dialogs.save_workbook_as(&name);
-                }
-                None => {}
-            },
-            Action::SaveWorkbookAs => {
-                if let Some(session) = &self.session {
-                    let name = session.workbook.display_name(std::path::Path::new("workbook"));
-                    self.dialogs.save_workbook_as(&name);
-                }
-            }
             Action::ListTopics(brokers, client) => {
                 if let Some(session) = &mut self.session {
                     session.list_topics(&brokers, &client);
@@ -380,16 +468,81 @@ impl TidepoolApp {
                 }
                 self.editor = None;
             }
-            Action::SetDemoLate(per_mille) => {
-                if let Some(demo) = self.session.as_ref().and_then(|s| s.demo.as_ref()) {
-                    demo.controls.late_per_mille.store(per_mille, std::sync::atomic::Ordering::Relaxed);
+            _ => {}
+        }
+    }
+
+    /// The demo's controls: event rate, shares of late and malformed events.
+    fn apply_to_demo(&self, action: &Action) {
+        let Some(demo) = self.session.as_ref().and_then(|s| s.demo.as_ref()) else { return };
+        let (control, value) = match action {
+            Action::SetDemoRate(rate) => (&demo.controls.rate, *rate),
+            Action::SetDemoLate(per_mille) => (&demo.controls.late_per_mille, *per_mille),
+            Action::SetDemoMalformed(per_mille) => (&demo.controls.malformed_per_mille, *per_mille),
+            _ => return,
+        };
+        control.store(value, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The actions on imports, exports and their tables.
+    fn apply_to_imports(&mut self, action: Action) {
+        match action {
+            Action::SelectTable(name) => {
+                self.with_session(|session| session.browse_table(&name));
+                self.persisted.selected_table = Some(name);
+            }
+            Action::SortImportTable(column) => self.with_session(|session| session.sort_table(&column)),
+            Action::SetTableTab(tab) => self.table_tab = tab,
+            Action::OpenImportEditor(name) => {
+                let Some(session) = &mut self.session else { return };
+                session.preview = None;
+                self.import_editor = Some(match name.as_ref().and_then(|name| session.workbook.import(name)) {
+                    Some(spec) => super::import_editor::ImportDraft::from_spec(spec),
+                    None => super::import_editor::ImportDraft::new(),
+                });
+            }
+            Action::ImportFile(path) => self.open_file_import(&path),
+            Action::ChooseImportFile => self.dialogs.pick_data_file(),
+            Action::CloseImportEditor => {
+                self.import_editor = None;
+                self.with_session(|session| session.preview = None);
+            }
+            Action::PreviewImport(spec) => self.with_session(|session| session.preview_import(*spec)),
+            Action::SaveImport(spec, original) => {
+                let Some(session) = &mut self.session else { return };
+                let name = spec.name.clone();
+                match session.put_import(&spec, original.as_deref()) {
+                    Ok(()) => {
+                        self.import_editor = None;
+                        session.preview = None;
+                        self.persisted.selected_table = Some(name.clone());
+                        session.browse_table(&name);
+                    }
+                    Err(refused) => {
+                        if let Some(draft) = &mut self.import_editor {
+                            draft.save_error = Some(refused);
+                        }
+                    }
                 }
             }
-            Action::SetDemoMalformed(per_mille) => {
-                if let Some(demo) = self.session.as_ref().and_then(|s| s.demo.as_ref()) {
-                    demo.controls.malformed_per_mille.store(per_mille, std::sync::atomic::Ordering::Relaxed);
+            Action::ExportTable(name) => self.dialogs.export_table(&name),
+            Action::AskDeleteImport(name) => self.confirming_delete = Some(name),
+            Action::DeleteImport(name) => {
+                self.confirming_delete = None;
+                let Some(session) = &mut self.session else { return };
+                match session.delete_import(&name) {
+                    Ok(()) => self.persisted.selected_table = None,
+                    Err(refused) => session.save_message = Some(Err(refused)),
                 }
             }
+            Action::DismissNotice(index) => self.with_session(|session| {
+                if index < session.notices.len() {
+                    session.notices.remove(index);
+                }
+            }),
+            Action::RunJobNow(name) => self.with_session(|session| session.run_job_now(&name)),
+            Action::PauseJob(name, paused) => self.with_session(|session| session.set_job_paused(&name, paused)),
+            _ => {}
         }
     }
 
@@ -397,6 +550,21 @@ impl TidepoolApp {
         let name = self.persisted.selected_stream.clone().unwrap_or_default();
         self.persisted.charts.entry(name).or_default()
     }
+}
+
+/// Files dropped on the window that a file import reads: each opens the import editor.
+fn dropped_imports(ctx: &egui::Context) -> Vec<Action> {
+    ctx.input(|input| {
+        input
+            .raw
+            .dropped_files
+            .iter()
+            .map(|file| file.path().to_path_buf())
+            .filter(|path| super::import_editor::is_importable_file(path))
+            .take(1)
+            .map(Action::ImportFile)
+            .collect()
+    })
 }
 
 /// A waker that repaints `ctx`.

@@ -14,6 +14,10 @@ pub enum DialogOutcome {
     Opened { path: PathBuf, workbook: Box<Workbook> },
     /// A place to save the workbook was chosen.
     SaveTo(PathBuf),
+    /// A data file to import was chosen.
+    DataFile(PathBuf),
+    /// A file to export table `.0` to was chosen.
+    ExportTo(String, PathBuf),
     /// The dialog was cancelled.
     Cancelled,
     /// The chosen file could not be used.
@@ -48,6 +52,35 @@ impl Dialogs {
         self.spawn(move || match workbook_dialog().set_file_name(file_name).save_file() {
             None => DialogOutcome::Cancelled,
             Some(path) => DialogOutcome::SaveTo(path),
+        });
+    }
+
+    /// Asks for a data file (CSV, Parquet, JSON, SQLite) for an import.
+    pub fn pick_data_file(&mut self) {
+        self.spawn(|| {
+            let dialog = rfd::FileDialog::new()
+                .add_filter("data files", &["csv", "tsv", "txt", "parquet", "json", "ndjson", "jsonl", "sqlite", "db"])
+                .set_title("File to import");
+            match dialog.pick_file() {
+                None => DialogOutcome::Cancelled,
+                Some(path) => DialogOutcome::DataFile(path),
+            }
+        });
+    }
+
+    /// Asks where to export table `name` (CSV or Parquet, by the extension chosen).
+    pub fn export_table(&mut self, name: &str) {
+        let (table, file_name) = (name.to_string(), format!("{name}.csv"));
+        self.spawn(move || {
+            let dialog = rfd::FileDialog::new()
+                .add_filter("CSV", &["csv"])
+                .add_filter("Parquet", &["parquet"])
+                .set_file_name(file_name)
+                .set_title("Export the table");
+            match dialog.save_file() {
+                None => DialogOutcome::Cancelled,
+                Some(path) => DialogOutcome::ExportTo(table, path),
+            }
         });
     }
 

@@ -3,13 +3,16 @@
 //! `collect`, and never waits on the UI thread.
 
 pub mod app;
+pub mod background;
 pub mod dialogs;
 pub mod editor;
+pub mod import_editor;
 pub mod imports_state;
 pub mod launch;
 mod panels;
 pub mod plots;
 pub mod session;
+pub mod table_browser;
 pub mod theme;
 mod widgets;
 

@@ -19,8 +19,11 @@ use crate::engine::{
     StreamViewSpec, TableRequest,
 };
 use crate::model::ImportSource;
+use crate::model::imports::ImportSpec;
 use crate::model::{KafkaClientSpec, StreamSpec, Workbook};
+use crate::ui::background::Pending;
 use crate::ui::imports_state::{JobKind, JobState, job_of};
+use crate::ui::table_browser::{PreviewState, TableBrowser};
 use crate::ui::theme::StatusKind;
 
 /// Samples of rate and lag kept per stream for sparklines (one a second: 10 minutes).
@@ -136,19 +139,83 @@ pub struct Session {
     pub jobs: BTreeMap<String, JobState>,
     /// Runs the imports and exports in the background (none without any).
     scheduler: Option<(Scheduler, Receiver<SchedulerEvent>)>,
+    /// Where this workbook's imports run and their tables live.
+    import_context: ImportContext,
+    waker: crate::engine::Waker,
+    /// The table shown in the central area, if one is.
+    pub table: Option<TableBrowser>,
+    /// The import editor's latest Test.
+    pub preview: Option<PreviewState>,
+    /// Failures of background runs not yet dismissed, newest last.
+    pub notices: Vec<Notice>,
+    /// A table export in progress (its message when done).
+    export: Option<Pending<Result<String, String>>>,
+}
+
+/// A failure worth telling the user of without stopping them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub job: String,
+    pub message: String,
+    pub at: Instant,
+}
+
+/// The imports and exports of `workbook`, none run yet.
+fn jobs_of(workbook: &Workbook) -> BTreeMap<String, JobState> {
+    workbook
+        .imports
+        .iter()
+        .map(|i| (i.name.clone(), JobState::default()))
+        .chain(
+            workbook
+                .exports
+                .iter()
+                .map(|e| (e.name.clone(), JobState { kind: JobKind::Export, ..JobState::default() })),
+        )
+        .collect()
+}
+
+/// Starts the scheduler of `workbook`'s imports and exports (none without any).
+fn start_scheduler(
+    workbook: &Workbook,
+    context: &ImportContext,
+    waker: &crate::engine::Waker,
+) -> std::io::Result<Option<(Scheduler, Receiver<SchedulerEvent>)>> {
+    if workbook.imports.is_empty() && workbook.exports.is_empty() {
+        return Ok(None);
+    }
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1024);
+    let wake = waker.clone();
+    let events: SchedulerEvents = Arc::new(move |event| {
+        // Progress may be dropped when the window lags; the next one supersedes it.
+        if sender.try_send(event).is_ok() {
+            wake();
+        }
+    });
+    let scheduler = Scheduler::start(
+        Arc::new(workbook.clone()),
+        context.clone(),
+        Arc::new(SystemClock),
+        crate::engine::schedule::DEFAULT_CONCURRENT_RUNS,
+        events,
+    )?;
+    Ok(Some((scheduler, receiver)))
+}
+
+/// Stops a scheduler on a thread of its own: its runs notice the cancel within a request's timeout.
+fn stop_in_background(scheduler: Option<(Scheduler, Receiver<SchedulerEvent>)>) {
+    let Some(scheduler) = scheduler else { return };
+    let stopping = std::thread::Builder::new().name("tidepool-scheduler-stop".into()).spawn(move || drop(scheduler));
+    if let Err(err) = stopping {
+        tracing::warn!("cannot stop the scheduler in the background: {err}");
+    }
 }
 
 impl Drop for Session {
     /// Closing a workbook cancels its running imports; waiting for them to
     /// notice (up to a request's timeout) happens off the UI thread.
     fn drop(&mut self) {
-        if let Some(scheduler) = self.scheduler.take() {
-            let stopping =
-                std::thread::Builder::new().name("tidepool-scheduler-stop".into()).spawn(move || drop(scheduler));
-            if let Err(err) = stopping {
-                tracing::warn!("cannot stop the scheduler in the background: {err}");
-            }
-        }
+        stop_in_background(self.scheduler.take());
     }
 }
 
@@ -173,9 +240,10 @@ pub struct DemoSession {
     pub controls: Arc<DemoControls>,
     /// The exchange-rate API the demo workbook imports every minute.
     rates: RatesApi,
-    /// Keeps the demo's throw-away state directory alive (the demo starts fresh
-    /// every time, since its embedded broker does).
-    _state_dir: tempfile::TempDir,
+    /// The demo's throw-away state directory, also holding its catalogue and
+    /// customers database (the demo starts fresh every time, since its
+    /// embedded broker does).
+    state_dir: tempfile::TempDir,
 }
 
 impl Session {
@@ -188,43 +256,18 @@ impl Session {
         waker: crate::engine::Waker,
     ) -> std::io::Result<Self> {
         let source = path.clone();
-        let jobs: BTreeMap<String, JobState> = workbook
-            .imports
-            .iter()
-            .map(|i| (i.name.clone(), JobState::default()))
-            .chain(
-                workbook
-                    .exports
-                    .iter()
-                    .map(|e| (e.name.clone(), JobState { kind: JobKind::Export, ..JobState::default() })),
-            )
-            .collect();
-        let scheduler = if jobs.is_empty() {
-            None
-        } else {
-            let (sender, receiver) = std::sync::mpsc::sync_channel(1024);
-            let wake = waker.clone();
-            let events: SchedulerEvents = Arc::new(move |event| {
-                // Progress may be dropped when the window lags; the next one supersedes it.
-                if sender.try_send(event).is_ok() {
-                    wake();
-                }
-            });
-            let context = ImportContext {
-                data_dir: options.data_dir.clone(),
-                workbook_id: options.workbook_id.clone(),
-                base_dir: ImportContext::base_dir_of(path.as_deref()),
-            };
-            let scheduler = Scheduler::start(
-                Arc::new(workbook.clone()),
-                context,
-                Arc::new(SystemClock),
-                crate::engine::schedule::DEFAULT_CONCURRENT_RUNS,
-                events,
-            )?;
-            Some((scheduler, receiver))
+        let import_context = ImportContext {
+            data_dir: options.data_dir.clone(),
+            workbook_id: options.workbook_id.clone(),
+            // The demo workbook's files live in the demo's state folder.
+            base_dir: demo.as_ref().map_or_else(
+                || ImportContext::base_dir_of(path.as_deref()),
+                |demo| demo.state_dir.path().to_path_buf(),
+            ),
         };
-        let engine = Engine::start(options, waker)?;
+        let jobs = jobs_of(&workbook);
+        let scheduler = start_scheduler(&workbook, &import_context, &waker)?;
+        let engine = Engine::start(options, waker.clone())?;
         let mut streams = BTreeMap::new();
         for spec in &workbook.streams {
             engine.send(Command::StartStream {
@@ -237,6 +280,12 @@ impl Session {
         Ok(Self {
             jobs,
             scheduler,
+            import_context,
+            waker,
+            table: None,
+            preview: None,
+            notices: Vec::new(),
+            export: None,
             saved: workbook.clone(),
             source,
             workbook,
@@ -273,13 +322,14 @@ impl Session {
             }
         }
         let state_dir = tempfile::Builder::new().prefix("tidepool-demo-").tempdir().map_err(|err| err.to_string())?;
+        crate::demo::offline_data::write_offline_data(state_dir.path(), crate::demo::cluster::DEMO_USERS)?;
         let options = EngineOptions {
             data_dir: state_dir.path().to_path_buf(),
             workbook_id: "tidepool-demo".into(),
             checkpoint_every: Duration::from_secs(10),
         };
         let controls = cluster.controls();
-        let demo = DemoSession { cluster, controls, rates, _state_dir: state_dir };
+        let demo = DemoSession { cluster, controls, rates, state_dir };
         let mut session = Self::start(workbook, None, options, Some(demo), waker).map_err(|err| err.to_string())?;
         session.saved = Workbook::from_toml(DEMO_WORKBOOK, std::path::Path::new("views/demo.toml"))
             .map_err(|err| err.to_string())?;
@@ -309,16 +359,135 @@ impl Session {
             any = true;
             self.apply(event);
         }
+        let mut finished = Vec::new();
         if let Some((_, events)) = &self.scheduler {
             while Instant::now() < deadline {
                 let Ok(event) = events.try_recv() else { break };
                 any = true;
-                if let Some(job) = self.jobs.get_mut(job_of(&event)) {
+                let name = job_of(&event).to_string();
+                if let Some(job) = self.jobs.get_mut(&name) {
                     job.apply(&event);
+                }
+                match event {
+                    SchedulerEvent::RunFailed { message, .. } => {
+                        self.notices.push(Notice { job: name.clone(), message, at: Instant::now() });
+                        finished.push(name);
+                    }
+                    SchedulerEvent::RunSucceeded { .. } | SchedulerEvent::RunStarted { .. } => finished.push(name),
+                    _ => {}
                 }
             }
         }
+        if let Some(table) = &mut self.table {
+            if finished.contains(&table.name) {
+                table.reload(&self.import_context, &self.waker);
+            }
+            any |= table.poll(&self.import_context, &self.waker);
+        }
+        if let Some(preview) = &mut self.preview {
+            any |= preview.poll();
+        }
+        if let Some(answer) = self.export.as_mut().and_then(Pending::take) {
+            self.export = None;
+            self.save_message = Some(answer.and_then(|written| written));
+            any = true;
+        }
         any
+    }
+
+    /// Shows table `name` in the central area (read on a background thread).
+    pub fn browse_table(&mut self, name: &str) {
+        if self.table.as_ref().is_none_or(|table| table.name != name) {
+            self.table = Some(TableBrowser::open(name, &self.import_context, &self.waker));
+        }
+    }
+
+    /// Sorts the shown table by `column` (again: the other way).
+    pub fn sort_table(&mut self, column: &str) {
+        if let Some(table) = &mut self.table {
+            table.sort_by(column, &self.import_context, &self.waker);
+        }
+    }
+
+    /// Writes table `name`'s current version to `path` on a background thread;
+    /// the top bar says how it went.
+    pub fn export_table(&mut self, name: &str, path: PathBuf) {
+        let (context, table) = (self.import_context.clone(), name.to_string());
+        self.export = Some(Pending::spawn("tidepool-export-table", self.waker.clone(), move || {
+            crate::engine::imports::browse::export_table(&context, &table, &path)
+                .map(|rows| format!("exported {} rows of `{table}` to {}", group_digits(rows), path.display()))
+                .map_err(|err| err.to_string())
+        }));
+    }
+
+    /// Fetches the first rows of `spec`'s source without saving anything (the editor's Test).
+    pub fn preview_import(&mut self, spec: ImportSpec) {
+        self.preview = Some(PreviewState::start(spec, &self.import_context, &self.waker));
+    }
+
+    /// Adds an import, or replaces `original`; checks it against the rest of
+    /// the workbook first, then restarts the schedules and saves the workbook.
+    pub fn put_import(&mut self, spec: &ImportSpec, original: Option<&str>) -> Result<(), String> {
+        let mut workbook = self.workbook.clone();
+        let replaced = original.unwrap_or(&spec.name).to_string();
+        match workbook.imports.iter_mut().find(|i| i.name == replaced) {
+            Some(existing) => *existing = spec.clone(),
+            None => workbook.imports.push(spec.clone()),
+        }
+        let problems = workbook.problems();
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        if let Some(state) = self.jobs.remove(&replaced) {
+            self.jobs.insert(spec.name.clone(), state);
+        } else {
+            self.jobs.insert(spec.name.clone(), JobState::default());
+        }
+        let fetches_anew =
+            original.and_then(|name| self.workbook.import(name)).is_none_or(|old| old.source != spec.source);
+        self.replace_workbook(workbook);
+        if self.table.as_ref().is_some_and(|table| table.name == replaced) {
+            self.table = None;
+            self.browse_table(&spec.name);
+        }
+        // A new import, or one reading from somewhere else, runs at once: its table is what the user wants to see.
+        if fetches_anew {
+            self.run_job_now(&spec.name);
+        }
+        Ok(())
+    }
+
+    /// Removes an import from the workbook (its stored versions stay on disk);
+    /// refused while another import or an export depends on it.
+    pub fn delete_import(&mut self, name: &str) -> Result<(), String> {
+        let mut workbook = self.workbook.clone();
+        workbook.imports.retain(|i| i.name != name);
+        let problems = workbook.problems();
+        if !problems.is_empty() {
+            return Err(format!("`{name}` cannot be deleted: {}", problems.join("; ")));
+        }
+        self.jobs.remove(name);
+        if self.table.as_ref().is_some_and(|table| table.name == name) {
+            self.table = None;
+        }
+        self.replace_workbook(workbook);
+        Ok(())
+    }
+
+    /// Makes `workbook` the session's: its schedules restart (runs in flight
+    /// are cancelled; their previous versions stay) and it is saved.
+    fn replace_workbook(&mut self, workbook: Workbook) {
+        self.workbook = workbook;
+        stop_in_background(self.scheduler.take());
+        match start_scheduler(&self.workbook, &self.import_context, &self.waker) {
+            Ok(scheduler) => self.scheduler = scheduler,
+            Err(err) => self.save_message = Some(Err(format!("cannot restart the schedules: {err}"))),
+        }
+        for job in self.jobs.values_mut() {
+            job.running = false;
+            job.paused = false;
+        }
+        self.save();
     }
 
     /// Asks the scheduler to run an import or export now.

@@ -446,6 +446,40 @@ fn run_runs_schedules_and_dependencies_until_sigterm() {
     assert_eq!(sandbox.export(&workbook, "rates_copy").height(), 2);
 }
 
+/// `watch = true`: a file that changes is imported again, once the change has settled.
+#[test]
+fn a_watched_file_is_imported_again_after_it_changes() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path("prices.csv"), "sku,price\na,1.5\n").unwrap();
+    let workbook = sandbox.write_workbook(
+        "[[imports]]\nname = \"prices\"\nschedule = { every = \"1h\" }\n\
+         source = { kind = \"file\", path = \"prices.csv\", watch = true }\n",
+    );
+    let mut child =
+        sandbox.command(&["run", path_str(&workbook)]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let history = |sandbox: &Sandbox| stdout(&sandbox.tidepool(&["history", path_str(&workbook), "prices"]));
+    let wait_for = |what: &str, done: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+        loop {
+            let seen = history(&sandbox);
+            if done(&seen) {
+                return seen;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}: {seen}");
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    };
+    wait_for("the first run", &|h| h.contains("succeeded"));
+    std::fs::write(sandbox.path("prices.csv"), "sku,price\na,1.5\nb,2.5\nc,3.5\n").unwrap();
+    let seen = wait_for("the run on the change", &|h| h.contains("file changed"));
+    let status = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+    let changed: Vec<&str> = seen.lines().filter(|line| line.contains("file changed")).collect();
+    assert_eq!(changed.len(), 1, "one change, one run: {seen}");
+    assert_eq!(sandbox.export(&workbook, "prices").height(), 3, "the new version holds the changed file");
+}
+
 #[test]
 fn exports_write_tables_to_files_and_databases_replacing_or_appending() {
     use mysql::prelude::Queryable as _;

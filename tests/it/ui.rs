@@ -60,7 +60,23 @@ fn the_demo_imports_its_exchange_rates_from_its_own_api() {
     let mut harness = demo_window();
     step_until(&mut harness, "the demo's rates import", |h| h.query_by_label_contains("version 1 · 5 rows").is_some());
     assert!(harness.query_by_label("exchange_rates").is_some());
-    assert!(harness.query_by_label_contains("next run").is_some(), "it runs again every minute");
+    assert_eq!(harness.query_all_by_label_contains("next run").count(), 3, "each demo import runs again");
+}
+
+/// The demo's offline data: the shipped catalogue (one row per clickstream
+/// product) and the generated customers (one per clickstream user) land as tables.
+#[test]
+fn the_demo_imports_its_catalogue_and_customers() {
+    let mut harness = demo_window();
+    step_until(&mut harness, "the catalogue and the customers", |h| {
+        h.query_by_label_contains("version 1 · 120 rows").is_some()
+            && h.query_by_label_contains("version 1 · 20,000 rows").is_some()
+    });
+    harness.get_by_label("customers").click();
+    step_until(&mut harness, "the customers table", |h| {
+        h.query_by_label_contains("20,000 rows · click a header").is_some()
+    });
+    assert!(harness.query_all_by_label("u000000").next().is_some(), "user ids match the clickstream's");
 }
 
 #[test]
@@ -260,21 +276,145 @@ fn imports_run_in_the_window_show_their_outcome_and_run_again_on_request() {
          [[imports]]\nname = \"broken\"\nattempts = 1\nschedule = { every = \"1h\" }\nsource = { kind = \"file\", path = \"broken.csv\" }\n",
     );
     let mut harness = open_window(Launch::Open { workbook, data_dir: Some(sandbox.data_dir()) });
-    step_until(&mut harness, "the scheduled import to land", |h| {
-        h.query_by_label_contains("version 1 · 2 rows").is_some()
-    });
+    step_until_shown(&mut harness, "version 1 · 2 rows");
     step_until(&mut harness, "the failed import's error", |h| {
         job(h, "broken").and_then(|j| j.failure.clone()).is_some_and(|f| f.contains("broken.csv, line 3"))
     });
     assert!(
-        harness.query_by_label_contains("broken.csv, line 3: has 1 fields").is_some(),
+        harness.query_all_by_label_contains("broken.csv, line 3: has 1 fields").next().is_some(),
         "the error is shown in the window"
     );
     assert_eq!(harness.query_all_by_label_contains("next run").count(), 2, "each import says when it runs next");
     // Imports are listed by name: `broken`, then `rates`.
     let run_now = harness.get_all_by_label("Run now").nth(1).unwrap();
     run_now.click();
-    step_until(&mut harness, "the second version after Run now", |h| {
-        h.query_by_label_contains("version 2 · 2 rows").is_some()
+    step_until_shown(&mut harness, "version 2 · 2 rows");
+}
+
+/// Waits for the table view of the selected import to show `text`.
+fn step_until_shown(harness: &mut Harness<'static, TidepoolApp>, text: &str) {
+    step_until(harness, text, |h| h.query_all_by_label_contains(text).next().is_some());
+}
+
+/// The whole path of a new file import through the window: the editor's Test
+/// previews the typed rows without saving, Save writes the workbook and runs
+/// it on its schedule, and the table view shows the data, the schema and the
+/// history; a second import of a broken file fails with its error in the
+/// history and a notice.
+#[test]
+fn a_file_import_made_in_the_editor_is_tested_saved_run_and_browsed() {
+    let sandbox = crate::support::Sandbox::new();
+    std::fs::write(sandbox.path("orders.csv"), "id,item,amount\n1,widget,2.50\n2,gadget,10.00\n3,doohickey,7.25\n")
+        .unwrap();
+    let workbook = sandbox
+        .write_workbook("# my workbook\n[workbook]\nname = \"imports in the editor\"\nid = \"editor-imports\"\n");
+    let mut harness = open_window(Launch::Open { workbook: workbook.clone(), data_dir: Some(sandbox.data_dir()) });
+    harness.get_by_label("+ New import").click();
+    step_until(&mut harness, "the import editor", |h| h.query_by_label("Save import").is_some());
+    {
+        let draft = harness.state_mut().import_editor.as_mut().expect("the editor opened");
+        draft.name = "orders".into();
+        draft.location = sandbox.path("orders.csv").display().to_string();
+        draft.schedule_kind = tidepool::ui::import_editor::ScheduleKind::Every;
+        draft.every = "1h".into();
+    }
+    step_until_shown(&mut harness, "runs every 1h; next ");
+    harness.get_by_label("Test").click_accesskit();
+    step_until_shown(&mut harness, "First 3 rows · 3 columns");
+    assert!(harness.query_all_by_label("doohickey").next().is_some(), "the preview shows the rows");
+    assert!(harness.query_all_by_label("f64").next().is_some(), "and the detected types");
+    let catalogue = tidepool::engine::store::tables::TableCatalog::open(&sandbox.data_dir(), "editor-imports");
+    assert!(catalogue.map_or(true, |c| c.current("orders").unwrap().is_none()), "a Test stores nothing");
+    harness.get_by_label("Save import").click_accesskit();
+    step_until_shown(&mut harness, "version 1 · 3 rows");
+    step_until_shown(&mut harness, "3 rows · click a header to sort");
+    assert!(harness.query_all_by_label("gadget").next().is_some(), "the table view shows the data");
+    step_until(&mut harness, "the workbook file to hold the import", |_| {
+        std::fs::read_to_string(&workbook).is_ok_and(|text| text.contains("name = \"orders\""))
     });
+    let saved = std::fs::read_to_string(&workbook).unwrap();
+    assert!(saved.starts_with("# my workbook\n"), "the file's comment stays: {saved}");
+    assert_eq!(tidepool::model::Workbook::load(&workbook).unwrap().imports[0].name, "orders");
+
+    harness.get_by_label("Schema").click_accesskit();
+    step_until(&mut harness, "the schema", |h| {
+        h.query_by_label("amount").is_some() && h.query_by_label("f64").is_some()
+    });
+    harness.get_by_label("History").click_accesskit();
+    step_until_shown(&mut harness, " · attempt 1 · 3 rows · version 1");
+
+    // A broken file, imported by dropping it on the window.
+    std::fs::write(sandbox.path("broken.csv"), "id,name\n1,ok\n2\n").unwrap();
+    harness.input_mut().dropped_files.push(Arc::new(DroppedFromDesktop(sandbox.path("broken.csv"))));
+    step_until(&mut harness, "the editor prefilled from the dropped file", |h| {
+        h.state().import_editor.as_ref().is_some_and(|d| d.name == "broken")
+    });
+    step_until_shown(&mut harness, "1 bad rows among them");
+    harness.state_mut().import_editor.as_mut().unwrap().attempts = 1;
+    harness.get_by_label("Save import").click_accesskit();
+    step_until_shown(&mut harness, "broken failed");
+    harness.get_by_label("History").click_accesskit();
+    step_until_shown(&mut harness, "error: ");
+    assert!(
+        harness.query_all_by_label_contains("broken.csv, line 3").next().is_some(),
+        "the failed run's error names the file and line"
+    );
+
+    // Delete asks first, then removes the import from the workbook file.
+    harness.get_by_label("Delete…").click_accesskit();
+    step_until(&mut harness, "the confirmation", |h| h.query_by_label("Delete").is_some());
+    assert!(harness.query_by_label_contains("Delete this import?").is_some());
+    harness.get_by_label("Delete").click_accesskit();
+    step_until(&mut harness, "the import gone from the file", |_| {
+        tidepool::model::Workbook::load(&workbook).is_ok_and(|w| w.imports.len() == 1)
+    });
+    assert!(job(&harness, "broken").is_none());
+}
+
+/// A long import shows its progress while it runs, then the table; a header click sorts it.
+#[test]
+fn a_long_import_shows_its_progress_then_a_sortable_table() {
+    let sandbox = crate::support::Sandbox::new();
+    let db = rusqlite::Connection::open(sandbox.path("big.sqlite")).unwrap();
+    db.execute_batch(
+        "CREATE TABLE facts (id INTEGER PRIMARY KEY, label TEXT, amount REAL);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600000)
+         INSERT INTO facts SELECT i, 'row ' || i, i * 0.5 FROM n;",
+    )
+    .unwrap();
+    drop(db);
+    let workbook = sandbox.write_workbook(
+        "[[imports]]\nname = \"facts\"\nsource = { kind = \"sqlite\", url = \"big.sqlite\", table = \"facts\" }\n",
+    );
+    let mut harness = open_window(Launch::Open { workbook, data_dir: Some(sandbox.data_dir()) });
+    step_until_shown(&mut harness, "No version yet");
+    harness.get_all_by_label("Run now").next().unwrap().click();
+    step_until(&mut harness, "progress while the import runs", |h| {
+        job(h, "facts").is_some_and(|j| j.running && j.progress_rows >= 50_000)
+            && h.query_all_by_label_contains("rows so far").next().is_some()
+    });
+    step_until_shown(&mut harness, "version 1 · 600,000 rows");
+    step_until_shown(&mut harness, "600,000 rows · click a header to sort");
+    harness.get_by_label("id").click_accesskit();
+    step_until(&mut harness, "the table sorted by id, largest first", |h| {
+        h.state().session.as_ref().and_then(|s| s.table.as_ref()).and_then(|t| t.snapshot.as_ref()).is_some_and(|s| {
+            s.sort == Some(("id".into(), true))
+                && s.frame.as_ref().unwrap().column("id").unwrap().get(0).unwrap().extract::<i64>() == Some(600_000)
+        })
+    });
+    assert!(harness.query_all_by_label("row 600000").next().is_some(), "the sorted rows are drawn");
+}
+
+/// A file dropped on the window, as the desktop hands it over.
+#[derive(Debug)]
+struct DroppedFromDesktop(std::path::PathBuf);
+
+impl egui::DroppedFile for DroppedFromDesktop {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|err| err.to_string())
+    }
 }

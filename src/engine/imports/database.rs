@@ -88,7 +88,7 @@ impl<'a> Batcher<'a> {
             return self.push_undecodable(&column, &why);
         }
         self.row_number += 1;
-        if self.builder.rows() >= BATCH_ROWS {
+        if self.builder.rows() >= self.fetched.batch_rows(BATCH_ROWS) {
             self.flush()?;
             cancel.check()?;
         }

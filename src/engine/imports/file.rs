@@ -5,7 +5,8 @@
 //!
 //! CSV values are read as text first and typed afterwards, so that every value
 //! that does not fit its column's type is a bad row with its line number, the
-//! same as a row with the wrong number of fields.
+//! same as a row with the wrong number of fields. A CSV file is parsed and
+//! typed a chunk of records at a time, each chunk handed on as it is done.
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -68,8 +69,13 @@ pub fn fetch(
         cancel.check()?;
         let shown = path.display().to_string();
         let polars_error = |err: PolarsError| ImportError::Source(format!("{shown}: {err}"));
-        let mut frame = match format {
-            FileFormat::Csv | FileFormat::Tsv => read_csv(source, format, &path, policy, fetched)?,
+        let with_file_name = |frame: DataFrame| with_file_name(frame, source, &path).map_err(polars_error);
+        let frame = match format {
+            FileFormat::Csv | FileFormat::Tsv => {
+                let rows = read_csv(source, format, &path, policy, cancel, fetched, &with_file_name)?;
+                fetched.log.push(format!("read {rows} rows from {shown}"));
+                continue;
+            }
             FileFormat::Parquet => {
                 let file = open(&path)?;
                 fetched.bytes_read += file.metadata().map_or(0, |m| m.len());
@@ -83,16 +89,21 @@ pub fn fetch(
                 flatten_structs(frame).map_err(polars_error)?
             }
         };
-        if let Some(column) = &source.file_name_column {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let names =
-                Column::new_scalar(column.as_str().into(), Scalar::from(PlSmallStr::from(name)), frame.height());
-            frame.with_column(names).map_err(polars_error)?;
-        }
+        let frame = with_file_name(frame)?;
         fetched.log.push(format!("read {} rows from {shown}", frame.height()));
         fetched.push(frame)?;
     }
     Ok(())
+}
+
+/// `frame` with the file's name as a column, when the source asks for one.
+fn with_file_name(mut frame: DataFrame, source: &FileSource, path: &Path) -> PolarsResult<DataFrame> {
+    if let Some(column) = &source.file_name_column {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let names = Column::new_scalar(column.as_str().into(), Scalar::from(PlSmallStr::from(name)), frame.height());
+        frame.with_column(names)?;
+    }
+    Ok(frame)
 }
 
 fn open(path: &Path) -> Result<std::fs::File, ImportError> {
@@ -124,13 +135,18 @@ fn flatten_into(series: Series, out: &mut Vec<Column>) -> PolarsResult<()> {
     Ok(())
 }
 
+/// Reads one CSV file into `fetched` a chunk of [`CSV_CHUNK_ROWS`] records at
+/// a time (typed with the column types the first chunk decides), so the text
+/// of a whole large file is never parsed into one frame; answers the rows read.
 fn read_csv(
     source: &FileSource,
     format: FileFormat,
     path: &Path,
     policy: BadRowPolicy,
+    cancel: &Cancel,
     fetched: &mut Fetched,
-) -> Result<DataFrame, ImportError> {
+    decorate: &dyn Fn(DataFrame) -> Result<DataFrame, ImportError>,
+) -> Result<u64, ImportError> {
     let shown = path.display().to_string();
     let raw = std::fs::read(path).map_err(|err| ImportError::Source(format!("cannot read {shown}: {err}")))?;
     fetched.bytes_read += raw.len() as u64;
@@ -148,40 +164,89 @@ fn read_csv(
     };
     let delimiter = source.delimiter.map_or(if format == FileFormat::Tsv { b'\t' } else { b',' }, |c| c as u8);
     let quote = Some(source.quote.map_or(b'"', |c| c as u8));
-    let records = csv_rows::records(&text, delimiter, quote);
-    let Some(first) = records.first() else { return Ok(DataFrame::empty()) };
+    let mut records = csv_rows::records(&text, delimiter, quote);
+    let Some(first) = records.first().copied() else {
+        fetched.push(decorate(DataFrame::empty())?)?;
+        return Ok(0);
+    };
     let expected = first.fields;
-    let data_records = if source.header { &records[1..] } else { &records[..] };
-    let mut good: Vec<Record> = Vec::with_capacity(data_records.len());
-    let mut bad = Vec::new();
-    for record in data_records {
-        if record.fields == expected {
-            good.push(*record);
-        } else {
+    let mut bad: Vec<BadRow> = Vec::new();
+    if source.header {
+        records.remove(0);
+    }
+    records.retain(|record| {
+        let fits = record.fields == expected;
+        if !fits {
             bad.push(BadRow {
                 location: format!("{shown}, line {}", record.line),
                 why: format!("has {} fields, the {} has {expected}", record.fields, header_word(source.header)),
                 text: excerpt(&text[record.start..record.end]),
             });
         }
+        fits
+    });
+    // Under `skip`, counted before any value is read (a preview sees them at
+    // once); under `fail`, with the values that do not fit, once all are typed.
+    if policy == BadRowPolicy::Skip && !bad.is_empty() {
+        fetched.note_bad_rows(std::mem::take(&mut bad), policy)?;
     }
-    let body: std::borrow::Cow<'_, [u8]> = if bad.is_empty() {
-        std::borrow::Cow::Borrowed(&text)
-    } else {
-        let mut body = Vec::with_capacity(text.len());
-        if source.header {
-            body.extend_from_slice(&text[first.start..first.end]);
-            body.push(b'\n');
+    let header = source.header.then(|| &text[first.start..first.end]);
+    let mut plans: Option<Vec<ColumnPlan>> = None;
+    let mut rows = 0;
+    let chunk_rows = fetched.batch_rows(CSV_CHUNK_ROWS);
+    // An empty file body still gives the table its columns.
+    let chunks: Vec<&[Record]> = if records.is_empty() { vec![&[]] } else { records.chunks(chunk_rows).collect() };
+    for chunk in chunks {
+        cancel.check()?;
+        let strings = parse_strings(source, &text, header, chunk, delimiter, quote, &shown)?;
+        let plans = plans.get_or_insert_with(|| plan_columns(&strings, source));
+        let (frame, misfits) = type_columns(&strings, plans, chunk, &shown, &text)?;
+        rows += frame.height() as u64;
+        match policy {
+            BadRowPolicy::Skip => {
+                if !misfits.is_empty() {
+                    fetched.note_bad_rows(misfits, policy)?;
+                }
+                fetched.push(decorate(frame)?)?;
+            }
+            // The attempt fails once every bad row is counted: nothing more to keep.
+            BadRowPolicy::Fail if !bad.is_empty() || !misfits.is_empty() => bad.extend(misfits),
+            BadRowPolicy::Fail => fetched.push(decorate(frame)?)?,
         }
-        for record in &good {
-            body.extend_from_slice(&text[record.start..record.end]);
-            body.push(b'\n');
-        }
-        std::borrow::Cow::Owned(body)
-    };
+    }
+    if !bad.is_empty() {
+        bad.sort_by_key(|row| line_of(&row.location));
+        fetched.note_bad_rows(bad, policy)?;
+    }
+    Ok(rows)
+}
+
+/// CSV records typed and handed on at a time.
+const CSV_CHUNK_ROWS: usize = 500_000;
+
+/// The records of `chunk` (with the header line) parsed by Polars, every column as text.
+fn parse_strings(
+    source: &FileSource,
+    text: &[u8],
+    header: Option<&[u8]>,
+    chunk: &[Record],
+    delimiter: u8,
+    quote: Option<u8>,
+    shown: &str,
+) -> Result<DataFrame, ImportError> {
+    let length = chunk.iter().map(|r| r.end - r.start + 1).sum::<usize>() + header.map_or(0, |h| h.len() + 1);
+    let mut body = Vec::with_capacity(length);
+    if let Some(header) = header {
+        body.extend_from_slice(header);
+        body.push(b'\n');
+    }
+    for record in chunk {
+        body.extend_from_slice(&text[record.start..record.end]);
+        body.push(b'\n');
+    }
     let mut nulls: Vec<PlSmallStr> = source.null_values.iter().map(|v| PlSmallStr::from(v.as_str())).collect();
     nulls.push(PlSmallStr::EMPTY);
-    let options = CsvReadOptions::default()
+    CsvReadOptions::default()
         .with_has_header(source.header)
         .with_infer_schema_length(Some(0))
         .map_parse_options(|parse| {
@@ -189,19 +254,10 @@ fn read_csv(
                 .with_separator(delimiter)
                 .with_quote_char(quote)
                 .with_null_values(Some(NullValues::AllColumns(nulls.clone())))
-        });
-    let strings = options
-        .into_reader_with_file_handle(Cursor::new(body.as_ref()))
+        })
+        .into_reader_with_file_handle(Cursor::new(body))
         .finish()
-        .map_err(|err| ImportError::Source(format!("{shown}: {err}")))?;
-    let (frame, type_bad_rows) = type_columns(&strings, source, &good, &shown, &text)?;
-    bad.extend(type_bad_rows);
-    if bad.is_empty() {
-        return Ok(frame);
-    }
-    bad.sort_by_key(|row| line_of(&row.location));
-    fetched.note_bad_rows(bad, policy)?;
-    Ok(frame)
+        .map_err(|err| ImportError::Source(format!("{shown}: {err}")))
 }
 
 fn header_word(header: bool) -> &'static str {
@@ -220,11 +276,45 @@ fn excerpt(bytes: &[u8]) -> String {
     }
 }
 
-/// Types each text column (override, else inferred from a sample) and returns
-/// the rows whose values did not fit, which are dropped from the frame.
+/// The type a CSV column gets, and the date or time format it is read with.
+#[derive(Debug, Clone)]
+struct ColumnPlan {
+    target: ColumnType,
+    format: Option<String>,
+    /// The format was declared (`date_formats`), not found in the sample.
+    declared: bool,
+}
+
+/// Each column's type (the override, else inferred from the first chunk's
+/// sample) and format (the declared one, else the one the sample fits).
+fn plan_columns(strings: &DataFrame, source: &FileSource) -> Vec<ColumnPlan> {
+    strings
+        .columns()
+        .iter()
+        .map(|column| {
+            let name = column.name().as_str();
+            let declared = source.date_formats.get(name).cloned();
+            let Ok(values) = column.str() else {
+                return ColumnPlan { target: ColumnType::Text, format: None, declared: false };
+            };
+            let target = source.columns.get(name).copied().unwrap_or_else(|| infer_type(values, declared.as_deref()));
+            let sample: Vec<&str> = values.iter().flatten().take(INFERENCE_SAMPLE).collect();
+            let was_declared = declared.is_some();
+            let format = declared.or_else(|| match target {
+                ColumnType::Date => Some(date_format(&sample).unwrap_or("%Y-%m-%d").to_string()),
+                ColumnType::Datetime => Some(datetime_format(&sample).unwrap_or("%Y-%m-%d %H:%M:%S").to_string()),
+                _ => None,
+            });
+            ColumnPlan { target, format, declared: was_declared }
+        })
+        .collect()
+}
+
+/// Types each text column as planned and returns the rows whose values did
+/// not fit, which are dropped from the frame.
 fn type_columns(
     strings: &DataFrame,
-    source: &FileSource,
+    plans: &[ColumnPlan],
     records: &[Record],
     shown: &str,
     text: &[u8],
@@ -233,18 +323,17 @@ fn type_columns(
     let height = strings.height();
     let mut misfits = vec![None::<String>; height];
     let mut typed = Vec::with_capacity(strings.width());
-    for column in strings.columns() {
+    for (column, plan) in strings.columns().iter().zip(plans) {
         let name = column.name().to_string();
         let values = column.str().map_err(polars_error)?;
-        let format = source.date_formats.get(&name).map(String::as_str);
-        let target = source.columns.get(&name).copied().unwrap_or_else(|| infer_type(values, format));
+        let (target, format) = (plan.target, plan.format.as_deref());
         let converted = convert(values, target, format);
         for (row, (before, after)) in values.iter().zip(converted.iter()).enumerate() {
             if before.is_some() && after.is_null() && misfits[row].is_none() {
                 misfits[row] = Some(format!(
                     "column `{name}`: `{}` is not {}",
                     before.unwrap_or_default(),
-                    type_words(target, format)
+                    type_words(target, if plan.declared { format } else { None })
                 ));
             }
         }
@@ -344,8 +433,7 @@ fn convert(values: &StringChunked, target: ColumnType, format: Option<&str>) -> 
                 .into_series()
         }
         ColumnType::Date => {
-            let sample: Vec<&str> = values.iter().flatten().take(INFERENCE_SAMPLE).collect();
-            let format = format.or_else(|| date_format(&sample)).unwrap_or("%Y-%m-%d");
+            let format = format.unwrap_or("%Y-%m-%d");
             let days = values.iter().map(|v| {
                 v.and_then(|v| chrono::NaiveDate::parse_from_str(v.trim(), format).ok())
                     .map(super::columns::days_from_civil)
@@ -353,8 +441,7 @@ fn convert(values: &StringChunked, target: ColumnType, format: Option<&str>) -> 
             Int32Chunked::from_iter_options(name, days).into_date().into_series()
         }
         ColumnType::Datetime => {
-            let sample: Vec<&str> = values.iter().flatten().take(INFERENCE_SAMPLE).collect();
-            let format = format.or_else(|| datetime_format(&sample)).unwrap_or("%Y-%m-%d %H:%M:%S");
+            let format = format.unwrap_or("%Y-%m-%d %H:%M:%S");
             let micros = values
                 .iter()
                 .map(|v| v.and_then(|v| parse_datetime(v.trim(), format)).map(|t| t.and_utc().timestamp_micros()));

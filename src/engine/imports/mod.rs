@@ -8,6 +8,7 @@
 //! the UI thread. Owns no SQL (the catalogue does) and no schedule (the
 //! scheduler decides when).
 
+pub mod browse;
 pub mod columns;
 mod csv_rows;
 pub(crate) mod database;
@@ -15,6 +16,7 @@ pub mod file;
 mod http;
 pub(crate) mod mysql;
 pub(crate) mod postgres;
+pub mod preview;
 mod sqlite;
 
 use std::fmt::Write as _;
@@ -27,7 +29,7 @@ use polars::prelude::*;
 
 use crate::engine::store::tables::{NewVersion, RunOutcome, RunResult, RunTrigger, TableCatalog, TableVersion};
 use crate::engine::store::{StoreError, StreamKey, StreamLock};
-use crate::model::imports::{ImportSource, ImportSpec, LoadMode};
+use crate::model::imports::{FileFormat, ImportSource, ImportSpec, LoadMode};
 
 use database::Since;
 
@@ -148,7 +150,14 @@ impl Spool {
             self.schema = Some(schema);
         }
         if let Some(writer) = &mut self.writer {
-            writer.write_batch(frame).map_err(failed)?;
+            if frame.should_rechunk() {
+                // Parquet row groups need every column in the same chunks.
+                let mut aligned = frame.clone();
+                aligned.align_chunks_par();
+                writer.write_batch(&aligned).map_err(failed)?;
+            } else {
+                writer.write_batch(frame).map_err(failed)?;
+            }
         }
         Ok(())
     }
@@ -178,6 +187,8 @@ pub struct Fetched {
     kept_bad_rows: Vec<BadRow>,
     bad_row_count: u64,
     progress: ProgressSink,
+    /// A preview wants only this many rows: the fetch stops once it has them.
+    limit: Option<u64>,
 }
 
 /// Hears how far a run has come (from the thread doing the work).
@@ -203,7 +214,18 @@ impl Fetched {
             kept_bad_rows: Vec::new(),
             bad_row_count: 0,
             progress,
+            limit: None,
         }
+    }
+
+    /// Rows per batch: `full` for a run, no more than a preview needs for a preview.
+    fn batch_rows(&self, full: usize) -> usize {
+        self.limit.map_or(full, |limit| (limit as usize).clamp(1, full))
+    }
+
+    /// Whether a preview has all the rows it wants.
+    fn is_full(&self) -> bool {
+        self.limit.is_some_and(|limit| self.rows >= limit)
     }
 
     #[allow(clippy::unnecessary_wraps)] // a streaming writer behind it can fail; callers already handle it
@@ -214,6 +236,10 @@ impl Fetched {
             None => self.frames.push(frame),
         }
         (self.progress)(Progress { rows: self.rows, bytes_read: self.bytes_read });
+        if self.is_full() {
+            // Enough for a preview: stop the source the way a cancel does.
+            return Err(ImportError::Cancelled);
+        }
         Ok(())
     }
 
@@ -453,7 +479,7 @@ fn fetch_and_commit(
         _ => None,
     };
     let dir = catalog.table_dir(&spec.name)?;
-    if spec.mode == LoadMode::Replace && is_database(&spec.source) {
+    if spec.mode == LoadMode::Replace && streams_batches(&spec.source) {
         // Nothing to combine: each batch goes straight into the new version's file.
         let file =
             tempfile::Builder::new().prefix(".").suffix(".parquet.partial").tempfile_in(&dir).map_err(|err| {
@@ -507,6 +533,19 @@ fn fetch_and_commit(
         cursor,
     })?;
     Ok(version)
+}
+
+/// Whether a source's batches all share one schema, so they can go straight
+/// into the new version's file: databases, and one CSV file (a glob's files
+/// may differ in their columns and are combined afterwards).
+fn streams_batches(source: &ImportSource) -> bool {
+    match source {
+        ImportSource::File(file) => {
+            matches!(file.resolved_format(), Some(FileFormat::Csv | FileFormat::Tsv))
+                && !file.path.contains(['*', '?', '['])
+        }
+        other => is_database(other),
+    }
 }
 
 fn is_database(source: &ImportSource) -> bool {

@@ -1,6 +1,7 @@
 //! PostgreSQL imports over PostgreSQL's own protocol (the `postgres` client):
-//! a table or a query, read through a portal a batch at a time in binary
-//! format, each column typed from its declared type and modifier.
+//! a table or a query, its columns typed from the prepared statement's
+//! declared types and modifiers, its rows streamed by `COPY (…) TO STDOUT` in
+//! binary format and decoded as they arrive.
 //!
 //! Runs in a read-only transaction with the session in UTC and the import's
 //! timeout as `statement_timeout`. Never writes.
@@ -8,7 +9,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use postgres::types::{FromSql, Type};
+use postgres::types::Type;
 use postgres::{Config, NoTls};
 
 use super::columns::{Cell, ColumnKind, parse_decimal};
@@ -19,23 +20,6 @@ use crate::model::imports::{BadRowPolicy, DatabaseSource};
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 const PG_EPOCH_DAYS: i32 = 10_957;
-
-/// A value's raw binary encoding, whatever its type.
-struct Raw(Option<Vec<u8>>);
-
-impl<'a> FromSql<'a> for Raw {
-    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(Self(Some(raw.to_vec())))
-    }
-
-    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(Self(None))
-    }
-
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-}
 
 #[allow(clippy::too_many_arguments)] // one call per run: the source and where its rows go
 pub fn fetch(
@@ -88,35 +72,111 @@ pub fn fetch(
         kinds.push(kind);
     }
     let types: Vec<Type> = statement.columns().iter().map(|c| c.type_().clone()).collect();
-    let portal = transaction.bind(&statement, &[]).map_err(error)?;
+    // COPY … TO STDOUT in binary: the rows arrive as one stream in the same
+    // binary encodings as the portal's, without a protocol message per row.
+    let copy = transaction.copy_out(&format!("COPY ({sql}) TO STDOUT (FORMAT binary)")).map_err(error)?;
+    let mut reader = CopyRows::new(std::io::BufReader::with_capacity(1 << 20, copy), types.len())
+        .map_err(|err| ImportError::Source(format!("PostgreSQL {shown}: {err}")))?;
     let mut batcher = Batcher::new(names.clone(), kinds.clone(), fetched, policy);
     loop {
-        cancel.check()?;
-        let rows = transaction.query_portal(&portal, super::database::BATCH_ROWS as i32).map_err(error)?;
-        if rows.is_empty() {
+        let more =
+            reader.next_row().map_err(|err| match err.get_ref().and_then(|e| e.downcast_ref::<postgres::Error>()) {
+                Some(pg) if pg.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) => {
+                    ImportError::TimedOut(timeout.as_secs())
+                }
+                _ => ImportError::Source(format!("PostgreSQL {shown}: reading the rows: {err}")),
+            })?;
+        if !more {
             break;
         }
-        for row in rows {
-            let mut cells = Vec::with_capacity(kinds.len());
-            let mut misfit = None;
-            for (index, (kind, ty)) in kinds.iter().zip(&types).enumerate() {
-                let Raw(raw) = row.try_get::<_, Raw>(index).map_err(error)?;
-                if let Some(cell) = raw.map_or(Some(Cell::Null), |bytes| decode(ty, kind, &bytes)) {
-                    cells.push(cell);
-                } else {
-                    misfit = Some(index);
-                    break;
-                }
+        let mut cells = Vec::with_capacity(kinds.len());
+        let mut misfit = None;
+        for (index, (kind, ty)) in kinds.iter().zip(&types).enumerate() {
+            let cell = match reader.value(index) {
+                None => Some(Cell::Null),
+                Some(bytes) => decode(ty, kind, bytes),
+            };
+            if let Some(cell) = cell {
+                cells.push(cell);
+            } else {
+                misfit = Some(index);
+                break;
             }
-            match misfit {
-                Some(index) => batcher.push_undecodable(&names[index], "a value tidepool cannot decode")?,
-                None => batcher.push(cells, cancel)?,
-            }
+        }
+        match misfit {
+            Some(index) => batcher.push_undecodable(&names[index], "a value tidepool cannot decode")?,
+            None => batcher.push(cells, cancel)?,
         }
     }
     batcher.finish()?;
-    drop(portal);
+    drop(reader);
     transaction.commit().map_err(error)
+}
+
+/// The rows of a binary `COPY … TO STDOUT`: a signature and header, then per
+/// row a field count and each field's length (−1 for NULL) and bytes, then a
+/// count of −1. One row's values are held at a time, in reused buffers.
+struct CopyRows<R> {
+    reader: R,
+    /// All values of the current row, back to back; `spans` says where each one is.
+    values: Vec<u8>,
+    spans: Vec<Option<(usize, usize)>>,
+    columns: usize,
+}
+
+const COPY_SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+
+impl<R: std::io::Read> CopyRows<R> {
+    fn new(mut reader: R, columns: usize) -> std::io::Result<Self> {
+        let mut header = [0_u8; 19];
+        reader.read_exact(&mut header)?;
+        if &header[..11] != COPY_SIGNATURE {
+            return Err(std::io::Error::other("the server's COPY output is not in PostgreSQL's binary format"));
+        }
+        let extension = u32::from_be_bytes([header[15], header[16], header[17], header[18]]) as usize;
+        // The header extension area: empty today, skipped whatever it holds.
+        let mut skipped = vec![0_u8; extension.min(1 << 20)];
+        reader.read_exact(&mut skipped)?;
+        Ok(Self { reader, values: Vec::new(), spans: Vec::with_capacity(columns), columns })
+    }
+
+    /// Reads the next row; `false` at the end.
+    fn next_row(&mut self) -> std::io::Result<bool> {
+        let mut count = [0_u8; 2];
+        match self.reader.read_exact(&mut count) {
+            Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+            other => other?,
+        }
+        let count = i16::from_be_bytes(count);
+        if count == -1 {
+            return Ok(false);
+        }
+        if count as usize != self.columns {
+            return Err(std::io::Error::other(format!("a row has {count} fields, the query {}", self.columns)));
+        }
+        self.values.clear();
+        self.spans.clear();
+        for _ in 0..self.columns {
+            let mut length = [0_u8; 4];
+            self.reader.read_exact(&mut length)?;
+            let length = i32::from_be_bytes(length);
+            if length < 0 {
+                self.spans.push(None);
+                continue;
+            }
+            let start = self.values.len();
+            self.values.resize(start + length as usize, 0);
+            self.reader.read_exact(&mut self.values[start..])?;
+            self.spans.push(Some((start, start + length as usize)));
+        }
+        Ok(true)
+    }
+
+    /// Column `index` of the current row (`None`: NULL).
+    fn value(&self, index: usize) -> Option<&[u8]> {
+        let (start, end) = self.spans.get(index).copied().flatten()?;
+        Some(&self.values[start..end])
+    }
 }
 
 /// A session with the server at `url` (no password in it), in a few seconds or an error naming the server.
@@ -269,6 +329,35 @@ mod tests {
             bytes.extend(group.to_be_bytes());
         }
         bytes
+    }
+
+    #[test]
+    fn binary_copy_rows_are_split_into_values_and_nulls() {
+        let mut stream = COPY_SIGNATURE.to_vec();
+        stream.extend(0_u32.to_be_bytes());
+        stream.extend(4_u32.to_be_bytes());
+        stream.extend(b"skip");
+        for (id, name) in [(7_i32, Some("seven")), (8, None)] {
+            stream.extend(2_i16.to_be_bytes());
+            stream.extend(4_i32.to_be_bytes());
+            stream.extend(id.to_be_bytes());
+            match name {
+                Some(name) => {
+                    stream.extend((name.len() as i32).to_be_bytes());
+                    stream.extend(name.as_bytes());
+                }
+                None => stream.extend((-1_i32).to_be_bytes()),
+            }
+        }
+        stream.extend((-1_i16).to_be_bytes());
+        let mut rows = CopyRows::new(stream.as_slice(), 2).unwrap();
+        assert!(rows.next_row().unwrap());
+        assert_eq!(rows.value(0), Some(&7_i32.to_be_bytes()[..]));
+        assert_eq!(rows.value(1), Some(&b"seven"[..]));
+        assert!(rows.next_row().unwrap());
+        assert_eq!(rows.value(1), None, "NULL");
+        assert!(!rows.next_row().unwrap(), "the trailer ends the rows");
+        assert!(CopyRows::new(&b"not a copy stream at all"[..], 2).is_err());
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! schedules say, when asked (run now), and after the imports they depend
 //! on; at most one run of an import at a time and at most a few at once.
 //!
+//! Watched files (see [`file_watch`]) ask for a run when they change.
 //! One named thread plans (see [`planner`]) and starts a named worker thread
 //! per run; the clock is injected so tests can drive it. Knows nothing of
 //! egui or the command line: what happens is told through a callback.
 
+pub mod file_watch;
 pub mod planner;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -21,6 +23,7 @@ use crate::engine::exports::{ExportSummary, run_export};
 use crate::engine::imports::{ImportContext, Progress, ProgressSink, RunSummary, run_import};
 use crate::engine::store::tables::{RunTrigger, TableCatalog};
 use crate::model::Workbook;
+use file_watch::FileWatch;
 use planner::{Job, PastRuns, Planner};
 
 /// Runs at once by default: a laptop has few cores and one network link.
@@ -104,7 +107,9 @@ impl Scheduler {
             let jobs: Vec<Job> =
                 workbook.imports.iter().map(Job::from).chain(workbook.exports.iter().map(Job::from)).collect();
             let planner = Planner::new(&jobs, &past, clock.now());
+            let files = FileWatch::new(&workbook, &context.base_dir);
             let state = Loop {
+                files,
                 jobs: jobs.into_iter().map(|job| job.name).collect(),
                 workbook,
                 context,
@@ -142,6 +147,8 @@ struct Done {
 }
 
 struct Loop {
+    /// Watched file imports (`watch = true`), looked at between ticks.
+    files: FileWatch,
     jobs: Vec<String>,
     workbook: Arc<Workbook>,
     context: ImportContext,
@@ -171,6 +178,9 @@ impl Loop {
                     let _ = worker.join();
                 }
                 self.planner.finished(&finished.import, finished.succeeded, self.clock.now());
+            }
+            for changed in self.files.changed(std::time::Instant::now()) {
+                self.planner.request(&changed, RunTrigger::FileChanged);
             }
             for due in self.planner.due(self.clock.now()) {
                 (self.events)(SchedulerEvent::NextRun { import: due.0.clone(), at: self.planner.next_due(&due.0) });

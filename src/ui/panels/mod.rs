@@ -3,11 +3,14 @@
 
 pub mod chart;
 pub mod editor;
+pub mod import_editor;
+pub mod notices;
 pub mod overlay;
 pub mod quarantine;
 pub mod stream_view;
 pub mod streams;
 pub mod table;
+pub mod table_view;
 pub mod top_bar;
 
 use std::time::Duration;
@@ -53,6 +56,40 @@ pub enum Action {
     RunJobNow(String),
     /// Pause (true) or resume an import's or export's schedule.
     PauseJob(String, bool),
+    /// Show an import's table in the central area.
+    SelectTable(String),
+    /// Sort the shown table by a column (again: the other way).
+    SortImportTable(String),
+    /// Show the table's data, schema or run history.
+    SetTableTab(TableTab),
+    /// Open the import editor on a new import (`None`) or an existing one.
+    OpenImportEditor(Option<String>),
+    /// Open the import editor on a new file import of this file.
+    ImportFile(std::path::PathBuf),
+    /// Choose a file for the import editor's path (Open dialog).
+    ChooseImportFile,
+    CloseImportEditor,
+    /// Fetch the first rows of this import without saving it (Test).
+    PreviewImport(Box<crate::model::ImportSpec>),
+    /// Add or replace (the named original) import.
+    SaveImport(Box<crate::model::ImportSpec>, Option<String>),
+    /// Ask to confirm removing an import.
+    AskDeleteImport(String),
+    /// Remove an import from the workbook (confirmed already).
+    DeleteImport(String),
+    /// Export a table's current version to a file (asks where).
+    ExportTable(String),
+    /// Dismiss a failure notice (by index).
+    DismissNotice(usize),
+}
+
+/// The views of an imported table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableTab {
+    #[default]
+    Data,
+    Schema,
+    History,
 }
 
 /// The views of a stream.
@@ -100,6 +137,7 @@ pub const SHORTCUT_OPEN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COM
 pub const SHORTCUT_SAVE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::S);
 pub const SHORTCUT_SAVE_AS: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::S);
 pub const SHORTCUT_NEW_STREAM: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::N);
+pub const SHORTCUT_NEW_IMPORT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::I);
 pub const SHORTCUT_THEME: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::T);
 pub const SHORTCUT_SEARCH: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::F);
 pub const SHORTCUT_CHART: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Num1);
@@ -120,6 +158,7 @@ pub fn shortcuts(ctx: &egui::Context) -> Vec<Action> {
             (SHORTCUT_OPEN, Action::OpenWorkbook),
             (SHORTCUT_THEME, Action::ToggleTheme),
             (SHORTCUT_NEW_STREAM, Action::OpenEditor(None)),
+            (SHORTCUT_NEW_IMPORT, Action::OpenImportEditor(None)),
             (SHORTCUT_SEARCH, Action::FocusSearch),
             (SHORTCUT_CHART, Action::SetTab(Tab::Chart)),
             (SHORTCUT_TABLE, Action::SetTab(Tab::Table)),

@@ -1,9 +1,9 @@
 //! The central area: the selected stream's header, tabs, and the chart,
-//! table or quarantine view.
+//! table or quarantine view — or, when an import is selected, its table.
 
 use egui::{RichText, Ui};
 
-use super::{Action, Tab, chart, quarantine, table};
+use super::{Action, Tab, chart, quarantine, table, table_view};
 use crate::ui::TidepoolApp;
 use crate::ui::session::group_digits;
 
@@ -14,8 +14,14 @@ pub fn central_ui(ui: &mut Ui, app: &TidepoolApp) -> Vec<Action> {
             empty_ui(ui, app.notice.as_deref());
             return;
         };
+        if app.persisted.selected_table.is_some()
+            && let Some(browser) = &session.table
+        {
+            actions.extend(table_view::table_view_ui(ui, app, session, browser));
+            return;
+        }
         let Some(state) = app.persisted.selected_stream.as_ref().and_then(|name| session.streams.get(name)) else {
-            ui.label("This workbook declares no streams.");
+            ui.label("This workbook declares no streams. Add one with + New stream, or pick an import on the left.");
             return;
         };
         ui.horizontal(|ui| {

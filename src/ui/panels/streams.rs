@@ -5,7 +5,7 @@
 
 use egui::{RichText, Ui, vec2};
 
-use super::{Action, SHORTCUT_NEW_STREAM, SHORTCUT_SEARCH};
+use super::{Action, SHORTCUT_NEW_IMPORT, SHORTCUT_NEW_STREAM, SHORTCUT_SEARCH};
 use crate::ui::TidepoolApp;
 use crate::ui::session::group_digits;
 use crate::ui::theme::{StatusKind, status_colour};
@@ -42,7 +42,8 @@ pub fn streams_panel_ui(ui: &mut Ui, app: &mut TidepoolApp) -> Vec<Action> {
                 {
                     continue;
                 }
-                let selected = app.persisted.selected_stream.as_deref() == Some(name.as_str());
+                let selected = app.persisted.selected_table.is_none()
+                    && app.persisted.selected_stream.as_deref() == Some(name.as_str());
                 let response = egui::Frame::group(ui.style())
                     .fill(if selected {
                         ui.visuals().selection.bg_fill.gamma_multiply(0.35)
@@ -87,7 +88,7 @@ pub fn streams_panel_ui(ui: &mut Ui, app: &mut TidepoolApp) -> Vec<Action> {
                     actions.push(Action::SelectStream(name.clone()));
                 }
             }
-            jobs_ui(ui, &session.jobs, &needle, &mut actions);
+            jobs_ui(ui, &session.jobs, &needle, app.persisted.selected_table.as_deref(), &mut actions);
         });
     });
     actions
@@ -98,6 +99,7 @@ fn jobs_ui(
     ui: &mut Ui,
     jobs: &std::collections::BTreeMap<String, crate::ui::imports_state::JobState>,
     needle: &str,
+    selected_table: Option<&str>,
     actions: &mut Vec<Action>,
 ) {
     use crate::ui::imports_state::JobKind;
@@ -106,16 +108,36 @@ fn jobs_ui(
             .iter()
             .filter(|(name, job)| job.kind == kind && (needle.is_empty() || name.to_lowercase().contains(needle)))
             .collect();
-        if shown.is_empty() {
+        if shown.is_empty() && kind == JobKind::Export {
             continue;
         }
         ui.add_space(8.0);
-        ui.label(RichText::new(heading).strong());
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(heading).strong());
+            if kind == JobKind::Import {
+                let hint = format!("Add an import ({})", ui.ctx().format_shortcut(&SHORTCUT_NEW_IMPORT));
+                if ui.button("+ New import").on_hover_text(hint).clicked() {
+                    actions.push(Action::OpenImportEditor(None));
+                }
+                let pick = ui.button("Import file…");
+                if pick.on_hover_text("choose a CSV, Parquet or JSON file (or drop one on the window)").clicked() {
+                    actions.push(Action::ChooseImportFile);
+                }
+            }
+        });
         for (name, job) in shown {
             egui::Frame::group(ui.style()).show(ui, |ui| {
                 ui.set_width(ui.available_width());
                 ui.horizontal(|ui| {
-                    ui.label(RichText::new(name).strong());
+                    if kind == JobKind::Import {
+                        let label =
+                            ui.selectable_label(selected_table == Some(name.as_str()), RichText::new(name).strong());
+                        if label.on_hover_text("show the table and its run history").clicked() {
+                            actions.push(Action::SelectTable(name.clone()));
+                        }
+                    } else {
+                        ui.label(RichText::new(name).strong());
+                    }
                     let status = if job.failure.is_some() && !job.running {
                         StatusKind::Failed
                     } else if job.running {
