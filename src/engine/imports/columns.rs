@@ -107,6 +107,14 @@ impl BatchBuilder {
         self.columns.first().map_or(0, Vec::len)
     }
 
+    pub fn width(&self) -> usize {
+        self.kinds.len()
+    }
+
+    pub fn name(&self, index: usize) -> &str {
+        self.names.get(index).map_or("?", String::as_str)
+    }
+
     /// Adds one row; a cell that does not fit its column leaves the batch unchanged.
     pub fn push_row(&mut self, row: Vec<Cell>) -> Result<(), CellMismatch> {
         for (index, cell) in row.iter().enumerate() {

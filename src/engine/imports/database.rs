@@ -95,6 +95,24 @@ impl<'a> Batcher<'a> {
         Ok(())
     }
 
+    /// Adds one row from its decoded values; a value that could not be
+    /// decoded (`None`) makes the row a bad row naming its column.
+    pub fn push_decoded(
+        &mut self,
+        values: impl Iterator<Item = Option<Cell>>,
+        cancel: &Cancel,
+    ) -> Result<(), ImportError> {
+        let mut cells = Vec::with_capacity(self.builder.width());
+        for (index, value) in values.enumerate() {
+            let Some(cell) = value else {
+                let column = self.builder.name(index).to_string();
+                return self.push_undecodable(&column, "a value tidepool cannot decode");
+            };
+            cells.push(cell);
+        }
+        self.push(cells, cancel)
+    }
+
     /// Counts a row whose value in `column` could not be decoded or does not fit, as a bad row.
     pub fn push_undecodable(&mut self, column: &str, why: &str) -> Result<(), ImportError> {
         self.row_number += 1;

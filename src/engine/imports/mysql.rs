@@ -44,20 +44,8 @@ pub fn fetch(
     let mut batcher = Batcher::new(names.clone(), kinds.clone(), fetched, policy);
     for row in result.by_ref() {
         let row = row.map_err(error)?;
-        let mut cells = Vec::with_capacity(kinds.len());
-        let mut misfit = None;
-        for (index, kind) in kinds.iter().enumerate() {
-            if let Some(cell) = row.as_ref(index).and_then(|value| cell_of(kind, value)) {
-                cells.push(cell);
-            } else {
-                misfit = Some(index);
-                break;
-            }
-        }
-        match misfit {
-            Some(index) => batcher.push_undecodable(&names[index], "a value tidepool cannot decode")?,
-            None => batcher.push(cells, cancel)?,
-        }
+        let values = kinds.iter().enumerate().map(|(index, kind)| row.as_ref(index).and_then(|v| cell_of(kind, v)));
+        batcher.push_decoded(values, cancel)?;
     }
     batcher.finish()
 }

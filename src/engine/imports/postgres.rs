@@ -89,24 +89,11 @@ pub fn fetch(
         if !more {
             break;
         }
-        let mut cells = Vec::with_capacity(kinds.len());
-        let mut misfit = None;
-        for (index, (kind, ty)) in kinds.iter().zip(&types).enumerate() {
-            let cell = match reader.value(index) {
-                None => Some(Cell::Null),
-                Some(bytes) => decode(ty, kind, bytes),
-            };
-            if let Some(cell) = cell {
-                cells.push(cell);
-            } else {
-                misfit = Some(index);
-                break;
-            }
-        }
-        match misfit {
-            Some(index) => batcher.push_undecodable(&names[index], "a value tidepool cannot decode")?,
-            None => batcher.push(cells, cancel)?,
-        }
+        let values = kinds.iter().zip(&types).enumerate().map(|(index, (kind, ty))| match reader.value(index) {
+            None => Some(Cell::Null),
+            Some(bytes) => decode(ty, kind, bytes),
+        });
+        batcher.push_decoded(values, cancel)?;
     }
     batcher.finish()?;
     drop(reader);

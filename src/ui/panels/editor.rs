@@ -11,6 +11,7 @@ use crate::model::workbook::{SASL_MECHANISMS, SECURITY_PROTOCOLS};
 use crate::model::{MetricKind, TimeFormat};
 use crate::ui::editor::{MetricDraft, StreamDraft, can_be_dimension, time_format_name};
 use crate::ui::session::Session;
+use crate::ui::widgets::{ask_before_discarding, cancel_or_discard_ui};
 
 const METRIC_KINDS: [MetricKind; 9] = [
     MetricKind::Count,
@@ -67,16 +68,9 @@ pub fn editor_window_ui(ctx: &egui::Context, draft: &mut StreamDraft, session: &
                 {
                     actions.push(Action::SaveStream(Box::new(spec), draft.original.clone()));
                 }
-                if draft.confirming_cancel {
-                    ui.colored_label(ui.visuals().warn_fg_color, "Discard your changes?");
-                    if ui.button("Discard").clicked() {
-                        actions.push(Action::CloseEditor);
-                    }
-                    if ui.button("Keep editing").clicked() {
-                        draft.confirming_cancel = false;
-                    }
-                } else if ui.button("Cancel").clicked() {
-                    cancel(draft, &mut actions);
+                let changed = draft.is_changed();
+                if cancel_or_discard_ui(ui, &mut draft.confirming_cancel, changed) {
+                    actions.push(Action::CloseEditor);
                 }
             });
         });
@@ -122,9 +116,8 @@ fn form_ui(
 
 /// Closes the editor, or asks first when the form was changed.
 fn cancel(draft: &mut StreamDraft, actions: &mut Vec<Action>) {
-    if draft.is_changed() {
-        draft.confirming_cancel = true;
-    } else {
+    let changed = draft.is_changed();
+    if ask_before_discarding(&mut draft.confirming_cancel, changed) {
         actions.push(Action::CloseEditor);
     }
 }

@@ -5,13 +5,14 @@
 
 use chrono::Utc;
 use egui::{RichText, Ui};
-use egui_extras::{Column, TableBuilder};
 
 use super::Action;
 use crate::engine::imports::preview::Preview;
 use crate::model::imports::{BadRowPolicy, FileFormat, HttpMethod, TextEncoding};
 use crate::ui::import_editor::{ImportDraft, ModeKind, ScheduleKind, SourceKind};
 use crate::ui::session::{Session, group_digits};
+use crate::ui::widgets::frame_table::{Header, frame_table_ui};
+use crate::ui::widgets::{ask_before_discarding, cancel_or_discard_ui};
 
 const FORMATS: [(Option<FileFormat>, &str); 6] = [
     (None, "from the extension"),
@@ -64,9 +65,8 @@ pub fn import_editor_window_ui(ctx: &egui::Context, draft: &mut ImportDraft, ses
 }
 
 fn cancel(draft: &mut ImportDraft, actions: &mut Vec<Action>) {
-    if draft.is_changed() && !draft.confirming_cancel {
-        draft.confirming_cancel = true;
-    } else {
+    let changed = draft.is_changed();
+    if ask_before_discarding(&mut draft.confirming_cancel, changed) {
         actions.push(Action::CloseImportEditor);
     }
 }
@@ -91,16 +91,9 @@ fn buttons_ui(
         {
             actions.push(Action::SaveImport(Box::new(spec), draft.original.clone()));
         }
-        if draft.confirming_cancel {
-            ui.colored_label(ui.visuals().warn_fg_color, "Discard your changes?");
-            if ui.button("Discard").clicked() {
-                actions.push(Action::CloseImportEditor);
-            }
-            if ui.button("Keep editing").clicked() {
-                draft.confirming_cancel = false;
-            }
-        } else if ui.button("Cancel").clicked() {
-            cancel(draft, actions);
+        let changed = draft.is_changed();
+        if cancel_or_discard_ui(ui, &mut draft.confirming_cancel, changed) {
+            actions.push(Action::CloseImportEditor);
         }
     });
 }
@@ -299,7 +292,7 @@ fn preview_ui(ui: &mut Ui, draft: &ImportDraft, session: &Session) {
 }
 
 fn preview_table_ui(ui: &mut Ui, preview: &Preview) {
-    ui.label(format!("First {} rows · {} columns", preview.frame.height(), preview.schema.len()));
+    ui.label(format!("First {} rows · {} columns", preview.frame.height(), preview.frame.width()));
     if preview.bad_rows > 0 {
         let first = preview.first_bad_rows.first().map(ToString::to_string).unwrap_or_default();
         ui.colored_label(
@@ -307,32 +300,5 @@ fn preview_table_ui(ui: &mut Ui, preview: &Preview) {
             format!("{} bad rows among them (first: {first})", group_digits(preview.bad_rows)),
         );
     }
-    egui::ScrollArea::horizontal().id_salt("preview_scroll").show(ui, |ui| {
-        TableBuilder::new(ui)
-            .id_salt("import_preview")
-            .striped(true)
-            .resizable(true)
-            .max_scroll_height(220.0)
-            .columns(Column::auto().at_least(80.0).clip(true), preview.schema.len())
-            .header(36.0, |mut header| {
-                for (name, dtype) in &preview.schema {
-                    header.col(|ui| {
-                        ui.vertical(|ui| {
-                            ui.strong(name);
-                            ui.weak(dtype);
-                        });
-                    });
-                }
-            })
-            .body(|body| {
-                body.rows(18.0, preview.frame.height(), |mut row| {
-                    let index = row.index();
-                    for column in preview.frame.columns() {
-                        row.col(|ui| {
-                            ui.label(crate::ui::panels::table_view::cell_text(column, index));
-                        });
-                    }
-                });
-            });
-    });
+    frame_table_ui(ui, "import_preview", &preview.frame, Header::Typed, 220.0);
 }

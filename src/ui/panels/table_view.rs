@@ -4,8 +4,6 @@
 //! failed run's error and log. Run now, Edit and Delete (confirmed) above.
 
 use egui::{RichText, Ui};
-use egui_extras::{Column, TableBuilder};
-use polars::prelude::{AnyValue, Column as FrameColumn};
 
 use super::{Action, TableTab};
 use crate::engine::imports::browse::TableSnapshot;
@@ -14,6 +12,7 @@ use crate::ui::TidepoolApp;
 use crate::ui::session::{Session, group_digits};
 use crate::ui::table_browser::TableBrowser;
 use crate::ui::theme::{StatusKind, status_colour};
+use crate::ui::widgets::frame_table::{Header, frame_table_ui};
 
 /// Draws the table `browser` shows, with the app's pending delete confirmation.
 pub fn table_view_ui(ui: &mut Ui, app: &TidepoolApp, session: &Session, browser: &TableBrowser) -> Vec<Action> {
@@ -107,48 +106,10 @@ fn data_ui(ui: &mut Ui, snapshot: &TableSnapshot, actions: &mut Vec<Action>) {
         ui.weak("No rows yet.");
         return;
     };
-    let names: Vec<String> = frame.get_column_names().iter().map(ToString::to_string).collect();
     ui.weak(format!("{} rows · click a header to sort", group_digits(frame.height() as u64)));
-    egui::ScrollArea::horizontal().id_salt("imported_table_scroll").show(ui, |ui| {
-        TableBuilder::new(ui)
-            .id_salt("imported_table")
-            .striped(true)
-            .resizable(true)
-            .columns(Column::auto().at_least(80.0).clip(true), names.len())
-            .header(20.0, |mut header| {
-                for name in &names {
-                    header.col(|ui| {
-                        let arrow = match &snapshot.sort {
-                            Some((column, true)) if column == name => " (desc)",
-                            Some((column, false)) if column == name => " (asc)",
-                            _ => "",
-                        };
-                        if ui.button(format!("{name}{arrow}")).clicked() {
-                            actions.push(Action::SortImportTable(name.clone()));
-                        }
-                    });
-                }
-            })
-            .body(|body| {
-                body.rows(18.0, frame.height(), |mut row| {
-                    let index = row.index();
-                    for column in frame.columns() {
-                        row.col(|ui| {
-                            ui.label(cell_text(column, index));
-                        });
-                    }
-                });
-            });
-    });
-}
-
-/// One cell as text: strings without quotes, missing values as an empty cell.
-pub fn cell_text(column: &FrameColumn, index: usize) -> String {
-    match column.get(index) {
-        Ok(AnyValue::Null) | Err(_) => String::new(),
-        Ok(AnyValue::String(text)) => text.to_string(),
-        Ok(AnyValue::StringOwned(text)) => text.to_string(),
-        Ok(value) => value.to_string(),
+    let sort = Header::Sortable(snapshot.sort.as_ref());
+    if let Some(column) = frame_table_ui(ui, "imported_table", frame, sort, f32::INFINITY) {
+        actions.push(Action::SortImportTable(column));
     }
 }
 
