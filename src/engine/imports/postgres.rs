@@ -229,15 +229,12 @@ fn decode(ty: &Type, kind: &ColumnKind, bytes: &[u8]) -> Option<Cell> {
         Type::OID => Cell::UInt(u64::from(u32::from_be_bytes(be(bytes)?))),
         Type::FLOAT4 => Cell::Float(f64::from(f32::from_be_bytes(be(bytes)?))),
         Type::FLOAT8 => Cell::Float(f64::from_be_bytes(be(bytes)?)),
-        Type::NUMERIC => {
-            let text = numeric_text(bytes)?;
-            if *kind == ColumnKind::Float64 {
-                Cell::Float(text.parse().ok()?)
-            } else {
-                let (digits, scale) = parse_decimal(&text)?;
-                Cell::Decimal(digits, scale)
-            }
+        Type::NUMERIC if *kind != ColumnKind::Float64 => {
+            let (digits, scale) = numeric_digits(bytes).or_else(|| parse_decimal(&numeric_text(bytes)?))?;
+            Cell::Decimal(digits, scale)
         }
+        // Unconstrained numeric, read as a float: through its exact text, so the float is the nearest one.
+        Type::NUMERIC => Cell::Float(numeric_text(bytes)?.parse().ok()?),
         Type::JSONB => Cell::Text(String::from_utf8(bytes.get(1..)?.to_vec()).ok()?),
         Type::UUID => {
             let hex = bytes.iter().fold(String::new(), |mut hex, b| {
@@ -268,6 +265,33 @@ fn decode(ty: &Type, kind: &ColumnKind, bytes: &[u8]) -> Option<Cell> {
         }
         _ => Cell::Text(String::from_utf8(bytes.to_vec()).ok()?),
     })
+}
+
+/// The digits and scale of PostgreSQL's binary NUMERIC (base-10000 digit
+/// groups) straight as an integer, without text; `None` for NaN, the
+/// infinities and values beyond 38 digits (then the text path decides).
+fn numeric_digits(bytes: &[u8]) -> Option<(i128, usize)> {
+    let word = |at: usize| bytes.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let groups = word(0)? as usize;
+    let weight = i32::from(word(2)? as i16);
+    let sign = word(4)?;
+    let scale = word(6)? as usize;
+    if sign != 0x0000 && sign != 0x4000 {
+        return None;
+    }
+    let mut digits: i128 = 0;
+    for index in 0..groups {
+        digits = digits.checked_mul(10_000)?.checked_add(i128::from(word(8 + 2 * index)?))?;
+    }
+    // `digits` counts units of 10000^(weight + 1 - groups); the scale wants units of 10^-scale.
+    let exponent = 4 * (weight + 1 - groups as i32) + scale as i32;
+    let digits = if exponent >= 0 {
+        digits.checked_mul(10_i128.checked_pow(exponent as u32)?)?
+    } else {
+        let divisor = 10_i128.checked_pow(exponent.unsigned_abs())?;
+        (digits % divisor == 0).then_some(digits / divisor)?
+    };
+    Some((if sign == 0x4000 { -digits } else { digits }, scale))
 }
 
 /// The decimal text of PostgreSQL's binary NUMERIC (base-10000 digit groups); `None` for NaN and infinities.
@@ -356,5 +380,19 @@ mod tests {
         let mut nan = numeric(&[], 0, false, 0);
         nan[4] = 0xC0;
         assert_eq!(numeric_text(&nan), None, "NaN has no decimal");
+        assert_eq!(numeric_digits(&nan), None);
+        for (groups, weight, negative, scale) in [
+            (&[1_u16, 2345, 6700][..], 1_i16, false, 4_u16),
+            (&[500], -1, true, 2),
+            (&[], 0, false, 0),
+            (&[12], 2, false, 0),
+            (&[9999, 9999, 9999, 9999, 9999, 9999, 9999, 9999, 9999], 8, false, 0),
+            (&[3, 1415, 9265, 3589, 7932], 0, false, 16),
+            (&[1], -2, false, 8),
+        ] {
+            let bytes = numeric(groups, weight, negative, scale);
+            let expected = parse_decimal(&numeric_text(&bytes).unwrap());
+            assert_eq!(numeric_digits(&bytes), expected, "{groups:?} weight {weight} scale {scale}");
+        }
     }
 }

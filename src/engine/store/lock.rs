@@ -35,8 +35,13 @@ impl StreamLock {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
+                // Imports and exports lock under "import NAME" / "export NAME".
+                let what = match key.stream.split_once(' ') {
+                    Some((kind @ ("import" | "export"), name)) => format!("{kind} `{name}`"),
+                    _ => format!("stream `{}`", key.stream),
+                };
                 Err(StoreError::Busy {
-                    stream: key.stream.clone(),
+                    what,
                     holder: if holder.is_empty() {
                         "another tidepool process".into()
                     } else {
@@ -65,7 +70,11 @@ mod tests {
         let held = StreamLock::acquire(dir.path(), &key).unwrap();
         let refused = StreamLock::acquire(dir.path(), &key).unwrap_err().to_string();
         assert!(refused.contains(&format!("process {}", std::process::id())), "{refused}");
-        assert!(refused.contains("clicks"), "{refused}");
+        assert!(refused.starts_with("stream `clicks` is already being run"), "{refused}");
+        let import = StreamKey { stream: "import rates".into(), ..key.clone() };
+        let _held_import = StreamLock::acquire(dir.path(), &import).unwrap();
+        let busy = StreamLock::acquire(dir.path(), &import).unwrap_err().to_string();
+        assert!(busy.starts_with("import `rates` is already being run"), "{busy}");
         let other = StreamKey { stream: "orders".into(), ..key.clone() };
         assert!(StreamLock::acquire(dir.path(), &other).is_ok(), "other streams are free");
         drop(held);

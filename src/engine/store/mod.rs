@@ -111,10 +111,10 @@ pub enum StoreError {
     )]
     OtherFormat { path: PathBuf, stream: String, found: i64 },
     #[error(
-        "stream `{stream}` is already being run by {holder} on the same data directory; stop that one first \
-         (two processes would overwrite each other's checkpoints)"
+        "{what} is already being run by {holder} on the same data directory; stop that one first \
+         (two processes would overwrite each other's state)"
     )]
-    Busy { stream: String, holder: String },
+    Busy { what: String, holder: String },
     #[error("cannot use the lock file {path} of a stream: {source}")]
     LockFile { path: PathBuf, source: std::io::Error },
     #[error("cannot store the table file {path}: {source}")]
