@@ -322,12 +322,24 @@ fn type_columns(
     let polars_error = |err: PolarsError| ImportError::Source(format!("{shown}: {err}"));
     let height = strings.height();
     let mut misfits = vec![None::<String>; height];
+    let texts: Vec<&StringChunked> =
+        strings.columns().iter().map(|c| c.str()).collect::<Result<_, _>>().map_err(polars_error)?;
+    // Columns are converted side by side, one thread each (a chunk is large enough to be worth it).
+    let converted: Vec<Series> = std::thread::scope(|scope| {
+        let workers: Vec<_> = texts
+            .iter()
+            .zip(plans)
+            .map(|(values, plan)| scope.spawn(move || convert(values, plan.target, plan.format.as_deref())))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
     let mut typed = Vec::with_capacity(strings.width());
-    for (column, plan) in strings.columns().iter().zip(plans) {
-        let name = column.name().to_string();
-        let values = column.str().map_err(polars_error)?;
+    for ((values, plan), converted) in texts.iter().zip(plans).zip(converted) {
+        let name = values.name().to_string();
         let (target, format) = (plan.target, plan.format.as_deref());
-        let converted = convert(values, target, format);
         for (row, (before, after)) in values.iter().zip(converted.iter()).enumerate() {
             if before.is_some() && after.is_null() && misfits[row].is_none() {
                 misfits[row] = Some(format!(
@@ -433,25 +445,44 @@ fn convert(values: &StringChunked, target: ColumnType, format: Option<&str>) -> 
                 .into_series()
         }
         ColumnType::Date => {
-            let format = format.unwrap_or("%Y-%m-%d");
-            let days = values.iter().map(|v| {
-                v.and_then(|v| chrono::NaiveDate::parse_from_str(v.trim(), format).ok())
-                    .map(super::columns::days_from_civil)
-            });
+            let format = CompiledFormat::new(format.unwrap_or("%Y-%m-%d"));
+            let days = values
+                .iter()
+                .map(|v| v.and_then(|v| format.as_ref()?.date(v.trim())).map(super::columns::days_from_civil));
             Int32Chunked::from_iter_options(name, days).into_date().into_series()
         }
         ColumnType::Datetime => {
-            let format = format.unwrap_or("%Y-%m-%d %H:%M:%S");
+            let format = CompiledFormat::new(format.unwrap_or("%Y-%m-%d %H:%M:%S"));
             let micros = values
                 .iter()
-                .map(|v| v.and_then(|v| parse_datetime(v.trim(), format)).map(|t| t.and_utc().timestamp_micros()));
+                .map(|v| v.and_then(|v| format.as_ref()?.datetime(v.trim())).map(|t| t.and_utc().timestamp_micros()));
             Int64Chunked::from_iter_options(name, micros).into_datetime(TimeUnit::Microseconds, None).into_series()
         }
     }
 }
 
-fn parse_datetime(text: &str, format: &str) -> Option<chrono::NaiveDateTime> {
-    chrono::NaiveDateTime::parse_from_str(text, format)
-        .ok()
-        .or_else(|| chrono::NaiveDate::parse_from_str(text, format).ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+/// A chrono format parsed once per column instead of once per value (the
+/// same rules as `NaiveDateTime::parse_from_str`, at a fraction of the cost).
+struct CompiledFormat(Vec<chrono::format::Item<'static>>);
+
+impl CompiledFormat {
+    fn new(format: &str) -> Option<Self> {
+        chrono::format::StrftimeItems::new(format).parse_to_owned().ok().map(Self)
+    }
+
+    fn parsed(&self, text: &str) -> Option<chrono::format::Parsed> {
+        let mut parsed = chrono::format::Parsed::new();
+        chrono::format::parse(&mut parsed, text, self.0.iter()).ok()?;
+        Some(parsed)
+    }
+
+    fn date(&self, text: &str) -> Option<chrono::NaiveDate> {
+        self.parsed(text)?.to_naive_date().ok()
+    }
+
+    /// A date and time; a date alone is midnight.
+    fn datetime(&self, text: &str) -> Option<chrono::NaiveDateTime> {
+        let parsed = self.parsed(text)?;
+        parsed.to_naive_datetime_with_offset(0).ok().or_else(|| parsed.to_naive_date().ok()?.and_hms_opt(0, 0, 0))
+    }
 }
