@@ -8,8 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::engine::export::write_frame;
-use crate::engine::imports::{ImportContext, Progress, ProgressSink, read_version, run_import};
+use crate::engine::imports::{ImportContext, Progress, ProgressSink, run_import};
 use crate::engine::paths;
 use crate::engine::store::tables::{RunTrigger, TableCatalog};
 use crate::model::Workbook;
@@ -115,11 +114,13 @@ pub fn history(workbook_path: &Path, name: Option<&str>, data_dir: &Path) -> Res
             run.error.as_deref().unwrap_or("").replace('\n', " ")
         )?;
     }
+    // The newest run that failed or left bad rows out: its log says which and why.
     if let Some(name) = name
-        && let Some(last_failed) = runs.iter().find(|run| run.error.is_some())
-        && !last_failed.log.is_empty()
+        && let Some(run) = runs.iter().find(|run| run.error.is_some() || run.bad_rows.is_some_and(|bad| bad > 0))
+        && !run.log.is_empty()
     {
-        eprintln!("log of the last failed run of {name} (run {}):\n{}", last_failed.id, last_failed.log);
+        let what = if run.error.is_some() { "failed run" } else { "run with bad rows" };
+        eprintln!("log of the last {what} of {name} (run {}):\n{}", run.id, run.log);
     }
     Ok(())
 }
@@ -156,12 +157,9 @@ pub fn export_table(
     if workbook.import(name).is_none() {
         return Ok(None);
     }
-    let catalog = TableCatalog::open(data_dir, &paths::workbook_id(workbook, workbook_path))?;
-    let Some(version) = catalog.current(name)? else {
-        bail!("table `{name}` has no version yet: run `tidepool import {} {name}` first", workbook_path.display());
-    };
-    let mut frame = read_version(&version)?;
-    write_frame(&mut frame, out).context("exporting the table")?;
-    eprintln!("{name}: wrote {} rows (version {}) to {}", frame.height(), version.version, out.display());
+    let context = context_of(workbook, workbook_path, data_dir);
+    let rows = crate::engine::imports::browse::export_table(&context, name, out)
+        .with_context(|| format!("run `tidepool import {} {name}` first if it never ran", workbook_path.display()))?;
+    eprintln!("{name}: wrote {rows} rows to {}", out.display());
     Ok(Some(()))
 }

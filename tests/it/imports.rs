@@ -446,6 +446,45 @@ fn run_runs_schedules_and_dependencies_until_sigterm() {
     assert_eq!(sandbox.export(&workbook, "rates_copy").height(), 2);
 }
 
+/// A CSV larger than one chunk is read a chunk at a time: every row lands,
+/// typed by the first chunk, and bad rows anywhere are reported by their line.
+#[test]
+fn a_large_csv_is_imported_exactly_across_chunks() {
+    use std::fmt::Write as _;
+    let sandbox = Sandbox::new();
+    let mut text = String::from("id,amount,day\n");
+    let (mut expected_rows, mut expected_sum) = (0_i64, 0_i64);
+    for id in 0..1_100_000_i64 {
+        match id {
+            // A short row in the first chunk, a misfit far into the second.
+            1_000 => text.push_str("1000,short\n"),
+            900_000 => text.push_str("900000,not a number,2026-01-01\n"),
+            _ => {
+                let _ = writeln!(text, "{id},{},2026-{:02}-{:02}", id % 1_000, 1 + id % 12, 1 + id % 28);
+                expected_rows += 1;
+                expected_sum += id % 1_000;
+            }
+        }
+    }
+    std::fs::write(sandbox.path("big.csv"), text).unwrap();
+    let workbook = sandbox.write_workbook(
+        "[[imports]]\nname = \"big\"\nbad_rows = \"skip\"\nsource = { kind = \"file\", path = \"big.csv\" }\n",
+    );
+    let output = import(&sandbox, &workbook, "big");
+    assert_success(&output, "import of a large CSV");
+    let table = sandbox.export(&workbook, "big");
+    assert_eq!(table.height() as i64, expected_rows);
+    assert_eq!(table.column("amount").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(table.column("day").unwrap().dtype(), &DataType::Date);
+    assert_eq!(column_total(&table, "amount"), expected_sum);
+    let ids = table.column("id").unwrap().i64().unwrap();
+    assert!(ids.iter().zip(ids.iter().skip(1)).all(|(a, b)| a < b), "rows keep the file's order");
+    assert!(stderr(&output).contains("2 bad rows left out"), "{}", stderr(&output));
+    let log = stderr(&sandbox.tidepool(&["history", path_str(&workbook), "big"]));
+    assert!(log.contains("big.csv, line 1002: has 2 fields"), "the short row by its line: {log}");
+    assert!(log.contains("big.csv, line 900002: column `amount`"), "the misfit far into the file: {log}");
+}
+
 /// `watch = true`: a file that changes is imported again, once the change has settled.
 #[test]
 fn a_watched_file_is_imported_again_after_it_changes() {

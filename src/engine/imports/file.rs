@@ -136,8 +136,8 @@ fn flatten_into(series: Series, out: &mut Vec<Column>) -> PolarsResult<()> {
 }
 
 /// Reads one CSV file into `fetched` a chunk of [`CSV_CHUNK_ROWS`] records at
-/// a time (typed with the column types the first chunk decides), so the text
-/// of a whole large file is never parsed into one frame; answers the rows read.
+/// a time, from the file as it is read (the file is never held whole), typed
+/// with the column types the first chunk decides; answers the rows read.
 fn read_csv(
     source: &FileSource,
     format: FileFormat,
@@ -148,69 +148,75 @@ fn read_csv(
     decorate: &dyn Fn(DataFrame) -> Result<DataFrame, ImportError>,
 ) -> Result<u64, ImportError> {
     let shown = path.display().to_string();
-    let raw = std::fs::read(path).map_err(|err| ImportError::Source(format!("cannot read {shown}: {err}")))?;
-    fetched.bytes_read += raw.len() as u64;
-    let text = match source.encoding {
-        TextEncoding::Utf8 => {
-            if let Err(err) = std::str::from_utf8(&raw) {
-                let line = raw[..err.valid_up_to()].split(|&b| b == b'\n').count();
-                return Err(ImportError::Source(format!(
-                    "{shown}, line {line}: not UTF-8 text; if the file is Latin-1, set encoding = \"latin1\""
-                )));
-            }
-            raw
-        }
-        TextEncoding::Latin1 => csv_rows::latin1_to_utf8(&raw),
-    };
+    let file = open(path)?;
     let delimiter = source.delimiter.map_or(if format == FileFormat::Tsv { b'\t' } else { b',' }, |c| c as u8);
     let quote = Some(source.quote.map_or(b'"', |c| c as u8));
-    let mut records = csv_rows::records(&text, delimiter, quote);
-    let Some(first) = records.first().copied() else {
+    let latin1 = source.encoding == TextEncoding::Latin1;
+    let mut reader = csv_rows::RecordReader::new(file, latin1, delimiter, quote);
+    let read_error = |err: std::io::Error| ImportError::Source(format!("cannot read {shown}: {err}"));
+    let first = reader.next_chunk(1).map_err(read_error)?;
+    let Some(first_record) = first.records.first().copied() else {
         fetched.push(decorate(DataFrame::empty())?)?;
         return Ok(0);
     };
-    let expected = first.fields;
+    check_utf8(&first.text, 1, &shown)?;
+    let expected = first_record.fields;
+    let header = source.header.then(|| first.text[first_record.start..first_record.end].to_vec());
+    let mut pending = if source.header { None } else { Some(first) };
     let mut bad: Vec<BadRow> = Vec::new();
-    if source.header {
-        records.remove(0);
-    }
-    records.retain(|record| {
-        let fits = record.fields == expected;
-        if !fits {
-            bad.push(BadRow {
-                location: format!("{shown}, line {}", record.line),
-                why: format!("has {} fields, the {} has {expected}", record.fields, header_word(source.header)),
-                text: excerpt(&text[record.start..record.end]),
-            });
-        }
-        fits
-    });
-    // Under `skip`, counted before any value is read (a preview sees them at
-    // once); under `fail`, with the values that do not fit, once all are typed.
-    if policy == BadRowPolicy::Skip && !bad.is_empty() {
-        fetched.note_bad_rows(std::mem::take(&mut bad), policy)?;
-    }
-    let header = source.header.then(|| &text[first.start..first.end]);
     let mut plans: Option<Vec<ColumnPlan>> = None;
-    let mut rows = 0;
+    let (mut rows, mut chunks) = (0, 0);
     let chunk_rows = fetched.batch_rows(CSV_CHUNK_ROWS);
-    // An empty file body still gives the table its columns.
-    let chunks: Vec<&[Record]> = if records.is_empty() { vec![&[]] } else { records.chunks(chunk_rows).collect() };
-    for chunk in chunks {
+    loop {
         cancel.check()?;
-        let strings = parse_strings(source, &text, header, chunk, delimiter, quote, &shown)?;
+        let mut chunk = reader.next_chunk(chunk_rows).map_err(read_error)?;
+        if let Some(mut first) = pending.take() {
+            // Without a header the first record is data: it joins the first chunk.
+            let shift = first.text.len();
+            first.text.append(&mut chunk.text);
+            first.records.extend(chunk.records.iter().map(|r| csv_rows::Record {
+                start: r.start + shift,
+                end: r.end + shift,
+                ..*r
+            }));
+            chunk = first;
+        }
+        fetched.bytes_read = reader.bytes_read;
+        // An empty body still gives the table its columns (once).
+        if chunk.records.is_empty() && chunks > 0 {
+            break;
+        }
+        chunks += 1;
+        if let Some(record) = chunk.records.first() {
+            check_utf8(&chunk.text, record.line, &shown)?;
+        }
+        let mut structural = Vec::new();
+        chunk.records.retain(|record| {
+            let fits = record.fields == expected;
+            if !fits {
+                structural.push(BadRow {
+                    location: format!("{shown}, line {}", record.line),
+                    why: format!("has {} fields, the {} has {expected}", record.fields, header_word(source.header)),
+                    text: excerpt(&chunk.text[record.start..record.end]),
+                });
+            }
+            fits
+        });
+        let strings = parse_strings(source, &chunk.text, header.as_deref(), &chunk.records, delimiter, quote, &shown)?;
         let plans = plans.get_or_insert_with(|| plan_columns(&strings, source));
-        let (frame, misfits) = type_columns(&strings, plans, chunk, &shown, &text)?;
+        let (frame, misfits) = type_columns(&strings, plans, &chunk.records, &shown, &chunk.text)?;
         rows += frame.height() as u64;
+        structural.extend(misfits);
         match policy {
             BadRowPolicy::Skip => {
-                if !misfits.is_empty() {
-                    fetched.note_bad_rows(misfits, policy)?;
+                if !structural.is_empty() {
+                    structural.sort_by_key(|row| line_of(&row.location));
+                    fetched.note_bad_rows(structural, policy)?;
                 }
                 fetched.push(decorate(frame)?)?;
             }
             // The attempt fails once every bad row is counted: nothing more to keep.
-            BadRowPolicy::Fail if !bad.is_empty() || !misfits.is_empty() => bad.extend(misfits),
+            BadRowPolicy::Fail if !bad.is_empty() || !structural.is_empty() => bad.extend(structural),
             BadRowPolicy::Fail => fetched.push(decorate(frame)?)?,
         }
     }
@@ -219,6 +225,19 @@ fn read_csv(
         fetched.note_bad_rows(bad, policy)?;
     }
     Ok(rows)
+}
+
+/// Fails when `text` (starting at line `first_line` of the file) is not UTF-8, naming the line.
+fn check_utf8(text: &[u8], first_line: u64, shown: &str) -> Result<(), ImportError> {
+    match std::str::from_utf8(text) {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            let line = first_line + text[..err.valid_up_to()].split(|&b| b == b'\n').count() as u64 - 1;
+            Err(ImportError::Source(format!(
+                "{shown}, line {line}: not UTF-8 text; if the file is Latin-1, set encoding = \"latin1\""
+            )))
+        }
+    }
 }
 
 /// CSV records typed and handed on at a time.
