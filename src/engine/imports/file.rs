@@ -167,64 +167,83 @@ fn read_csv(
     let mut plans: Option<Vec<ColumnPlan>> = None;
     let (mut rows, mut chunks) = (0, 0);
     let chunk_rows = fetched.batch_rows(CSV_CHUNK_ROWS);
-    loop {
-        cancel.check()?;
-        let mut chunk = reader.next_chunk(chunk_rows).map_err(read_error)?;
-        if let Some(mut first) = pending.take() {
-            // Without a header the first record is data: it joins the first chunk.
-            let shift = first.text.len();
-            first.text.append(&mut chunk.text);
-            first.records.extend(chunk.records.iter().map(|r| csv_rows::Record {
-                start: r.start + shift,
-                end: r.end + shift,
-                ..*r
-            }));
-            chunk = first;
-        }
-        fetched.bytes_read = reader.bytes_read;
-        // An empty body still gives the table its columns (once).
-        if chunk.records.is_empty() && chunks > 0 {
-            break;
-        }
-        chunks += 1;
-        if let Some(record) = chunk.records.first() {
-            check_utf8(&chunk.text, record.line, &shown)?;
-        }
-        let mut structural = Vec::new();
-        chunk.records.retain(|record| {
-            let fits = record.fields == expected;
-            if !fits {
-                structural.push(BadRow {
-                    location: format!("{shown}, line {}", record.line),
-                    why: format!("has {} fields, the {} has {expected}", record.fields, header_word(source.header)),
-                    text: excerpt(&chunk.text[record.start..record.end]),
-                });
-            }
-            fits
-        });
-        let strings = parse_strings(source, &chunk.text, header.as_deref(), &chunk.records, delimiter, quote, &shown)?;
-        let plans = plans.get_or_insert_with(|| plan_columns(&strings, source));
-        let (frame, misfits) = type_columns(&strings, plans, &chunk.records, &shown, &chunk.text)?;
-        rows += frame.height() as u64;
-        structural.extend(misfits);
-        match policy {
-            BadRowPolicy::Skip => {
-                if !structural.is_empty() {
-                    structural.sort_by_key(|row| line_of(&row.location));
-                    fetched.note_bad_rows(structural, policy)?;
+    // The next chunk is read and scanned on a thread of its own while this one
+    // is parsed, typed and written; at most one waits in between.
+    std::thread::scope(|scope| -> Result<u64, ImportError> {
+        let (sender, chunks_read) = std::sync::mpsc::sync_channel::<std::io::Result<(csv_rows::Chunk, u64)>>(1);
+        scope.spawn(move || {
+            loop {
+                let next = reader.next_chunk(chunk_rows).map(|chunk| (chunk, reader.bytes_read));
+                let last = next.as_ref().map_or(true, |(chunk, _)| chunk.records.is_empty());
+                // A closed channel: the import stopped (failed, cancelled, or a preview has its rows).
+                if sender.send(next).is_err() || last {
+                    return;
                 }
-                fetched.push(decorate(frame)?)?;
             }
-            // The attempt fails once every bad row is counted: nothing more to keep.
-            BadRowPolicy::Fail if !bad.is_empty() || !structural.is_empty() => bad.extend(structural),
-            BadRowPolicy::Fail => fetched.push(decorate(frame)?)?,
+        });
+        loop {
+            cancel.check()?;
+            let (mut chunk, bytes_read) = match chunks_read.recv() {
+                Ok(next) => next.map_err(read_error)?,
+                Err(_) => (csv_rows::Chunk::default(), fetched.bytes_read),
+            };
+            if let Some(mut first) = pending.take() {
+                // Without a header the first record is data: it joins the first chunk.
+                let shift = first.text.len();
+                first.text.append(&mut chunk.text);
+                first.records.extend(chunk.records.iter().map(|r| csv_rows::Record {
+                    start: r.start + shift,
+                    end: r.end + shift,
+                    ..*r
+                }));
+                chunk = first;
+            }
+            fetched.bytes_read = bytes_read;
+            // An empty body still gives the table its columns (once).
+            if chunk.records.is_empty() && chunks > 0 {
+                break;
+            }
+            chunks += 1;
+            if let Some(record) = chunk.records.first() {
+                check_utf8(&chunk.text, record.line, &shown)?;
+            }
+            let mut structural = Vec::new();
+            chunk.records.retain(|record| {
+                let fits = record.fields == expected;
+                if !fits {
+                    structural.push(BadRow {
+                        location: format!("{shown}, line {}", record.line),
+                        why: format!("has {} fields, the {} has {expected}", record.fields, header_word(source.header)),
+                        text: excerpt(&chunk.text[record.start..record.end]),
+                    });
+                }
+                fits
+            });
+            let strings =
+                parse_strings(source, &chunk.text, header.as_deref(), &chunk.records, delimiter, quote, &shown)?;
+            let plans = plans.get_or_insert_with(|| plan_columns(&strings, source));
+            let (frame, misfits) = type_columns(&strings, plans, &chunk.records, &shown, &chunk.text)?;
+            rows += frame.height() as u64;
+            structural.extend(misfits);
+            match policy {
+                BadRowPolicy::Skip => {
+                    if !structural.is_empty() {
+                        structural.sort_by_key(|row| line_of(&row.location));
+                        fetched.note_bad_rows(structural, policy)?;
+                    }
+                    fetched.push(decorate(frame)?)?;
+                }
+                // The attempt fails once every bad row is counted: nothing more to keep.
+                BadRowPolicy::Fail if !bad.is_empty() || !structural.is_empty() => bad.extend(structural),
+                BadRowPolicy::Fail => fetched.push(decorate(frame)?)?,
+            }
         }
-    }
-    if !bad.is_empty() {
-        bad.sort_by_key(|row| line_of(&row.location));
-        fetched.note_bad_rows(bad, policy)?;
-    }
-    Ok(rows)
+        if !bad.is_empty() {
+            bad.sort_by_key(|row| line_of(&row.location));
+            fetched.note_bad_rows(bad, policy)?;
+        }
+        Ok(rows)
+    })
 }
 
 /// Fails when `text` (starting at line `first_line` of the file) is not UTF-8, naming the line.
