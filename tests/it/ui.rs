@@ -47,17 +47,22 @@ fn view_of(harness: &Harness<'static, TidepoolApp>, name: &str) -> Option<Arc<ti
     stream(harness, name).and_then(|state| state.view.clone())
 }
 
-fn demo_window() -> Harness<'static, TidepoolApp> {
+/// The demo window, one at a time: each demo runs an embedded broker, a
+/// backfill producer and three imports, and several at once on a 2-core
+/// machine starve each other past the tests' patience.
+fn demo_window() -> (std::sync::MutexGuard<'static, ()>, Harness<'static, TidepoolApp>) {
+    static ONE_DEMO_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let turn = ONE_DEMO_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut harness = open_window(Launch::Demo { rate: 2_000 });
     step_until(&mut harness, "the demo stream to go live", |h| {
         h.query_by_label_contains("live ").is_some() || h.query_by_label("caught up").is_some()
     });
-    harness
+    (turn, harness)
 }
 
 #[test]
 fn the_demo_imports_its_exchange_rates_from_its_own_api() {
-    let mut harness = demo_window();
+    let (_turn, mut harness) = demo_window();
     step_until(&mut harness, "the demo's rates import", |h| h.query_by_label_contains("version 1 · 5 rows").is_some());
     assert!(harness.query_by_label("exchange_rates").is_some());
     assert_eq!(harness.query_all_by_label_contains("next run").count(), 3, "each demo import runs again");
@@ -67,7 +72,7 @@ fn the_demo_imports_its_exchange_rates_from_its_own_api() {
 /// product) and the generated customers (one per clickstream user) land as tables.
 #[test]
 fn the_demo_imports_its_catalogue_and_customers() {
-    let mut harness = demo_window();
+    let (_turn, mut harness) = demo_window();
     step_until(&mut harness, "the catalogue and the customers", |h| {
         h.query_by_label_contains("version 1 · 120 rows").is_some()
             && h.query_by_label_contains("version 1 · 20,000 rows").is_some()
@@ -81,7 +86,7 @@ fn the_demo_imports_its_catalogue_and_customers() {
 
 #[test]
 fn the_demo_lists_its_stream_with_a_live_status() {
-    let mut harness = demo_window();
+    let (_turn, mut harness) = demo_window();
     assert!(harness.query_all_by_label("clicks").next().is_some(), "the stream is listed by name");
     assert!(harness.query_by_label_contains("topic clickstream").is_some());
     step_until(&mut harness, "events to be counted", |h| stream(h, "clicks").is_some_and(|s| s.stats.events > 1_000));
@@ -92,7 +97,7 @@ fn the_demo_lists_its_stream_with_a_live_status() {
 
 #[test]
 fn switching_the_time_window_changes_what_the_engine_sends() {
-    let mut harness = demo_window();
+    let (_turn, mut harness) = demo_window();
     harness.get_by_label("5 min").click();
     harness.step();
     assert_eq!(harness.state().persisted.window, tidepool::ui::panels_api::TimeWindow::LastFiveMinutes);
@@ -112,7 +117,7 @@ fn switching_the_time_window_changes_what_the_engine_sends() {
 
 #[test]
 fn the_quarantine_view_shows_the_bad_messages() {
-    let mut harness = demo_window();
+    let (_turn, mut harness) = demo_window();
     harness.get_by_label("Quarantine").click();
     step_until(&mut harness, "quarantined demo records in the table", |h| {
         h.query_all_by_label("not_json").next().is_some() || h.query_all_by_label("not_an_object").next().is_some()
@@ -125,7 +130,7 @@ fn the_quarantine_view_shows_the_bad_messages() {
 
 #[test]
 fn the_table_lists_rollup_rows_and_sorts_by_a_clicked_header() {
-    let mut harness = demo_window();
+    let (_turn, mut harness) = demo_window();
     harness.get_by_label("Table").click();
     step_until(&mut harness, "the rollup table", |h| h.query_by_label_contains("rows · click a header").is_some());
     harness.get_by_label("events").click_accesskit();
