@@ -359,7 +359,8 @@ impl Session {
             any = true;
             self.apply(event);
         }
-        let mut finished = Vec::new();
+        // Jobs whose run started or ended: the table shown may have changed.
+        let mut runs_changed = Vec::new();
         if let Some((_, events)) = &self.scheduler {
             while Instant::now() < deadline {
                 let Ok(event) = events.try_recv() else { break };
@@ -371,15 +372,15 @@ impl Session {
                 match event {
                     SchedulerEvent::RunFailed { message, .. } => {
                         self.notices.push(Notice { job: name.clone(), message, at: Instant::now() });
-                        finished.push(name);
+                        runs_changed.push(name);
                     }
-                    SchedulerEvent::RunSucceeded { .. } | SchedulerEvent::RunStarted { .. } => finished.push(name),
+                    SchedulerEvent::RunSucceeded { .. } | SchedulerEvent::RunStarted { .. } => runs_changed.push(name),
                     _ => {}
                 }
             }
         }
         if let Some(table) = &mut self.table {
-            if finished.contains(&table.name) {
+            if runs_changed.contains(&table.name) {
                 table.reload(&self.import_context, &self.waker);
             }
             any |= table.poll(&self.import_context, &self.waker);

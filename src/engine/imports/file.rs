@@ -167,6 +167,8 @@ fn read_csv(
     let mut plans: Option<Vec<ColumnPlan>> = None;
     let (mut rows, mut chunks) = (0, 0);
     let chunk_rows = fetched.batch_rows(CSV_CHUNK_ROWS);
+    // Bytes of the files read before this one (a glob's).
+    let read_before = fetched.bytes_read;
     // The next chunk is read and scanned on a thread of its own while this one
     // is parsed, typed and written; at most one waits in between.
     std::thread::scope(|scope| -> Result<u64, ImportError> {
@@ -185,7 +187,7 @@ fn read_csv(
             cancel.check()?;
             let (mut chunk, bytes_read) = match chunks_read.recv() {
                 Ok(next) => next.map_err(read_error)?,
-                Err(_) => (csv_rows::Chunk::default(), fetched.bytes_read),
+                Err(_) => (csv_rows::Chunk::default(), fetched.bytes_read - read_before),
             };
             if let Some(mut first) = pending.take() {
                 // Without a header the first record is data: it joins the first chunk.
@@ -198,7 +200,7 @@ fn read_csv(
                 }));
                 chunk = first;
             }
-            fetched.bytes_read = bytes_read;
+            fetched.bytes_read = read_before + bytes_read;
             // An empty body still gives the table its columns (once).
             if chunk.records.is_empty() && chunks > 0 {
                 break;
