@@ -4,7 +4,7 @@
 //!   (c) the raw librdkafka consume rate of the same topic, and
 //!   (d) `DuckDB` rolling up the same events from an NDJSON file (the peer);
 //!   (e) peak memory for 10M events rolled up at 1-minute granularity, and
-//!   (f) how long one checkpoint of that rollup holds the stream thread.
+//!   (f) how long checkpoints of that rollup hold the stream thread (the first, and one while live).
 //! Without `--bench` it runs a tiny smoke pass only; `--engine-only` repeats (a) for profiling.
 
 use std::io::Write as _;
@@ -85,27 +85,45 @@ fn peak_memory_child(count: usize) {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
-    // (f) how long one checkpoint of this rollup holds the stream's thread: it is
-    // written there, in one transaction, so ingestion waits for all of it.
+    // (f) how long a checkpoint of this rollup holds the stream's thread: the
+    // first writes every bucket; the next, after a minute more of live events,
+    // writes only the buckets those touched, as every later checkpoint does.
     let dir = std::env::temp_dir().join(format!("tidepool-bench-checkpoint-{}", std::process::id()));
     let mut store = tidepool::engine::store::StateStore::open(&dir).expect("state store");
     let key = tidepool::engine::store::StreamKey { workbook_id: "bench".into(), stream: "clicks".into() };
     let definition = tidepool::model::fingerprint::RollupDefinition::of(&spec);
-    let started = Instant::now();
-    store
-        .save(
-            &key,
-            &definition.fingerprint(),
-            &definition.canonical_json(),
-            &ingestor.progress,
-            &ingestor.rollup,
-            &[],
-            10_000,
-        )
-        .expect("checkpoint");
-    let checkpoint_ms = started.elapsed().as_millis();
+    let mut checkpoint = |ingestor: &mut Ingestor| {
+        let started = Instant::now();
+        let changes = ingestor.rollup.take_changes().expect("encoded");
+        store
+            .save(
+                &key,
+                &definition.fingerprint(),
+                &definition.canonical_json(),
+                &ingestor.progress,
+                &changes,
+                &[],
+                10_000,
+            )
+            .expect("checkpoint");
+        (started.elapsed().as_millis(), changes.rows)
+    };
+    let (first_ms, _) = checkpoint(&mut ingestor);
+    for offset in count..count + 60_000 {
+        generator.next_into(&mut payload);
+        ingestor.ingest(
+            IncomingMessage { partition: 0, offset: offset as i64, timestamp_ms: None, payload: Some(&payload) },
+            1_764_000_000_000_000,
+        );
+    }
+    let (next_ms, next_rows) = checkpoint(&mut ingestor);
     let _ = std::fs::remove_dir_all(&dir);
-    println!("{} {} {} {checkpoint_ms}", peak_kb / 1024, ingestor.rollup.row_count(), ingestor.progress.events);
+    println!(
+        "{} {} {} {first_ms} {next_ms} {next_rows}",
+        peak_kb / 1024,
+        ingestor.rollup.row_count(),
+        ingestor.progress.events
+    );
 }
 
 fn produce(brokers: &str, topic: &str, messages: &[Vec<u8>]) {
@@ -345,9 +363,10 @@ fn main() {
         .expect("memory child");
     let text = String::from_utf8_lossy(&output.stdout);
     let fields: Vec<&str> = text.split_whitespace().collect();
-    if let [peak_mb, rows, merged, checkpoint_ms] = fields[..] {
+    if let [peak_mb, rows, merged, first_ms, next_ms, next_rows] = fields[..] {
         println!("(e) peak memory, {merged} events at 1m: {peak_mb} MB ({rows} rollup rows)");
-        println!("(f) one checkpoint of those {rows} rows on the stream's thread: {checkpoint_ms} ms");
+        println!("(f) the first checkpoint of those rows (all of them) on the stream's thread: {first_ms} ms");
+        println!("(f) the next, after a minute more of events ({next_rows} rows changed): {next_ms} ms");
     } else {
         println!("(e) peak memory: child failed: {}", String::from_utf8_lossy(&output.stderr));
     }

@@ -223,6 +223,93 @@ impl MetricColumn {
         }
     }
 
+    /// A column of the same kind holding copies of `rows`, in that order (an
+    /// empty `rows` gives an empty column that carries only the kind and ranks).
+    #[must_use]
+    pub fn select(&self, rows: &[usize]) -> Self {
+        fn pick<T: Clone>(values: &[T], rows: &[usize]) -> Vec<T> {
+            rows.iter().map(|&row| values[row].clone()).collect()
+        }
+        let sum = |sum: &SumColumn| SumColumn {
+            exact: pick(&sum.exact, rows),
+            inexact: pick(&sum.inexact, rows),
+            values: pick(&sum.values, rows),
+        };
+        let extreme = |extreme: &ExtremeColumn| ExtremeColumn {
+            value: pick(&extreme.value, rows),
+            values: pick(&extreme.values, rows),
+        };
+        let positioned = |positioned: &PositionedColumn| PositionedColumn {
+            value: pick(&positioned.value, rows),
+            order: pick(&positioned.order, rows),
+        };
+        match self {
+            Self::Count => Self::Count,
+            Self::Sum(column) => Self::Sum(sum(column)),
+            Self::Mean(column) => Self::Mean(sum(column)),
+            Self::Min(column) => Self::Min(extreme(column)),
+            Self::Max(column) => Self::Max(extreme(column)),
+            Self::First(column) => Self::First(positioned(column)),
+            Self::Last(column) => Self::Last(positioned(column)),
+            Self::ApproxDistinct(sketches) => Self::ApproxDistinct(pick(sketches, rows)),
+            Self::Quantiles(column) => {
+                Self::Quantiles(QuantileColumn { ranks: column.ranks.clone(), sketches: pick(&column.sketches, rows) })
+            }
+        }
+    }
+
+    /// Adds the rows of `other`, a column of the same kind, after this one's.
+    pub fn append(&mut self, other: Self) -> Result<(), String> {
+        fn sum_into(into: &mut SumColumn, from: SumColumn) {
+            into.exact.extend(from.exact);
+            into.inexact.extend(from.inexact);
+            into.values.extend(from.values);
+        }
+        fn extreme_into(into: &mut ExtremeColumn, from: ExtremeColumn) {
+            into.value.extend(from.value);
+            into.values.extend(from.values);
+        }
+        fn positioned_into(into: &mut PositionedColumn, from: PositionedColumn) {
+            into.value.extend(from.value);
+            into.order.extend(from.order);
+        }
+        match (self, other) {
+            (Self::Count, Self::Count) => {}
+            (Self::Sum(into), Self::Sum(from)) | (Self::Mean(into), Self::Mean(from)) => sum_into(into, from),
+            (Self::Min(into), Self::Min(from)) | (Self::Max(into), Self::Max(from)) => extreme_into(into, from),
+            (Self::First(into), Self::First(from)) | (Self::Last(into), Self::Last(from)) => {
+                positioned_into(into, from);
+            }
+            (Self::ApproxDistinct(into), Self::ApproxDistinct(from)) => into.extend(from),
+            (Self::Quantiles(into), Self::Quantiles(from)) if into.ranks == from.ranks => {
+                into.sketches.extend(from.sketches);
+            }
+            (into, from) => {
+                return Err(format!(
+                    "a {} column cannot take the rows of a {} column",
+                    into.kind_name(),
+                    from.kind_name()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The metric kind, for messages.
+    fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Count => "count",
+            Self::Sum(_) => "sum",
+            Self::Mean(_) => "mean",
+            Self::Min(_) => "min",
+            Self::Max(_) => "max",
+            Self::First(_) => "first",
+            Self::Last(_) => "last",
+            Self::ApproxDistinct(_) => "approx_distinct",
+            Self::Quantiles(_) => "quantiles",
+        }
+    }
+
     /// Rows held (`None` for counts, which keep nothing of their own); every
     /// per-row vector of the column has this length.
     pub fn rows(&self) -> Option<usize> {

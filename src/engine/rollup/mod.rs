@@ -14,6 +14,7 @@ mod key_hash;
 pub mod metrics;
 pub mod quantiles;
 mod row_index;
+pub mod segments;
 pub mod series;
 mod sketch_bytes;
 
@@ -25,6 +26,7 @@ use dictionary::Dictionary;
 use key_hash::KeyHasher;
 pub use metrics::{EventOrder, MetricColumn, MetricInput};
 use row_index::RowIndex;
+use segments::ChangeLog;
 
 /// Rows keyed by (bucket, dimension ids), with their metric accumulators.
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +45,8 @@ pub struct RollupState {
     columns: Vec<MetricColumn>,
     rows_by_key: RowIndex,
     hasher: KeyHasher,
+    /// The buckets changed since the last checkpoint took them (see [`segments`]).
+    changes: ChangeLog,
 }
 
 /// The serialized form: everything but the hash index, which is rebuilt on load.
@@ -58,7 +62,9 @@ struct StoredRollup {
     columns: Vec<MetricColumn>,
 }
 
-/// The same fields as [`StoredRollup`], borrowed, so saving does not copy the state.
+/// The same fields as [`StoredRollup`], borrowed, so saving does not copy the
+/// state. Checkpoints before format 3 held the whole rollup in this form; today
+/// they hold [`segments`].
 #[derive(Serialize)]
 struct StoredRollupRef<'a> {
     granularity_micros: i64,
@@ -100,6 +106,8 @@ impl RollupState {
             columns: spec.metrics.iter().map(MetricColumn::new).collect(),
             rows_by_key: RowIndex::default(),
             hasher: KeyHasher::default(),
+            // The key it is saved under may hold another definition's segments.
+            changes: ChangeLog::everything(),
         }
     }
 
@@ -112,6 +120,7 @@ impl RollupState {
     pub fn merge(&mut self, event_micros: i64, dimensions: &[Option<&str>], inputs: &[MetricInput], order: EventOrder) {
         let bucket = self.bucket_of(event_micros);
         let row = self.row_for(bucket, dimensions);
+        self.changes.mark(bucket);
         self.event_counts[row] += 1;
         for (column, input) in self.columns.iter_mut().zip(inputs) {
             column.merge(row, *input, order);
@@ -175,6 +184,7 @@ impl RollupState {
             column.retain_rows(&keep);
         }
         self.rebuild_index();
+        self.changes.drop_before(cutoff_micros);
         dropped
     }
 
@@ -257,6 +267,8 @@ impl TryFrom<StoredRollup> for RollupState {
             columns: stored.columns,
             rows_by_key: RowIndex::default(),
             hasher: KeyHasher::default(),
+            // Read from a whole-rollup checkpoint: the next one writes every segment.
+            changes: ChangeLog::everything(),
         };
         state.rebuild_index();
         Ok(state)

@@ -65,6 +65,24 @@ impl RowIndex {
         }
     }
 
+    /// The rows of `bucket`, in the order they were added.
+    pub fn rows_of(&self, bucket: i64) -> Vec<usize> {
+        let Some(&table) = self.table_of_bucket.get(&bucket) else { return Vec::new() };
+        let mut rows: Vec<usize> = self.tables[table]
+            .slots
+            .iter()
+            .filter(|&&slot| slot != 0)
+            .map(|&slot| (slot as u32 - 1) as usize)
+            .collect();
+        rows.sort_unstable();
+        rows
+    }
+
+    /// Every bucket that holds rows, in no particular order.
+    pub fn buckets(&self) -> impl Iterator<Item = i64> + '_ {
+        self.table_of_bucket.iter().filter(|&(_, &table)| self.tables[table].len > 0).map(|(&bucket, _)| bucket)
+    }
+
     #[inline]
     fn table_for(&mut self, bucket: i64) -> usize {
         if let Some((recent_bucket, table)) = self.recent
@@ -176,5 +194,11 @@ mod tests {
         }
         assert!(rebuilt.find(keys[0].0, keys[0].1, |_| false).is_err(), "a key no row confirms is not found");
         assert!(rebuilt.find(keys[0].0, 99, |_| true).is_err(), "rows of other buckets are not candidates");
+        let rows_of_bucket_3: Vec<usize> = (0..keys.len()).filter(|row| keys[*row].1 == 3).collect();
+        assert_eq!(rebuilt.rows_of(3), rows_of_bucket_3, "a bucket's rows, in the order they were added");
+        assert!(rebuilt.rows_of(99).is_empty());
+        let mut buckets: Vec<i64> = rebuilt.buckets().collect();
+        buckets.sort_unstable();
+        assert_eq!(buckets, (0..7).collect::<Vec<_>>());
     }
 }

@@ -1,7 +1,9 @@
 //! The app's own state in `SQLite` (WAL): one checkpoint row per (workbook,
-//! stream) holding the rollup, the offsets and counters that produced it, and
-//! the definition it was built for — written in one transaction together with
-//! the records quarantined since the previous checkpoint.
+//! stream) holding the offsets and counters, the definition the rollup was
+//! built for and the rollup's header, plus one segment row per time bucket of
+//! the rollup. A checkpoint writes only the segments that changed since the
+//! previous one, with the checkpoint row and the records quarantined since, in
+//! one transaction — so saving a large rollup costs what changed, not its size.
 //!
 //! Owns the schema and every SQL statement. Must not decide *when* to
 //! checkpoint or what a stream does with a mismatch: the stream worker does.
@@ -17,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use lock::StreamLock;
 
 use crate::engine::rollup::RollupState;
+use crate::engine::rollup::segments::RollupChanges;
 use crate::engine::stream::ingest::StreamProgress;
 use crate::engine::stream::quarantine::{QuarantineReason, QuarantinedRecord};
 
@@ -24,9 +27,13 @@ use crate::engine::stream::quarantine::{QuarantineReason, QuarantinedRecord};
 pub const STATE_FILE: &str = "state.sqlite";
 
 /// The checkpoint encoding written today. 1: the hand-made `HyperLogLog`
-/// (before `DataSketches`); 2: distinct counts and quantiles as `DataSketches`
-/// images. A checkpoint of another format cannot be read into today's rollup.
-pub const CHECKPOINT_FORMAT: i64 = 2;
+/// (before `DataSketches`); 2: the whole rollup in one blob, distinct counts and
+/// quantiles as `DataSketches` images; 3: as 2, cut into one segment per
+/// bucket. Format 2 is read (and written as 3 at the next checkpoint); a
+/// checkpoint of format 1 cannot be read into today's rollup.
+pub const CHECKPOINT_FORMAT: i64 = 3;
+/// The whole-rollup format that today's tidepool still reads.
+const WHOLE_ROLLUP_FORMAT: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -50,6 +57,18 @@ CREATE TABLE IF NOT EXISTS quarantine (
     detail             TEXT NOT NULL,
     payload_bytes      INTEGER NOT NULL,
     payload_excerpt    BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoint_segments (
+    workbook_id  TEXT NOT NULL,
+    stream       TEXT NOT NULL,
+    bucket       INTEGER NOT NULL,
+    segment      BLOB NOT NULL,
+    PRIMARY KEY (workbook_id, stream, bucket)
+);
+CREATE TABLE IF NOT EXISTS checkpoint_segments_set_aside (
+    set_aside_id INTEGER NOT NULL,
+    bucket       INTEGER NOT NULL,
+    segment      BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS quarantine_by_stream ON quarantine (workbook_id, stream, id);
 CREATE TABLE IF NOT EXISTS checkpoints_set_aside (
@@ -162,17 +181,35 @@ impl StateStore {
             .optional()
             .map_err(|err| self.sqlite_error(err))?;
         let Some((fingerprint, definition, progress, rollup, format)) = row else { return Ok(None) };
-        if format != CHECKPOINT_FORMAT {
-            return Err(StoreError::OtherFormat { path: self.path.clone(), stream: key.stream.clone(), found: format });
-        }
         let corrupt = |why: String| StoreError::Corrupt { path: self.path.clone(), stream: key.stream.clone(), why };
+        let rollup = match format {
+            CHECKPOINT_FORMAT => RollupState::from_segments(&rollup, self.segments(key)?).map_err(corrupt)?,
+            WHOLE_ROLLUP_FORMAT => postcard::from_bytes(&rollup).map_err(|err| corrupt(err.to_string()))?,
+            found => {
+                return Err(StoreError::OtherFormat { path: self.path.clone(), stream: key.stream.clone(), found });
+            }
+        };
         let progress = serde_json::from_str(&progress).map_err(|err| corrupt(err.to_string()))?;
-        let rollup = postcard::from_bytes(&rollup).map_err(|err| corrupt(err.to_string()))?;
         Ok(Some(Checkpoint { fingerprint, definition, progress, rollup }))
     }
 
-    /// Saves a checkpoint and the newly quarantined records in one transaction,
-    /// keeping at most `quarantine_capacity` records for the stream.
+    /// The stored segments of a stream's rollup, oldest bucket first.
+    fn segments(&self, key: &StreamKey) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT bucket, segment FROM checkpoint_segments WHERE workbook_id = ?1 AND stream = ?2 ORDER BY bucket",
+            )
+            .map_err(|err| self.sqlite_error(err))?;
+        let rows = statement
+            .query_map(params![key.workbook_id, key.stream], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(|err| self.sqlite_error(err))?;
+        rows.collect::<Result<_, _>>().map_err(|err| self.sqlite_error(err))
+    }
+
+    /// Saves a checkpoint — the rollup's changed segments (see
+    /// [`RollupState::take_changes`]) — and the newly quarantined records in one
+    /// transaction, keeping at most `quarantine_capacity` records for the stream.
     #[allow(clippy::too_many_arguments)] // each is one column of the same transaction
     pub fn save(
         &mut self,
@@ -180,12 +217,11 @@ impl StateStore {
         fingerprint: &str,
         definition: &str,
         progress: &StreamProgress,
-        rollup: &RollupState,
+        rollup: &RollupChanges,
         new_quarantine: &[QuarantinedRecord],
         quarantine_capacity: usize,
     ) -> Result<(), StoreError> {
         let encode = |why: String| StoreError::Encode { stream: key.stream.clone(), why };
-        let rollup = postcard::to_stdvec(rollup).map_err(|err| encode(err.to_string()))?;
         let progress = serde_json::to_string(progress).map_err(|err| encode(err.to_string()))?;
         let path = self.path.clone();
         let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
@@ -198,9 +234,10 @@ impl StateStore {
                    fingerprint = excluded.fingerprint, definition = excluded.definition,
                    progress = excluded.progress, rollup = excluded.rollup, saved_at = excluded.saved_at,
                    format = excluded.format",
-                params![key.workbook_id, key.stream, fingerprint, definition, progress, rollup, CHECKPOINT_FORMAT],
+                params![key.workbook_id, key.stream, fingerprint, definition, progress, rollup.header, CHECKPOINT_FORMAT],
             )
             .map_err(sqlite)?;
+        write_segments(&transaction, key, rollup).map_err(sqlite)?;
         if !new_quarantine.is_empty() {
             let mut insert = transaction
                 .prepare_cached(
@@ -253,12 +290,23 @@ impl StateStore {
                 params![key.workbook_id, key.stream, why],
             )
             .map_err(sqlite)?;
-        transaction
-            .execute(
-                "DELETE FROM checkpoints WHERE workbook_id = ?1 AND stream = ?2",
-                params![key.workbook_id, key.stream],
-            )
-            .map_err(sqlite)?;
+        if moved > 0 {
+            transaction
+                .execute(
+                    "INSERT INTO checkpoint_segments_set_aside (set_aside_id, bucket, segment)
+                     SELECT ?3, bucket, segment FROM checkpoint_segments WHERE workbook_id = ?1 AND stream = ?2",
+                    params![key.workbook_id, key.stream, transaction.last_insert_rowid()],
+                )
+                .map_err(sqlite)?;
+        }
+        for table in ["checkpoints", "checkpoint_segments"] {
+            transaction
+                .execute(
+                    &format!("DELETE FROM {table} WHERE workbook_id = ?1 AND stream = ?2"),
+                    params![key.workbook_id, key.stream],
+                )
+                .map_err(sqlite)?;
+        }
         transaction.commit().map_err(sqlite)?;
         Ok(moved > 0)
     }
@@ -269,7 +317,7 @@ impl StateStore {
         let path = self.path.clone();
         let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let transaction = self.connection.transaction().map_err(sqlite)?;
-        for table in ["checkpoints", "quarantine"] {
+        for table in ["checkpoints", "checkpoint_segments", "quarantine"] {
             transaction
                 .execute(
                     &format!("DELETE FROM {table} WHERE workbook_id = ?1 AND stream = ?2"),
@@ -300,6 +348,12 @@ impl StateStore {
         let checkpoints = transaction
             .execute(
                 "DELETE FROM checkpoints WHERE workbook_id = ?1 AND stream = ?2",
+                params![key.workbook_id, key.stream],
+            )
+            .map_err(sqlite)?;
+        transaction
+            .execute(
+                "DELETE FROM checkpoint_segments WHERE workbook_id = ?1 AND stream = ?2",
                 params![key.workbook_id, key.stream],
             )
             .map_err(sqlite)?;
@@ -344,6 +398,34 @@ impl StateStore {
     }
 }
 
+/// Writes a checkpoint's changed segments: all of them replace the stored ones,
+/// or the changed ones replace theirs and retention drops the old ones.
+fn write_segments(
+    transaction: &rusqlite::Transaction<'_>,
+    key: &StreamKey,
+    rollup: &RollupChanges,
+) -> rusqlite::Result<()> {
+    if rollup.replace_all {
+        transaction.execute(
+            "DELETE FROM checkpoint_segments WHERE workbook_id = ?1 AND stream = ?2",
+            params![key.workbook_id, key.stream],
+        )?;
+    } else if let Some(cutoff) = rollup.dropped_before {
+        transaction.execute(
+            "DELETE FROM checkpoint_segments WHERE workbook_id = ?1 AND stream = ?2 AND bucket < ?3",
+            params![key.workbook_id, key.stream, cutoff],
+        )?;
+    }
+    let mut upsert = transaction.prepare_cached(
+        "INSERT INTO checkpoint_segments (workbook_id, stream, bucket, segment) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (workbook_id, stream, bucket) DO UPDATE SET segment = excluded.segment",
+    )?;
+    for (bucket, segment) in &rollup.segments {
+        upsert.execute(params![key.workbook_id, key.stream, bucket, segment])?;
+    }
+    Ok(())
+}
+
 /// Opens the state database with today's schema (streams' and tables' alike).
 fn open_state_database(data_dir: &Path) -> Result<(Connection, PathBuf), StoreError> {
     std::fs::create_dir_all(data_dir)
@@ -368,4 +450,124 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
         connection.execute_batch("ALTER TABLE checkpoints ADD COLUMN format INTEGER NOT NULL DEFAULT 1;")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::stream::ingest::{IncomingMessage, Ingestor};
+
+    fn key(stream: &str) -> StreamKey {
+        StreamKey { workbook_id: "w".into(), stream: stream.into() }
+    }
+
+    /// A rollup per minute and country fed `events` events spread over `minutes` minutes.
+    fn ingestor_with(events: i64, minutes: i64) -> Ingestor {
+        let spec = crate::model::workbook::test_stream(
+            r#"granularity = "1m"
+dimensions = ["country"]
+metrics = [{ name = "events", kind = "count" }, { name = "users", kind = "approx_distinct", field = "user" }]"#,
+        );
+        let mut ingestor = Ingestor::new(&spec);
+        for offset in 0..events {
+            feed(&mut ingestor, offset, offset * minutes * 60_000 / events.max(1));
+        }
+        ingestor
+    }
+
+    fn feed(ingestor: &mut Ingestor, offset: i64, ms: i64) {
+        let payload = format!(r#"{{"ts":{ms},"country":"c{}","user":"u{}"}}"#, offset % 5, offset % 17);
+        let message = IncomingMessage { partition: 0, offset, timestamp_ms: None, payload: Some(payload.as_bytes()) };
+        ingestor.ingest(message, 0);
+    }
+
+    fn save(store: &mut StateStore, key: &StreamKey, ingestor: &mut Ingestor) -> usize {
+        let changes = ingestor.rollup.take_changes().expect("encoded");
+        store.save(key, "f", "{}", &ingestor.progress, &changes, &[], 10).expect("saved");
+        changes.segments.len()
+    }
+
+    fn count(store: &StateStore, sql: &str) -> i64 {
+        store.connection.query_row(sql, [], |row| row.get(0)).expect("counted")
+    }
+
+    #[test]
+    fn a_checkpoint_writes_only_the_buckets_that_changed_and_loads_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = StateStore::open(dir.path()).expect("store");
+        let mut ingestor = ingestor_with(3_000, 30);
+        assert_eq!(save(&mut store, &key("s"), &mut ingestor), 30, "the first checkpoint writes every bucket");
+        // Two more events: one late into an old minute, one in a new minute.
+        feed(&mut ingestor, 3_000, 5 * 60_000);
+        feed(&mut ingestor, 3_001, 31 * 60_000);
+        assert_eq!(save(&mut store, &key("s"), &mut ingestor), 2, "the next one writes the two it touched");
+        let loaded = store.load(&key("s")).expect("loaded").expect("a checkpoint");
+        assert_eq!(loaded.progress.events, 3_002);
+        assert_eq!(loaded.rollup.to_frame().expect("frame"), ingestor.rollup.to_frame().expect("frame"));
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM checkpoint_segments"), 31);
+    }
+
+    #[test]
+    fn a_whole_rollup_checkpoint_of_format_2_is_read_and_written_again_as_segments() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = StateStore::open(dir.path()).expect("store");
+        let ingestor = ingestor_with(500, 10);
+        let blob = postcard::to_stdvec(&ingestor.rollup).expect("encoded");
+        let progress = serde_json::to_string(&ingestor.progress).expect("encoded");
+        store
+            .connection
+            .execute(
+                "INSERT INTO checkpoints (workbook_id, stream, fingerprint, definition, progress, rollup, saved_at, format)
+                 VALUES ('w', 's', 'f', '{}', ?1, ?2, 'then', 2)",
+                params![progress, blob],
+            )
+            .expect("inserted");
+        let mut loaded = store.load(&key("s")).expect("loaded").expect("a checkpoint");
+        assert_eq!(loaded.rollup.to_frame().expect("frame"), ingestor.rollup.to_frame().expect("frame"));
+        let changes = loaded.rollup.take_changes().expect("encoded");
+        assert!(changes.replace_all && changes.segments.len() == 10, "the next checkpoint writes every bucket");
+        store.save(&key("s"), "f", "{}", &loaded.progress, &changes, &[], 10).expect("saved");
+        assert_eq!(count(&store, "SELECT format FROM checkpoints"), CHECKPOINT_FORMAT);
+        let again = store.load(&key("s")).expect("loaded").expect("a checkpoint");
+        assert_eq!(again.rollup.to_frame().expect("frame"), ingestor.rollup.to_frame().expect("frame"));
+    }
+
+    #[test]
+    fn a_corrupt_segment_is_reported_and_set_aside_whole_and_an_old_format_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = StateStore::open(dir.path()).expect("store");
+        let mut ingestor = ingestor_with(100, 4);
+        save(&mut store, &key("s"), &mut ingestor);
+        store
+            .connection
+            .execute("UPDATE checkpoint_segments SET segment = x'ff' WHERE bucket = 60000000", [])
+            .expect("damaged");
+        let err = store.load(&key("s")).expect_err("corrupt");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("segment of bucket 60000000"), "{err}");
+        assert!(store.set_aside(&key("s"), "corrupt").expect("set aside"));
+        assert!(store.load(&key("s")).expect("loaded").is_none());
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM checkpoint_segments"), 0);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM checkpoint_segments_set_aside"), 4, "kept, not overwritten");
+
+        save(&mut store, &key("t"), &mut ingestor_with(10, 1));
+        store.connection.execute("UPDATE checkpoints SET format = 1 WHERE stream = 't'", []).expect("aged");
+        let err = store.load(&key("t")).expect_err("other format");
+        assert!(err.to_string().contains("format 1"), "{err}");
+    }
+
+    #[test]
+    fn promoting_a_rebuild_moves_its_segments_and_drops_the_old_ones() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store = StateStore::open(dir.path()).expect("store");
+        save(&mut store, &key("s"), &mut ingestor_with(100, 8));
+        let mut rebuilt = ingestor_with(50, 3);
+        save(&mut store, &key("s").rebuild(), &mut rebuilt);
+        store.promote(&key("s").rebuild(), &key("s")).expect("promoted");
+        let loaded = store.load(&key("s")).expect("loaded").expect("a checkpoint");
+        assert_eq!(loaded.rollup.to_frame().expect("frame"), rebuilt.rollup.to_frame().expect("frame"));
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM checkpoint_segments"), 3);
+        assert!(store.reset(&key("s")).expect("reset"));
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM checkpoint_segments"), 0);
+    }
 }

@@ -44,6 +44,11 @@ pub enum StreamControl {
     Unwatch,
 }
 
+/// A checkpoint is also due once the rollup has grown by this many rows since
+/// the last one: a checkpoint writes the rows that changed, so this bounds how
+/// long it holds the stream while a backlog is read (live, the interval comes first).
+const CHECKPOINT_AFTER_NEW_ROWS: usize = 50_000;
+
 /// Events between table snapshots of a watched stream.
 const TABLE_EVERY: Duration = Duration::from_secs(2);
 
@@ -274,6 +279,7 @@ impl StreamWorker {
         let mut any_at_end = false;
         let mut caught_up_reported = false;
         let mut last_checkpoint = Instant::now();
+        let mut rows_at_checkpoint = ingestor.rollup.row_count();
         let mut last_status = Instant::now();
         let mut events_at_last_status = ingestor.progress.events + ingestor.progress.quarantined_total();
         // When reading until caught up, a session that makes no progress for the
@@ -428,9 +434,12 @@ impl StreamWorker {
                 };
                 self.report(status, ingestor, lag);
             }
-            if last_checkpoint.elapsed() >= self.checkpoint_every {
+            if last_checkpoint.elapsed() >= self.checkpoint_every
+                || ingestor.rollup.row_count() >= rows_at_checkpoint + CHECKPOINT_AFTER_NEW_ROWS
+            {
                 self.checkpoint(store, ingestor);
                 last_checkpoint = Instant::now();
+                rows_at_checkpoint = ingestor.rollup.row_count();
             }
         }
     }
@@ -490,15 +499,20 @@ impl StreamWorker {
         ingestor.apply_retention(now_micros());
         let pending = ingestor.take_pending_quarantine();
         let key = self.checkpoint_key();
-        let saved = store.save(
-            &key,
-            &self.definition.fingerprint(),
-            &self.definition.canonical_json(),
-            &ingestor.progress,
-            &ingestor.rollup,
-            &pending,
-            self.spec.quarantine_capacity,
-        );
+        let saved =
+            ingestor.rollup.take_changes().map_err(|why| StoreError::Encode { stream: self.name(), why }).and_then(
+                |changes| {
+                    store.save(
+                        &key,
+                        &self.definition.fingerprint(),
+                        &self.definition.canonical_json(),
+                        &ingestor.progress,
+                        &changes,
+                        &pending,
+                        self.spec.quarantine_capacity,
+                    )
+                },
+            );
         if saved.is_ok() && self.rebuild.as_ref().is_some_and(|rebuild| rebuild.caught_up) {
             match store.promote(&key, &self.key) {
                 Ok(()) => {
@@ -511,6 +525,7 @@ impl StreamWorker {
         match saved {
             Ok(()) => self.sink.offer(Event::CheckpointSaved { stream: self.name(), stats: stats_of(ingestor, None) }),
             Err(err) => {
+                ingestor.rollup.save_failed();
                 ingestor.restore_pending_quarantine(pending);
                 self.sink.send(Event::CheckpointFailed { stream: self.name(), message: err.to_string() });
             }

@@ -1,0 +1,344 @@
+//! The rollup cut into segments, one per time bucket, so that a checkpoint
+//! writes only what changed since the previous one (Druid likewise keeps one
+//! segment per time chunk): the log of which buckets changed, one bucket's rows
+//! encoded on their own, the header all segments share, and a rollup put back
+//! together from a header and its segments.
+//!
+//! Owns no I/O: the state store writes and reads the bytes, and the stream
+//! worker decides when.
+
+use hashbrown::HashSet;
+use serde::{Deserialize, Serialize};
+
+use super::dictionary::Dictionary;
+use super::{MetricColumn, RollupState};
+
+/// Which buckets changed since the rollup was last saved.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeLog {
+    buckets: HashSet<i64>,
+    /// The bucket marked last (already in `buckets`): consecutive events mostly share one.
+    last: Option<i64>,
+    /// Every bucket must be written again: a new rollup (the key may hold another
+    /// definition's segments), one read from an older format, or a failed save.
+    everything: bool,
+    /// Retention dropped every bucket before this since the last save.
+    dropped_before: Option<i64>,
+}
+
+impl ChangeLog {
+    /// A log that asks for every bucket to be written.
+    pub fn everything() -> Self {
+        Self { everything: true, ..Self::default() }
+    }
+
+    #[inline]
+    pub fn mark(&mut self, bucket: i64) {
+        if self.last != Some(bucket) {
+            self.buckets.insert(bucket);
+            self.last = Some(bucket);
+        }
+    }
+
+    /// Retention dropped every bucket before `cutoff`.
+    pub fn drop_before(&mut self, cutoff: i64) {
+        self.dropped_before = Some(self.dropped_before.map_or(cutoff, |earlier| earlier.max(cutoff)));
+        self.buckets.retain(|&bucket| bucket >= cutoff);
+        self.last = None;
+    }
+
+    /// How many buckets are waiting to be written (`None`: all of them).
+    pub fn pending(&self) -> Option<usize> {
+        (!self.everything).then_some(self.buckets.len())
+    }
+}
+
+/// What one checkpoint writes of a rollup.
+#[derive(Debug)]
+pub struct RollupChanges {
+    /// Granularity, names and metric kinds: small, written with every checkpoint.
+    pub header: Vec<u8>,
+    /// The stored segments are replaced by these (instead of updated by them).
+    pub replace_all: bool,
+    /// Stored segments of buckets before this are dropped (retention).
+    pub dropped_before: Option<i64>,
+    /// (bucket start in µs, encoded rows) of every changed bucket, oldest first.
+    pub segments: Vec<(i64, Vec<u8>)>,
+    /// Rows in `segments`.
+    pub rows: usize,
+}
+
+/// The header: everything but the rows.
+#[derive(Serialize, Deserialize)]
+struct Header {
+    granularity_micros: i64,
+    dimension_names: Vec<String>,
+    metric_names: Vec<String>,
+    /// Empty columns: they carry each metric's kind (and a quantile metric's ranks).
+    columns: Vec<MetricColumn>,
+}
+
+/// The rows of one bucket; dimension values as text, so a segment needs no dictionary.
+#[derive(Serialize)]
+struct SegmentRef<'a> {
+    dimensions: Vec<Option<&'a str>>,
+    event_counts: Vec<u64>,
+    columns: Vec<MetricColumn>,
+}
+
+/// [`SegmentRef`] as read back.
+#[derive(Deserialize)]
+struct Segment {
+    dimensions: Vec<Option<Box<str>>>,
+    event_counts: Vec<u64>,
+    columns: Vec<MetricColumn>,
+}
+
+impl RollupState {
+    /// Encodes the buckets changed since the last call and starts a new log. If
+    /// the save then fails, call [`Self::save_failed`] so the next one writes everything.
+    pub fn take_changes(&mut self) -> Result<RollupChanges, String> {
+        let log = std::mem::take(&mut self.changes);
+        let encoded = self.encode_changes(&log);
+        if encoded.is_err() {
+            self.changes = log;
+            self.changes.everything = true;
+        }
+        encoded
+    }
+
+    /// The last changes taken were not saved: the next checkpoint writes every bucket.
+    pub fn save_failed(&mut self) {
+        self.changes.everything = true;
+    }
+
+    /// How many buckets the next checkpoint writes (`None`: all of them).
+    pub fn changed_buckets(&self) -> Option<usize> {
+        self.changes.pending()
+    }
+
+    fn encode_changes(&self, log: &ChangeLog) -> Result<RollupChanges, String> {
+        let header = Header {
+            granularity_micros: self.granularity_micros,
+            dimension_names: self.dimension_names.clone(),
+            metric_names: self.metric_names.clone(),
+            columns: self.columns.iter().map(|column| column.select(&[])).collect(),
+        };
+        let header = postcard::to_stdvec(&header).map_err(|err| err.to_string())?;
+        let mut buckets: Vec<i64> =
+            if log.everything { self.rows_by_key.buckets().collect() } else { log.buckets.iter().copied().collect() };
+        buckets.sort_unstable();
+        let mut segments = Vec::with_capacity(buckets.len());
+        let mut rows = 0;
+        for bucket in buckets {
+            let bucket_rows = self.rows_by_key.rows_of(bucket);
+            if bucket_rows.is_empty() {
+                continue;
+            }
+            rows += bucket_rows.len();
+            let segment = postcard::to_stdvec(&self.segment(&bucket_rows)).map_err(|err| err.to_string())?;
+            segments.push((bucket, segment));
+        }
+        Ok(RollupChanges { header, replace_all: log.everything, dropped_before: log.dropped_before, segments, rows })
+    }
+
+    fn segment(&self, rows: &[usize]) -> SegmentRef<'_> {
+        let width = self.dimension_names.len();
+        let mut dimensions = Vec::with_capacity(rows.len() * width);
+        for &row in rows {
+            let ids = &self.dimension_ids[row * width..(row + 1) * width];
+            dimensions.extend(ids.iter().zip(&self.dictionaries).map(|(&id, dictionary)| dictionary.value(id)));
+        }
+        SegmentRef {
+            dimensions,
+            event_counts: rows.iter().map(|&row| self.event_counts[row]).collect(),
+            columns: self.columns.iter().map(|column| column.select(rows)).collect(),
+        }
+    }
+
+    /// Puts a rollup back together from its header and its segments (in any
+    /// order); a damaged one is refused with the reason, never a panic.
+    pub fn from_segments(header: &[u8], segments: impl IntoIterator<Item = (i64, Vec<u8>)>) -> Result<Self, String> {
+        let header: Header = postcard::from_bytes(header).map_err(|err| format!("header: {err}"))?;
+        if header.granularity_micros <= 0 {
+            return Err(format!("granularity of {} µs", header.granularity_micros));
+        }
+        if header.columns.len() != header.metric_names.len() {
+            return Err(format!("{} metric columns for {} metrics", header.columns.len(), header.metric_names.len()));
+        }
+        let width = header.dimension_names.len();
+        let mut state = Self {
+            granularity_micros: header.granularity_micros,
+            dictionaries: vec![Dictionary::default(); width],
+            dimension_names: header.dimension_names,
+            metric_names: header.metric_names,
+            buckets: Vec::new(),
+            dimension_ids: Vec::new(),
+            event_counts: Vec::new(),
+            columns: header.columns,
+            rows_by_key: super::RowIndex::default(),
+            hasher: super::KeyHasher::default(),
+            changes: ChangeLog::default(),
+        };
+        for (bucket, bytes) in segments {
+            state.add_segment(bucket, &bytes).map_err(|why| format!("segment of bucket {bucket} µs: {why}"))?;
+        }
+        state.rebuild_index();
+        Ok(state)
+    }
+
+    fn add_segment(&mut self, bucket: i64, bytes: &[u8]) -> Result<(), String> {
+        if bucket.rem_euclid(self.granularity_micros) != 0 {
+            return Err("the bucket does not start on the granularity".into());
+        }
+        let segment: Segment = postcard::from_bytes(bytes).map_err(|err| err.to_string())?;
+        let rows = segment.event_counts.len();
+        let width = self.dimension_names.len();
+        if segment.dimensions.len() != rows * width {
+            return Err(format!("{} dimension values for {rows} rows of {width} dimensions", segment.dimensions.len()));
+        }
+        if segment.columns.len() != self.columns.len() {
+            return Err(format!("{} metric columns for {} metrics", segment.columns.len(), self.columns.len()));
+        }
+        if let Some(found) = segment.columns.iter().find_map(|column| column.rows().filter(|&found| found != rows)) {
+            return Err(format!("a metric has {found} values for {rows} rows"));
+        }
+        for values in segment.dimensions.chunks(width.max(1)).take(rows) {
+            for (dictionary, value) in self.dictionaries.iter_mut().zip(values) {
+                self.dimension_ids.push(dictionary.id_of(value.as_deref()));
+            }
+        }
+        self.buckets.extend(std::iter::repeat_n(bucket, rows));
+        self.event_counts.extend(segment.event_counts);
+        for (column, rows) in self.columns.iter_mut().zip(segment.columns) {
+            column.append(rows)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rollup::distinct::coupon_of;
+    use crate::engine::rollup::{EventOrder, MetricInput};
+    use crate::model::RollupSpec;
+
+    const MINUTE: i64 = 60_000_000;
+
+    fn spec() -> RollupSpec {
+        crate::model::workbook::test_stream(
+            r#"granularity = "1m"
+dimensions = ["country", "kind"]
+metrics = [
+  { name = "events", kind = "count" },
+  { name = "revenue", kind = "sum", field = "price" },
+  { name = "users", kind = "approx_distinct", field = "user" },
+  { name = "latest", kind = "last", field = "price" },
+]"#,
+        )
+        .rollup
+    }
+
+    fn merge(state: &mut RollupState, minute: i64, country: Option<&str>, user: &str, price: f64, offset: i64) {
+        let micros = minute * MINUTE + offset;
+        let inputs = [
+            MetricInput::Absent,
+            MetricInput::Number { value: price, exact: None },
+            MetricInput::Distinct(coupon_of(user)),
+            MetricInput::Number { value: price, exact: None },
+        ];
+        state.merge(micros, &[country, Some("view")], &inputs, EventOrder { micros, partition: 0, offset });
+    }
+
+    /// Stored segments, as the state store would keep them: one per bucket, the latest write wins.
+    fn store(stored: &mut std::collections::BTreeMap<i64, Vec<u8>>, changes: RollupChanges) {
+        if changes.replace_all {
+            stored.clear();
+        }
+        if let Some(cutoff) = changes.dropped_before {
+            stored.retain(|&bucket, _| bucket >= cutoff);
+        }
+        stored.extend(changes.segments);
+    }
+
+    fn frame_of(state: &RollupState) -> polars::prelude::DataFrame {
+        state.to_frame().expect("frame")
+    }
+
+    #[test]
+    fn only_changed_buckets_are_written_and_the_segments_rebuild_the_rollup() {
+        let mut state = RollupState::new(&spec());
+        let mut stored = std::collections::BTreeMap::new();
+        for minute in 0..50 {
+            for user in 0..20 {
+                let country = [Some("DE"), Some("FR"), None][user % 3];
+                merge(&mut state, minute, country, &format!("u{user}"), 1.5, minute * 100 + user as i64);
+            }
+        }
+        let first = state.take_changes().expect("encoded");
+        assert!(first.replace_all, "a new rollup replaces whatever the key held");
+        assert_eq!(first.segments.len(), 50);
+        assert_eq!(first.rows, state.row_count());
+        store(&mut stored, first);
+
+        merge(&mut state, 49, Some("DE"), "late-user", 2.0, 9_000);
+        merge(&mut state, 50, Some("IT"), "new-user", 3.0, 9_001);
+        assert_eq!(state.changed_buckets(), Some(2));
+        let second = state.take_changes().expect("encoded");
+        assert!(!second.replace_all);
+        assert_eq!(
+            second.segments.iter().map(|(bucket, _)| *bucket).collect::<Vec<_>>(),
+            vec![49 * MINUTE, 50 * MINUTE]
+        );
+        store(&mut stored, second);
+        assert!(state.take_changes().expect("encoded").segments.is_empty(), "nothing changed since");
+
+        let header = state.take_changes().expect("encoded").header;
+        let again = RollupState::from_segments(&header, stored.clone()).expect("rebuilt");
+        assert_eq!(again.row_count(), state.row_count());
+        assert_eq!(frame_of(&again), frame_of(&state));
+
+        // Retention drops the stored segments of dropped buckets too.
+        assert_eq!(state.drop_buckets_before(10 * MINUTE), 10 * 3);
+        merge(&mut state, 50, Some("IT"), "another", 1.0, 9_002);
+        let third = state.take_changes().expect("encoded");
+        assert_eq!(third.dropped_before, Some(10 * MINUTE));
+        store(&mut stored, third);
+        let again = RollupState::from_segments(&header, stored.clone()).expect("rebuilt");
+        assert_eq!(frame_of(&again), frame_of(&state));
+
+        // The rebuilt rollup keeps merging into the same rows.
+        let mut again = again;
+        merge(&mut again, 50, Some("IT"), "new-user", 3.0, 9_003);
+        merge(&mut state, 50, Some("IT"), "new-user", 3.0, 9_003);
+        assert_eq!(again.row_count(), state.row_count());
+        assert_eq!(frame_of(&again), frame_of(&state));
+    }
+
+    #[test]
+    fn a_failed_save_writes_everything_next_time() {
+        let mut state = RollupState::new(&spec());
+        merge(&mut state, 1, Some("DE"), "a", 1.0, 1);
+        let _ = state.take_changes().expect("encoded");
+        merge(&mut state, 2, Some("DE"), "a", 1.0, 2);
+        let _lost = state.take_changes().expect("encoded");
+        state.save_failed();
+        let next = state.take_changes().expect("encoded");
+        assert!(next.replace_all);
+        assert_eq!(next.segments.len(), 2);
+    }
+
+    #[test]
+    fn damaged_segments_are_refused_with_the_reason() {
+        let mut state = RollupState::new(&spec());
+        merge(&mut state, 1, Some("DE"), "a", 1.0, 1);
+        let changes = state.take_changes().expect("encoded");
+        let (bucket, mut bytes) = changes.segments[0].clone();
+        let unaligned = RollupState::from_segments(&changes.header, [(bucket + 1, bytes.clone())]);
+        assert!(unaligned.expect_err("refused").contains("granularity"));
+        bytes.truncate(bytes.len() / 2);
+        assert!(RollupState::from_segments(&changes.header, [(bucket, bytes)]).is_err());
+        assert!(RollupState::from_segments(&changes.header[..2], []).expect_err("refused").contains("header"));
+    }
+}
