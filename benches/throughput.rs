@@ -279,6 +279,39 @@ fn millions(rate: f64) -> String {
     format!("{:.2}M events/s", rate / 1e6)
 }
 
+/// (c) and (b), alternating on the same topic for several rounds (as (a) and (d) do).
+fn consume_rounds(brokers: &str, topic: &str, expected: usize) {
+    let consume_rounds: usize =
+        std::env::var("TIDEPOOL_BENCH_CONSUME_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let (mut raws, mut e2es, mut shares) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..consume_rounds.max(1) {
+        let raw = raw_consume(brokers, topic, expected);
+        let e2e = end_to_end(brokers, topic, expected);
+        raws.push(raw);
+        e2es.push(e2e);
+        shares.push(100.0 * e2e / raw);
+    }
+    println!(
+        "(c) raw librdkafka consume, tansu:   {} median   (rounds, M/s: {})",
+        millions(median(&raws)),
+        list(&raws, 1e6)
+    );
+    println!(
+        "(b) end to end through the engine:   {} median   (rounds, M/s: {})",
+        millions(median(&e2es)),
+        list(&e2es, 1e6)
+    );
+    println!(
+        "    (b) / (c) in the same round:      {:.0}% median   (rounds, %: {})",
+        median(&shares),
+        list(&shares, 1.0)
+    );
+}
+
+fn list(values: &[f64], unit: f64) -> String {
+    values.iter().map(|value| format!("{:.2}", value / unit)).collect::<Vec<_>>().join(" ")
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(count) = args.iter().position(|a| a == "--peak-memory-child").and_then(|i| args.get(i + 1)) {
@@ -294,7 +327,7 @@ fn main() {
         }
         return;
     }
-    if !args.iter().any(|a| a == "--bench") {
+    if !args.iter().any(|a| a == "--bench" || a == "--consume-only") {
         let rate = engine_only(&messages(10_000), 1);
         println!("smoke: engine-only pass over 10k events ok ({})", millions(rate));
         return;
@@ -309,8 +342,10 @@ fn main() {
     // (a) and (d) alternate for several rounds, so a busy moment on a shared
     // host shows up as one odd round instead of skewing the comparison.
     let rounds: usize = std::env::var("TIDEPOOL_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    // `--consume-only` measures (b) and (c) alone (for profiling the consumer path).
+    let consume_only = args.iter().any(|a| a == "--consume-only");
     let (mut engine_rates, mut duck_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..rounds.max(1) {
+    for _ in 0..if consume_only { 0 } else { rounds.max(1) } {
         let engine_rate = engine_only(&batch, 2);
         engine_rates.push(engine_rate);
         if let Some(rate) = duckdb(&batch) {
@@ -318,27 +353,26 @@ fn main() {
             ratios.push(engine_rate / rate);
         }
     }
-    let list = |values: &[f64], unit: f64| {
-        values.iter().map(|value| format!("{:.2}", value / unit)).collect::<Vec<_>>().join(" ")
-    };
-    println!(
-        "(a) engine only, one core:           {} median   (rounds, M/s: {})",
-        millions(median(&engine_rates)),
-        list(&engine_rates, 1e6)
-    );
-    if duck_rates.is_empty() {
-        println!("(d) DuckDB: not measured (pip install duckdb)");
-    } else {
+    if !consume_only {
         println!(
-            "(d) DuckDB from NDJSON, both cores:   {} median   (rounds, M/s: {})",
-            millions(median(&duck_rates)),
-            list(&duck_rates, 1e6)
+            "(a) engine only, one core:           {} median   (rounds, M/s: {})",
+            millions(median(&engine_rates)),
+            list(&engine_rates, 1e6)
         );
-        println!(
-            "    (a) / (d) in the same round:      {:.2}x median   (rounds: {})",
-            median(&ratios),
-            list(&ratios, 1.0)
-        );
+        if duck_rates.is_empty() {
+            println!("(d) DuckDB: not measured (pip install duckdb)");
+        } else {
+            println!(
+                "(d) DuckDB from NDJSON, both cores:   {} median   (rounds, M/s: {})",
+                millions(median(&duck_rates)),
+                list(&duck_rates, 1e6)
+            );
+            println!(
+                "    (a) / (d) in the same round:      {:.2}x median   (rounds: {})",
+                median(&ratios),
+                list(&ratios, 1.0)
+            );
+        }
     }
 
     match std::env::var("TIDEPOOL_BENCH_BROKER") {
@@ -346,14 +380,14 @@ fn main() {
             let topic = format!("bench-{}", std::process::id());
             create_topic(&brokers, &topic);
             produce(&brokers, &topic, &batch);
-            let raw = raw_consume(&brokers, &topic, batch.len());
-            let e2e = end_to_end(&brokers, &topic, batch.len());
-            println!("(c) raw librdkafka consume, tansu:   {}", millions(raw));
-            println!("(b) end to end through the engine:   {}   ({:.0}% of (c))", millions(e2e), 100.0 * e2e / raw);
+            consume_rounds(&brokers, &topic, batch.len());
         }
         Err(_) => println!("(b)/(c): not measured (set TIDEPOOL_BENCH_BROKER, as scripts/bench does)"),
     }
     drop(batch);
+    if consume_only {
+        return;
+    }
 
     let peak_events =
         std::env::var("TIDEPOOL_BENCH_PEAK_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000_usize);
