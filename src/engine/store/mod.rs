@@ -140,6 +140,8 @@ pub enum StoreError {
     TableFile { path: PathBuf, source: std::io::Error },
     #[error("cannot encode the checkpoint of stream `{stream}`: {why}")]
     Encode { stream: String, why: String },
+    #[error("the checkpoint writer of stream `{stream}` stopped unexpectedly")]
+    WriterStopped { stream: String },
 }
 
 /// The open state database.

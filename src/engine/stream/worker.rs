@@ -16,6 +16,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 
+use super::checkpointer::{CheckpointWrite, Checkpointer, WriteOutcome};
 use super::ingest::{IncomingMessage, Ingestor, StreamProgress};
 use super::kafka::{self, ConnectError, StreamConsumer};
 use crate::engine::rollup::series::SeriesQuery;
@@ -142,10 +143,18 @@ impl StreamWorker {
                 return;
             }
         };
-        let (mut store, mut ingestor) = match self.restore() {
+        let (store, mut ingestor) = match self.restore() {
             Ok(restored) => restored,
             Err(err) => {
                 self.sink.send(Event::StreamFailed { stream: self.name(), message: err.to_string() });
+                return;
+            }
+        };
+        let mut store = match Checkpointer::start(store, &self.spec.name) {
+            Ok(checkpointer) => checkpointer,
+            Err(err) => {
+                let message = format!("cannot start the checkpoint writer of stream `{}`: {err}", self.spec.name);
+                self.sink.send(Event::StreamFailed { stream: self.name(), message });
                 return;
             }
         };
@@ -168,7 +177,7 @@ impl StreamWorker {
                     break;
                 }
                 SessionEnd::Failed(err) if err.recovery == kafka::Recovery::UserMustFix => {
-                    self.checkpoint(&mut store, &mut ingestor);
+                    self.checkpoint_now(&mut store, &mut ingestor);
                     self.sink.send(Event::StreamFailed { stream: self.name(), message: err.message });
                     return;
                 }
@@ -176,7 +185,7 @@ impl StreamWorker {
                     if let RunMode::UntilCaughtUp { give_up_after } = self.mode
                         && started.elapsed() + retry_in > give_up_after
                     {
-                        self.checkpoint(&mut store, &mut ingestor);
+                        self.checkpoint_now(&mut store, &mut ingestor);
                         self.sink.send(Event::StreamFailed {
                             stream: self.name(),
                             message: format!("{err}; gave up after {}s", started.elapsed().as_secs()),
@@ -189,7 +198,7 @@ impl StreamWorker {
                 }
             }
         }
-        self.checkpoint(&mut store, &mut ingestor);
+        self.checkpoint_now(&mut store, &mut ingestor);
         if caught_up {
             self.sink.send(Event::StreamCaughtUp { stream: self.name(), stats: stats_of(&ingestor, Some(0)) });
         }
@@ -262,7 +271,7 @@ impl StreamWorker {
         consumer: &StreamConsumer,
         partitions: &[i32],
         ingestor: &mut Ingestor,
-        store: &mut StateStore,
+        store: &mut Checkpointer,
     ) -> SessionEnd {
         let mut resume_checks: HashMap<i32, kafka::ResumeCheck> = HashMap::new();
         match kafka::assign(consumer, &self.spec, partitions, &ingestor.progress) {
@@ -366,7 +375,7 @@ impl StreamWorker {
                             }
                             Err(err) => return SessionEnd::Failed(err),
                         }
-                        self.checkpoint(store, ingestor);
+                        self.checkpoint_now(store, ingestor);
                         last_checkpoint = Instant::now();
                     }
                     if at_end.values().all(|&done| done) {
@@ -434,10 +443,13 @@ impl StreamWorker {
                 };
                 self.report(status, ingestor, lag);
             }
-            if last_checkpoint.elapsed() >= self.checkpoint_every
-                || ingestor.rollup.row_count() >= rows_at_checkpoint + CHECKPOINT_AFTER_NEW_ROWS
+            if let Some(outcome) = store.finished() {
+                self.checkpoint_written(outcome, ingestor);
+            }
+            if (last_checkpoint.elapsed() >= self.checkpoint_every
+                || ingestor.rollup.row_count() >= rows_at_checkpoint + CHECKPOINT_AFTER_NEW_ROWS)
+                && self.begin_checkpoint(store, ingestor)
             {
-                self.checkpoint(store, ingestor);
                 last_checkpoint = Instant::now();
                 rows_at_checkpoint = ingestor.rollup.row_count();
             }
@@ -495,38 +507,72 @@ impl StreamWorker {
         self.sink.offer(Event::StreamViewUpdated { stream: self.spec.name.clone(), view: Arc::new(view) });
     }
 
-    fn checkpoint(&mut self, store: &mut StateStore, ingestor: &mut Ingestor) {
+    /// Writes a checkpoint and waits for it (and for the one in flight before it).
+    fn checkpoint_now(&mut self, checkpointer: &mut Checkpointer, ingestor: &mut Ingestor) {
+        if let Some(outcome) = checkpointer.wait() {
+            self.checkpoint_written(outcome, ingestor);
+        }
+        if self.begin_checkpoint(checkpointer, ingestor)
+            && let Some(outcome) = checkpointer.wait()
+        {
+            self.checkpoint_written(outcome, ingestor);
+        }
+    }
+
+    /// Hands the rollup's changes, the progress and the newly quarantined records
+    /// to the writer thread, unless it is still writing the previous checkpoint.
+    /// Only encoding happens here. Answers whether a checkpoint was started.
+    fn begin_checkpoint(&mut self, checkpointer: &mut Checkpointer, ingestor: &mut Ingestor) -> bool {
+        if checkpointer.busy() {
+            return false;
+        }
         ingestor.apply_retention(now_micros());
-        let pending = ingestor.take_pending_quarantine();
-        let key = self.checkpoint_key();
-        let saved =
-            ingestor.rollup.take_changes().map_err(|why| StoreError::Encode { stream: self.name(), why }).and_then(
-                |changes| {
-                    store.save(
-                        &key,
-                        &self.definition.fingerprint(),
-                        &self.definition.canonical_json(),
-                        &ingestor.progress,
-                        &changes,
-                        &pending,
-                        self.spec.quarantine_capacity,
-                    )
-                },
-            );
-        if saved.is_ok() && self.rebuild.as_ref().is_some_and(|rebuild| rebuild.caught_up) {
-            match store.promote(&key, &self.key) {
-                Ok(()) => {
-                    self.rebuild = None;
-                    self.sink.send(Event::StreamRebuilt { stream: self.name(), stats: stats_of(ingestor, None) });
-                }
-                Err(err) => self.sink.send(Event::CheckpointFailed { stream: self.name(), message: err.to_string() }),
+        let changes = match ingestor.rollup.take_changes() {
+            Ok(changes) => changes,
+            Err(why) => {
+                let message = StoreError::Encode { stream: self.name(), why }.to_string();
+                self.sink.send(Event::CheckpointFailed { stream: self.name(), message });
+                return false;
+            }
+        };
+        let write = CheckpointWrite {
+            key: self.checkpoint_key(),
+            fingerprint: self.definition.fingerprint(),
+            definition: self.definition.canonical_json(),
+            progress: ingestor.progress.clone(),
+            changes,
+            quarantine: ingestor.take_pending_quarantine(),
+            quarantine_capacity: self.spec.quarantine_capacity,
+            promote_to: self.rebuild.as_ref().is_some_and(|rebuild| rebuild.caught_up).then(|| self.key.clone()),
+        };
+        match checkpointer.submit(write) {
+            Ok(()) => true,
+            Err(write) => {
+                ingestor.rollup.save_failed();
+                ingestor.restore_pending_quarantine(write.quarantine);
+                let message = StoreError::WriterStopped { stream: self.name() }.to_string();
+                self.sink.send(Event::CheckpointFailed { stream: self.name(), message });
+                false
             }
         }
-        match saved {
+    }
+
+    /// Takes note of a written (or failed) checkpoint: a promoted rebuild is
+    /// done; a failed write is retried whole with its quarantined records.
+    fn checkpoint_written(&mut self, outcome: WriteOutcome, ingestor: &mut Ingestor) {
+        match outcome.promoted {
+            Some(Ok(())) => {
+                self.rebuild = None;
+                self.sink.send(Event::StreamRebuilt { stream: self.name(), stats: stats_of(ingestor, None) });
+            }
+            Some(Err(err)) => self.sink.send(Event::CheckpointFailed { stream: self.name(), message: err.to_string() }),
+            None => {}
+        }
+        match outcome.saved {
             Ok(()) => self.sink.offer(Event::CheckpointSaved { stream: self.name(), stats: stats_of(ingestor, None) }),
             Err(err) => {
                 ingestor.rollup.save_failed();
-                ingestor.restore_pending_quarantine(pending);
+                ingestor.restore_pending_quarantine(outcome.unsaved_quarantine);
                 self.sink.send(Event::CheckpointFailed { stream: self.name(), message: err.to_string() });
             }
         }
