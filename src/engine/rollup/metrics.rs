@@ -285,28 +285,24 @@ impl MetricColumn {
                 into.sketches.extend(from.sketches);
             }
             (into, from) => {
-                return Err(format!(
-                    "a {} column cannot take the rows of a {} column",
-                    into.kind_name(),
-                    from.kind_name()
-                ));
+                return Err(format!("a {} column cannot take the rows of a {} column", into.kind(), from.kind()));
             }
         }
         Ok(())
     }
 
-    /// The metric kind, for messages.
-    fn kind_name(&self) -> &'static str {
+    /// The metric kind this column accumulates.
+    fn kind(&self) -> MetricKind {
         match self {
-            Self::Count => "count",
-            Self::Sum(_) => "sum",
-            Self::Mean(_) => "mean",
-            Self::Min(_) => "min",
-            Self::Max(_) => "max",
-            Self::First(_) => "first",
-            Self::Last(_) => "last",
-            Self::ApproxDistinct(_) => "approx_distinct",
-            Self::Quantiles(_) => "quantiles",
+            Self::Count => MetricKind::Count,
+            Self::Sum(_) => MetricKind::Sum,
+            Self::Mean(_) => MetricKind::Mean,
+            Self::Min(_) => MetricKind::Min,
+            Self::Max(_) => MetricKind::Max,
+            Self::First(_) => MetricKind::First,
+            Self::Last(_) => MetricKind::Last,
+            Self::ApproxDistinct(_) => MetricKind::ApproxDistinct,
+            Self::Quantiles(_) => MetricKind::Quantiles,
         }
     }
 

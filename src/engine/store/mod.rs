@@ -302,12 +302,7 @@ impl StateStore {
                 .map_err(sqlite)?;
         }
         for table in ["checkpoints", "checkpoint_segments"] {
-            transaction
-                .execute(
-                    &format!("DELETE FROM {table} WHERE workbook_id = ?1 AND stream = ?2"),
-                    params![key.workbook_id, key.stream],
-                )
-                .map_err(sqlite)?;
+            delete_rows_of(&transaction, table, key).map_err(sqlite)?;
         }
         transaction.commit().map_err(sqlite)?;
         Ok(moved > 0)
@@ -320,12 +315,7 @@ impl StateStore {
         let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let transaction = self.connection.transaction().map_err(sqlite)?;
         for table in ["checkpoints", "checkpoint_segments", "quarantine"] {
-            transaction
-                .execute(
-                    &format!("DELETE FROM {table} WHERE workbook_id = ?1 AND stream = ?2"),
-                    params![to.workbook_id, to.stream],
-                )
-                .map_err(sqlite)?;
+            delete_rows_of(&transaction, table, to).map_err(sqlite)?;
             transaction
                 .execute(
                     &format!("UPDATE {table} SET stream = ?3 WHERE workbook_id = ?1 AND stream = ?2"),
@@ -347,24 +337,9 @@ impl StateStore {
         let path = self.path.clone();
         let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let transaction = self.connection.transaction().map_err(sqlite)?;
-        let checkpoints = transaction
-            .execute(
-                "DELETE FROM checkpoints WHERE workbook_id = ?1 AND stream = ?2",
-                params![key.workbook_id, key.stream],
-            )
-            .map_err(sqlite)?;
-        transaction
-            .execute(
-                "DELETE FROM checkpoint_segments WHERE workbook_id = ?1 AND stream = ?2",
-                params![key.workbook_id, key.stream],
-            )
-            .map_err(sqlite)?;
-        let records = transaction
-            .execute(
-                "DELETE FROM quarantine WHERE workbook_id = ?1 AND stream = ?2",
-                params![key.workbook_id, key.stream],
-            )
-            .map_err(sqlite)?;
+        let checkpoints = delete_rows_of(&transaction, "checkpoints", key).map_err(sqlite)?;
+        delete_rows_of(&transaction, "checkpoint_segments", key).map_err(sqlite)?;
+        let records = delete_rows_of(&transaction, "quarantine", key).map_err(sqlite)?;
         transaction.commit().map_err(sqlite)?;
         Ok(checkpoints + records > 0)
     }
@@ -400,6 +375,14 @@ impl StateStore {
     }
 }
 
+/// Deletes a stream's rows of one of the tables keyed by (workbook, stream); answers how many.
+fn delete_rows_of(transaction: &rusqlite::Transaction<'_>, table: &str, key: &StreamKey) -> rusqlite::Result<usize> {
+    transaction.execute(
+        &format!("DELETE FROM {table} WHERE workbook_id = ?1 AND stream = ?2"),
+        params![key.workbook_id, key.stream],
+    )
+}
+
 /// Writes a checkpoint's changed segments: all of them replace the stored ones,
 /// or the changed ones replace theirs and retention drops the old ones.
 fn write_segments(
@@ -408,10 +391,7 @@ fn write_segments(
     rollup: &RollupChanges,
 ) -> rusqlite::Result<()> {
     if rollup.replace_all {
-        transaction.execute(
-            "DELETE FROM checkpoint_segments WHERE workbook_id = ?1 AND stream = ?2",
-            params![key.workbook_id, key.stream],
-        )?;
+        delete_rows_of(transaction, "checkpoint_segments", key)?;
     } else if let Some(cutoff) = rollup.dropped_before {
         transaction.execute(
             "DELETE FROM checkpoint_segments WHERE workbook_id = ?1 AND stream = ?2 AND bucket < ?3",

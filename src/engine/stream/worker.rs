@@ -150,7 +150,7 @@ impl StreamWorker {
                 return;
             }
         };
-        let mut store = match Checkpointer::start(store, &self.spec.name) {
+        let mut checkpointer = match Checkpointer::start(store, &self.spec.name) {
             Ok(checkpointer) => checkpointer,
             Err(err) => {
                 let message = format!("cannot start the checkpoint writer of stream `{}`: {err}", self.spec.name);
@@ -167,7 +167,7 @@ impl StreamWorker {
             }
             self.report(StreamStatus::Connecting, &ingestor, None);
             let end = match kafka::connect(&self.spec) {
-                Ok((consumer, partitions)) => self.consume(&consumer, &partitions, &mut ingestor, &mut store),
+                Ok((consumer, partitions)) => self.consume(&consumer, &partitions, &mut ingestor, &mut checkpointer),
                 Err(err) => SessionEnd::Failed(err),
             };
             match end {
@@ -177,7 +177,7 @@ impl StreamWorker {
                     break;
                 }
                 SessionEnd::Failed(err) if err.recovery == kafka::Recovery::UserMustFix => {
-                    self.checkpoint_now(&mut store, &mut ingestor);
+                    self.checkpoint_now(&mut checkpointer, &mut ingestor);
                     self.sink.send(Event::StreamFailed { stream: self.name(), message: err.message });
                     return;
                 }
@@ -185,7 +185,7 @@ impl StreamWorker {
                     if let RunMode::UntilCaughtUp { give_up_after } = self.mode
                         && started.elapsed() + retry_in > give_up_after
                     {
-                        self.checkpoint_now(&mut store, &mut ingestor);
+                        self.checkpoint_now(&mut checkpointer, &mut ingestor);
                         self.sink.send(Event::StreamFailed {
                             stream: self.name(),
                             message: format!("{err}; gave up after {}s", started.elapsed().as_secs()),
@@ -198,7 +198,7 @@ impl StreamWorker {
                 }
             }
         }
-        self.checkpoint_now(&mut store, &mut ingestor);
+        self.checkpoint_now(&mut checkpointer, &mut ingestor);
         if caught_up {
             self.sink.send(Event::StreamCaughtUp { stream: self.name(), stats: stats_of(&ingestor, Some(0)) });
         }
@@ -271,7 +271,7 @@ impl StreamWorker {
         consumer: &StreamConsumer,
         partitions: &[i32],
         ingestor: &mut Ingestor,
-        store: &mut Checkpointer,
+        checkpointer: &mut Checkpointer,
     ) -> SessionEnd {
         let mut resume_checks: HashMap<i32, kafka::ResumeCheck> = HashMap::new();
         match kafka::assign(consumer, &self.spec, partitions, &ingestor.progress) {
@@ -375,7 +375,7 @@ impl StreamWorker {
                             }
                             Err(err) => return SessionEnd::Failed(err),
                         }
-                        self.checkpoint_now(store, ingestor);
+                        self.checkpoint_now(checkpointer, ingestor);
                         last_checkpoint = Instant::now();
                     }
                     if at_end.values().all(|&done| done) {
@@ -443,12 +443,12 @@ impl StreamWorker {
                 };
                 self.report(status, ingestor, lag);
             }
-            if let Some(outcome) = store.finished() {
+            if let Some(outcome) = checkpointer.finished() {
                 self.checkpoint_written(outcome, ingestor);
             }
             if (last_checkpoint.elapsed() >= self.checkpoint_every
                 || ingestor.rollup.row_count() >= rows_at_checkpoint + CHECKPOINT_AFTER_NEW_ROWS)
-                && self.begin_checkpoint(store, ingestor)
+                && self.begin_checkpoint(checkpointer, ingestor)
             {
                 last_checkpoint = Instant::now();
                 rows_at_checkpoint = ingestor.rollup.row_count();
@@ -548,10 +548,9 @@ impl StreamWorker {
         match checkpointer.submit(write) {
             Ok(()) => true,
             Err(write) => {
-                ingestor.rollup.save_failed();
-                ingestor.restore_pending_quarantine(write.quarantine);
-                let message = StoreError::WriterStopped { stream: self.name() }.to_string();
-                self.sink.send(Event::CheckpointFailed { stream: self.name(), message });
+                let saved = Err(StoreError::WriterStopped { stream: self.name() });
+                let refused = WriteOutcome { saved, promoted: None, unsaved_quarantine: write.quarantine };
+                self.checkpoint_written(refused, ingestor);
                 false
             }
         }
