@@ -15,7 +15,8 @@ import time
 TIDEPOOL = sys.argv[1]
 ROWS = int(os.environ.get("TIDEPOOL_BENCH_IMPORT_ROWS", "10000000"))
 WORK = tempfile.mkdtemp(prefix="tidepool-bench-imports-")
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+# Plaintext for both tools (tidepool, like libpq, would use TLS when the server offers it).
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test?sslmode=disable"
 MY_URL = "mysql://root@127.0.0.1:3306/test"
 
 

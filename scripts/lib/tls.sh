@@ -49,3 +49,29 @@ CONF
     TIDEPOOL_TEST_TLS_BROKER="127.0.0.1:$tls_port"
     TIDEPOOL_TEST_TLS_DIR="$dir"
 }
+
+# A private MariaDB server that accepts TLS connections only, with a
+# certificate for 127.0.0.1 signed by the CA start_tls_broker made (run that
+# first), for the database TLS tests: the machine's own MariaDB has TLS off.
+# root may log in from 127.0.0.1 without a password; the data lives in a
+# temporary folder and goes with the server.
+#
+# Sets TIDEPOOL_TEST_TLS_MARIADB (host:port).
+start_tls_mariadb() {
+    local dir port log
+    dir="$TIDEPOOL_TEST_TLS_DIR/mariadb"
+    mkdir -p "$dir"
+    log="$dir/server.log"
+    mariadb-install-db --no-defaults --datadir="$dir/data" --user="$(id -un)" \
+        --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 \
+        || { cat "$dir/install.log" >&2; return 1; }
+    port="$(free_port)"
+    printf '==> starting a TLS-only MariaDB on 127.0.0.1:%s (log: %s)\n' "$port" "$log"
+    mariadbd --no-defaults --datadir="$dir/data" --user="$(id -un)" --bind-address=127.0.0.1 --port="$port" \
+        --socket="$dir/mariadb.sock" --pid-file="$dir/mariadb.pid" --skip-log-bin --innodb-buffer-pool-size=32M \
+        --ssl-cert="$TIDEPOOL_TEST_TLS_DIR/server.pem" --ssl-key="$TIDEPOOL_TEST_TLS_DIR/server.key" \
+        --ssl-ca="$TIDEPOOL_TEST_TLS_DIR/ca.pem" --require-secure-transport=ON >"$log" 2>&1 &
+    BROKER_PIDS+=("$!")
+    wait_for_port "$port" "$!" "$log"
+    TIDEPOOL_TEST_TLS_MARIADB="127.0.0.1:$port"
+}

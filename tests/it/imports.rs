@@ -283,6 +283,69 @@ fn files_by_glob_latin1_ndjson_and_parquet() {
 }
 
 #[test]
+fn appends_and_file_upserts_combine_versions_a_row_group_at_a_time() {
+    let sandbox = Sandbox::new();
+    // Append: the second file has a column the first had not.
+    std::fs::write(sandbox.path("prices.csv"), "id,price\n1,10\n2,20\n3,30\n").unwrap();
+    // Upsert over a glob of Parquet files, large enough for several row groups.
+    std::fs::create_dir_all(sandbox.path("drops")).unwrap();
+    let write_parquet = |name: &str, frame: &mut DataFrame| {
+        ParquetWriter::new(std::fs::File::create(sandbox.path(name)).unwrap())
+            .with_row_group_size(Some(50_000))
+            .finish(frame)
+            .unwrap();
+    };
+    let ids: Vec<i64> = (0..300_000).collect();
+    let mut first =
+        df!("id" => &ids, "seq" => &ids, "name" => ids.iter().map(|i| format!("v1 {i}")).collect::<Vec<_>>()).unwrap();
+    write_parquet("drops/a.parquet", &mut first);
+    let workbook = sandbox.write_workbook(
+        "[[imports]]\nname = \"prices\"\nmode = \"append\"\nsource = { kind = \"file\", path = \"prices.csv\" }\n\
+         [[imports]]\nname = \"people\"\nmode = { incremental = { cursor = \"seq\", key = [\"id\"] } }\n\
+         source = { kind = \"file\", path = \"drops/*.parquet\" }\n",
+    );
+    assert_eq!(imported(&sandbox, &workbook, "prices").height(), 3);
+    std::fs::write(sandbox.path("prices.csv"), "id,price,currency\n4,40.5,EUR\n5,50,USD\n").unwrap();
+    let prices = imported(&sandbox, &workbook, "prices");
+    let ids_now: Vec<i64> = prices.column("id").unwrap().i64().unwrap().iter().flatten().collect();
+    assert_eq!(ids_now, [1, 2, 3, 4, 5], "the previous version's rows first, then the new ones");
+    assert_eq!(prices.column("price").unwrap().dtype(), &DataType::Float64, "integer and float combine to float");
+    assert_eq!(value(&prices, "price", 0), AnyValue::Float64(10.0));
+    assert_eq!(value(&prices, "price", 3), AnyValue::Float64(40.5));
+    assert!(value(&prices, "currency", 2).is_null(), "the new column is null for the old rows");
+    assert_eq!(value(&prices, "currency", 4), AnyValue::StringOwned("USD".into()));
+
+    assert_eq!(imported(&sandbox, &workbook, "people").height(), 300_000);
+    // The next drop: 1,000 ids updated (a later seq) and 500 new ones; the
+    // first file stays in the glob, its rows are not past the cursor.
+    let changed: Vec<i64> = (0..1_000).map(|i| i * 250).chain(300_000..300_500).collect();
+    let seqs: Vec<i64> = (0..changed.len() as i64).map(|i| 400_000 + i).collect();
+    let mut second =
+        df!("id" => &changed, "seq" => &seqs, "name" => changed.iter().map(|i| format!("v2 {i}")).collect::<Vec<_>>())
+            .unwrap();
+    write_parquet("drops/b.parquet", &mut second);
+    let output = import(&sandbox, &workbook, "people");
+    assert_success(&output, "second upsert");
+    let people = sandbox.export(&workbook, "people");
+    assert_eq!(people.height(), 300_500, "updated rows replaced, new rows added, none doubled");
+    let unique = people.column("id").unwrap().as_materialized_series().n_unique().unwrap();
+    assert_eq!(unique, 300_500);
+    let name_of = |id: i64| {
+        let row = people.clone().lazy().filter(col("id").eq(lit(id))).collect().unwrap();
+        value(&row, "name", 0)
+    };
+    assert_eq!(name_of(250), AnyValue::StringOwned("v2 250".into()));
+    assert_eq!(name_of(251), AnyValue::StringOwned("v1 251".into()));
+    assert_eq!(name_of(300_499), AnyValue::StringOwned("v2 300499".into()));
+    let renamed =
+        people.column("name").unwrap().str().unwrap().iter().flatten().filter(|n| n.starts_with("v2")).count();
+    assert_eq!(renamed, 1_500);
+    let third = import(&sandbox, &workbook, "people");
+    assert_success(&third, "third upsert");
+    assert_eq!(sandbox.export(&workbook, "people").height(), 300_500, "nothing past the cursor: nothing changes");
+}
+
+#[test]
 fn incremental_imports_fetch_past_the_cursor_and_upsert_by_key() {
     let table = unique_table("pg_orders");
     let mut client = postgres();
@@ -594,4 +657,54 @@ fn a_scheduled_export_of_a_stream_writes_its_checkpointed_rollup() {
     let sqlite = rusqlite::Connection::open(sandbox.path("shop.sqlite")).unwrap();
     let total: i64 = sqlite.query_row("SELECT SUM(events) FROM shop", [], |row| row.get(0)).unwrap();
     assert_eq!(total, 2_000);
+}
+
+/// PostgreSQL over TLS on this machine's server (Debian's default: TLS on,
+/// with its own self-signed certificate) and MariaDB over TLS on the private
+/// TLS-only server scripts/test starts with a certificate of the test CA; a
+/// certificate that does not verify and a server without TLS fail at once
+/// with the reason, not after retries.
+#[test]
+fn database_imports_use_tls_as_the_url_asks_and_a_failed_handshake_is_not_retried() {
+    let tls_dir = std::env::var("TIDEPOOL_TEST_TLS_DIR").expect("scripts/test makes the test CA");
+    let tls_mariadb = std::env::var("TIDEPOOL_TEST_TLS_MARIADB").expect("scripts/test starts a TLS-only MariaDB");
+    let pg_ssl = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let maria_tls =
+        "SELECT VARIABLE_VALUE AS tls FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_version'";
+    let sandbox = Sandbox::new();
+    let workbook = sandbox.write_workbook(&format!(
+        "[[imports]]\nname = \"pg_tls\"\nsource = {{ kind = \"postgres\", url = \"{POSTGRES_URL}?sslmode=require\", query = \"{pg_ssl}\" }}\n\
+         [[imports]]\nname = \"pg_plain\"\nsource = {{ kind = \"postgres\", url = \"{POSTGRES_URL}?sslmode=disable\", query = \"{pg_ssl}\" }}\n\
+         [[imports]]\nname = \"pg_unverified\"\nattempts = 3\nretry_delay = \"1s\"\n\
+         source = {{ kind = \"postgres\", url = \"{POSTGRES_URL}?sslmode=verify-full&sslrootcert={tls_dir}/ca.pem\", query = \"SELECT 1 AS one\" }}\n\
+         [[imports]]\nname = \"maria_tls\"\nsource = {{ kind = \"mysql\", url = \"mysql://root@{tls_mariadb}/mysql?ssl-mode=VERIFY_IDENTITY&ssl-ca={tls_dir}/ca.pem\", query = \"{maria_tls}\" }}\n\
+         [[imports]]\nname = \"maria_untrusted\"\nattempts = 3\nretry_delay = \"1s\"\n\
+         source = {{ kind = \"mysql\", url = \"mysql://root@{tls_mariadb}/mysql?ssl-mode=VERIFY_IDENTITY\", query = \"SELECT 1 AS one\" }}\n\
+         [[imports]]\nname = \"maria_plain_server\"\nattempts = 3\nretry_delay = \"1s\"\n\
+         source = {{ kind = \"mysql\", url = \"{MARIADB_URL}?ssl-mode=REQUIRED\", query = \"SELECT 1 AS one\" }}\n"
+    ));
+    assert_eq!(value(&imported(&sandbox, &workbook, "pg_tls"), "ssl", 0), AnyValue::Boolean(true));
+    assert_eq!(value(&imported(&sandbox, &workbook, "pg_plain"), "ssl", 0), AnyValue::Boolean(false));
+    let tls_version = value(&imported(&sandbox, &workbook, "maria_tls"), "tls", 0);
+    assert!(tls_version.str_value().starts_with("TLSv1"), "{tls_version:?}");
+
+    let fails_at_once = |name: &str| {
+        let output = import(&sandbox, &workbook, name);
+        assert!(!output.status.success(), "{name} should fail");
+        let said = stderr(&output);
+        assert!(said.contains("TLS failed"), "{name}: {said}");
+        assert!(!said.contains("attempts"), "{name} is not retried: {said}");
+        said
+    };
+    // This machine's PostgreSQL certificate is not signed by the test CA.
+    fails_at_once("pg_unverified");
+    // The test CA is not among the system's trusted CAs.
+    fails_at_once("maria_untrusted");
+    let have_ssl: Option<String> = mysql::prelude::Queryable::query_first(&mut mariadb(), "SELECT @@have_ssl").unwrap();
+    if have_ssl.as_deref() == Some("YES") {
+        assert_success(&import(&sandbox, &workbook, "maria_plain_server"), "a MariaDB with TLS on");
+    } else {
+        let said = fails_at_once("maria_plain_server");
+        assert!(said.contains("secure connection"), "the server's lack of TLS is named: {said}");
+    }
 }

@@ -31,7 +31,7 @@ fn step_until(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("timed out after 60 s waiting for {what}");
+    panic!("timed out after 60 s waiting for {what}; the window shows:\n{:#?}", harness.root());
 }
 
 /// What the window knows of one stream.

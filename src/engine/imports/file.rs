@@ -19,6 +19,8 @@ use crate::model::imports::{BadRowPolicy, ColumnType, FileFormat, FileSource, Te
 
 /// Values looked at to infer a CSV column's type.
 const INFERENCE_SAMPLE: usize = 1_000;
+/// Bytes of NDJSON parsed at a time (whole lines).
+const NDJSON_BLOCK_BYTES: usize = 16 * 1024 * 1024;
 /// Bad rows kept (with their text) in a run's report; all are counted.
 pub const KEPT_BAD_ROWS: usize = 100;
 
@@ -70,30 +72,96 @@ pub fn fetch(
         let shown = path.display().to_string();
         let polars_error = |err: PolarsError| ImportError::Source(format!("{shown}: {err}"));
         let with_file_name = |frame: DataFrame| with_file_name(frame, source, &path).map_err(polars_error);
-        let frame = match format {
+        match format {
             FileFormat::Csv | FileFormat::Tsv => {
                 let rows = read_csv(source, format, &path, policy, cancel, fetched, &with_file_name)?;
                 fetched.log.push(format!("read {rows} rows from {shown}"));
-                continue;
             }
             FileFormat::Parquet => {
+                fetched.bytes_read += std::fs::metadata(&path).map_or(0, |m| m.len());
+                // A row group at a time, never the whole file.
+                let mut rows = 0;
+                super::spool::each_row_group(&path, &shown, &mut |batch| {
+                    cancel.check()?;
+                    rows += batch.height();
+                    fetched.push(with_file_name(batch)?)
+                })?;
+                fetched.log.push(format!("read {rows} rows from {shown}"));
+            }
+            FileFormat::Ndjson => {
+                let rows = read_ndjson(&path, NDJSON_BLOCK_BYTES, cancel, fetched, &with_file_name)?;
+                fetched.log.push(format!("read {rows} rows from {shown}"));
+            }
+            FileFormat::Json => {
+                // One JSON document: Polars parses it whole.
                 let file = open(&path)?;
                 fetched.bytes_read += file.metadata().map_or(0, |m| m.len());
-                ParquetReader::new(file).finish().map_err(polars_error)?
+                let frame = JsonReader::new(file).with_json_format(JsonFormat::Json).finish().map_err(polars_error)?;
+                let frame = with_file_name(flatten_structs(frame).map_err(polars_error)?)?;
+                fetched.log.push(format!("read {} rows from {shown}", frame.height()));
+                fetched.push(frame)?;
             }
-            FileFormat::Json | FileFormat::Ndjson => {
-                let file = open(&path)?;
-                fetched.bytes_read += file.metadata().map_or(0, |m| m.len());
-                let json_format = if format == FileFormat::Json { JsonFormat::Json } else { JsonFormat::JsonLines };
-                let frame = JsonReader::new(file).with_json_format(json_format).finish().map_err(polars_error)?;
-                flatten_structs(frame).map_err(polars_error)?
-            }
-        };
-        let frame = with_file_name(frame)?;
-        fetched.log.push(format!("read {} rows from {shown}", frame.height()));
-        fetched.push(frame)?;
+        }
     }
     Ok(())
+}
+
+/// Reads an NDJSON file a block of whole lines at a time (about
+/// `block_bytes`), each block parsed, flattened and pushed on its own;
+/// answers the rows read. An error names the lines of the block it is in.
+fn read_ndjson(
+    path: &Path,
+    block_bytes: usize,
+    cancel: &Cancel,
+    fetched: &mut Fetched,
+    decorate: &dyn Fn(DataFrame) -> Result<DataFrame, ImportError>,
+) -> Result<u64, ImportError> {
+    use std::io::Read as _;
+    let shown = path.display().to_string();
+    let mut file = open(path)?;
+    let mut block: Vec<u8> = Vec::with_capacity(block_bytes + 4096);
+    let mut buffer = vec![0u8; block_bytes.clamp(1, 64 * 1024)];
+    let (mut rows, mut first_line, mut at_end) = (0u64, 1u64, false);
+    while !at_end {
+        cancel.check()?;
+        while block.len() < block_bytes {
+            let read =
+                file.read(&mut buffer).map_err(|err| ImportError::Source(format!("cannot read {shown}: {err}")))?;
+            if read == 0 {
+                at_end = true;
+                break;
+            }
+            block.extend_from_slice(&buffer[..read]);
+            fetched.bytes_read += read as u64;
+        }
+        // Whole lines only: the rest waits for the next block.
+        let cut =
+            if at_end { block.len() } else { block.iter().rposition(|&b| b == b'\n').map_or(block.len(), |i| i + 1) };
+        let rest = block.split_off(cut);
+        let lines = block.split(|&b| b == b'\n').count() as u64 - 1;
+        if block.iter().any(|b| !b.is_ascii_whitespace()) {
+            let last_line = first_line + lines.saturating_sub(1);
+            let failed =
+                |err: PolarsError| ImportError::Source(format!("{shown}, lines {first_line}-{last_line}: {err}"));
+            // Types from every line of the block (Polars' default looks at
+            // 100, and a column null in those fails on the first value after).
+            let frame = JsonReader::new(Cursor::new(&block[..]))
+                .with_json_format(JsonFormat::JsonLines)
+                .infer_schema_len(None)
+                .finish()
+                .map_err(failed)?;
+            let frame = flatten_structs(frame).map_err(failed)?;
+            rows += frame.height() as u64;
+            fetched.push(decorate(frame)?)?;
+        }
+        first_line += lines;
+        block = rest;
+    }
+    if rows == 0 {
+        // An empty file is an empty table.
+        fetched.push(decorate(DataFrame::empty())?)?;
+    }
+    Ok(rows)
 }
 
 /// `frame` with the file's name as a column, when the source asks for one.
@@ -524,5 +592,70 @@ impl CompiledFormat {
     fn datetime(&self, text: &str) -> Option<chrono::NaiveDateTime> {
         let parsed = self.parsed(text)?;
         parsed.to_naive_datetime_with_offset(0).ok().or_else(|| parsed.to_naive_date().ok()?.and_hms_opt(0, 0, 0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::engine::imports::spool;
+
+    #[test]
+    fn ndjson_read_in_small_blocks_gives_the_table_a_whole_read_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.ndjson");
+        let mut file = std::fs::File::create(&path).unwrap();
+        for i in 0..1_000 {
+            // `score` is null in the first blocks, `device` appears only later,
+            // some lines are blank: each block may see other columns and types.
+            let score = if i < 300 { "null".to_string() } else { (i * 3).to_string() };
+            let device = if i >= 700 { format!(r#","device":{{"os":"os{}"}}"#, i % 3) } else { String::new() };
+            writeln!(file, r#"{{"id":{i},"name":"n{i}","score":{score}{device}}}"#).unwrap();
+            if i % 97 == 0 {
+                writeln!(file).unwrap();
+            }
+        }
+        drop(file);
+
+        let cancel = Cancel::new(Arc::new(AtomicBool::new(false)), Duration::from_mins(1));
+        let mut fetched = Fetched::new(Arc::new(|_| {}));
+        fetched.spool = Some(spool::Spool::new(dir.path()));
+        let rows = read_ndjson(&path, 2_048, &cancel, &mut fetched, &|frame| Ok(frame)).unwrap();
+        assert_eq!(rows, 1_000);
+        let spooled = fetched.spool.take().unwrap();
+        assert!(spooled.parts() > 1, "the blocks' shapes differ, so the test exercises combining them");
+        let parts = spooled.finish().unwrap();
+        let inputs: Vec<spool::Input<'_>> = parts.iter().map(spool::Part::as_input).collect();
+        let built = spool::build(dir.path(), &inputs, None, &|| Ok(())).unwrap();
+        let in_blocks = ParquetReader::new(std::fs::File::open(&built.written).unwrap()).finish().unwrap();
+
+        let whole = JsonReader::new(std::fs::File::open(&path).unwrap())
+            .with_json_format(JsonFormat::JsonLines)
+            .infer_schema_len(None)
+            .finish()
+            .unwrap();
+        let whole = flatten_structs(whole).unwrap();
+        let names =
+            |frame: &DataFrame| frame.get_column_names().into_iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(names(&in_blocks), names(&whole));
+        assert!(in_blocks.equals_missing(&whole), "{in_blocks}\n{whole}");
+    }
+
+    #[test]
+    fn a_bad_ndjson_line_is_named_by_the_lines_of_its_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.ndjson");
+        let mut text = "{\"id\":1}\n".repeat(200);
+        text.push_str("{\"id\": oops}\n");
+        std::fs::write(&path, text).unwrap();
+        let cancel = Cancel::new(Arc::new(AtomicBool::new(false)), Duration::from_mins(1));
+        let mut fetched = Fetched::new(Arc::new(|_| {}));
+        let err = read_ndjson(&path, 1_024, &cancel, &mut fetched, &|frame| Ok(frame)).unwrap_err().to_string();
+        assert!(err.contains("bad.ndjson, lines") && err.contains("201"), "{err}");
     }
 }

@@ -21,6 +21,8 @@ use crate::model::imports::{HttpMethod, HttpSource, Pagination};
 const MAX_RATE_LIMITED: u32 = 5;
 /// The longest `Retry-After` wait honoured; longer ones fail the attempt (the run's retries take over).
 const LONGEST_RETRY_AFTER: Duration = Duration::from_mins(5);
+/// Records gathered from pages before they are handed on as one batch.
+const RECORDS_PER_BATCH: usize = 50_000;
 /// The largest response body read.
 const MAX_BODY_BYTES: u64 = 512 * 1024 * 1024;
 
@@ -71,6 +73,10 @@ pub fn fetch(source: &HttpSource, import: &str, cancel: &Cancel, fetched: &mut F
         let count = page_records.len();
         records.extend(page_records);
         fetched.log.push(format!("page {pages}: {count} records from {url}"));
+        if records.len() >= RECORDS_PER_BATCH {
+            // Handed on (to disk, for a run) so that a long API never sits in memory.
+            push_records(&mut records, source, fetched)?;
+        }
         let next = next_page(&source.pagination, &document, count, &extra, link_next.as_deref(), &source.url);
         match next {
             Some(Next::Parameters(parameters)) => extra = parameters,
@@ -81,7 +87,13 @@ pub fn fetch(source: &HttpSource, import: &str, cancel: &Cancel, fetched: &mut F
             None => break,
         }
     }
-    let frame = frame_of(&records).map_err(|err| ImportError::Source(format!("{}: {err}", source.url)))?;
+    push_records(&mut records, source, fetched)
+}
+
+/// The records gathered so far as one batch (taken out of `records`).
+fn push_records(records: &mut Vec<Value>, source: &HttpSource, fetched: &mut Fetched) -> Result<(), ImportError> {
+    let frame = frame_of(records).map_err(|err| ImportError::Source(format!("{}: {err}", source.url)))?;
+    records.clear();
     fetched.push(frame)
 }
 
@@ -106,7 +118,9 @@ fn frame_of(records: &[Value]) -> PolarsResult<DataFrame> {
         serde_json::to_writer(&mut lines, record).map_err(|err| polars_err!(ComputeError: "{err}"))?;
         lines.push(b'\n');
     }
-    let frame = JsonReader::new(Cursor::new(lines)).with_json_format(JsonFormat::JsonLines).finish()?;
+    // Types from every record (Polars' default looks at 100).
+    let frame =
+        JsonReader::new(Cursor::new(lines)).with_json_format(JsonFormat::JsonLines).infer_schema_len(None).finish()?;
     flatten_structs(frame)
 }
 

@@ -12,11 +12,13 @@ pub mod browse;
 pub mod columns;
 mod csv_rows;
 pub(crate) mod database;
+pub(crate) mod db_tls;
 pub mod file;
 mod http;
 pub(crate) mod mysql;
 pub(crate) mod postgres;
 pub mod preview;
+mod spool;
 mod sqlite;
 
 use std::fmt::Write as _;
@@ -29,7 +31,7 @@ use polars::prelude::*;
 
 use crate::engine::store::tables::{NewVersion, RunOutcome, RunResult, RunTrigger, TableCatalog, TableVersion};
 use crate::engine::store::{StoreError, StreamKey, StreamLock};
-use crate::model::imports::{FileFormat, ImportSource, ImportSpec, LoadMode};
+use crate::model::imports::{ImportSource, ImportSpec, LoadMode};
 
 use database::Since;
 
@@ -125,62 +127,12 @@ pub struct Progress {
     pub bytes_read: u64,
 }
 
-/// Batches written straight to the new version's file as they arrive, so a
-/// large database table never sits in memory (replace mode).
-struct Spool {
-    file: tempfile::NamedTempFile,
-    writer: Option<polars::io::parquet::write::BatchedWriter<std::fs::File>>,
-    schema: Option<Schema>,
-}
-
-impl Spool {
-    fn write(&mut self, frame: &DataFrame) -> Result<(), ImportError> {
-        let failed = |err: PolarsError| ImportError::Source(format!("cannot write the table's Parquet file: {err}"));
-        if self.writer.is_none() {
-            let file = self
-                .file
-                .reopen()
-                .map_err(|err| ImportError::Source(format!("cannot reopen the table file: {err}")))?;
-            let schema = frame.schema().as_ref().clone();
-            let writer = ParquetWriter::new(file)
-                .with_compression(ParquetCompression::Zstd(None))
-                .batched(&schema)
-                .map_err(failed)?;
-            self.writer = Some(writer);
-            self.schema = Some(schema);
-        }
-        if let Some(writer) = &mut self.writer {
-            if frame.should_rechunk() {
-                // Parquet row groups need every column in the same chunks.
-                let mut aligned = frame.clone();
-                aligned.align_chunks_par();
-                writer.write_batch(&aligned).map_err(failed)?;
-            } else {
-                writer.write_batch(frame).map_err(failed)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Finishes and syncs the file; answers it with its schema.
-    fn finish(self) -> Result<(tempfile::TempPath, Schema), ImportError> {
-        if let Some(writer) = &self.writer {
-            writer
-                .finish()
-                .map_err(|err| ImportError::Source(format!("cannot finish the table's Parquet file: {err}")))?;
-        }
-        self.file
-            .as_file()
-            .sync_all()
-            .map_err(|err| ImportError::Source(format!("cannot sync the table file: {err}")))?;
-        Ok((self.file.into_temp_path(), self.schema.unwrap_or_default()))
-    }
-}
-
 /// What a source fetched in one attempt.
 pub struct Fetched {
+    /// A preview's rows, in memory.
     frames: Vec<DataFrame>,
-    spool: Option<Spool>,
+    /// A run's rows, on disk as they arrive (set for runs, not for previews).
+    spool: Option<spool::Spool>,
     rows: u64,
     pub bytes_read: u64,
     pub log: Vec<String>,
@@ -228,7 +180,6 @@ impl Fetched {
         self.limit.is_some_and(|limit| self.rows >= limit)
     }
 
-    #[allow(clippy::unnecessary_wraps)] // a streaming writer behind it can fail; callers already handle it
     fn push(&mut self, frame: DataFrame) -> Result<(), ImportError> {
         self.rows += frame.height() as u64;
         match &mut self.spool {
@@ -244,7 +195,7 @@ impl Fetched {
     }
 
     fn batches(&self) -> usize {
-        if let Some(spool) = &self.spool { usize::from(spool.writer.is_some()) } else { self.frames.len() }
+        if let Some(spool) = &self.spool { spool.parts() } else { self.frames.len() }
     }
 
     /// Counts bad rows (keeping the first few); under `fail` that ends the attempt.
@@ -479,55 +430,61 @@ fn fetch_and_commit(
         _ => None,
     };
     let dir = catalog.table_dir(&spec.name)?;
-    if spec.mode == LoadMode::Replace && streams_batches(&spec.source) {
-        // Nothing to combine: each batch goes straight into the new version's file.
-        let file =
-            tempfile::Builder::new().prefix(".").suffix(".parquet.partial").tempfile_in(&dir).map_err(|err| {
-                ImportError::Source(format!("cannot create a table file in {}: {err}", dir.display()))
-            })?;
-        fetched.spool = Some(Spool { file, writer: None, schema: None });
-        fetch(spec, context, None, cancel, fetched)?;
-        cancel.check()?;
-        let spool = fetched.spool.take().ok_or_else(|| ImportError::Source("the table file went missing".into()))?;
-        let (written, schema) = spool.finish()?;
-        cancel.check()?;
-        return Ok(catalog.commit(NewVersion {
-            name: &spec.name,
-            written,
-            rows: fetched.rows,
-            schema: schema_text(&schema),
-            source: spec.source.describe(),
-            run_id,
-            cursor: None,
-        })?);
-    }
+    // Every batch goes to disk as it arrives: no table is ever held in memory.
+    fetched.spool = Some(spool::Spool::new(&dir));
     fetch(spec, context, since.as_ref(), cancel, fetched)?;
     cancel.check()?;
-    let fetched_frame = fetched.take_frame()?;
-    let fetched_frame = match (&spec.mode, &since) {
-        // Files and APIs cannot be asked for rows past the cursor: filter here.
-        (LoadMode::Incremental { cursor, .. }, Some(since)) if !is_database(&spec.source) => {
-            filter_past_cursor(fetched_frame, cursor, since)?
-        }
-        _ => fetched_frame,
-    };
-    let previous_frame = match (&spec.mode, &previous) {
-        (LoadMode::Replace, _) | (_, None) => None,
-        (_, Some(previous)) => Some(read_version(previous)?),
-    };
-    let mut table = combine(&spec.mode, previous_frame, fetched_frame)?;
+    let parts = fetched.spool.take().ok_or_else(|| ImportError::Source("the fetched rows went missing".into()))?;
+    let parts = parts.finish()?;
     cancel.check()?;
-    let cursor = match &spec.mode {
-        LoadMode::Incremental { cursor, .. } => cursor_literal(&table, cursor)?.or(since.map(|s| s.literal)),
-        _ => None,
+    let check = || cancel.check();
+    let (built, cursor) = match (&spec.mode, &previous) {
+        (LoadMode::Replace, _) | (LoadMode::Append, None) => {
+            if parts.len() == 1 {
+                // One part is the new version as it is: renamed, not rewritten.
+                let part = parts.into_iter().next().ok_or_else(|| ImportError::Source("no part".into()))?;
+                let (schema, rows) = (part.schema.clone(), part.rows);
+                (spool::Built { written: part.into_version_file(), schema, rows, max: None }, None)
+            } else {
+                (build_from(&dir, &parts, None, None, &check)?, None)
+            }
+        }
+        (LoadMode::Append, Some(previous)) => {
+            (build_from(&dir, &parts, Some(version_input(previous)), None, &check)?, None)
+        }
+        (LoadMode::Incremental { cursor, .. }, None) => {
+            let built = build_from(&dir, &parts, None, Some(cursor), &check)?;
+            let literal = built.max.clone().and_then(cursor_literal);
+            (built, literal)
+        }
+        (LoadMode::Incremental { cursor, key }, Some(previous)) => {
+            // Files and APIs cannot be asked for rows past the cursor: filter here.
+            let past = since.as_ref().filter(|_| !is_database(&spec.source));
+            let fresh = fresh_rows(&parts, key, cursor, past)?;
+            drop(parts);
+            let what = format!("version {} of `{}`", previous.version, previous.name);
+            let built = if fresh.height() == 0 {
+                spool::build(&dir, &[version_input(previous)], None, &check)?
+            } else {
+                let keys = fresh.select(key.iter().map(String::as_str)).map_err(|err| {
+                    ImportError::Source(format!("cannot take the key columns of the fetched rows: {err}"))
+                })?;
+                let inputs = [
+                    spool::Input::FileWithout { path: &previous.file, what, keys: &keys },
+                    spool::Input::Frame(&fresh),
+                ];
+                spool::build(&dir, &inputs, Some(cursor), &check)?
+            };
+            let literal = built.max.clone().and_then(cursor_literal).or(since.map(|s| s.literal));
+            (built, literal)
+        }
     };
-    let written = write_parquet(&mut table, &dir)?;
     cancel.check()?;
     let version = catalog.commit(NewVersion {
         name: &spec.name,
-        written,
-        rows: table.height() as u64,
-        schema: schema_text(table.schema()),
+        written: built.written,
+        rows: built.rows,
+        schema: schema_text(&built.schema),
         source: spec.source.describe(),
         run_id,
         cursor,
@@ -535,17 +492,62 @@ fn fetch_and_commit(
     Ok(version)
 }
 
-/// Whether a source's batches all share one schema, so they can go straight
-/// into the new version's file: databases, and one CSV file (a glob's files
-/// may differ in their columns and are combined afterwards).
-fn streams_batches(source: &ImportSource) -> bool {
-    match source {
-        ImportSource::File(file) => {
-            matches!(file.resolved_format(), Some(FileFormat::Csv | FileFormat::Tsv))
-                && !file.path.contains(['*', '?', '['])
-        }
-        other => is_database(other),
+/// A committed version as the input of the next.
+fn version_input(version: &TableVersion) -> spool::Input<'_> {
+    spool::Input::File { path: &version.file, what: format!("version {} of `{}`", version.version, version.name) }
+}
+
+/// The new version from `before` (the previous version, or nothing) and then
+/// the fetched parts (an empty table when nothing was fetched at all).
+fn build_from(
+    dir: &Path,
+    parts: &[spool::Part],
+    before: Option<spool::Input<'_>>,
+    max_of: Option<&str>,
+    check: &dyn Fn() -> Result<(), ImportError>,
+) -> Result<spool::Built, ImportError> {
+    let empty = DataFrame::empty();
+    let mut inputs: Vec<spool::Input<'_>> = before.into_iter().collect();
+    inputs.extend(parts.iter().map(spool::Part::as_input));
+    if inputs.is_empty() {
+        inputs.push(spool::Input::Frame(&empty));
     }
+    spool::build(dir, &inputs, max_of, check)
+}
+
+/// An upsert's fetched rows, in memory (only the rows past the cursor: the
+/// table itself is never read into memory), each key once (its last row).
+fn fresh_rows(
+    parts: &[spool::Part],
+    key: &[String],
+    cursor: &str,
+    past: Option<&Since>,
+) -> Result<DataFrame, ImportError> {
+    let mut batches = Vec::new();
+    for part in parts {
+        spool::each_row_group(part.path(), "the fetched rows", &mut |batch| {
+            batches.push(match past {
+                Some(since) => filter_past_cursor(batch, cursor, since)?,
+                None => batch,
+            });
+            Ok(())
+        })?;
+    }
+    let failed = |err: PolarsError| ImportError::Source(format!("the fetched parts do not fit together: {err}"));
+    let fetched = match batches.len() {
+        0 => return Ok(DataFrame::empty()),
+        1 => batches.remove(0),
+        _ => polars::functions::concat_df_diagonal(&batches).map_err(failed)?,
+    };
+    for column in key {
+        if fetched.column(column).is_err() {
+            return Err(ImportError::Config(format!("the key column `{column}` is not among the fetched columns")));
+        }
+    }
+    if fetched.height() == 0 {
+        return Ok(fetched);
+    }
+    fetched.unique_stable(Some(key), UniqueKeepStrategy::Last, None).map_err(failed)
 }
 
 fn is_database(source: &ImportSource) -> bool {
@@ -582,38 +584,6 @@ pub fn read_version(version: &TableVersion) -> Result<DataFrame, ImportError> {
     })
 }
 
-/// The new version from the previous one and the fetch, as the load mode says.
-fn combine(mode: &LoadMode, previous: Option<DataFrame>, fetched: DataFrame) -> Result<DataFrame, ImportError> {
-    let Some(previous) = previous else { return Ok(fetched) };
-    let failed = |err: PolarsError| {
-        ImportError::Source(format!("the fetched rows do not fit the table's previous version: {err}"))
-    };
-    match mode {
-        LoadMode::Replace => Ok(fetched),
-        LoadMode::Append => polars::functions::concat_df_diagonal(&[previous, fetched]).map_err(failed),
-        LoadMode::Incremental { key, .. } => {
-            for column in key {
-                if fetched.width() > 0 && fetched.column(column).is_err() {
-                    return Err(ImportError::Config(format!(
-                        "the key column `{column}` is not among the fetched columns"
-                    )));
-                }
-            }
-            if fetched.height() == 0 {
-                return Ok(previous);
-            }
-            let fresh = fetched.unique_stable(Some(key), UniqueKeepStrategy::Last, None).map_err(failed)?;
-            let keys: Vec<Expr> = key.iter().map(|k| col(k.as_str())).collect();
-            let kept = previous
-                .lazy()
-                .join(fresh.clone().lazy().select(keys.clone()), keys.clone(), keys, JoinArgs::new(JoinType::Anti))
-                .collect()
-                .map_err(failed)?;
-            polars::functions::concat_df_diagonal(&[kept, fresh]).map_err(failed)
-        }
-    }
-}
-
 /// Rows whose cursor is past the stored one (for sources that cannot filter).
 fn filter_past_cursor(frame: DataFrame, cursor: &str, since: &Since) -> Result<DataFrame, ImportError> {
     let dtype = frame
@@ -629,17 +599,9 @@ fn filter_past_cursor(frame: DataFrame, cursor: &str, since: &Since) -> Result<D
         .map_err(|err| ImportError::Source(format!("cannot compare `{cursor}` with the stored cursor: {err}")))
 }
 
-/// The largest cursor value of a table, as a SQL literal.
-fn cursor_literal(table: &DataFrame, cursor: &str) -> Result<Option<String>, ImportError> {
-    let column = table
-        .column(cursor)
-        .map_err(|_| ImportError::Config(format!("the cursor column `{cursor}` is not among the fetched columns")))?;
-    let max = column
-        .as_materialized_series()
-        .max_reduce()
-        .map_err(|err| ImportError::Source(format!("cannot find the largest `{cursor}`: {err}")))?;
-    let value = max.value().clone();
-    Ok(match value {
+/// The largest cursor value, as a SQL literal.
+fn cursor_literal(value: AnyValue<'static>) -> Option<String> {
+    match value {
         AnyValue::Null => None,
         AnyValue::Int8(_)
         | AnyValue::Int16(_)
@@ -658,21 +620,7 @@ fn cursor_literal(table: &DataFrame, cursor: &str) -> Result<Option<String>, Imp
             let text = other.str_value().into_owned();
             Some(format!("'{}'", text.replace('\'', "''")))
         }
-    })
-}
-
-/// Writes a version to a unique temporary file in `dir`, synced.
-fn write_parquet(table: &mut DataFrame, dir: &Path) -> Result<tempfile::TempPath, ImportError> {
-    let io =
-        |err: std::io::Error| ImportError::Source(format!("cannot write a table file in {}: {err}", dir.display()));
-    let temporary = tempfile::Builder::new().prefix(".").suffix(".parquet.partial").tempfile_in(dir).map_err(io)?;
-    let file = temporary.reopen().map_err(io)?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Zstd(None))
-        .finish(table)
-        .map_err(|err| ImportError::Source(format!("cannot write the table's Parquet file: {err}")))?;
-    temporary.as_file().sync_all().map_err(io)?;
-    Ok(temporary.into_temp_path())
+    }
 }
 
 /// `name: type` per line, for the catalogue and the schema view.

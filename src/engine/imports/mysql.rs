@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use mysql::consts::{ColumnFlags, ColumnType};
 use mysql::prelude::Queryable as _;
-use mysql::{Conn, Opts, OptsBuilder, Value};
+use mysql::{Conn, Opts, OptsBuilder, SslOpts, Value};
 
 use super::columns::{Cell, ColumnKind, days_from_civil, parse_decimal};
 use super::database::{Batcher, Quoting, Since, password, source_sql};
+use super::db_tls::{TlsMode, TlsSettings};
 use super::{Cancel, Fetched, ImportError};
 use crate::model::imports::{BadRowPolicy, DatabaseSource};
 
@@ -51,14 +52,17 @@ pub fn fetch(
 }
 
 /// A session with the server at `url` (no password in it), in UTC, so that
-/// TIMESTAMP columns are instants; `read_timeout` bounds each read.
+/// TIMESTAMP columns are instants, over TLS when its `ssl-mode` asks;
+/// `read_timeout` bounds each read. A TLS failure is not retried.
 pub(crate) fn connect(
     url: &str,
     password: Option<String>,
     read_timeout: Option<Duration>,
 ) -> Result<Conn, ImportError> {
     let error = |err: mysql::Error| ImportError::Source(format!("MariaDB/MySQL {url}: {err}"));
-    let opts = Opts::from_url(url).map_err(|err| ImportError::Source(format!("MariaDB/MySQL url `{url}`: {err}")))?;
+    let tls = TlsSettings::mysql(url)?;
+    let opts =
+        Opts::from_url(&tls.url).map_err(|err| ImportError::Source(format!("MariaDB/MySQL url `{url}`: {err}")))?;
     let mut builder = OptsBuilder::from_opts(opts)
         .tcp_connect_timeout(Some(Duration::from_secs(10)))
         .read_timeout(read_timeout)
@@ -66,9 +70,38 @@ pub(crate) fn connect(
     if let Some(password) = password {
         builder = builder.pass(Some(password));
     }
-    let mut connection = Conn::new(builder).map_err(error)?;
+    if let Some(ssl) = ssl_options(&tls)? {
+        builder = builder.ssl_opts(ssl);
+    }
+    let mut connection = Conn::new(builder).map_err(|err| match err {
+        mysql::Error::TlsError(_) | mysql::Error::DriverError(mysql::DriverError::TlsNotSupported) => {
+            ImportError::Config(format!("MariaDB/MySQL {url}: TLS failed ({err}); check ssl-mode and ssl-ca"))
+        }
+        other => error(other),
+    })?;
     connection.query_drop("SET time_zone = '+00:00'").map_err(error)?;
     Ok(connection)
+}
+
+/// The client's TLS options for the URL's `ssl-mode` and `ssl-ca` (none: plaintext).
+fn ssl_options(tls: &TlsSettings) -> Result<Option<SslOpts>, ImportError> {
+    let ssl = match tls.mode {
+        TlsMode::Disable | TlsMode::Prefer => return Ok(None),
+        TlsMode::Require => {
+            SslOpts::default().with_danger_accept_invalid_certs(true).with_danger_skip_domain_validation(true)
+        }
+        TlsMode::VerifyCa => SslOpts::default().with_danger_skip_domain_validation(true),
+        TlsMode::VerifyFull => SslOpts::default(),
+    };
+    Ok(Some(match &tls.root_certificate {
+        Some(path) => {
+            if !path.is_file() {
+                return Err(ImportError::Config(format!("the CA certificate {} does not exist", path.display())));
+            }
+            ssl.with_root_cert_path(Some(path.clone()))
+        }
+        None => ssl,
+    }))
 }
 
 fn kind_of(column: &mysql::Column) -> ColumnKind {

@@ -9,11 +9,13 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use postgres::config::SslMode;
 use postgres::types::Type;
 use postgres::{Config, NoTls};
 
 use super::columns::{Cell, ColumnKind, parse_decimal};
 use super::database::{Batcher, Quoting, Since, password, source_sql};
+use super::db_tls::{TlsMode, TlsSettings, with_causes};
 use super::{Cancel, Fetched, ImportError};
 use crate::model::imports::{BadRowPolicy, DatabaseSource};
 
@@ -166,16 +168,47 @@ impl<R: std::io::Read> CopyRows<R> {
     }
 }
 
-/// A session with the server at `url` (no password in it), in a few seconds or an error naming the server.
+/// A session with the server at `url` (no password in it), over TLS as its
+/// `sslmode` asks, in a few seconds or an error naming the server. A TLS
+/// failure (no TLS on the server, a certificate that does not verify) is the
+/// user's to fix: it is not retried.
 pub(crate) fn connect(url: &str, password: Option<String>) -> Result<postgres::Client, ImportError> {
-    let mut config: Config =
-        url.parse().map_err(|err: postgres::Error| ImportError::Source(format!("PostgreSQL url `{url}`: {err}")))?;
+    let tls = TlsSettings::postgres(url)?;
+    let mut config: Config = tls
+        .url
+        .parse()
+        .map_err(|err: postgres::Error| ImportError::Source(format!("PostgreSQL url `{url}`: {err}")))?;
     if let Some(password) = password {
         config.password(password);
     }
     config.connect_timeout(Duration::from_secs(10));
     config.application_name("tidepool");
-    config.connect(NoTls).map_err(|err| ImportError::Source(format!("PostgreSQL {url}: {}", describe_error(&err))))
+    config.ssl_mode(match tls.mode {
+        TlsMode::Disable => SslMode::Disable,
+        TlsMode::Prefer => SslMode::Prefer,
+        TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => SslMode::Require,
+    });
+    let connected = match tls.connector()? {
+        None => config.connect(NoTls),
+        Some(connector) => config.connect(postgres_native_tls::MakeTlsConnector::new(connector)),
+    };
+    connected.map_err(|err| {
+        let words = match err.as_db_error() {
+            Some(_) => describe_error(&err),
+            None => with_causes(&err),
+        };
+        if tls.mode != TlsMode::Prefer && tls.mode != TlsMode::Disable && is_tls_failure(&words) {
+            ImportError::Config(format!("PostgreSQL {url}: TLS failed ({words}); check sslmode and sslrootcert"))
+        } else {
+            ImportError::Source(format!("PostgreSQL {url}: {words}"))
+        }
+    })
+}
+
+/// Whether a connection error is about TLS rather than the network or the login.
+fn is_tls_failure(words: &str) -> bool {
+    let words = words.to_ascii_lowercase();
+    ["tls", "ssl", "certificate", "handshake"].iter().any(|w| words.contains(w))
 }
 
 /// The server's own words (with its detail) rather than "db error".
