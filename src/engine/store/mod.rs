@@ -414,12 +414,16 @@ fn open_state_database(data_dir: &Path) -> Result<(Connection, PathBuf), StoreEr
         .map_err(|source| StoreError::Directory { path: data_dir.to_path_buf(), source })?;
     let path = data_dir.join(STATE_FILE);
     let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
-    let connection = Connection::open(&path).map_err(sqlite)?;
+    let mut connection = Connection::open(&path).map_err(sqlite)?;
     connection.busy_timeout(Duration::from_secs(30)).map_err(sqlite)?;
     connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(sqlite)?;
-    connection.execute_batch(SCHEMA).map_err(sqlite)?;
-    connection.execute_batch(tables::SCHEMA).map_err(sqlite)?;
-    migrate(&connection).map_err(sqlite)?;
+    // One opener at a time brings the schema up to date: two connections that
+    // both saw a column missing would both add it, and the second would fail.
+    let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sqlite)?;
+    transaction.execute_batch(SCHEMA).map_err(sqlite)?;
+    transaction.execute_batch(tables::SCHEMA).map_err(sqlite)?;
+    migrate(&transaction).map_err(sqlite)?;
+    transaction.commit().map_err(sqlite)?;
     Ok((connection, path))
 }
 
@@ -438,6 +442,29 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
 mod tests {
     use super::*;
     use crate::engine::stream::ingest::{IncomingMessage, Ingestor};
+
+    #[test]
+    fn many_openers_of_a_new_state_database_at_once_all_succeed() {
+        // The window opens the stream store and the table catalogue on several
+        // threads at once; the first launch creates the schema under them.
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let barrier = std::sync::Barrier::new(8);
+            std::thread::scope(|scope| {
+                let openers: Vec<_> = (0..8)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            open_state_database(dir.path()).map(|_| ())
+                        })
+                    })
+                    .collect();
+                for opener in openers {
+                    opener.join().unwrap().expect("every opener gets the database");
+                }
+            });
+        }
+    }
 
     fn key(stream: &str) -> StreamKey {
         StreamKey { workbook_id: "w".into(), stream: stream.into() }
