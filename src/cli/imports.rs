@@ -163,3 +163,20 @@ pub fn export_table(
     eprintln!("{name}: wrote {rows} rows to {}", out.display());
     Ok(Some(()))
 }
+
+/// `tidepool export WORKBOOK REPORT --out FILE`: the report's whole answer,
+/// computed over the stored datasets (a stream's last checkpoint).
+pub fn export_report(
+    workbook: &Workbook,
+    workbook_path: &Path,
+    report: &crate::model::reports::ReportSpec,
+    out: &Path,
+    data_dir: &Path,
+) -> Result<()> {
+    let context = context_of(workbook, workbook_path, data_dir);
+    let mut answer = crate::engine::report::run_report(workbook, report, &context)
+        .with_context(|| format!("report `{}`", report.name))?;
+    crate::engine::export::write_frame(&mut answer, out)?;
+    eprintln!("report `{}`: wrote {} rows to {}", report.name, answer.height(), out.display());
+    Ok(())
+}

@@ -45,7 +45,8 @@ fn open_store(data_dir: &Path) -> Result<StateStore> {
     Ok(StateStore::open(data_dir)?)
 }
 
-/// `tidepool export WORKBOOK NAME --out FILE`: writes a stream's rollup as CSV or Parquet.
+/// `tidepool export WORKBOOK NAME --out FILE`: writes a report's answer, a
+/// stream's rollup or a table as CSV or Parquet.
 pub fn export(workbook_path: &Path, name: &str, out: Option<&Path>, data_dir: &Path) -> Result<()> {
     let workbook = Workbook::load(workbook_path)?;
     let Some(out) = out else {
@@ -57,6 +58,9 @@ pub fn export(workbook_path: &Path, name: &str, out: Option<&Path>, data_dir: &P
         );
     };
     crate::engine::export::ExportFormat::of(out)?;
+    if let Some(report) = workbook.report(name) {
+        return imports::export_report(&workbook, workbook_path, report, out, data_dir);
+    }
     if imports::export_table(&workbook, workbook_path, name, out, data_dir)?.is_some() {
         return Ok(());
     }

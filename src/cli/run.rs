@@ -50,7 +50,10 @@ pub fn run(workbook_path: &Path, options: &RunOptions, data_dir: &Path) -> Resul
         Some(start_scheduler(&workbook, workbook_path, data_dir)?)
     };
     if !workbook.reports.is_empty() {
-        eprintln!("note: this version of tidepool does not run reports yet; the workbook's reports are kept");
+        eprintln!(
+            "note: reports are not refreshed by `run`; write one with `tidepool export {} REPORT --out FILE`",
+            workbook_path.display()
+        );
     }
     let engine = Engine::start(
         EngineOptions {

@@ -12,6 +12,7 @@ pub mod files;
 pub mod imports;
 pub mod paths;
 mod protocol;
+pub mod report;
 pub mod rollup;
 pub mod schedule;
 mod short_text;

@@ -226,7 +226,10 @@ sasl_username = "analyst"
 password_env = "KAFKA_PASSWORD" # never the password itself
 
 [[reports]]
-title = "kept as written"
+name = "by_country"   # kept as written
+from = "clicks"
+group_by = ["country"]
+measures = [{ name = "events", metric = "events" }]
 "#;
 
     fn parse(text: &str) -> Workbook {
@@ -266,8 +269,8 @@ title = "kept as written"
         assert!(text.contains("name = \"clicks\"   # the web shop's clickstream"));
         let first_stream = text.split("name = \"orders\"").next().unwrap();
         assert!(!first_stream.contains("sasl_username"), "removed from the first stream: {text}");
-        assert!(text.find("title = \"kept as written\"") < text.find("name = \"orders\""), "{text}");
-        assert!(text.contains("title = \"kept as written\""));
+        assert!(text.find("name = \"by_country\"   # kept as written") < text.find("name = \"orders\""), "{text}");
+        assert!(text.contains("name = \"by_country\"   # kept as written"));
         assert!(text.contains("\n\n[[streams]]\nname = \"orders\""), "{text}");
     }
 

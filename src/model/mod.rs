@@ -8,6 +8,7 @@ pub mod duration;
 pub mod exports;
 pub mod fingerprint;
 pub mod imports;
+pub mod reports;
 pub mod workbook;
 
 pub use duration::{Granularity, SpanDuration};

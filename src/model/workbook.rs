@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::duration::{Granularity, SpanDuration};
 use super::exports::{ExportSpec, export_problems};
 use super::imports::{ImportSpec, cross_import_problems, dependency_cycle, import_problems};
+use super::reports::{Datasets, ReportSpec};
 
 /// Default cap on one message's size; larger ones are quarantined as oversized.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -34,9 +35,9 @@ pub struct Workbook {
     /// Rollups and tables written to files and databases, on schedules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exports: Vec<ExportSpec>,
-    /// Reserved for reports: kept as written.
+    /// Questions asked of the streams and tables: joined, grouped, measured.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reports: Vec<toml::Table>,
+    pub reports: Vec<ReportSpec>,
     /// Reserved for dashboards: kept as written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dashboards: Vec<toml::Table>,
@@ -585,7 +586,38 @@ impl Workbook {
             return Err(invalid(line, problem));
         }
         workbook.check_exports(text, path)?;
+        workbook.check_reports(text, path)?;
         Ok(workbook)
+    }
+
+    fn check_reports(&self, text: &str, path: &Path) -> Result<(), WorkbookError> {
+        let datasets =
+            Datasets { streams: &self.streams, imports: self.imports.iter().map(|i| i.name.as_str()).collect() };
+        let mut seen = HashSet::new();
+        for report in &self.reports {
+            let line = nth_line_containing(text, &format!("\"{}\"", report.name), 1);
+            let invalid = |message: String| WorkbookError::Invalid { path: path.to_path_buf(), line, message };
+            if report.name.trim().is_empty() {
+                return Err(invalid("a report needs a non-empty `name`".into()));
+            }
+            let taken = self.stream(&report.name).is_some()
+                || self.import(&report.name).is_some()
+                || self.export(&report.name).is_some();
+            if taken || !seen.insert(report.name.as_str()) {
+                return Err(invalid(format!(
+                    "the name `{}` is used twice among streams, imports, exports and reports",
+                    report.name
+                )));
+            }
+            if let Some(problem) = report.problems(&datasets).into_iter().next() {
+                return Err(invalid(format!("report `{}`: {problem}", report.name)));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn report(&self, name: &str) -> Option<&ReportSpec> {
+        self.reports.iter().find(|r| r.name == name)
     }
 
     fn check_exports(&self, text: &str, path: &Path) -> Result<(), WorkbookError> {

@@ -12,6 +12,7 @@ mod failures;
 mod http_api;
 mod imports;
 mod quarantine_and_lateness;
+mod reports;
 mod resume;
 mod security;
 mod start_positions;

@@ -146,6 +146,28 @@ impl Merged {
 }
 
 impl RollupState {
+    /// Metric `metric` combined over `rows` exactly as one coarser rollup row
+    /// would hold it (the report engine's combining aggregator); `quantile`
+    /// picks the rank of a quantiles metric (its first rank otherwise).
+    pub fn combine(&self, metric: usize, rows: impl IntoIterator<Item = usize>, quantile: Option<f64>) -> Option<f64> {
+        let column = self.columns.get(metric)?;
+        let mut merged = Merged::empty(column);
+        if let (Merged::Quantile(_, rank), Some(wanted)) = (&mut merged, quantile) {
+            *rank = wanted;
+        }
+        for row in rows {
+            if row < self.event_counts.len() {
+                merged.add_row(column, row, self.event_counts[row]);
+            }
+        }
+        merged.value()
+    }
+
+    /// Whether metric `metric` holds whole numbers (counts, distinct counts).
+    pub fn metric_is_integral(&self, metric: usize) -> bool {
+        self.columns.get(metric).is_some_and(MetricColumn::is_integral)
+    }
+
     /// The newest bucket start, if any row exists.
     pub fn latest_bucket(&self) -> Option<i64> {
         self.buckets.iter().copied().max()

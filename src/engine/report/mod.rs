@@ -1,0 +1,268 @@
+//! Computing a report: the dataset it starts from (a stream's rollup rows or
+//! an imported table), joined with imported tables and filtered in Polars,
+//! then grouped by its fields and time grain. A stream's metrics are
+//! re-aggregated with combining aggregators — the rollup's own accumulators
+//! merged over the rows of each group (`RollupState::combine`, the code the
+//! chart series use): counts and sums add, a mean is Σsum / Σcount, min of
+//! mins, first/last by event order, distinct counts unite their HLL sketches
+//! and quantiles merge their KLL sketches — never a sum of per-row estimates
+//! or a mean of means. A table's fields are aggregated by Polars.
+//!
+//! `compute` is pure (frames in, frame out); `run_report` reads the stored
+//! datasets (a stream's last checkpoint, a table's current version). Runs on
+//! the caller's thread, never the UI's.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+
+use crate::engine::exports::dataset_frame;
+use crate::engine::imports::{ImportContext, ImportError, read_version};
+use crate::engine::rollup::RollupState;
+use crate::engine::store::tables::TableCatalog;
+use crate::engine::store::{StateStore, StreamKey};
+use crate::model::Workbook;
+use crate::model::reports::{Aggregation, FilterOp, FilterSpec, JoinKind, ReportSpec};
+
+/// The column that carries each rollup row's index through joins and filters.
+const ROW: &str = "__tidepool_rollup_row";
+
+/// Where a report starts.
+pub enum Base<'a> {
+    /// A stream's rollup, whose metrics combine.
+    Stream(&'a RollupState),
+    /// An imported table.
+    Table(DataFrame),
+}
+
+fn failed(what: &str) -> impl Fn(PolarsError) -> ImportError + '_ {
+    move |err| ImportError::Source(format!("{what}: {err}"))
+}
+
+/// The stored datasets of `report` read and the report computed over them.
+pub fn run_report(workbook: &Workbook, report: &ReportSpec, context: &ImportContext) -> Result<DataFrame, ImportError> {
+    let catalog = TableCatalog::open(&context.data_dir, &context.workbook_id)?;
+    let mut tables = BTreeMap::new();
+    for join in &report.joins {
+        tables.insert(join.with.clone(), dataset_frame(workbook, &join.with, context, &catalog)?);
+    }
+    if workbook.stream(&report.from).is_some() {
+        let store = StateStore::open(&context.data_dir)?;
+        let key = StreamKey { workbook_id: context.workbook_id.clone(), stream: report.from.clone() };
+        let checkpoint = store.load(&key)?.ok_or_else(|| {
+            ImportError::Config(format!("stream `{}` has no rollup yet (it has not checkpointed)", report.from))
+        })?;
+        return compute(report, Base::Stream(&checkpoint.rollup), &tables);
+    }
+    let version = catalog.current(&report.from)?.ok_or_else(|| {
+        ImportError::Config(format!("table `{}` has no version yet (its import has not succeeded)", report.from))
+    })?;
+    compute(report, Base::Table(read_version(&version)?), &tables)
+}
+
+/// The report's answer: one row per group (time, then `group_by` fields), one column per measure.
+pub fn compute(
+    report: &ReportSpec,
+    base: Base<'_>,
+    tables: &BTreeMap<String, DataFrame>,
+) -> Result<DataFrame, ImportError> {
+    let (frame, state) = match base {
+        Base::Stream(state) => {
+            let rows = state.to_unsorted_frame().map_err(failed("building the rollup rows"))?;
+            (rows.with_row_index(ROW.into(), None).map_err(failed("numbering the rollup rows"))?, Some(state))
+        }
+        Base::Table(frame) => (frame, None),
+    };
+    let mut lazy = frame.lazy();
+    for join in &report.joins {
+        let right = tables
+            .get(&join.with)
+            .ok_or_else(|| ImportError::Config(format!("the joined table `{}` was not read", join.with)))?;
+        check_join_keys(&mut lazy, right, join)?;
+        let left_on: Vec<Expr> = join.on.keys().map(|k| col(k.as_str())).collect();
+        let right_on: Vec<Expr> = join.on.values().map(|v| col(v.as_str())).collect();
+        let how = match join.how {
+            JoinKind::Inner => JoinType::Inner,
+            JoinKind::Left => JoinType::Left,
+            JoinKind::Full => JoinType::Full,
+        };
+        lazy = lazy.join(
+            right.clone().lazy(),
+            left_on,
+            right_on,
+            JoinArgs::new(how).with_coalesce(JoinCoalesce::CoalesceColumns),
+        );
+    }
+    for filter in &report.filters {
+        lazy = lazy.filter(filter_expr(filter)?);
+    }
+    let mut keys: Vec<Expr> = Vec::new();
+    let mut key_names: Vec<String> = Vec::new();
+    if let Some(time) = &report.time {
+        let field = time.field_name();
+        let every = format!("{}s", time.grain.seconds());
+        keys.push(col(field).dt().truncate(lit(every)).alias(field));
+        key_names.push(field.to_string());
+    }
+    for field in &report.group_by {
+        keys.push(col(field.as_str()));
+        key_names.push(field.clone());
+    }
+    let mut aggregations: Vec<Expr> = report
+        .measures
+        .iter()
+        .filter_map(|measure| Some(aggregation(measure.agg?, measure.field.as_deref()).alias(measure.name.as_str())))
+        .collect();
+    if state.is_some() {
+        aggregations.push(if keys.is_empty() { col(ROW).implode(true) } else { col(ROW) }.alias(ROW));
+    }
+    let grouped = if keys.is_empty() { lazy.select(aggregations) } else { lazy.group_by(keys).agg(aggregations) };
+    let mut answer = grouped.collect().map_err(failed(&format!("computing report `{}`", report.name)))?;
+    if let Some(state) = state {
+        answer = with_combined_metrics(answer, report, state)?;
+    }
+    let mut order: Vec<PlSmallStr> = key_names.iter().map(|n| PlSmallStr::from(n.as_str())).collect();
+    order.extend(report.measures.iter().map(|m| PlSmallStr::from(m.name.as_str())));
+    let answer = answer.select(order).map_err(failed("ordering the report's columns"))?;
+    sorted_and_cut(answer, report, &key_names)
+}
+
+/// The measures of a stream's metrics, each combined over its group's rows.
+fn with_combined_metrics(
+    mut answer: DataFrame,
+    report: &ReportSpec,
+    state: &RollupState,
+) -> Result<DataFrame, ImportError> {
+    let groups = answer.column(ROW).map_err(failed("the rollup rows of each group"))?.list().cloned();
+    let groups = groups.map_err(failed("the rollup rows of each group"))?;
+    let rows_of: Vec<Vec<usize>> = groups
+        .amortized_iter()
+        .map(|rows| {
+            rows.and_then(|rows| rows.as_ref().cast(&DataType::UInt64).ok())
+                .map(|rows| rows.u64().map(|r| r.iter().flatten().map(|r| r as usize).collect()).unwrap_or_default())
+                .unwrap_or_default()
+        })
+        .collect();
+    for measure in &report.measures {
+        let Some(metric) = &measure.metric else { continue };
+        let index = state.metric_names().iter().position(|name| name == metric).ok_or_else(|| {
+            ImportError::Config(format!(
+                "the rollup of `{}` has no metric `{metric}` (it was built before the definition changed?)",
+                report.from
+            ))
+        })?;
+        let values = rows_of.iter().map(|rows| state.combine(index, rows.iter().copied(), measure.quantile));
+        let column = if state.metric_is_integral(index) {
+            values.map(|v| v.map(|v| v as i64)).collect::<Int64Chunked>().into_column()
+        } else {
+            values.collect::<Float64Chunked>().into_column()
+        };
+        answer.with_column(column.with_name(measure.name.as_str().into())).map_err(failed("adding a measure"))?;
+    }
+    Ok(answer)
+}
+
+/// Sorted as the report says (by its groups otherwise, so the answer is the same every time), then cut.
+fn sorted_and_cut(answer: DataFrame, report: &ReportSpec, key_names: &[String]) -> Result<DataFrame, ImportError> {
+    let (by, descending): (Vec<PlSmallStr>, Vec<bool>) = if report.sort.is_empty() {
+        key_names.iter().map(|k| (PlSmallStr::from(k.as_str()), false)).unzip()
+    } else {
+        report.sort.iter().map(|s| (PlSmallStr::from(s.field.as_str()), s.descending)).unzip()
+    };
+    let answer = if by.is_empty() {
+        answer
+    } else {
+        let options = SortMultipleOptions::default()
+            .with_order_descending_multi(descending)
+            .with_nulls_last(true)
+            .with_maintain_order(true);
+        answer.sort(by, options).map_err(failed("sorting the report"))?
+    };
+    Ok(match report.limit {
+        Some(limit) => answer.head(Some(limit)),
+        None => answer,
+    })
+}
+
+/// A join whose key types differ would match nothing (or fail deep in Polars): say so with the types.
+fn check_join_keys(
+    left: &mut LazyFrame,
+    right: &DataFrame,
+    join: &crate::model::reports::JoinSpec,
+) -> Result<(), ImportError> {
+    let left_schema = left.collect_schema().map_err(failed("the report's columns"))?;
+    for (left_field, right_field) in &join.on {
+        let left_type = left_schema.get(left_field.as_str()).ok_or_else(|| {
+            ImportError::Config(format!("the join with `{}`: no field `{left_field}` on the left side", join.with))
+        })?;
+        let right_type = right.schema().get(right_field.as_str()).cloned().ok_or_else(|| {
+            ImportError::Config(format!(
+                "the join with `{}`: table `{}` has no column `{right_field}`",
+                join.with, join.with
+            ))
+        })?;
+        if *left_type != right_type {
+            return Err(ImportError::Config(format!(
+                "the join with `{}`: `{left_field}` is {left_type} but `{right_field}` is {right_type}; \
+                 keys must have the same type",
+                join.with
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn aggregation(agg: Aggregation, field: Option<&str>) -> Expr {
+    // Only `count` goes without a field (the model checks): it counts rows.
+    let Some(field) = field else { return len().cast(DataType::Int64) };
+    let field = col(field);
+    match agg {
+        Aggregation::Count => field.count().cast(DataType::Int64),
+        Aggregation::CountDistinct => field.drop_nulls().n_unique().cast(DataType::Int64),
+        Aggregation::Sum => field.sum(),
+        Aggregation::Mean => field.mean(),
+        Aggregation::Min => field.min(),
+        Aggregation::Max => field.max(),
+        Aggregation::Median => field.median(),
+    }
+}
+
+fn filter_expr(filter: &FilterSpec) -> Result<Expr, ImportError> {
+    let field = col(filter.field.as_str());
+    if filter.op == FilterOp::In {
+        let toml::Value::Array(values) = &filter.value else {
+            return Err(ImportError::Config(format!("the filter on `{}`: `in` takes a list", filter.field)));
+        };
+        let mut any = lit(false);
+        for value in values {
+            any = any.or(field.clone().eq(literal(value, &filter.field)?));
+        }
+        return Ok(any);
+    }
+    let value = literal(&filter.value, &filter.field)?;
+    Ok(match filter.op {
+        FilterOp::Equal | FilterOp::In => field.eq(value),
+        FilterOp::NotEqual => field.neq(value),
+        FilterOp::Less => field.lt(value),
+        FilterOp::AtMost => field.lt_eq(value),
+        FilterOp::Greater => field.gt(value),
+        FilterOp::AtLeast => field.gt_eq(value),
+    })
+}
+
+fn literal(value: &toml::Value, field: &str) -> Result<Expr, ImportError> {
+    Ok(match value {
+        toml::Value::String(text) => lit(text.clone()),
+        toml::Value::Integer(number) => lit(*number),
+        toml::Value::Float(number) => lit(*number),
+        toml::Value::Boolean(flag) => lit(*flag),
+        other => {
+            return Err(ImportError::Config(format!(
+                "the filter on `{field}` compares with {other}: use a text, a number or true/false"
+            )));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,161 @@
+use super::*;
+use crate::engine::rollup::distinct::coupon_of;
+use crate::engine::rollup::{EventOrder, MetricInput};
+
+const MINUTE: i64 = 60_000_000;
+
+fn report(text: &str) -> ReportSpec {
+    toml::from_str(text).unwrap()
+}
+
+/// A rollup per minute, country and device of events (minute, country, device, price, user).
+fn rollup(events: &[(i64, &str, &str, f64, &str)]) -> RollupState {
+    let spec = crate::model::workbook::test_stream(
+        r#"granularity = "1m"
+dimensions = ["country", "device"]
+metrics = [
+  { name = "events", kind = "count" },
+  { name = "revenue", kind = "sum", field = "price" },
+  { name = "avg_price", kind = "mean", field = "price" },
+  { name = "cheapest", kind = "min", field = "price" },
+  { name = "users", kind = "approx_distinct", field = "user" },
+  { name = "price", kind = "quantiles", field = "price", quantiles = [0.5] },
+]"#,
+    );
+    let mut state = RollupState::new(&spec.rollup);
+    for (offset, (minute, country, device, price, user)) in events.iter().enumerate() {
+        let number = MetricInput::Number { value: *price, exact: None };
+        let inputs = [MetricInput::Absent, number, number, number, MetricInput::Distinct(coupon_of(user)), number];
+        let micros = minute * MINUTE;
+        let order = EventOrder { micros, partition: 0, offset: offset as i64 };
+        state.merge(micros, &[Some(country), Some(device)], &inputs, order);
+    }
+    state
+}
+
+fn countries() -> BTreeMap<String, DataFrame> {
+    let table = df!("code" => ["DE", "FR", "US"], "region" => ["EU", "EU", "NA"]).unwrap();
+    BTreeMap::from([("countries".to_string(), table)])
+}
+
+fn floats(frame: &DataFrame, column: &str) -> Vec<Option<f64>> {
+    frame.column(column).unwrap().cast(&DataType::Float64).unwrap().f64().unwrap().iter().collect()
+}
+
+#[test]
+fn stream_metrics_combine_exactly_when_a_joined_report_groups_coarser_than_the_rollup() {
+    let state = rollup(&[
+        (0, "DE", "mobile", 10.0, "u1"),
+        (0, "DE", "mobile", 20.0, "u2"),
+        (0, "DE", "desktop", 30.0, "u1"),
+        (1, "FR", "mobile", 5.0, "u2"),
+        (61, "DE", "mobile", 7.0, "u3"),
+        (62, "US", "mobile", 100.0, "u1"),
+    ]);
+    let spec = report(
+        r#"name = "by_region"
+from = "s"
+joins = [{ with = "countries", on = { country = "code" } }]
+group_by = ["region"]
+time = { grain = "1h" }
+measures = [
+  { name = "events", metric = "events" },
+  { name = "revenue", metric = "revenue" },
+  { name = "avg_price", metric = "avg_price" },
+  { name = "cheapest", metric = "cheapest" },
+  { name = "users", metric = "users" },
+  { name = "median_price", metric = "price", quantile = 0.5 },
+]"#,
+    );
+    let answer = compute(&spec, Base::Stream(&state), &countries()).unwrap();
+    let names: Vec<String> = answer.get_column_names().into_iter().map(ToString::to_string).collect();
+    assert_eq!(names, ["bucket", "region", "events", "revenue", "avg_price", "cheapest", "users", "median_price"]);
+    let regions: Vec<Option<&str>> = answer.column("region").unwrap().str().unwrap().iter().collect();
+    assert_eq!(regions, [Some("EU"), Some("EU"), Some("NA")], "sorted by hour, then region");
+    assert_eq!(answer.column("events").unwrap().dtype(), &DataType::Int64, "counts stay whole numbers");
+    assert_eq!(floats(&answer, "events"), [Some(4.0), Some(1.0), Some(1.0)]);
+    assert_eq!(floats(&answer, "revenue"), [Some(65.0), Some(7.0), Some(100.0)]);
+    // Rows' means are 15 (DE mobile, 2 events), 30 and 5: their mean would be 16.67.
+    assert_eq!(floats(&answer, "avg_price"), [Some(65.0 / 4.0), Some(7.0), Some(100.0)], "Σsum / Σcount");
+    assert_eq!(floats(&answer, "cheapest"), [Some(5.0), Some(7.0), Some(100.0)]);
+    // u1 is in two rows of the first hour and u2 in two: summing rows would say 4.
+    assert_eq!(floats(&answer, "users"), [Some(2.0), Some(1.0), Some(1.0)], "the union of the sketches");
+    assert_eq!(floats(&answer, "median_price")[0], Some(10.0), "the merged sketch's median of 5, 10, 20, 30");
+}
+
+#[test]
+fn a_stream_report_without_groups_is_one_row_over_every_rollup_row() {
+    let state =
+        rollup(&[(0, "DE", "mobile", 10.0, "u1"), (5, "FR", "desktop", 30.0, "u1"), (9, "JP", "mobile", 2.0, "u9")]);
+    let spec = report(
+        r#"name = "totals"
+from = "s"
+filters = [{ field = "country", op = "!=", value = "JP" }]
+measures = [{ name = "events", metric = "events" }, { name = "users", metric = "users" }]"#,
+    );
+    let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new()).unwrap();
+    assert_eq!(answer.height(), 1);
+    assert_eq!(floats(&answer, "events"), [Some(2.0)]);
+    assert_eq!(floats(&answer, "users"), [Some(1.0)]);
+}
+
+#[test]
+fn table_reports_aggregate_filter_sort_and_cut() {
+    let orders = df!(
+        "order" => [1i64, 2, 3, 4, 5, 6],
+        "country" => ["DE", "FR", "DE", "US", "US", "FR"],
+        "amount" => [Some(10.0), Some(20.0), None, Some(5.0), Some(50.0), Some(1.0)],
+        "customer" => ["a", "b", "a", "c", "d", "b"],
+    )
+    .unwrap();
+    let spec = report(
+        r#"name = "regions"
+from = "orders"
+joins = [{ with = "countries", on = { country = "code" }, how = "inner" }]
+filters = [{ field = "order", op = "in", value = [1, 2, 3, 4, 5] }]
+group_by = ["region"]
+measures = [
+  { name = "orders", agg = "count" },
+  { name = "paid", agg = "count", field = "amount" },
+  { name = "customers", agg = "count_distinct", field = "customer" },
+  { name = "total", agg = "sum", field = "amount" },
+  { name = "mean", agg = "mean", field = "amount" },
+]
+sort = [{ field = "total", descending = true }]
+limit = 1"#,
+    );
+    let answer = compute(&spec, Base::Table(orders), &countries()).unwrap();
+    assert_eq!(answer.height(), 1, "cut to the limit");
+    assert_eq!(answer.column("region").unwrap().str().unwrap().get(0), Some("NA"), "the largest total first");
+    assert_eq!(floats(&answer, "orders"), [Some(2.0)]);
+    assert_eq!(floats(&answer, "customers"), [Some(2.0)]);
+    assert_eq!(floats(&answer, "total"), [Some(55.0)]);
+
+    let all = report(
+        r#"name = "regions"
+from = "orders"
+joins = [{ with = "countries", on = { country = "code" } }]
+group_by = ["region"]
+measures = [{ name = "orders", agg = "count" }, { name = "paid", agg = "count", field = "amount" }, { name = "mean", agg = "mean", field = "amount" }]"#,
+    );
+    let orders = df!("country" => ["DE", "DE", "JP"], "amount" => [Some(10.0), None, Some(3.0)]).unwrap();
+    let answer = compute(&all, Base::Table(orders), &countries()).unwrap();
+    let regions: Vec<Option<&str>> = answer.column("region").unwrap().str().unwrap().iter().collect();
+    assert_eq!(regions, [Some("EU"), None], "a left join keeps unmatched rows, their group last");
+    assert_eq!(floats(&answer, "orders"), [Some(2.0), Some(1.0)]);
+    assert_eq!(floats(&answer, "paid"), [Some(1.0), Some(1.0)], "count of a field counts its values");
+    assert_eq!(floats(&answer, "mean"), [Some(10.0), Some(3.0)]);
+}
+
+#[test]
+fn join_keys_of_different_types_are_an_error_with_both_types() {
+    let orders = df!("country" => [1i64, 2]).unwrap();
+    let spec = report(
+        r#"name = "r"
+from = "orders"
+joins = [{ with = "countries", on = { country = "code" } }]
+measures = [{ name = "n", agg = "count" }]"#,
+    );
+    let err = compute(&spec, Base::Table(orders), &countries()).unwrap_err().to_string();
+    assert!(err.contains("`country` is i64") && err.contains("`code` is str"), "{err}");
+}

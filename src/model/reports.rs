@@ -1,0 +1,368 @@
+//! `[[reports]]`: a question asked of one dataset (a stream's rollup or an
+//! imported table), optionally joined with imported tables, filtered, grouped
+//! by fields and a time grain, answered by measures, sorted and cut.
+//!
+//! Plain data and its checks against the rest of the workbook; computing a
+//! report is the engine's (`engine::report`). The `chart` table is kept as
+//! written until the report builder draws it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::SpanDuration;
+use crate::model::workbook::{BUCKET_COLUMN, MetricKind, StreamSpec};
+
+/// One report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSpec {
+    pub name: String,
+    /// The dataset the report starts from: a stream or an import.
+    pub from: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joins: Vec<JoinSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<FilterSpec>,
+    /// Fields (of the dataset or a joined table) whose values make the rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_by: Vec<String>,
+    /// Rows per span of time, as well as per `group_by` value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<TimeGrouping>,
+    pub measures: Vec<MeasureSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sort: Vec<SortSpec>,
+    /// At most this many rows (after sorting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// The chart and its encodings, kept as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<toml::Table>,
+}
+
+/// A join with an imported table: each row of the left side meets the rows of
+/// `with` whose `on` fields equal its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinSpec {
+    pub with: String,
+    /// Left field = right field.
+    pub on: BTreeMap<String, String>,
+    #[serde(default)]
+    pub how: JoinKind,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinKind {
+    Inner,
+    /// Every left row, with nulls where the table has no match.
+    #[default]
+    Left,
+    /// Every row of both sides.
+    Full,
+}
+
+/// Keeps the rows whose `field` compares with `value` as `op` says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterSpec {
+    pub field: String,
+    pub op: FilterOp,
+    pub value: toml::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FilterOp {
+    #[serde(rename = "=")]
+    Equal,
+    #[serde(rename = "!=")]
+    NotEqual,
+    #[serde(rename = "<")]
+    Less,
+    #[serde(rename = "<=")]
+    AtMost,
+    #[serde(rename = ">")]
+    Greater,
+    #[serde(rename = ">=")]
+    AtLeast,
+    /// `value` is an array: the field equals one of its values.
+    #[serde(rename = "in")]
+    In,
+}
+
+/// Rows per `grain` of a time field (a stream's `bucket` unless named).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeGrouping {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub grain: SpanDuration,
+}
+
+impl TimeGrouping {
+    /// The field grouped by time.
+    pub fn field_name(&self) -> &str {
+        self.field.as_deref().unwrap_or(BUCKET_COLUMN)
+    }
+}
+
+/// One column of the answer: a stream's metric combined over the rows of a
+/// group (counts and sums add, means divide the summed sums by the summed
+/// counts, distinct counts unite their sketches, quantiles merge theirs), or an
+/// aggregation of a table's field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasureSpec {
+    pub name: String,
+    /// A metric of the stream the report is `from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// For a quantiles metric: which quantile (0.5 unless given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
+    /// An aggregation of `field` (reports from an imported table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agg: Option<Aggregation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregation {
+    /// Rows (with `field`: rows where it is not null).
+    Count,
+    CountDistinct,
+    Sum,
+    Mean,
+    Min,
+    Max,
+    Median,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SortSpec {
+    pub field: String,
+    #[serde(default)]
+    pub descending: bool,
+}
+
+/// What a report can be asked of: the names of the streams and imports.
+pub struct Datasets<'a> {
+    pub streams: &'a [StreamSpec],
+    pub imports: Vec<&'a str>,
+}
+
+impl ReportSpec {
+    /// Why the report cannot be computed as written, in words for its author.
+    pub fn problems(&self, datasets: &Datasets<'_>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let stream = datasets.streams.iter().find(|s| s.name == self.from);
+        if stream.is_none() && !datasets.imports.contains(&self.from.as_str()) {
+            problems.push(format!("`from = \"{}\"` names no stream or import of the workbook", self.from));
+        }
+        for join in &self.joins {
+            if !datasets.imports.contains(&join.with.as_str()) {
+                let what = if datasets.streams.iter().any(|s| s.name == join.with) {
+                    "a stream: joins are with imported tables (a report starts from at most one stream)"
+                } else {
+                    "no import of the workbook"
+                };
+                problems.push(format!("the join with `{}` names {what}", join.with));
+            }
+            if join.on.is_empty() {
+                problems.push(format!("the join with `{}` needs `on = {{ left_field = \"right_field\" }}`", join.with));
+            }
+        }
+        let mut names = HashSet::new();
+        if self.measures.is_empty() {
+            problems.push("a report needs at least one measure".into());
+        }
+        for measure in &self.measures {
+            if !names.insert(measure.name.as_str()) {
+                problems.push(format!("the measure name `{}` is used twice", measure.name));
+            }
+            problems.extend(measure.problems(stream).into_iter().map(|p| format!("measure `{}`: {p}", measure.name)));
+        }
+        if let Some(time) = &self.time {
+            if time.grain.seconds() <= 0 {
+                problems.push("the time grain must be longer than zero".into());
+            }
+            if stream.is_none() && time.field.is_none() {
+                problems.push("`time` on a table needs `field`, the datetime column to group by".into());
+            }
+        }
+        let grouped: Vec<&str> = self
+            .time
+            .iter()
+            .map(TimeGrouping::field_name)
+            .chain(self.group_by.iter().map(String::as_str))
+            .chain(self.measures.iter().map(|m| m.name.as_str()))
+            .collect();
+        for sort in &self.sort {
+            if !grouped.contains(&sort.field.as_str()) {
+                problems.push(format!(
+                    "sort by `{}`: a report's rows have only its group_by fields, its time field and its measures",
+                    sort.field
+                ));
+            }
+        }
+        for filter in &self.filters {
+            let scalar = matches!(
+                filter.value,
+                toml::Value::String(_) | toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)
+            );
+            match (filter.op, &filter.value) {
+                (FilterOp::In, toml::Value::Array(_)) => {}
+                (FilterOp::In, _) => problems.push(format!("the filter on `{}`: `in` takes a list", filter.field)),
+                (_, _) if !scalar => problems
+                    .push(format!("the filter on `{}` compares with a text, a number or true/false", filter.field)),
+                _ => {}
+            }
+        }
+        problems
+    }
+}
+
+impl MeasureSpec {
+    fn problems(&self, stream: Option<&StreamSpec>) -> Vec<String> {
+        let mut problems = Vec::new();
+        match (&self.metric, self.agg, stream) {
+            (Some(_), Some(_), _) => problems.push("give `metric` (a stream's) or `agg`, not both".into()),
+            (None, None, _) => problems.push("give `metric` (a stream's) or `agg` with a `field`".into()),
+            (Some(metric), None, Some(stream)) => match stream.rollup.metrics.iter().find(|m| &m.name == metric) {
+                None => problems.push(format!("stream `{}` has no metric `{metric}`", stream.name)),
+                Some(spec) => {
+                    if self.quantile.is_some() && spec.kind != MetricKind::Quantiles {
+                        problems.push(format!("`quantile` is for quantiles metrics; `{metric}` is not one"));
+                    }
+                    if let Some(q) = self.quantile
+                        && !(0.0..=1.0).contains(&q)
+                    {
+                        problems.push(format!("quantile {q} is not between 0 and 1"));
+                    }
+                }
+            },
+            (Some(_), None, None) => {
+                problems.push("`metric` is for reports from a stream; on a table use `agg`".into());
+            }
+            (None, Some(_), Some(stream)) => problems.push(format!(
+                "a report from stream `{}` combines its metrics (`metric = …`); counting or summing its rollup rows \
+                 would not count events",
+                stream.name
+            )),
+            (None, Some(agg), None) => {
+                if agg != Aggregation::Count && self.field.is_none() {
+                    problems.push("this aggregation needs a `field`".into());
+                }
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(text: &str) -> ReportSpec {
+        toml::from_str(text).unwrap()
+    }
+
+    fn problems_of(text: &str) -> Vec<String> {
+        let stream = crate::model::workbook::test_stream(
+            r#"granularity = "1m"
+dimensions = ["country"]
+metrics = [{ name = "events", kind = "count" }, { name = "latency", kind = "quantiles", field = "ms", quantiles = [0.5] }]"#,
+        );
+        let streams = [stream];
+        let datasets = Datasets { streams: &streams, imports: vec!["countries", "orders"] };
+        report(text).problems(&datasets)
+    }
+
+    #[test]
+    fn a_report_reads_and_writes_back_unchanged() {
+        let text = r#"name = "by_region"
+from = "clicks"
+group_by = ["region"]
+measures = [{ name = "events", metric = "events" }, { name = "p99", metric = "latency", quantile = 0.99 }]
+limit = 10
+
+[[joins]]
+with = "countries"
+how = "inner"
+
+[joins.on]
+country = "code"
+
+[[filters]]
+field = "region"
+op = "in"
+value = ["EU", "NA"]
+
+[time]
+grain = "1h"
+
+[[sort]]
+field = "events"
+descending = true
+
+[chart]
+kind = "bar"
+x = "region"
+"#;
+        let spec = report(text);
+        assert_eq!(spec.joins[0].how, JoinKind::Inner);
+        assert_eq!(spec.filters[0].op, FilterOp::In);
+        assert_eq!(spec.time.as_ref().unwrap().grain.seconds(), 3_600);
+        let again: ReportSpec = toml::from_str(&toml::to_string(&spec).unwrap()).unwrap();
+        assert_eq!(again, spec);
+    }
+
+    #[test]
+    fn problems_are_named_in_words() {
+        let clean = r#"name = "r"
+from = "s"
+measures = [{ name = "events", metric = "events" }]"#;
+        assert_eq!(problems_of(clean), Vec::<String>::new());
+        let all = problems_of(
+            r#"name = "r"
+from = "s"
+joins = [{ with = "nowhere", on = { a = "b" } }, { with = "s", on = {} }]
+measures = [
+  { name = "n", metric = "nope" },
+  { name = "n", agg = "sum", field = "x" },
+  { name = "q", metric = "events", quantile = 0.9 },
+]
+sort = [{ field = "zzz" }]
+filters = [{ field = "country", op = "in", value = "DE" }]"#,
+        );
+        let said = all.join("\n");
+        for expected in [
+            "the join with `nowhere` names no import",
+            "the join with `s` names a stream",
+            "needs `on = ",
+            "has no metric `nope`",
+            "`n` is used twice",
+            "combines its metrics",
+            "`quantile` is for quantiles metrics",
+            "sort by `zzz`",
+            "`in` takes a list",
+        ] {
+            assert!(said.contains(expected), "missing {expected:?} in:\n{said}");
+        }
+        let table = problems_of(
+            r#"name = "r"
+from = "orders"
+time = { grain = "1d" }
+measures = [{ name = "total", agg = "sum" }, { name = "m", metric = "events" }]"#,
+        )
+        .join("\n");
+        assert!(table.contains("needs `field`, the datetime column"), "{table}");
+        assert!(table.contains("this aggregation needs a `field`"), "{table}");
+        assert!(table.contains("on a table use `agg`"), "{table}");
+    }
+}

@@ -1,0 +1,73 @@
+//! Reports through the real `tidepool export WORKBOOK REPORT`: a stream rolled
+//! up from the real test broker, joined with a CSV imported by `tidepool
+//! import`, grouped more coarsely than the rollup; the answer is checked
+//! against an independent Polars computation over the raw events.
+
+use polars::prelude::*;
+
+use crate::support::*;
+
+/// What regions.csv says (JP has no region).
+const REGIONS: [(&str, &str); 3] = [("DE", "EU"), ("FR", "EU"), ("US", "NA")];
+
+#[test]
+fn a_report_joins_a_stream_with_a_table_and_combines_its_metrics_per_hour_and_region() {
+    let topic = unique_topic("report");
+    create_topic(&topic, 2);
+    // About 2.5 hours of events by 500 users: a user is in many rollup rows of
+    // an hour and region, so a sum of per-row distinct counts would be wrong.
+    let events = generate_events(9_000, 2, 1_700_000_000_000, 1_000, 41);
+    produce(&topic, &events.iter().map(TestEvent::outgoing).collect::<Vec<_>>());
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path("regions.csv"), "code,region\nDE,EU\nFR,EU\nUS,NA\n").unwrap();
+    let workbook = sandbox.write_workbook(&format!(
+        "{}\n[[imports]]\nname = \"regions\"\nsource = {{ kind = \"file\", path = \"regions.csv\" }}\n\n\
+         [[reports]]\nname = \"hourly_regions\"\nfrom = \"shop\"\ngroup_by = [\"region\"]\ntime = {{ grain = \"1h\" }}\n\
+         joins = [{{ with = \"regions\", on = {{ country = \"code\" }} }}]\n\
+         measures = [\n  {{ name = \"events\", metric = \"events\" }},\n  {{ name = \"revenue\", metric = \"revenue\" }},\n\
+           {{ name = \"mean_price\", metric = \"mean_price\" }},\n  {{ name = \"cheapest\", metric = \"cheapest\" }},\n\
+           {{ name = \"users\", metric = \"users\" }},\n]\n",
+        full_workbook(&topic, "1m")
+    ));
+    sandbox.run_until_caught_up(&workbook);
+    assert_success(&sandbox.tidepool(&["import", path_str(&workbook), "regions"]), "import regions");
+    let out = sandbox.path("answer.parquet");
+    let output = sandbox.tidepool(&["export", path_str(&workbook), "hourly_regions", "--out", path_str(&out)]);
+    assert_success(&output, "export the report");
+    let answer = ParquetReader::new(std::fs::File::open(&out).unwrap()).finish().unwrap();
+
+    let regions = df!(
+        "code" => REGIONS.map(|(code, _)| code),
+        "region" => REGIONS.map(|(_, region)| region),
+    )
+    .unwrap();
+    let raw = df!(
+        "ts_ms" => events.iter().map(|e| e.ts_ms).collect::<Vec<_>>(),
+        "country" => events.iter().map(|e| e.country).collect::<Vec<_>>(),
+        "price" => events.iter().map(|e| e.price).collect::<Vec<_>>(),
+        "user" => events.iter().map(|e| e.user.clone()).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let expected = raw
+        .lazy()
+        .with_column(bucket_expr(3_600_000))
+        .join(regions.lazy(), [col("country")], [col("code")], JoinArgs::new(JoinType::Left))
+        .group_by([col("bucket"), col("region")])
+        .agg([
+            len().cast(DataType::Int64).alias("events"),
+            col("price").sum().alias("revenue"),
+            col("price").mean().alias("mean_price"),
+            col("price").min().alias("cheapest"),
+            col("user").n_unique().cast(DataType::Int64).alias("users"),
+        ])
+        .sort(["bucket", "region"], SortMultipleOptions::default().with_nulls_last(true))
+        .collect()
+        .unwrap();
+    assert!(expected.height() >= 6, "several hours and regions, JP without one: {expected}");
+    assert_frames_match(&answer, &expected, &[]);
+    let distinct_in_rows: i64 = column_total(&sandbox.export(&workbook, "shop"), "users");
+    assert!(
+        distinct_in_rows > column_total(&answer, "users"),
+        "the rollup rows' distinct counts add up to more than the report's unions, so the test tells them apart"
+    );
+}
