@@ -89,7 +89,7 @@ pub fn export_problems(export: &ExportSpec, datasets: &[&str]) -> Vec<String> {
     }
     if !datasets.contains(&export.from.as_str()) {
         problems.push(format!(
-            "export `{}` writes `{}`, which is no stream or import of this workbook",
+            "export `{}` writes `{}`, which is no stream, import or report of this workbook",
             export.name, export.from
         ));
     }
@@ -133,7 +133,7 @@ mod tests {
         let ExportTarget::Postgres(target) = &spec.to else { panic!("postgres") };
         assert_eq!(target.mode, TableWriteMode::Append);
         let problems = export_problems(&spec, &["orders"]).join("\n");
-        assert!(problems.contains("`clicks`, which is no stream or import"), "{problems}");
+        assert!(problems.contains("`clicks`, which is no stream, import or report"), "{problems}");
         assert!(problems.contains("holds a password") && !problems.contains("pw@"), "{problems}");
         assert!(export_problems(&ExportSpec { from: "orders".into(), ..spec.clone() }, &["orders"]).len() == 1);
     }

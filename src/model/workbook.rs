@@ -623,8 +623,13 @@ impl Workbook {
     fn check_exports(&self, text: &str, path: &Path) -> Result<(), WorkbookError> {
         let invalid =
             |line: Option<usize>, message: String| WorkbookError::Invalid { path: path.to_path_buf(), line, message };
-        let datasets: Vec<&str> =
-            self.streams.iter().map(|s| s.name.as_str()).chain(self.imports.iter().map(|i| i.name.as_str())).collect();
+        let datasets: Vec<&str> = self
+            .streams
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(self.imports.iter().map(|i| i.name.as_str()))
+            .chain(self.reports.iter().map(|r| r.name.as_str()))
+            .collect();
         let jobs: Vec<&str> =
             self.imports.iter().map(|i| i.name.as_str()).chain(self.exports.iter().map(|e| e.name.as_str())).collect();
         let mut seen = HashSet::new();

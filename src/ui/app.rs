@@ -103,6 +103,8 @@ pub struct TidepoolApp {
     pub confirming_delete: Option<String>,
     /// Which view of an imported table is shown.
     pub table_tab: panels::TableTab,
+    /// The report shown in the central area (before a stream or a table).
+    pub selected_report: Option<String>,
     table_sort: Option<(String, bool)>,
     frame_ms: VecDeque<f64>,
     frame_log: Option<FrameTimeLog>,
@@ -135,6 +137,7 @@ impl TidepoolApp {
             import_editor: None,
             confirming_delete: None,
             table_tab: panels::TableTab::Data,
+            selected_report: None,
             table_sort: None,
             frame_ms: VecDeque::new(),
             frame_log,
@@ -358,7 +361,13 @@ impl TidepoolApp {
             Action::SelectStream(name) => {
                 self.persisted.selected_stream = Some(name);
                 self.persisted.selected_table = None;
+                self.selected_report = None;
             }
+            Action::SelectReport(name) => {
+                self.with_session(|session| session.show_report(&name));
+                self.selected_report = Some(name);
+            }
+            Action::RefreshReport => self.with_session(Session::refresh_report),
             action @ (Action::OpenEditor(_)
             | Action::CloseEditor
             | Action::ListTopics(..)
@@ -488,6 +497,7 @@ impl TidepoolApp {
     fn apply_to_imports(&mut self, action: Action) {
         match action {
             Action::SelectTable(name) => {
+                self.selected_report = None;
                 self.with_session(|session| session.browse_table(&name));
                 self.persisted.selected_table = Some(name);
             }

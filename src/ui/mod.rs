@@ -11,6 +11,7 @@ pub mod imports_state;
 pub mod launch;
 mod panels;
 pub mod plots;
+pub mod report_state;
 pub mod session;
 pub mod table_browser;
 pub mod theme;

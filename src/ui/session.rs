@@ -146,6 +146,8 @@ pub struct Session {
     pub table: Option<TableBrowser>,
     /// The import editor's latest Test.
     pub preview: Option<PreviewState>,
+    /// The report shown in the central area, computed in the background.
+    pub report: Option<crate::ui::report_state::ReportState>,
     /// Failures of background runs not yet dismissed, newest last.
     pub notices: Vec<Notice>,
     /// A table export in progress (its message when done).
@@ -284,6 +286,7 @@ impl Session {
             waker,
             table: None,
             preview: None,
+            report: None,
             notices: Vec::new(),
             export: None,
             saved: workbook.clone(),
@@ -385,6 +388,9 @@ impl Session {
             }
             any |= table.poll(&self.import_context, &self.waker);
         }
+        if let Some(report) = &mut self.report {
+            any |= report.poll(&self.workbook, &self.import_context, &self.waker);
+        }
         if let Some(preview) = &mut self.preview {
             any |= preview.poll();
         }
@@ -400,6 +406,25 @@ impl Session {
     pub fn browse_table(&mut self, name: &str) {
         if self.table.as_ref().is_none_or(|table| table.name != name) {
             self.table = Some(TableBrowser::open(name, &self.import_context, &self.waker));
+        }
+    }
+
+    /// Shows report `name` in the central area (computed on a background thread).
+    pub fn show_report(&mut self, name: &str) {
+        if self.report.as_ref().is_none_or(|report| report.name != name) {
+            self.report = Some(crate::ui::report_state::ReportState::open(
+                name,
+                &self.workbook,
+                &self.import_context,
+                &self.waker,
+            ));
+        }
+    }
+
+    /// Computes the shown report again.
+    pub fn refresh_report(&mut self) {
+        if let Some(report) = &mut self.report {
+            report.refresh(&self.workbook, &self.import_context, &self.waker);
         }
     }
 

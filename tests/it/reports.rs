@@ -26,7 +26,8 @@ fn a_report_joins_a_stream_with_a_table_and_combines_its_metrics_per_hour_and_re
          joins = [{{ with = \"regions\", on = {{ country = \"code\" }} }}]\n\
          measures = [\n  {{ name = \"events\", metric = \"events\" }},\n  {{ name = \"revenue\", metric = \"revenue\" }},\n\
            {{ name = \"mean_price\", metric = \"mean_price\" }},\n  {{ name = \"cheapest\", metric = \"cheapest\" }},\n\
-           {{ name = \"users\", metric = \"users\" }},\n]\n",
+           {{ name = \"users\", metric = \"users\" }},\n]\n\n\
+         [[exports]]\nname = \"hourly_regions_csv\"\nfrom = \"hourly_regions\"\nto = {{ kind = \"file\", path = \"scheduled.csv\" }}\n",
         full_workbook(&topic, "1m")
     ));
     sandbox.run_until_caught_up(&workbook);
@@ -65,6 +66,12 @@ fn a_report_joins_a_stream_with_a_table_and_combines_its_metrics_per_hour_and_re
         .unwrap();
     assert!(expected.height() >= 6, "several hours and regions, JP without one: {expected}");
     assert_frames_match(&answer, &expected, &[]);
+    // The scheduled export of the report writes the same file as `--out`.
+    let csv = sandbox.path("answer.csv");
+    let output = sandbox.tidepool(&["export", path_str(&workbook), "hourly_regions", "--out", path_str(&csv)]);
+    assert_success(&output, "export the report to CSV");
+    assert_success(&sandbox.tidepool(&["export", path_str(&workbook), "hourly_regions_csv"]), "the scheduled export");
+    assert_eq!(std::fs::read(sandbox.path("scheduled.csv")).unwrap(), std::fs::read(&csv).unwrap());
     let distinct_in_rows: i64 = column_total(&sandbox.export(&workbook, "shop"), "users");
     assert!(
         distinct_in_rows > column_total(&answer, "users"),

@@ -423,3 +423,31 @@ impl egui::DroppedFile for DroppedFromDesktop {
         std::fs::read(&self.0).map_err(|err| err.to_string())
     }
 }
+
+/// A report listed in the left panel shows its answer, computed in the background.
+#[test]
+fn a_report_in_the_left_panel_shows_its_answer() {
+    let sandbox = crate::support::Sandbox::new();
+    std::fs::write(sandbox.path("orders.csv"), "id,country,amount\n1,DE,10\n2,DE,5.5\n3,FR,7\n").unwrap();
+    let workbook = sandbox.write_workbook(
+        "[[imports]]\nname = \"orders\"\nsource = { kind = \"file\", path = \"orders.csv\" }\n\
+         [[reports]]\nname = \"by_country\"\nfrom = \"orders\"\ngroup_by = [\"country\"]\n\
+         measures = [{ name = \"total\", agg = \"sum\", field = \"amount\" }, { name = \"orders\", agg = \"count\" }]\n\
+         sort = [{ field = \"total\", descending = true }]\n",
+    );
+    crate::support::assert_success(
+        &sandbox.tidepool(&["import", crate::support::path_str(&workbook), "orders"]),
+        "import orders",
+    );
+    let mut harness = open_window(Launch::Open { workbook, data_dir: Some(sandbox.data_dir()) });
+    step_until_shown(&mut harness, "by_country");
+    harness.get_by_label("by_country").click();
+    step_until(&mut harness, "the report's answer", |h| {
+        h.state().session.as_ref().and_then(|s| s.report.as_ref()).and_then(|r| r.answer.as_ref()).is_some()
+    });
+    step_until_shown(&mut harness, "2 rows");
+    let answer = harness.state().session.as_ref().unwrap().report.as_ref().unwrap().answer.clone().unwrap();
+    let totals: Vec<Option<f64>> = answer.column("total").unwrap().f64().unwrap().iter().collect();
+    assert_eq!(totals, [Some(15.5), Some(7.0)], "largest total first");
+    assert!(harness.query_all_by_label_contains("15.5").next().is_some(), "the answer is drawn");
+}

@@ -67,7 +67,11 @@ fn attempt_export(
     let mut catalog = TableCatalog::open(&context.data_dir, &context.workbook_id)?;
     let run_id = catalog.start_run(&spec.name, trigger, attempt)?;
     let cancel = Cancel::new(stop.clone(), Duration::from_secs(spec.timeout.seconds().max(1) as u64));
-    let outcome = dataset_frame(workbook, &spec.from, context, &catalog).and_then(|mut frame| {
+    let data = match workbook.report(&spec.from) {
+        Some(report) => crate::engine::report::run_report(workbook, report, context),
+        None => dataset_frame(workbook, &spec.from, context, &catalog),
+    };
+    let outcome = data.and_then(|mut frame| {
         write(spec, &mut frame, context, &cancel).map(|destination| (frame.height(), destination))
     });
     match outcome {

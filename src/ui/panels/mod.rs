@@ -7,6 +7,7 @@ pub mod import_editor;
 pub mod notices;
 pub mod overlay;
 pub mod quarantine;
+pub mod report_view;
 pub mod stream_view;
 pub mod streams;
 pub mod table;
@@ -58,6 +59,10 @@ pub enum Action {
     PauseJob(String, bool),
     /// Show an import's table in the central area.
     SelectTable(String),
+    /// Show a report's answer in the central area.
+    SelectReport(String),
+    /// Compute the shown report again.
+    RefreshReport,
     /// Sort the shown table by a column (again: the other way).
     SortImportTable(String),
     /// Show the table's data, schema or run history.

@@ -1,9 +1,10 @@
 //! The central area: the selected stream's header, tabs, and the chart,
-//! table or quarantine view — or, when an import is selected, its table.
+//! table or quarantine view — or, when an import is selected, its table, and
+//! when a report is, its answer.
 
 use egui::{RichText, Ui};
 
-use super::{Action, Tab, chart, quarantine, table, table_view};
+use super::{Action, Tab, chart, quarantine, report_view, table, table_view};
 use crate::ui::TidepoolApp;
 use crate::ui::session::group_digits;
 
@@ -14,6 +15,12 @@ pub fn central_ui(ui: &mut Ui, app: &TidepoolApp) -> Vec<Action> {
             empty_ui(ui, app.notice.as_deref());
             return;
         };
+        if app.selected_report.is_some()
+            && let Some(report) = &session.report
+        {
+            actions.extend(report_view::report_view_ui(ui, report));
+            return;
+        }
         if app.persisted.selected_table.is_some()
             && let Some(browser) = &session.table
         {

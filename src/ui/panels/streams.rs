@@ -89,9 +89,40 @@ pub fn streams_panel_ui(ui: &mut Ui, app: &mut TidepoolApp) -> Vec<Action> {
                 }
             }
             jobs_ui(ui, &session.jobs, &needle, app.persisted.selected_table.as_deref(), &mut actions);
+            reports_ui(ui, &session.workbook.reports, &needle, app.selected_report.as_deref(), &mut actions);
         });
     });
     actions
+}
+
+/// The workbook's reports: a click shows one's answer.
+fn reports_ui(
+    ui: &mut Ui,
+    reports: &[crate::model::reports::ReportSpec],
+    needle: &str,
+    selected: Option<&str>,
+    actions: &mut Vec<Action>,
+) {
+    let shown: Vec<_> =
+        reports.iter().filter(|r| needle.is_empty() || r.name.to_lowercase().contains(needle)).collect();
+    if shown.is_empty() {
+        return;
+    }
+    ui.add_space(8.0);
+    ui.label(RichText::new("Reports").strong());
+    for report in shown {
+        egui::Frame::group(ui.style()).show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            let label =
+                ui.selectable_label(selected == Some(report.name.as_str()), RichText::new(&report.name).strong());
+            if label.on_hover_text("show the report's answer").clicked() {
+                actions.push(Action::SelectReport(report.name.clone()));
+            }
+            let joined: Vec<&str> = report.joins.iter().map(|j| j.with.as_str()).collect();
+            let with = if joined.is_empty() { String::new() } else { format!(" joined with {}", joined.join(", ")) };
+            ui.weak(format!("from {}{with}", report.from));
+        });
+    }
 }
 
 /// The imports and exports, each with its status, next run and controls.

@@ -1,0 +1,43 @@
+//! The central area for a report: its answer as a virtualized table, when it
+//! was computed and over what, Refresh, and the error if it failed.
+
+use egui::Ui;
+
+use super::Action;
+use crate::ui::report_state::ReportState;
+use crate::ui::session::group_digits;
+use crate::ui::widgets::frame_table::{Header, frame_table_ui};
+
+pub fn report_view_ui(ui: &mut Ui, report: &ReportState) -> Vec<Action> {
+    let mut actions = Vec::new();
+    ui.horizontal(|ui| {
+        ui.heading(&report.name);
+        let refresh = ui.add_enabled(!report.is_computing(), egui::Button::new("Refresh"));
+        if refresh.on_hover_text("compute the report again").clicked() {
+            actions.push(Action::RefreshReport);
+        }
+        if report.is_computing() {
+            ui.spinner();
+        }
+    });
+    if let Some(at) = report.computed_at {
+        ui.weak(format!(
+            "computed {} over the streams' last checkpoints and the tables' current versions; again every few seconds",
+            at.format("%H:%M:%S")
+        ));
+    }
+    if let Some(error) = &report.error {
+        ui.colored_label(ui.visuals().error_fg_color, error);
+    }
+    match &report.answer {
+        Some(answer) => {
+            ui.weak(format!("{} rows", group_digits(answer.height() as u64)));
+            frame_table_ui(ui, "report_answer", answer, Header::Typed, f32::INFINITY);
+        }
+        None if report.error.is_none() => {
+            ui.weak("Computing the report…");
+        }
+        None => {}
+    }
+    actions
+}

@@ -1,0 +1,82 @@
+//! The report shown in the central area: its answer computed on a
+//! background thread over the stored datasets (the stream's last checkpoint,
+//! the tables' current versions), recomputed on Refresh and every few
+//! seconds while it is shown; the window never waits for it.
+
+use std::time::{Duration, Instant};
+
+use polars::prelude::DataFrame;
+
+use crate::engine::imports::ImportContext;
+use crate::model::Workbook;
+use crate::ui::background::Pending;
+
+/// How often a shown report is recomputed on its own.
+const REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+pub struct ReportState {
+    pub name: String,
+    pub answer: Option<DataFrame>,
+    /// When the shown answer was computed (local time).
+    pub computed_at: Option<chrono::DateTime<chrono::Local>>,
+    pub error: Option<String>,
+    computing: Option<Pending<Result<DataFrame, String>>>,
+    started: Instant,
+}
+
+impl ReportState {
+    /// Starts computing report `name` of `workbook`.
+    pub fn open(name: &str, workbook: &Workbook, context: &ImportContext, wake: &crate::engine::Waker) -> Self {
+        let mut state = Self {
+            name: name.to_string(),
+            answer: None,
+            computed_at: None,
+            error: None,
+            computing: None,
+            started: Instant::now(),
+        };
+        state.refresh(workbook, context, wake);
+        state
+    }
+
+    /// Computes the report again (unless a computation is still running).
+    pub fn refresh(&mut self, workbook: &Workbook, context: &ImportContext, wake: &crate::engine::Waker) {
+        if self.computing.as_ref().is_some_and(Pending::is_running) {
+            return;
+        }
+        let Some(report) = workbook.report(&self.name).cloned() else {
+            self.error = Some(format!("the workbook has no report `{}` any more", self.name));
+            return;
+        };
+        let (workbook, context) = (workbook.clone(), context.clone());
+        self.started = Instant::now();
+        self.computing = Some(Pending::spawn("tidepool-report", wake.clone(), move || {
+            crate::engine::report::run_report(&workbook, &report, &context).map_err(|err| err.to_string())
+        }));
+    }
+
+    pub fn is_computing(&self) -> bool {
+        self.computing.as_ref().is_some_and(Pending::is_running)
+    }
+
+    /// Takes a finished computation; starts the next when one is due. Answers whether anything changed.
+    pub fn poll(&mut self, workbook: &Workbook, context: &ImportContext, wake: &crate::engine::Waker) -> bool {
+        let Some(answer) = self.computing.as_mut().and_then(Pending::take) else {
+            if !self.is_computing() && self.started.elapsed() >= REFRESH_EVERY {
+                self.refresh(workbook, context, wake);
+            }
+            return false;
+        };
+        self.computing = None;
+        match answer.and_then(|answer| answer) {
+            Ok(frame) => {
+                self.answer = Some(frame);
+                self.computed_at = Some(chrono::Local::now());
+                self.error = None;
+            }
+            Err(error) => self.error = Some(error),
+        }
+        true
+    }
+}
