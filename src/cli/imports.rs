@@ -176,7 +176,10 @@ pub fn export_report(
     let context = context_of(workbook, workbook_path, data_dir);
     let mut answer = crate::engine::report::run_report(workbook, report, &context)
         .with_context(|| format!("report `{}`", report.name))?;
-    crate::engine::export::write_frame(&mut answer, out)?;
-    eprintln!("report `{}`: wrote {} rows to {}", report.name, answer.height(), out.display());
+    for join in &answer.joins {
+        eprintln!("report `{}`: {join}", report.name);
+    }
+    crate::engine::export::write_frame(&mut answer.frame, out)?;
+    eprintln!("report `{}`: wrote {} rows to {}", report.name, answer.frame.height(), out.display());
     Ok(())
 }

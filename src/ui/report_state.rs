@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use polars::prelude::DataFrame;
 
+use crate::engine::report::{JoinStats, ReportAnswer};
+
 use crate::engine::imports::ImportContext;
 use crate::model::Workbook;
 use crate::ui::background::Pending;
@@ -18,10 +20,12 @@ const REFRESH_EVERY: Duration = Duration::from_secs(5);
 pub struct ReportState {
     pub name: String,
     pub answer: Option<DataFrame>,
+    /// What each join of the shown answer matched.
+    pub joins: Vec<JoinStats>,
     /// When the shown answer was computed (local time).
     pub computed_at: Option<chrono::DateTime<chrono::Local>>,
     pub error: Option<String>,
-    computing: Option<Pending<Result<DataFrame, String>>>,
+    computing: Option<Pending<Result<ReportAnswer, String>>>,
     started: Instant,
 }
 
@@ -31,6 +35,7 @@ impl ReportState {
         let mut state = Self {
             name: name.to_string(),
             answer: None,
+            joins: Vec::new(),
             computed_at: None,
             error: None,
             computing: None,
@@ -70,8 +75,9 @@ impl ReportState {
         };
         self.computing = None;
         match answer.and_then(|answer| answer) {
-            Ok(frame) => {
-                self.answer = Some(frame);
+            Ok(answer) => {
+                self.answer = Some(answer.frame);
+                self.joins = answer.joins;
                 self.computed_at = Some(chrono::Local::now());
                 self.error = None;
             }

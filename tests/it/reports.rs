@@ -35,6 +35,9 @@ fn a_report_joins_a_stream_with_a_table_and_combines_its_metrics_per_hour_and_re
     let out = sandbox.path("answer.parquet");
     let output = sandbox.tidepool(&["export", path_str(&workbook), "hourly_regions", "--out", path_str(&out)]);
     assert_success(&output, "export the report");
+    let said = stderr(&output);
+    assert!(said.contains("join with `regions`") && said.contains("3 of 3 table rows used (0 unused)"), "{said}");
+    assert!(!said.contains("keys repeat"), "{said}");
     let answer = ParquetReader::new(std::fs::File::open(&out).unwrap()).finish().unwrap();
 
     let regions = df!(

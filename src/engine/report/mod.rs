@@ -27,6 +27,60 @@ use crate::model::reports::{Aggregation, FilterOp, FilterSpec, JoinKind, ReportS
 /// The column that carries each rollup row's index through joins and filters.
 const ROW: &str = "__tidepool_rollup_row";
 
+/// A report's answer and what each of its joins matched.
+#[derive(Debug, Clone)]
+pub struct ReportAnswer {
+    pub frame: DataFrame,
+    pub joins: Vec<JoinStats>,
+}
+
+/// What a join matched, for the user to trust it (or not): what an inner join
+/// drops, what a left join leaves without values, whether keys repeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinStats {
+    pub with: String,
+    pub left_rows: u64,
+    /// Left rows with at least one match.
+    pub matched_left: u64,
+    pub right_rows: u64,
+    /// Table rows matching at least one left row.
+    pub matched_right: u64,
+    /// Rows after the join.
+    pub joined_rows: u64,
+}
+
+impl JoinStats {
+    /// Whether some left rows met several table rows (keys repeat in the table).
+    pub fn multiplies_rows(&self) -> bool {
+        self.joined_rows > self.left_rows
+    }
+}
+
+impl std::fmt::Display for JoinStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "join with `{}`: {} of {} rows matched ({} without a match), {} of {} table rows used ({} unused); {} rows after the join",
+            self.with,
+            self.matched_left,
+            self.left_rows,
+            self.left_rows - self.matched_left,
+            self.matched_right,
+            self.right_rows,
+            self.right_rows - self.matched_right,
+            self.joined_rows
+        )?;
+        if self.multiplies_rows() {
+            write!(
+                f,
+                " — more than it was given: keys repeat in `{}`, so some rows meet several of its rows",
+                self.with
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Where a report starts.
 pub enum Base<'a> {
     /// A stream's rollup, whose metrics combine.
@@ -40,7 +94,11 @@ fn failed(what: &str) -> impl Fn(PolarsError) -> ImportError + '_ {
 }
 
 /// The stored datasets of `report` read and the report computed over them.
-pub fn run_report(workbook: &Workbook, report: &ReportSpec, context: &ImportContext) -> Result<DataFrame, ImportError> {
+pub fn run_report(
+    workbook: &Workbook,
+    report: &ReportSpec,
+    context: &ImportContext,
+) -> Result<ReportAnswer, ImportError> {
     let catalog = TableCatalog::open(&context.data_dir, &context.workbook_id)?;
     let mut tables = BTreeMap::new();
     for join in &report.joins {
@@ -65,7 +123,7 @@ pub fn compute(
     report: &ReportSpec,
     base: Base<'_>,
     tables: &BTreeMap<String, DataFrame>,
-) -> Result<DataFrame, ImportError> {
+) -> Result<ReportAnswer, ImportError> {
     let (frame, state) = match base {
         Base::Stream(state) => {
             let rows = state.to_unsorted_frame().map_err(failed("building the rollup rows"))?;
@@ -74,6 +132,7 @@ pub fn compute(
         Base::Table(frame) => (frame, None),
     };
     let mut lazy = frame.lazy();
+    let mut join_stats = Vec::with_capacity(report.joins.len());
     for join in &report.joins {
         let right = tables
             .get(&join.with)
@@ -86,12 +145,26 @@ pub fn compute(
             JoinKind::Left => JoinType::Left,
             JoinKind::Full => JoinType::Full,
         };
+        let semi = || JoinArgs::new(JoinType::Semi);
+        let left_rows = count_rows(lazy.clone())?;
+        let matched_left =
+            count_rows(lazy.clone().join(right.clone().lazy(), left_on.clone(), right_on.clone(), semi()))?;
+        let matched_right =
+            count_rows(right.clone().lazy().join(lazy.clone(), right_on.clone(), left_on.clone(), semi()))?;
         lazy = lazy.join(
             right.clone().lazy(),
             left_on,
             right_on,
             JoinArgs::new(how).with_coalesce(JoinCoalesce::CoalesceColumns),
         );
+        join_stats.push(JoinStats {
+            with: join.with.clone(),
+            left_rows,
+            matched_left,
+            right_rows: right.height() as u64,
+            matched_right,
+            joined_rows: count_rows(lazy.clone())?,
+        });
     }
     for filter in &report.filters {
         lazy = lazy.filter(filter_expr(filter)?);
@@ -124,7 +197,13 @@ pub fn compute(
     let mut order: Vec<PlSmallStr> = key_names.iter().map(|n| PlSmallStr::from(n.as_str())).collect();
     order.extend(report.measures.iter().map(|m| PlSmallStr::from(m.name.as_str())));
     let answer = answer.select(order).map_err(failed("ordering the report's columns"))?;
-    sorted_and_cut(answer, report, &key_names)
+    Ok(ReportAnswer { frame: sorted_and_cut(answer, report, &key_names)?, joins: join_stats })
+}
+
+fn count_rows(frame: LazyFrame) -> Result<u64, ImportError> {
+    let counted = frame.select([len().alias("rows")]).collect().map_err(failed("counting a join's rows"))?;
+    let value = counted.column("rows").and_then(|c| c.get(0)).map_err(failed("counting a join's rows"))?;
+    Ok(value.extract::<u64>().unwrap_or_default())
 }
 
 /// The measures of a stream's metrics, each combined over its group's rows.
@@ -140,6 +219,12 @@ fn with_combined_metrics(
         .map(|rows| {
             rows.and_then(|rows| rows.as_ref().cast(&DataType::UInt64).ok())
                 .map(|rows| rows.u64().map(|r| r.iter().flatten().map(|r| r as usize).collect()).unwrap_or_default())
+                .map(|mut rows: Vec<usize>| {
+                    // A rollup row that met two table rows of the same group counts once in it.
+                    rows.sort_unstable();
+                    rows.dedup();
+                    rows
+                })
                 .unwrap_or_default()
         })
         .collect();

@@ -67,7 +67,7 @@ measures = [
   { name = "median_price", metric = "price", quantile = 0.5 },
 ]"#,
     );
-    let answer = compute(&spec, Base::Stream(&state), &countries()).unwrap();
+    let answer = compute(&spec, Base::Stream(&state), &countries()).unwrap().frame;
     let names: Vec<String> = answer.get_column_names().into_iter().map(ToString::to_string).collect();
     assert_eq!(names, ["bucket", "region", "events", "revenue", "avg_price", "cheapest", "users", "median_price"]);
     let regions: Vec<Option<&str>> = answer.column("region").unwrap().str().unwrap().iter().collect();
@@ -93,7 +93,7 @@ from = "s"
 filters = [{ field = "country", op = "!=", value = "JP" }]
 measures = [{ name = "events", metric = "events" }, { name = "users", metric = "users" }]"#,
     );
-    let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new()).unwrap();
+    let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new()).unwrap().frame;
     assert_eq!(answer.height(), 1);
     assert_eq!(floats(&answer, "events"), [Some(2.0)]);
     assert_eq!(floats(&answer, "users"), [Some(1.0)]);
@@ -124,7 +124,7 @@ measures = [
 sort = [{ field = "total", descending = true }]
 limit = 1"#,
     );
-    let answer = compute(&spec, Base::Table(orders), &countries()).unwrap();
+    let answer = compute(&spec, Base::Table(orders), &countries()).unwrap().frame;
     assert_eq!(answer.height(), 1, "cut to the limit");
     assert_eq!(answer.column("region").unwrap().str().unwrap().get(0), Some("NA"), "the largest total first");
     assert_eq!(floats(&answer, "orders"), [Some(2.0)]);
@@ -139,7 +139,7 @@ group_by = ["region"]
 measures = [{ name = "orders", agg = "count" }, { name = "paid", agg = "count", field = "amount" }, { name = "mean", agg = "mean", field = "amount" }]"#,
     );
     let orders = df!("country" => ["DE", "DE", "JP"], "amount" => [Some(10.0), None, Some(3.0)]).unwrap();
-    let answer = compute(&all, Base::Table(orders), &countries()).unwrap();
+    let answer = compute(&all, Base::Table(orders), &countries()).unwrap().frame;
     let regions: Vec<Option<&str>> = answer.column("region").unwrap().str().unwrap().iter().collect();
     assert_eq!(regions, [Some("EU"), None], "a left join keeps unmatched rows, their group last");
     assert_eq!(floats(&answer, "orders"), [Some(2.0), Some(1.0)]);
@@ -158,4 +158,47 @@ measures = [{ name = "n", agg = "count" }]"#,
     );
     let err = compute(&spec, Base::Table(orders), &countries()).unwrap_err().to_string();
     assert!(err.contains("`country` is i64") && err.contains("`code` is str"), "{err}");
+}
+
+#[test]
+fn a_join_says_what_it_matched_and_when_repeated_keys_multiply_rows() {
+    let orders = df!("country" => ["DE", "DE", "JP", "FR"], "amount" => [1.0, 2.0, 3.0, 4.0]).unwrap();
+    let spec = report(
+        r#"name = "r"
+from = "orders"
+joins = [{ with = "countries", on = { country = "code" } }]
+group_by = ["region"]
+measures = [{ name = "n", agg = "count" }]"#,
+    );
+    let answer = compute(&spec, Base::Table(orders.clone()), &countries()).unwrap();
+    let stats = &answer.joins[0];
+    assert_eq!((stats.left_rows, stats.matched_left), (4, 3), "JP has no region");
+    assert_eq!((stats.right_rows, stats.matched_right), (3, 2), "US is not among the orders");
+    assert_eq!(stats.joined_rows, 4);
+    assert!(!stats.multiplies_rows());
+    assert!(stats.to_string().contains("3 of 4 rows matched (1 without a match)"), "{stats}");
+
+    let doubled = df!("code" => ["DE", "DE"], "region" => ["EU", "Europe"]).unwrap();
+    let tables = BTreeMap::from([("countries".to_string(), doubled)]);
+    let answer = compute(&spec, Base::Table(orders), &tables).unwrap();
+    assert_eq!(answer.joins[0].joined_rows, 6, "each DE order meets both DE rows");
+    assert!(answer.joins[0].to_string().contains("keys repeat in `countries`"), "{}", answer.joins[0]);
+}
+
+#[test]
+fn a_rollup_row_meeting_two_table_rows_of_one_group_counts_once() {
+    let state = rollup(&[(0, "DE", "mobile", 10.0, "u1"), (0, "FR", "mobile", 5.0, "u2")]);
+    let doubled = df!("code" => ["DE", "DE", "FR"], "region" => ["EU", "EU", "EU"]).unwrap();
+    let spec = report(
+        r#"name = "r"
+from = "s"
+joins = [{ with = "countries", on = { country = "code" } }]
+group_by = ["region"]
+measures = [{ name = "events", metric = "events" }, { name = "revenue", metric = "revenue" }]"#,
+    );
+    let tables = BTreeMap::from([("countries".to_string(), doubled)]);
+    let answer = compute(&spec, Base::Stream(&state), &tables).unwrap();
+    assert_eq!(floats(&answer.frame, "events"), [Some(2.0)]);
+    assert_eq!(floats(&answer.frame, "revenue"), [Some(15.0)]);
+    assert!(answer.joins[0].multiplies_rows(), "and the join says its keys repeat");
 }

@@ -26,6 +26,14 @@ pub fn report_view_ui(ui: &mut Ui, report: &ReportState) -> Vec<Action> {
             at.format("%H:%M:%S")
         ));
     }
+    for join in &report.joins {
+        let text = join.to_string();
+        if join.multiplies_rows() {
+            ui.colored_label(ui.visuals().warn_fg_color, text);
+        } else {
+            ui.weak(text);
+        }
+    }
     if let Some(error) = &report.error {
         ui.colored_label(ui.visuals().error_fg_color, error);
     }
