@@ -73,6 +73,13 @@ id = "bench-imports"
 name = "events"
 source = {{ kind = "file", path = "{csv}" }}
 [[imports]]
+name = "pq"
+source = {{ kind = "file", path = "{out}" }}
+[[imports]]
+name = "appended"
+mode = "append"
+source = {{ kind = "file", path = "{out}" }}
+[[imports]]
 name = "pg"
 source = {{ kind = "postgres", url = "{PG_URL}", table = "tidepool_bench_import" }}
 timeout = "1h"
@@ -83,6 +90,16 @@ timeout = "1h"
 """)
     data = os.path.join(WORK, "state")
     line("tidepool import (file)", *child([TIDEPOOL, "--data-dir", data, "import", workbook, "events"], "tidepool"))
+
+    print("(c) Parquet file (DuckDB's, row groups of 122,880) → stored Parquet table")
+    again = os.path.join(WORK, "duck-again.parquet")
+    line("DuckDB COPY read_parquet → parquet", *child(
+        f"import duckdb; duckdb.connect().execute(\"COPY (SELECT * FROM read_parquet('{out}')) TO '{again}' (FORMAT parquet)\")",
+        "duckdb parquet"))
+    line("tidepool import (Parquet)", *child([TIDEPOOL, "--data-dir", data, "import", workbook, "pq"], "tidepool pq"))
+    print("(d) append: a second run adds the file's rows to a version of as many rows (memory: bounded by a row group?)")
+    subprocess.run([TIDEPOOL, "--data-dir", data, "import", workbook, "appended"], check=True, capture_output=True)
+    line("tidepool import (append, 2nd run)", *child([TIDEPOOL, "--data-dir", data, "import", workbook, "appended"], "tidepool append"))
 
     print("(b) database table → Arrow (connectorx) / stored Parquet table (tidepool)")
     subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c",

@@ -1,10 +1,12 @@
 //! The demo's offline data, written into the demo's state folder at start so
 //! the demo needs no files beside the binary: the product catalogue (a CSV
 //! built into the binary from `assets/demo-products.csv`, ids matching the
-//! clickstream's `product`) and a customers SQLite database generated from a
-//! fixed seed, one row per clickstream user (`u000000`…).
+//! clickstream's `product`), the countries (`assets/demo-countries.csv`,
+//! codes matching its `country`, with their regions, for the demo's joined
+//! report) and a customers SQLite database generated from a fixed seed, one
+//! row per clickstream user (`u000000`…).
 //!
-//! Owns only those two files; the demo workbook's imports read them like any
+//! Owns only those files; the demo workbook's imports read them like any
 //! user's file and database.
 
 use std::path::Path;
@@ -13,6 +15,10 @@ use crate::demo::clickstream::Rng;
 
 /// The catalogue file's name in the demo folder (the demo workbook's file import reads it).
 pub const PRODUCTS_FILE: &str = "demo-products.csv";
+/// The countries file's name in the demo folder.
+pub const COUNTRIES_FILE: &str = "demo-countries.csv";
+/// The countries shipped with the demo (every country the clickstream uses).
+pub const COUNTRIES_CSV: &str = include_str!("../../assets/demo-countries.csv");
 /// The customers database's name in the demo folder (the demo workbook's SQLite import reads it).
 pub const CUSTOMERS_FILE: &str = "demo-customers.sqlite";
 /// The product catalogue shipped with the demo.
@@ -29,6 +35,8 @@ const LAST_NAMES: [&str; 10] =
 pub fn write_offline_data(folder: &Path, users: u64) -> Result<(), String> {
     let products = folder.join(PRODUCTS_FILE);
     std::fs::write(&products, PRODUCTS_CSV).map_err(|err| format!("cannot write {}: {err}", products.display()))?;
+    let countries = folder.join(COUNTRIES_FILE);
+    std::fs::write(&countries, COUNTRIES_CSV).map_err(|err| format!("cannot write {}: {err}", countries.display()))?;
     let customers = folder.join(CUSTOMERS_FILE);
     write_customers(&customers, users).map_err(|err| format!("cannot write {}: {err}", customers.display()))
 }

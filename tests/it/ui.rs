@@ -65,7 +65,37 @@ fn the_demo_imports_its_exchange_rates_from_its_own_api() {
     let (_turn, mut harness) = demo_window();
     step_until(&mut harness, "the demo's rates import", |h| h.query_by_label_contains("version 1 · 5 rows").is_some());
     assert!(harness.query_by_label("exchange_rates").is_some());
-    assert_eq!(harness.query_all_by_label_contains("next run").count(), 3, "each demo import runs again");
+    assert_eq!(harness.query_all_by_label_contains("next run").count(), 4, "each demo import runs again");
+}
+
+/// The demo's joined report: the live stream per minute and region, its
+/// countries looked up in an imported table; every country has its region.
+#[test]
+fn the_demo_report_joins_the_live_stream_with_the_countries_table() {
+    let (_turn, mut harness) = demo_window();
+    step_until(&mut harness, "the countries table", |h| h.query_by_label_contains("version 1 · 12 rows").is_some());
+    harness.get_by_label("regions_per_minute").click();
+    step_until(&mut harness, "the report's answer", |h| {
+        let report = h.state().session.as_ref().and_then(|s| s.report.as_ref());
+        report.and_then(|r| r.answer.as_ref()).is_some_and(|answer| answer.height() > 0)
+    });
+    let session = harness.state().session.as_ref().unwrap();
+    let report = session.report.as_ref().unwrap();
+    let join = &report.joins[0];
+    // Rows without a match are the few events without a country (the demo sends some incomplete ones).
+    assert!(
+        join.matched_left * 100 >= join.left_rows * 99,
+        "nearly every rollup row's country is in the table: {join}"
+    );
+    assert!(!join.multiplies_rows(), "{join}");
+    let answer = report.answer.as_ref().unwrap();
+    let regions = answer.column("region").unwrap().str().unwrap().clone();
+    let known = ["North America", "Europe", "South America", "Asia"];
+    assert!(regions.iter().flatten().all(|r| known.contains(&r)), "{answer}");
+    assert!(regions.iter().flatten().count() > 0, "{answer}");
+    let events: i64 = answer.column("events").unwrap().i64().unwrap().iter().flatten().sum();
+    assert!(events > 0 && events as u64 <= session.streams["clicks"].stats.events, "{events} events");
+    step_until_shown(&mut harness, "join with `countries`");
 }
 
 /// The demo's offline data: the shipped catalogue (one row per clickstream
