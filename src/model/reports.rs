@@ -30,6 +30,9 @@ pub struct ReportSpec {
     /// Rows per span of time, as well as per `group_by` value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<TimeGrouping>,
+    /// Only rows of this span of time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<TimeRange>,
     pub measures: Vec<MeasureSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sort: Vec<SortSpec>,
@@ -105,6 +108,47 @@ impl TimeGrouping {
     /// The field grouped by time.
     pub fn field_name(&self) -> &str {
         self.field.as_deref().unwrap_or(BUCKET_COLUMN)
+    }
+}
+
+/// Only the rows whose time field is in the last span before now, or between
+/// two instants (RFC 3339, e.g. `2026-12-01T00:00:00Z`; `to` excluded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeRange {
+    /// The time field (the `time` grouping's, or a stream's `bucket`, unless named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<SpanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+impl TimeRange {
+    /// The range as `[start, end)` in µs since the epoch (UTC), `now_micros` ending a `last` span.
+    pub fn bounds(&self, now_micros: i64) -> Result<(Option<i64>, Option<i64>), String> {
+        let instant = |text: &str| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map(|t| t.timestamp_micros())
+                .map_err(|err| format!("`{text}` is not an instant like 2026-12-01T00:00:00Z ({err})"))
+        };
+        match (&self.last, &self.from, &self.to) {
+            (Some(last), None, None) => Ok((Some(now_micros.saturating_sub(last.micros())), None)),
+            (None, from, to) if from.is_some() || to.is_some() => {
+                let start = from.as_deref().map(instant).transpose()?;
+                let end = to.as_deref().map(instant).transpose()?;
+                if let (Some(start), Some(end)) = (start, end)
+                    && start >= end
+                {
+                    return Err("the range's `from` must come before its `to`".into());
+                }
+                Ok((start, end))
+            }
+            _ => Err("a range is `last = \"24h\"`, or `from` and/or `to` instants".into()),
+        }
     }
 }
 
@@ -193,6 +237,14 @@ impl ReportSpec {
             }
             if stream.is_none() && time.field.is_none() {
                 problems.push("`time` on a table needs `field`, the datetime column to group by".into());
+            }
+        }
+        if let Some(range) = &self.range {
+            if let Err(problem) = range.bounds(0) {
+                problems.push(format!("range: {problem}"));
+            }
+            if stream.is_none() && range.field.is_none() && self.time.as_ref().is_none_or(|t| t.field.is_none()) {
+                problems.push("`range` on a table needs `field`, the datetime column it limits".into());
             }
         }
         let grouped: Vec<&str> = self
@@ -290,6 +342,7 @@ from = "clicks"
 group_by = ["region"]
 measures = [{ name = "events", metric = "events" }, { name = "p99", metric = "latency", quantile = 0.99 }]
 limit = 10
+range = { last = "24h" }
 
 [[joins]]
 with = "countries"
@@ -320,6 +373,18 @@ x = "region"
         assert_eq!(spec.time.as_ref().unwrap().grain.seconds(), 3_600);
         let again: ReportSpec = toml::from_str(&toml::to_string(&spec).unwrap()).unwrap();
         assert_eq!(again, spec);
+    }
+
+    #[test]
+    fn a_range_is_the_last_span_or_between_two_instants() {
+        let range = |text: &str| toml::from_str::<TimeRange>(text).unwrap();
+        let hour = 3_600_000_000;
+        assert_eq!(range("last = \"1h\"").bounds(10 * hour), Ok((Some(9 * hour), None)));
+        let between = range("from = \"1970-01-01T01:00:00Z\"\nto = \"1970-01-01T03:00:00+01:00\"");
+        assert_eq!(between.bounds(0), Ok((Some(hour), Some(2 * hour))), "offsets are honoured");
+        assert!(range("from = \"yesterday\"").bounds(0).unwrap_err().contains("`yesterday` is not an instant"));
+        assert!(range("from = \"1970-01-02T00:00:00Z\"\nto = \"1970-01-01T00:00:00Z\"").bounds(0).is_err());
+        assert!(range("last = \"1h\"\nfrom = \"1970-01-01T00:00:00Z\"").bounds(0).is_err());
     }
 
     #[test]

@@ -22,7 +22,8 @@ use crate::engine::rollup::RollupState;
 use crate::engine::store::tables::TableCatalog;
 use crate::engine::store::{StateStore, StreamKey};
 use crate::model::Workbook;
-use crate::model::reports::{Aggregation, FilterOp, FilterSpec, JoinKind, ReportSpec};
+use crate::model::reports::{Aggregation, FilterOp, FilterSpec, JoinKind, ReportSpec, TimeGrouping};
+use crate::model::workbook::BUCKET_COLUMN;
 
 /// The column that carries each rollup row's index through joins and filters.
 const ROW: &str = "__tidepool_rollup_row";
@@ -110,19 +111,25 @@ pub fn run_report(
         let checkpoint = store.load(&key)?.ok_or_else(|| {
             ImportError::Config(format!("stream `{}` has no rollup yet (it has not checkpointed)", report.from))
         })?;
-        return compute(report, Base::Stream(&checkpoint.rollup), &tables);
+        return compute(report, Base::Stream(&checkpoint.rollup), &tables, now_micros());
     }
     let version = catalog.current(&report.from)?.ok_or_else(|| {
         ImportError::Config(format!("table `{}` has no version yet (its import has not succeeded)", report.from))
     })?;
-    compute(report, Base::Table(read_version(&version)?), &tables)
+    compute(report, Base::Table(read_version(&version)?), &tables, now_micros())
 }
 
-/// The report's answer: one row per group (time, then `group_by` fields), one column per measure.
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// The report's answer: one row per group (time, then `group_by` fields), one
+/// column per measure; `now_micros` ends a `range = { last = … }`.
 pub fn compute(
     report: &ReportSpec,
     base: Base<'_>,
     tables: &BTreeMap<String, DataFrame>,
+    now_micros: i64,
 ) -> Result<ReportAnswer, ImportError> {
     let (frame, state) = match base {
         Base::Stream(state) => {
@@ -168,6 +175,22 @@ pub fn compute(
     }
     for filter in &report.filters {
         lazy = lazy.filter(filter_expr(filter)?);
+    }
+    if let Some(range) = &report.range {
+        let field = range
+            .field
+            .as_deref()
+            .or_else(|| report.time.as_ref().map(TimeGrouping::field_name))
+            .unwrap_or(BUCKET_COLUMN);
+        let (start, end) =
+            range.bounds(now_micros).map_err(|problem| ImportError::Config(format!("range: {problem}")))?;
+        let micros = || col(field).dt().timestamp(TimeUnit::Microseconds);
+        if let Some(start) = start {
+            lazy = lazy.filter(micros().gt_eq(lit(start)));
+        }
+        if let Some(end) = end {
+            lazy = lazy.filter(micros().lt(lit(end)));
+        }
     }
     let mut keys: Vec<Expr> = Vec::new();
     let mut key_names: Vec<String> = Vec::new();

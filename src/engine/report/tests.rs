@@ -67,7 +67,7 @@ measures = [
   { name = "median_price", metric = "price", quantile = 0.5 },
 ]"#,
     );
-    let answer = compute(&spec, Base::Stream(&state), &countries()).unwrap().frame;
+    let answer = compute(&spec, Base::Stream(&state), &countries(), 0).unwrap().frame;
     let names: Vec<String> = answer.get_column_names().into_iter().map(ToString::to_string).collect();
     assert_eq!(names, ["bucket", "region", "events", "revenue", "avg_price", "cheapest", "users", "median_price"]);
     let regions: Vec<Option<&str>> = answer.column("region").unwrap().str().unwrap().iter().collect();
@@ -93,7 +93,7 @@ from = "s"
 filters = [{ field = "country", op = "!=", value = "JP" }]
 measures = [{ name = "events", metric = "events" }, { name = "users", metric = "users" }]"#,
     );
-    let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new()).unwrap().frame;
+    let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new(), 0).unwrap().frame;
     assert_eq!(answer.height(), 1);
     assert_eq!(floats(&answer, "events"), [Some(2.0)]);
     assert_eq!(floats(&answer, "users"), [Some(1.0)]);
@@ -124,7 +124,7 @@ measures = [
 sort = [{ field = "total", descending = true }]
 limit = 1"#,
     );
-    let answer = compute(&spec, Base::Table(orders), &countries()).unwrap().frame;
+    let answer = compute(&spec, Base::Table(orders), &countries(), 0).unwrap().frame;
     assert_eq!(answer.height(), 1, "cut to the limit");
     assert_eq!(answer.column("region").unwrap().str().unwrap().get(0), Some("NA"), "the largest total first");
     assert_eq!(floats(&answer, "orders"), [Some(2.0)]);
@@ -139,7 +139,7 @@ group_by = ["region"]
 measures = [{ name = "orders", agg = "count" }, { name = "paid", agg = "count", field = "amount" }, { name = "mean", agg = "mean", field = "amount" }]"#,
     );
     let orders = df!("country" => ["DE", "DE", "JP"], "amount" => [Some(10.0), None, Some(3.0)]).unwrap();
-    let answer = compute(&all, Base::Table(orders), &countries()).unwrap().frame;
+    let answer = compute(&all, Base::Table(orders), &countries(), 0).unwrap().frame;
     let regions: Vec<Option<&str>> = answer.column("region").unwrap().str().unwrap().iter().collect();
     assert_eq!(regions, [Some("EU"), None], "a left join keeps unmatched rows, their group last");
     assert_eq!(floats(&answer, "orders"), [Some(2.0), Some(1.0)]);
@@ -156,7 +156,7 @@ from = "orders"
 joins = [{ with = "countries", on = { country = "code" } }]
 measures = [{ name = "n", agg = "count" }]"#,
     );
-    let err = compute(&spec, Base::Table(orders), &countries()).unwrap_err().to_string();
+    let err = compute(&spec, Base::Table(orders), &countries(), 0).unwrap_err().to_string();
     assert!(err.contains("`country` is i64") && err.contains("`code` is str"), "{err}");
 }
 
@@ -170,7 +170,7 @@ joins = [{ with = "countries", on = { country = "code" } }]
 group_by = ["region"]
 measures = [{ name = "n", agg = "count" }]"#,
     );
-    let answer = compute(&spec, Base::Table(orders.clone()), &countries()).unwrap();
+    let answer = compute(&spec, Base::Table(orders.clone()), &countries(), 0).unwrap();
     let stats = &answer.joins[0];
     assert_eq!((stats.left_rows, stats.matched_left), (4, 3), "JP has no region");
     assert_eq!((stats.right_rows, stats.matched_right), (3, 2), "US is not among the orders");
@@ -180,7 +180,7 @@ measures = [{ name = "n", agg = "count" }]"#,
 
     let doubled = df!("code" => ["DE", "DE"], "region" => ["EU", "Europe"]).unwrap();
     let tables = BTreeMap::from([("countries".to_string(), doubled)]);
-    let answer = compute(&spec, Base::Table(orders), &tables).unwrap();
+    let answer = compute(&spec, Base::Table(orders), &tables, 0).unwrap();
     assert_eq!(answer.joins[0].joined_rows, 6, "each DE order meets both DE rows");
     assert!(answer.joins[0].to_string().contains("keys repeat in `countries`"), "{}", answer.joins[0]);
 }
@@ -197,8 +197,24 @@ group_by = ["region"]
 measures = [{ name = "events", metric = "events" }, { name = "revenue", metric = "revenue" }]"#,
     );
     let tables = BTreeMap::from([("countries".to_string(), doubled)]);
-    let answer = compute(&spec, Base::Stream(&state), &tables).unwrap();
+    let answer = compute(&spec, Base::Stream(&state), &tables, 0).unwrap();
     assert_eq!(floats(&answer.frame, "events"), [Some(2.0)]);
     assert_eq!(floats(&answer.frame, "revenue"), [Some(15.0)]);
     assert!(answer.joins[0].multiplies_rows(), "and the join says its keys repeat");
+}
+
+#[test]
+fn a_range_keeps_the_last_span_before_now() {
+    let state =
+        rollup(&[(0, "DE", "mobile", 1.0, "u1"), (30, "DE", "mobile", 2.0, "u2"), (59, "FR", "mobile", 4.0, "u3")]);
+    let spec = report(
+        r#"name = "recent"
+from = "s"
+range = { last = "30m" }
+measures = [{ name = "events", metric = "events" }, { name = "revenue", metric = "revenue" }]"#,
+    );
+    // Now is minute 60: the last 30 minutes start at minute 30.
+    let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new(), 60 * MINUTE).unwrap().frame;
+    assert_eq!(floats(&answer, "events"), [Some(2.0)]);
+    assert_eq!(floats(&answer, "revenue"), [Some(6.0)]);
 }
