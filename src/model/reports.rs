@@ -36,6 +36,9 @@ pub struct ReportSpec {
     pub measures: Vec<MeasureSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sort: Vec<SortSpec>,
+    /// Only the top values of one `group_by` field; the rest grouped as "other".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top: Option<TopSpec>,
     /// At most this many rows (after sorting).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
@@ -186,6 +189,16 @@ pub enum Aggregation {
     Median,
 }
 
+/// The `n` values of `field` with the largest `by` (a measure) over the
+/// whole range keep their own rows; the others are grouped as "other".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopSpec {
+    pub field: String,
+    pub n: usize,
+    pub by: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SortSpec {
@@ -237,6 +250,17 @@ impl ReportSpec {
             }
             if stream.is_none() && time.field.is_none() {
                 problems.push("`time` on a table needs `field`, the datetime column to group by".into());
+            }
+        }
+        if let Some(top) = &self.top {
+            if !self.group_by.contains(&top.field) {
+                problems.push(format!("top: `{}` is not among the group_by fields", top.field));
+            }
+            if !self.measures.iter().any(|m| m.name == top.by) {
+                problems.push(format!("top: `by = \"{}\"` names no measure of the report", top.by));
+            }
+            if top.n == 0 {
+                problems.push("top: `n` must be at least 1".into());
             }
         }
         if let Some(range) = &self.range {

@@ -22,7 +22,9 @@ use crate::engine::rollup::RollupState;
 use crate::engine::store::tables::TableCatalog;
 use crate::engine::store::{StateStore, StreamKey};
 use crate::model::Workbook;
-use crate::model::reports::{Aggregation, FilterOp, FilterSpec, JoinKind, ReportSpec, TimeGrouping};
+use crate::model::reports::{
+    Aggregation, FilterOp, FilterSpec, JoinKind, MeasureSpec, ReportSpec, TimeGrouping, TopSpec,
+};
 use crate::model::workbook::BUCKET_COLUMN;
 
 /// The column that carries each rollup row's index through joins and filters.
@@ -192,6 +194,9 @@ pub fn compute(
             lazy = lazy.filter(micros().lt(lit(end)));
         }
     }
+    if let Some(top) = &report.top {
+        lazy = with_top_values(lazy, report, top, state)?;
+    }
     let mut keys: Vec<Expr> = Vec::new();
     let mut key_names: Vec<String> = Vec::new();
     if let Some(time) = &report.time {
@@ -204,8 +209,22 @@ pub fn compute(
         keys.push(col(field.as_str()));
         key_names.push(field.clone());
     }
-    let mut aggregations: Vec<Expr> = report
-        .measures
+    let answer = grouped(lazy, keys, &report.measures, report, state)?;
+    let mut order: Vec<PlSmallStr> = key_names.iter().map(|n| PlSmallStr::from(n.as_str())).collect();
+    order.extend(report.measures.iter().map(|m| PlSmallStr::from(m.name.as_str())));
+    let answer = answer.select(order).map_err(failed("ordering the report's columns"))?;
+    Ok(ReportAnswer { frame: sorted_and_cut(answer, report, &key_names)?, joins: join_stats })
+}
+
+/// `lazy` grouped by `keys` (one row over everything without keys), with `measures`.
+fn grouped(
+    lazy: LazyFrame,
+    keys: Vec<Expr>,
+    measures: &[MeasureSpec],
+    report: &ReportSpec,
+    state: Option<&RollupState>,
+) -> Result<DataFrame, ImportError> {
+    let mut aggregations: Vec<Expr> = measures
         .iter()
         .filter_map(|measure| Some(aggregation(measure.agg?, measure.field.as_deref()).alias(measure.name.as_str())))
         .collect();
@@ -213,14 +232,47 @@ pub fn compute(
         aggregations.push(if keys.is_empty() { col(ROW).implode(true) } else { col(ROW) }.alias(ROW));
     }
     let grouped = if keys.is_empty() { lazy.select(aggregations) } else { lazy.group_by(keys).agg(aggregations) };
-    let mut answer = grouped.collect().map_err(failed(&format!("computing report `{}`", report.name)))?;
-    if let Some(state) = state {
-        answer = with_combined_metrics(answer, report, state)?;
+    let answer = grouped.collect().map_err(failed(&format!("computing report `{}`", report.name)))?;
+    match state {
+        Some(state) => with_combined_metrics(answer, measures, report, state),
+        None => Ok(answer),
     }
-    let mut order: Vec<PlSmallStr> = key_names.iter().map(|n| PlSmallStr::from(n.as_str())).collect();
-    order.extend(report.measures.iter().map(|m| PlSmallStr::from(m.name.as_str())));
-    let answer = answer.select(order).map_err(failed("ordering the report's columns"))?;
-    Ok(ReportAnswer { frame: sorted_and_cut(answer, report, &key_names)?, joins: join_stats })
+}
+
+/// The label of the values outside a report's top N.
+pub const OTHER: &str = "other";
+
+/// `lazy` with the values of `top.field` outside its top N (by the measure
+/// `top.by` over the whole range) replaced by "other", so that they group together.
+fn with_top_values(
+    lazy: LazyFrame,
+    report: &ReportSpec,
+    top: &TopSpec,
+    state: Option<&RollupState>,
+) -> Result<LazyFrame, ImportError> {
+    let by: Vec<MeasureSpec> = report.measures.iter().filter(|m| m.name == top.by).cloned().collect();
+    let field = top.field.as_str();
+    let ranking = grouped(lazy.clone(), vec![col(field)], &by, report, state)?;
+    let options = SortMultipleOptions::default()
+        .with_order_descending_multi([true, false])
+        .with_nulls_last(true)
+        .with_maintain_order(true);
+    let ranking = ranking.sort([top.by.as_str(), field], options).map_err(failed("ranking the top values"))?;
+    let leaders = ranking
+        .column(field)
+        .and_then(|c| c.cast(&DataType::String))
+        .map_err(failed("ranking the top values"))?
+        .as_materialized_series()
+        .head(Some(top.n));
+    let text = || col(field).cast(DataType::String);
+    Ok(lazy.with_column(
+        when(col(field).is_null())
+            .then(text())
+            .when(text().is_in(lit(leaders).implode(true), false))
+            .then(text())
+            .otherwise(lit(OTHER))
+            .alias(field),
+    ))
 }
 
 fn count_rows(frame: LazyFrame) -> Result<u64, ImportError> {
@@ -232,6 +284,7 @@ fn count_rows(frame: LazyFrame) -> Result<u64, ImportError> {
 /// The measures of a stream's metrics, each combined over its group's rows.
 fn with_combined_metrics(
     mut answer: DataFrame,
+    measures: &[MeasureSpec],
     report: &ReportSpec,
     state: &RollupState,
 ) -> Result<DataFrame, ImportError> {
@@ -251,7 +304,7 @@ fn with_combined_metrics(
                 .unwrap_or_default()
         })
         .collect();
-    for measure in &report.measures {
+    for measure in measures {
         let Some(metric) = &measure.metric else { continue };
         let index = state.metric_names().iter().position(|name| name == metric).ok_or_else(|| {
             ImportError::Config(format!(
@@ -272,11 +325,14 @@ fn with_combined_metrics(
 
 /// Sorted as the report says (by its groups otherwise, so the answer is the same every time), then cut.
 fn sorted_and_cut(answer: DataFrame, report: &ReportSpec, key_names: &[String]) -> Result<DataFrame, ImportError> {
-    let (by, descending): (Vec<PlSmallStr>, Vec<bool>) = if report.sort.is_empty() {
-        key_names.iter().map(|k| (PlSmallStr::from(k.as_str()), false)).unzip()
-    } else {
-        report.sort.iter().map(|s| (PlSmallStr::from(s.field.as_str()), s.descending)).unzip()
-    };
+    // The report's own order first, then its groups: ties come out the same every time.
+    let (by, descending): (Vec<PlSmallStr>, Vec<bool>) = report
+        .sort
+        .iter()
+        .map(|s| (s.field.as_str(), s.descending))
+        .chain(key_names.iter().filter(|k| !report.sort.iter().any(|s| &s.field == *k)).map(|k| (k.as_str(), false)))
+        .map(|(field, descending)| (PlSmallStr::from(field), descending))
+        .unzip();
     let answer = if by.is_empty() {
         answer
     } else {

@@ -218,3 +218,29 @@ measures = [{ name = "events", metric = "events" }, { name = "revenue", metric =
     assert_eq!(floats(&answer, "events"), [Some(2.0)]);
     assert_eq!(floats(&answer, "revenue"), [Some(6.0)]);
 }
+
+#[test]
+fn values_outside_the_top_n_are_grouped_as_other_with_their_metrics_combined() {
+    let state = rollup(&[
+        (0, "DE", "mobile", 10.0, "u1"),
+        (0, "DE", "mobile", 10.0, "u2"),
+        (0, "DE", "desktop", 10.0, "u3"),
+        (0, "FR", "mobile", 5.0, "u1"),
+        (0, "FR", "mobile", 5.0, "u4"),
+        (0, "US", "mobile", 1.0, "u1"),
+        (0, "JP", "mobile", 1.0, "u5"),
+    ]);
+    let spec = report(
+        r#"name = "top"
+from = "s"
+group_by = ["country"]
+top = { field = "country", n = 2, by = "events" }
+measures = [{ name = "events", metric = "events" }, { name = "users", metric = "users" }]
+sort = [{ field = "events", descending = true }]"#,
+    );
+    let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new(), 0).unwrap().frame;
+    let countries: Vec<Option<&str>> = answer.column("country").unwrap().str().unwrap().iter().collect();
+    assert_eq!(countries, [Some("DE"), Some("FR"), Some(OTHER)]);
+    assert_eq!(floats(&answer, "events"), [Some(3.0), Some(2.0), Some(2.0)]);
+    assert_eq!(floats(&answer, "users"), [Some(3.0), Some(2.0), Some(2.0)], "other's users are a union too");
+}

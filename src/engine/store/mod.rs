@@ -416,15 +416,34 @@ fn open_state_database(data_dir: &Path) -> Result<(Connection, PathBuf), StoreEr
     let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
     let mut connection = Connection::open(&path).map_err(sqlite)?;
     connection.busy_timeout(Duration::from_secs(30)).map_err(sqlite)?;
-    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").map_err(sqlite)?;
-    // One opener at a time brings the schema up to date: two connections that
-    // both saw a column missing would both add it, and the second would fail.
-    let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sqlite)?;
-    transaction.execute_batch(SCHEMA).map_err(sqlite)?;
-    transaction.execute_batch(tables::SCHEMA).map_err(sqlite)?;
-    migrate(&transaction).map_err(sqlite)?;
-    transaction.commit().map_err(sqlite)?;
-    Ok((connection, path))
+    // Switching a new database to WAL answers "busy" at once (without the busy
+    // handler) while another opener is doing the same: try again for a while.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match prepare_schema(&mut connection) {
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => {
+                result.map_err(sqlite)?;
+                return Ok((connection, path));
+            }
+        }
+    }
+}
+
+/// WAL, and today's schema: one opener at a time brings it up to date (two
+/// connections that both saw a column missing would both add it, and the
+/// second would fail).
+fn prepare_schema(connection: &mut Connection) -> rusqlite::Result<()> {
+    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+    let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    transaction.execute_batch(SCHEMA)?;
+    transaction.execute_batch(tables::SCHEMA)?;
+    migrate(&transaction)?;
+    transaction.commit()
 }
 
 /// Brings a database written by an older tidepool up to today's schema.
