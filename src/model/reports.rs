@@ -48,15 +48,54 @@ pub struct ReportSpec {
 }
 
 /// A join with an imported table: each row of the left side meets the rows of
-/// `with` whose `on` fields equal its own.
+/// `with` whose `on` fields equal its own — or, `how = "asof"`, the one row
+/// (among those) nearest in time as `asof` says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JoinSpec {
     pub with: String,
-    /// Left field = right field.
+    /// Left field = right field (for an as-of join: the fields that must also be equal).
+    #[serde(default)]
     pub on: BTreeMap<String, String>,
     #[serde(default)]
     pub how: JoinKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asof: Option<AsofSpec>,
+}
+
+/// The time fields an as-of join matches on, which way it looks, how far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsofSpec {
+    /// The left side's time field (a stream's `bucket` unless named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<String>,
+    /// The table's time column.
+    pub right: String,
+    #[serde(default)]
+    pub strategy: AsofStrategy,
+    /// No match further away than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<SpanDuration>,
+}
+
+impl AsofSpec {
+    pub fn left_field(&self) -> &str {
+        self.left.as_deref().unwrap_or(BUCKET_COLUMN)
+    }
+}
+
+/// Which table row an as-of join takes for a left row's time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AsofStrategy {
+    /// The last at or before it (the rate in force then).
+    #[default]
+    Backward,
+    /// The first at or after it.
+    Forward,
+    /// The nearest either way.
+    Nearest,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +107,8 @@ pub enum JoinKind {
     Left,
     /// Every row of both sides.
     Full,
+    /// Every left row with the table row nearest in time (see `asof`).
+    Asof,
 }
 
 /// Keeps the rows whose `field` compares with `value` as `op` says.
@@ -230,8 +271,18 @@ impl ReportSpec {
                 };
                 problems.push(format!("the join with `{}` names {what}", join.with));
             }
-            if join.on.is_empty() {
-                problems.push(format!("the join with `{}` needs `on = {{ left_field = \"right_field\" }}`", join.with));
+            match (join.how, &join.asof) {
+                (JoinKind::Asof, None) => problems.push(format!(
+                    "the as-of join with `{}` needs `asof = {{ right = \"its time column\" }}`",
+                    join.with
+                )),
+                (JoinKind::Asof, Some(_)) => {}
+                (_, Some(_)) => {
+                    problems.push(format!("the join with `{}` has `asof` but not `how = \"asof\"`", join.with));
+                }
+                (_, None) if join.on.is_empty() => problems
+                    .push(format!("the join with `{}` needs `on = {{ left_field = \"right_field\" }}`", join.with)),
+                (_, None) => {}
             }
         }
         let mut names = HashSet::new();
@@ -443,6 +494,15 @@ filters = [{ field = "country", op = "in", value = "DE" }]"#,
         ] {
             assert!(said.contains(expected), "missing {expected:?} in:\n{said}");
         }
+        let asof = problems_of(
+            r#"name = "r"
+from = "s"
+joins = [{ with = "orders", how = "asof", on = {} }, { with = "countries", on = { a = "b" }, asof = { right = "at" } }]
+measures = [{ name = "events", metric = "events" }]"#,
+        )
+        .join("\n");
+        assert!(asof.contains("needs `asof = { right = "), "{asof}");
+        assert!(asof.contains("has `asof` but not `how = \"asof\"`"), "{asof}");
         let table = problems_of(
             r#"name = "r"
 from = "orders"

@@ -23,7 +23,7 @@ use crate::engine::store::tables::TableCatalog;
 use crate::engine::store::{StateStore, StreamKey};
 use crate::model::Workbook;
 use crate::model::reports::{
-    Aggregation, FilterOp, FilterSpec, JoinKind, MeasureSpec, ReportSpec, TimeGrouping, TopSpec,
+    Aggregation, AsofSpec, FilterOp, FilterSpec, JoinKind, JoinSpec, MeasureSpec, ReportSpec, TimeGrouping, TopSpec,
 };
 use crate::model::workbook::BUCKET_COLUMN;
 
@@ -147,11 +147,17 @@ pub fn compute(
             .get(&join.with)
             .ok_or_else(|| ImportError::Config(format!("the joined table `{}` was not read", join.with)))?;
         check_join_keys(&mut lazy, right, join)?;
+        if let (JoinKind::Asof, Some(asof)) = (join.how, &join.asof) {
+            let (joined, matched) = asof_join(lazy, right, join, asof)?;
+            lazy = joined;
+            join_stats.push(matched);
+            continue;
+        }
         let left_on: Vec<Expr> = join.on.keys().map(|k| col(k.as_str())).collect();
         let right_on: Vec<Expr> = join.on.values().map(|v| col(v.as_str())).collect();
         let how = match join.how {
             JoinKind::Inner => JoinType::Inner,
-            JoinKind::Left => JoinType::Left,
+            JoinKind::Left | JoinKind::Asof => JoinType::Left,
             JoinKind::Full => JoinType::Full,
         };
         let semi = || JoinArgs::new(JoinType::Semi);
@@ -275,6 +281,87 @@ fn with_top_values(
     ))
 }
 
+/// Columns an as-of join adds for a moment to count what it matched.
+const MATCHED_ROW: &str = "__tidepool_matched_row";
+
+/// Each left row with the table row nearest in time as `asof` says (and equal
+/// in the `on` fields); both sides sorted by time first, the table's time cast
+/// to the left side's type (a table in ms meets a rollup in µs).
+fn asof_join(
+    mut left: LazyFrame,
+    right: &DataFrame,
+    join: &JoinSpec,
+    asof: &AsofSpec,
+) -> Result<(LazyFrame, JoinStats), ImportError> {
+    let schema = left.collect_schema().map_err(failed("the report's columns"))?;
+    let left_time = asof.left_field();
+    let config = |message: String| ImportError::Config(format!("the as-of join with `{}`: {message}", join.with));
+    let left_type =
+        schema.get(left_time).cloned().ok_or_else(|| config(format!("no field `{left_time}` on the left")))?;
+    let right_type = right
+        .schema()
+        .get(asof.right.as_str())
+        .cloned()
+        .ok_or_else(|| config(format!("table `{}` has no column `{}`", join.with, asof.right)))?;
+    if !(left_type.is_temporal() || left_type.is_primitive_numeric())
+        || !(right_type.is_temporal() || right_type.is_primitive_numeric())
+    {
+        return Err(config(format!(
+            "`{left_time}` is {left_type} and `{}` is {right_type}: as-of joins match times or numbers",
+            asof.right
+        )));
+    }
+    let table = right
+        .clone()
+        .lazy()
+        .with_row_index(MATCHED_ROW, None)
+        .with_column(col(asof.right.as_str()).strict_cast(left_type))
+        .sort([asof.right.as_str()], SortMultipleOptions::default());
+    let by = |names: Vec<&String>| {
+        (!names.is_empty()).then(|| names.into_iter().map(|n| PlSmallStr::from(n.as_str())).collect())
+    };
+    let options = AsOfOptions {
+        strategy: match asof.strategy {
+            crate::model::reports::AsofStrategy::Backward => AsofStrategy::Backward,
+            crate::model::reports::AsofStrategy::Forward => AsofStrategy::Forward,
+            crate::model::reports::AsofStrategy::Nearest => AsofStrategy::Nearest,
+        },
+        tolerance_str: asof.tolerance.map(|t| PlSmallStr::from(format!("{}s", t.seconds()))),
+        left_by: by(join.on.keys().collect()),
+        right_by: by(join.on.values().collect()),
+        allow_eq: true,
+        ..AsOfOptions::default()
+    };
+    let left_rows = count_rows(left.clone())?;
+    let joined = left.sort([left_time], SortMultipleOptions::default()).join(
+        table,
+        [col(left_time)],
+        [col(asof.right.as_str())],
+        JoinArgs::new(JoinType::AsOf(Box::new(options))),
+    );
+    let counted = joined
+        .clone()
+        .select([
+            col(MATCHED_ROW).count().alias("matched"),
+            col(MATCHED_ROW).drop_nulls().n_unique().alias("used"),
+            len().alias("rows"),
+        ])
+        .collect()
+        .map_err(failed(&format!("the as-of join with `{}`", join.with)))?;
+    let value = |name: &str| {
+        counted.column(name).ok().and_then(|c| c.get(0).ok()).and_then(|v| v.extract::<u64>()).unwrap_or_default()
+    };
+    let stats = JoinStats {
+        with: join.with.clone(),
+        left_rows,
+        matched_left: value("matched"),
+        right_rows: right.height() as u64,
+        matched_right: value("used"),
+        joined_rows: value("rows"),
+    };
+    Ok((joined.drop(cols([MATCHED_ROW])), stats))
+}
+
 fn count_rows(frame: LazyFrame) -> Result<u64, ImportError> {
     let counted = frame.select([len().alias("rows")]).collect().map_err(failed("counting a join's rows"))?;
     let value = counted.column("rows").and_then(|c| c.get(0)).map_err(failed("counting a join's rows"))?;
@@ -349,11 +436,7 @@ fn sorted_and_cut(answer: DataFrame, report: &ReportSpec, key_names: &[String]) 
 }
 
 /// A join whose key types differ would match nothing (or fail deep in Polars): say so with the types.
-fn check_join_keys(
-    left: &mut LazyFrame,
-    right: &DataFrame,
-    join: &crate::model::reports::JoinSpec,
-) -> Result<(), ImportError> {
+fn check_join_keys(left: &mut LazyFrame, right: &DataFrame, join: &JoinSpec) -> Result<(), ImportError> {
     let left_schema = left.collect_schema().map_err(failed("the report's columns"))?;
     for (left_field, right_field) in &join.on {
         let left_type = left_schema.get(left_field.as_str()).ok_or_else(|| {

@@ -244,3 +244,43 @@ sort = [{ field = "events", descending = true }]"#,
     assert_eq!(floats(&answer, "events"), [Some(3.0), Some(2.0), Some(2.0)]);
     assert_eq!(floats(&answer, "users"), [Some(3.0), Some(2.0), Some(2.0)], "other's users are a union too");
 }
+
+#[test]
+fn an_asof_join_takes_the_rate_in_force_at_each_bucket() {
+    let state = rollup(&[
+        (0, "DE", "mobile", 10.0, "u1"),
+        (5, "DE", "mobile", 10.0, "u1"),
+        (5, "US", "mobile", 10.0, "u1"),
+        (30, "DE", "mobile", 10.0, "u2"),
+    ]);
+    // Rates per country, in milliseconds (the rollup is in µs), published at minutes 0 and 10 (DE) and 3 (US).
+    let minute_ms = 60_000_i64;
+    let rates = df!(
+        "currency_of" => ["DE", "DE", "US"],
+        "at" => [0, 10 * minute_ms, 3 * minute_ms],
+        "rate" => [1.0, 2.0, 0.5],
+    )
+    .unwrap()
+    .lazy()
+    .with_column(col("at").cast(DataType::Datetime(TimeUnit::Milliseconds, None)))
+    .collect()
+    .unwrap();
+    let spec = report(
+        r#"name = "converted"
+from = "s"
+joins = [{ with = "rates", how = "asof", on = { country = "currency_of" }, asof = { right = "at", tolerance = "15m" } }]
+group_by = ["country", "rate"]
+measures = [{ name = "revenue", metric = "revenue" }]"#,
+    );
+    let tables = BTreeMap::from([("rates".to_string(), rates)]);
+    let answer = compute(&spec, Base::Stream(&state), &tables, 0).unwrap();
+    let frame = &answer.frame;
+    let countries: Vec<Option<&str>> = frame.column("country").unwrap().str().unwrap().iter().collect();
+    // DE at minutes 0 and 5: rate 1; DE at 30: the rate of minute 10 is 20 minutes old, past the tolerance.
+    assert_eq!(countries, [Some("DE"), Some("DE"), Some("US")]);
+    assert_eq!(floats(frame, "rate"), [Some(1.0), None, Some(0.5)]);
+    assert_eq!(floats(frame, "revenue"), [Some(20.0), Some(10.0), Some(10.0)]);
+    let matched = &answer.joins[0];
+    assert_eq!((matched.left_rows, matched.matched_left, matched.joined_rows), (4, 3, 4), "{matched}");
+    assert_eq!(matched.matched_right, 2, "DE's first rate and US's");
+}
