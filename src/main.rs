@@ -64,11 +64,11 @@ enum Verb {
     Import { workbook: PathBuf, import: String },
     /// Print the run history of a workbook's imports (or of one), newest first.
     History { workbook: PathBuf, import: Option<String> },
-    /// Write a stream's rollup or an imported table to a CSV or Parquet file (by the file's
-    /// extension), or run one of the workbook's [[exports]] now (without --out).
+    /// Write a report's answer, a stream's rollup or an imported table to a CSV or Parquet file
+    /// (by the file's extension), or run one of the workbook's [[exports]] now (without --out).
     Export {
         workbook: PathBuf,
-        /// A stream, an import or an export of the workbook.
+        /// A report, a stream, an import or an export of the workbook.
         stream: String,
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
