@@ -145,7 +145,60 @@ pub enum FilterOp {
 pub struct TimeGrouping {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    pub grain: SpanDuration,
+    pub grain: Grain,
+}
+
+/// A report's time grain: a span (`30s`, `5m`, `1h`, `1d`) or calendar weeks
+/// (`1w`, starting on Mondays) or months (`1mo`, `3mo` for quarters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Grain {
+    Span(SpanDuration),
+    Weeks(u32),
+    Months(u32),
+}
+
+impl Grain {
+    /// The grain in Polars' duration language (`3600s`, `1w`, `3mo`).
+    pub fn polars_every(self) -> String {
+        match self {
+            Self::Span(span) => format!("{}s", span.seconds()),
+            Self::Weeks(n) => format!("{n}w"),
+            Self::Months(n) => format!("{n}mo"),
+        }
+    }
+
+    fn is_positive(self) -> bool {
+        match self {
+            Self::Span(span) => span.seconds() > 0,
+            Self::Weeks(n) | Self::Months(n) => n > 0,
+        }
+    }
+}
+
+impl TryFrom<String> for Grain {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        let calendar = |suffix: &str| text.strip_suffix(suffix).and_then(|n| n.trim().parse::<u32>().ok());
+        if let Some(months) = calendar("mo") {
+            return Ok(Self::Months(months));
+        }
+        if let Some(weeks) = calendar("w") {
+            return Ok(Self::Weeks(weeks));
+        }
+        text.parse::<SpanDuration>().map(Self::Span).map_err(|err| format!("{err}; or weeks (`1w`) or months (`1mo`)"))
+    }
+}
+
+impl From<Grain> for String {
+    fn from(grain: Grain) -> Self {
+        match grain {
+            Grain::Span(span) => span.to_string(),
+            Grain::Weeks(n) => format!("{n}w"),
+            Grain::Months(n) => format!("{n}mo"),
+        }
+    }
 }
 
 impl TimeGrouping {
@@ -296,7 +349,7 @@ impl ReportSpec {
             problems.extend(measure.problems(stream).into_iter().map(|p| format!("measure `{}`: {p}", measure.name)));
         }
         if let Some(time) = &self.time {
-            if time.grain.seconds() <= 0 {
+            if !time.grain.is_positive() {
                 problems.push("the time grain must be longer than zero".into());
             }
             if stream.is_none() && time.field.is_none() {
@@ -445,7 +498,13 @@ x = "region"
         let spec = report(text);
         assert_eq!(spec.joins[0].how, JoinKind::Inner);
         assert_eq!(spec.filters[0].op, FilterOp::In);
-        assert_eq!(spec.time.as_ref().unwrap().grain.seconds(), 3_600);
+        assert_eq!(spec.time.as_ref().unwrap().grain.polars_every(), "3600s");
+        for (text, every) in [("1w", "1w"), ("3mo", "3mo"), ("30s", "30s"), ("1d", "86400s")] {
+            let grain = Grain::try_from(text.to_string()).unwrap();
+            assert_eq!(grain.polars_every(), every);
+            assert_eq!(String::from(grain), text, "written back as read");
+        }
+        assert!(Grain::try_from("1 fortnight".to_string()).unwrap_err().contains("months (`1mo`)"));
         let again: ReportSpec = toml::from_str(&toml::to_string(&spec).unwrap()).unwrap();
         assert_eq!(again, spec);
     }

@@ -207,7 +207,7 @@ pub fn compute(
     let mut key_names: Vec<String> = Vec::new();
     if let Some(time) = &report.time {
         let field = time.field_name();
-        let every = format!("{}s", time.grain.seconds());
+        let every = time.grain.polars_every();
         keys.push(col(field).dt().truncate(lit(every)).alias(field));
         key_names.push(field.to_string());
     }

@@ -284,3 +284,21 @@ measures = [{ name = "revenue", metric = "revenue" }]"#,
     assert_eq!((matched.left_rows, matched.matched_left, matched.joined_rows), (4, 3, 4), "{matched}");
     assert_eq!(matched.matched_right, 2, "DE's first rate and US's");
 }
+
+#[test]
+fn a_table_groups_by_calendar_month() {
+    let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+    let orders = df!(
+        "on" => [day("2026-01-31"), day("2026-02-01"), day("2026-02-28"), day("2026-03-01")],
+        "amount" => [1.0, 2.0, 4.0, 8.0],
+    )
+    .unwrap();
+    let spec = report(
+        r#"name = "monthly"
+from = "orders"
+time = { field = "on", grain = "1mo" }
+measures = [{ name = "total", agg = "sum", field = "amount" }]"#,
+    );
+    let answer = compute(&spec, Base::Table(orders), &BTreeMap::new(), 0).unwrap().frame;
+    assert_eq!(floats(&answer, "total"), [Some(1.0), Some(6.0), Some(8.0)], "January, February, March");
+}
