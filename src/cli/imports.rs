@@ -174,12 +174,11 @@ pub fn export_report(
     data_dir: &Path,
 ) -> Result<()> {
     let context = context_of(workbook, workbook_path, data_dir);
-    let mut answer = crate::engine::report::run_report(workbook, report, &context)
+    let answer = crate::engine::report::export_report(workbook, report, &context, out)
         .with_context(|| format!("report `{}`", report.name))?;
     for join in &answer.joins {
         eprintln!("report `{}`: {join}", report.name);
     }
-    crate::engine::export::write_frame(&mut answer.frame, out)?;
     eprintln!("report `{}`: wrote {} rows to {}", report.name, answer.frame.height(), out.display());
     Ok(())
 }

@@ -268,6 +268,7 @@ impl TidepoolApp {
                 None => self.open_file_import(&path),
             },
             Some(DialogOutcome::ExportTo(table, path)) => self.with_session(|s| s.export_table(&table, path)),
+            Some(DialogOutcome::ExportReportTo(report, path)) => self.with_session(|s| s.export_report(&report, path)),
             Some(DialogOutcome::Cancelled) | None => {}
         }
     }
@@ -368,6 +369,7 @@ impl TidepoolApp {
                 self.selected_report = Some(name);
             }
             Action::RefreshReport => self.with_session(Session::refresh_report),
+            Action::ExportReport(name) => self.dialogs.export_report(&name),
             action @ (Action::OpenEditor(_)
             | Action::CloseEditor
             | Action::ListTopics(..)

@@ -18,6 +18,8 @@ pub enum DialogOutcome {
     DataFile(PathBuf),
     /// A file to export table `.0` to was chosen.
     ExportTo(String, PathBuf),
+    /// A file to export report `.0`'s answer to was chosen.
+    ExportReportTo(String, PathBuf),
     /// The dialog was cancelled.
     Cancelled,
     /// The chosen file could not be used.
@@ -64,6 +66,22 @@ impl Dialogs {
             match dialog.pick_file() {
                 None => DialogOutcome::Cancelled,
                 Some(path) => DialogOutcome::DataFile(path),
+            }
+        });
+    }
+
+    /// Asks where to export report `name`'s answer (CSV or Parquet, by the extension chosen).
+    pub fn export_report(&mut self, name: &str) {
+        let (report, file_name) = (name.to_string(), format!("{name}.csv"));
+        self.spawn(move || {
+            let dialog = rfd::FileDialog::new()
+                .add_filter("CSV", &["csv"])
+                .add_filter("Parquet", &["parquet"])
+                .set_file_name(file_name)
+                .set_title("Export the report's answer");
+            match dialog.save_file() {
+                None => DialogOutcome::Cancelled,
+                Some(path) => DialogOutcome::ExportReportTo(report, path),
             }
         });
     }

@@ -446,6 +446,25 @@ impl Session {
         }));
     }
 
+    /// Computes report `name` and writes its whole answer to `path` on a
+    /// background thread (the same bytes as `tidepool export`); the top bar says how it went.
+    pub fn export_report(&mut self, name: &str, path: PathBuf) {
+        let Some(report) = self.workbook.report(name).cloned() else { return };
+        let (workbook, context) = (self.workbook.clone(), self.import_context.clone());
+        self.export = Some(Pending::spawn("tidepool-export-report", self.waker.clone(), move || {
+            crate::engine::report::export_report(&workbook, &report, &context, &path)
+                .map(|answer| {
+                    format!(
+                        "exported {} rows of report `{}` to {}",
+                        group_digits(answer.frame.height() as u64),
+                        report.name,
+                        path.display()
+                    )
+                })
+                .map_err(|err| err.to_string())
+        }));
+    }
+
     /// Fetches the first rows of `spec`'s source without saving anything (the editor's Test).
     pub fn preview_import(&mut self, spec: ImportSpec) {
         self.preview = Some(PreviewState::start(spec, &self.import_context, &self.waker));

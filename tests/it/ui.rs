@@ -469,7 +469,7 @@ fn a_report_in_the_left_panel_shows_its_answer() {
         &sandbox.tidepool(&["import", crate::support::path_str(&workbook), "orders"]),
         "import orders",
     );
-    let mut harness = open_window(Launch::Open { workbook, data_dir: Some(sandbox.data_dir()) });
+    let mut harness = open_window(Launch::Open { workbook: workbook.clone(), data_dir: Some(sandbox.data_dir()) });
     step_until_shown(&mut harness, "by_country");
     harness.get_by_label("by_country").click();
     step_until(&mut harness, "the report's answer", |h| {
@@ -480,4 +480,21 @@ fn a_report_in_the_left_panel_shows_its_answer() {
     let totals: Vec<Option<f64>> = answer.column("total").unwrap().f64().unwrap().iter().collect();
     assert_eq!(totals, [Some(15.5), Some(7.0)], "largest total first");
     assert!(harness.query_all_by_label_contains("15.5").next().is_some(), "the answer is drawn");
+    // Export… writes what `tidepool export` writes, byte for byte (the dialog is
+    // the desktop's: the test hands the session the path it would answer).
+    let from_window = sandbox.path("from-window.csv");
+    harness.state_mut().session.as_mut().unwrap().export_report("by_country", from_window.clone());
+    step_until_shown(&mut harness, "exported 2 rows of report `by_country`");
+    let from_cli = sandbox.path("from-cli.csv");
+    crate::support::assert_success(
+        &sandbox.tidepool(&[
+            "export",
+            crate::support::path_str(&workbook),
+            "by_country",
+            "--out",
+            crate::support::path_str(&from_cli),
+        ]),
+        "export the report",
+    );
+    assert_eq!(std::fs::read(&from_window).unwrap(), std::fs::read(&from_cli).unwrap());
 }

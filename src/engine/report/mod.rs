@@ -125,6 +125,19 @@ fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
+/// Computes `report` and writes its whole answer to `path` (CSV or Parquet by
+/// the extension, atomically): the command line and the window write the same bytes.
+pub fn export_report(
+    workbook: &Workbook,
+    report: &ReportSpec,
+    context: &ImportContext,
+    path: &std::path::Path,
+) -> Result<ReportAnswer, ImportError> {
+    let mut answer = run_report(workbook, report, context)?;
+    crate::engine::export::write_frame(&mut answer.frame, path).map_err(|err| ImportError::Source(err.to_string()))?;
+    Ok(answer)
+}
+
 /// The report's answer: one row per group (time, then `group_by` fields), one
 /// column per measure; `now_micros` ends a `range = { last = … }`.
 pub fn compute(

@@ -63,6 +63,8 @@ pub enum Action {
     SelectReport(String),
     /// Compute the shown report again.
     RefreshReport,
+    /// Export a report's whole answer to a file (asks where).
+    ExportReport(String),
     /// Sort the shown table by a column (again: the other way).
     SortImportTable(String),
     /// Show the table's data, schema or run history.

@@ -16,6 +16,10 @@ pub fn report_view_ui(ui: &mut Ui, report: &ReportState) -> Vec<Action> {
         if refresh.on_hover_text("compute the report again").clicked() {
             actions.push(Action::RefreshReport);
         }
+        let export = ui.add_enabled(report.answer.is_some(), egui::Button::new("Export…").small());
+        if export.on_hover_text("write the whole answer to a CSV or Parquet file").clicked() {
+            actions.push(Action::ExportReport(report.name.clone()));
+        }
         if report.is_computing() {
             ui.spinner();
         }
