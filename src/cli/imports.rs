@@ -88,6 +88,8 @@ pub fn history(workbook_path: &Path, name: Option<&str>, data_dir: &Path) -> Res
     {
         bail!("workbook {} has no import or export named `{name}`", workbook_path.display());
     }
+    // A run killed with its process says so now, not only when it next runs.
+    crate::engine::imports::settle_abandoned_runs(&context_of(&workbook, workbook_path, data_dir), &workbook)?;
     let catalog = TableCatalog::open(data_dir, &paths::workbook_id(&workbook, workbook_path))?;
     let runs = catalog.runs(name, 200)?;
     if runs.is_empty() {

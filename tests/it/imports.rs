@@ -454,6 +454,11 @@ fn a_killed_run_and_a_timed_out_run_leave_the_previous_version_readable() {
     let status = child.wait().unwrap();
     assert!(!status.success(), "killed");
     assert_eq!(sandbox.export(&workbook, "slow"), first, "the killed run left version 1 as it was");
+    let history = stdout(&sandbox.tidepool(&["history", path_str(&workbook), "slow"]));
+    assert!(
+        history.contains("interrupted") && !history.contains("running"),
+        "the killed run is marked interrupted as soon as the history is read: {history}"
+    );
     let workbook = workbook_with(10_000, "0.01", "2s");
     let started = std::time::Instant::now();
     let timed_out = import(&sandbox, &workbook, "slow");
@@ -466,7 +471,7 @@ fn a_killed_run_and_a_timed_out_run_leave_the_previous_version_readable() {
     );
     assert_eq!(sandbox.export(&workbook, "slow"), first);
     let history = stdout(&sandbox.tidepool(&["history", path_str(&workbook), "slow"]));
-    assert!(history.contains("interrupted"), "the killed run is marked interrupted by the next: {history}");
+    assert!(history.contains("interrupted"), "the killed run stays marked interrupted: {history}");
     assert!(history.contains("timed out"), "the timed-out run says so: {history}");
 }
 

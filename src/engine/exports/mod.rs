@@ -62,8 +62,7 @@ fn attempt_export(
     attempt: u32,
     stop: &Arc<AtomicBool>,
 ) -> Result<ExportSummary, ImportError> {
-    let key = StreamKey { workbook_id: context.workbook_id.clone(), stream: format!("export {}", spec.name) };
-    let _lock = StreamLock::acquire(&context.data_dir, &key)?;
+    let _lock = StreamLock::acquire(&context.data_dir, &export_key(context, &spec.name))?;
     let mut catalog = TableCatalog::open(&context.data_dir, &context.workbook_id)?;
     let run_id = catalog.start_run(&spec.name, trigger, attempt)?;
     let cancel = Cancel::new(stop.clone(), Duration::from_secs(spec.timeout.seconds().max(1) as u64));
@@ -87,6 +86,11 @@ fn attempt_export(
             Err(error)
         }
     }
+}
+
+/// The lock an export's runs take: one run of an export at a time, across processes.
+pub(crate) fn export_key(context: &ImportContext, name: &str) -> StreamKey {
+    StreamKey { workbook_id: context.workbook_id.clone(), stream: format!("export {name}") }
 }
 
 /// The stored data of a stream (its checkpointed rollup) or an import (its current version).

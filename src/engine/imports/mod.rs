@@ -343,6 +343,23 @@ fn jitter_unit() -> f64 {
     f64::from(xxhash_rust::xxh3::xxh3_64(&nanos.to_le_bytes()) as u32) / f64::from(u32::MAX)
 }
 
+/// Marks as interrupted the unfinished runs of the workbook's imports and
+/// exports that no process holds any more (killed or crashed): at start and
+/// when the history is shown, rather than only when the job next runs.
+pub fn settle_abandoned_runs(context: &ImportContext, workbook: &crate::model::Workbook) -> Result<(), ImportError> {
+    let catalog = TableCatalog::open(&context.data_dir, &context.workbook_id)?;
+    let jobs = workbook.imports.iter().map(|i| (import_key(context, &i.name), i.name.as_str())).chain(
+        workbook.exports.iter().map(|e| (crate::engine::exports::export_key(context, &e.name), e.name.as_str())),
+    );
+    for (key, name) in jobs {
+        // Held: a run is really going on (here or in another process); leave it.
+        if let Ok(_lock) = StreamLock::acquire(&context.data_dir, &key) {
+            catalog.mark_interrupted(name)?;
+        }
+    }
+    Ok(())
+}
+
 /// The lock an import's runs take: one run of an import at a time, across processes.
 fn import_key(context: &ImportContext, name: &str) -> StreamKey {
     StreamKey { workbook_id: context.workbook_id.clone(), stream: format!("import {name}") }

@@ -101,6 +101,9 @@ impl Scheduler {
         let stop = Arc::new(AtomicBool::new(false));
         let loop_stop = stop.clone();
         let thread = std::thread::Builder::new().name("tidepool-scheduler".into()).spawn(move || {
+            if let Err(err) = crate::engine::imports::settle_abandoned_runs(&context, &workbook) {
+                tracing::warn!("cannot mark abandoned runs as interrupted: {err}");
+            }
             let past = TableCatalog::open(&context.data_dir, &context.workbook_id)
                 .and_then(|catalog| catalog.past_runs())
                 .unwrap_or_default();

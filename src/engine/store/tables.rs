@@ -292,10 +292,9 @@ impl TableCatalog {
         })
     }
 
-    /// Records the start of a run (marking older unfinished runs of the same
-    /// import as interrupted: the caller holds the import's lock).
-    pub fn start_run(&mut self, name: &str, trigger: RunTrigger, attempt: u32) -> Result<i64, StoreError> {
-        let sqlite = |source| StoreError::Sqlite { path: self.path.clone(), source };
+    /// Marks the unfinished runs of `name` as interrupted: the caller holds
+    /// the job's lock, so no process is running them any more.
+    pub fn mark_interrupted(&self, name: &str) -> Result<usize, StoreError> {
         self.connection
             .execute(
                 &format!(
@@ -305,7 +304,14 @@ impl TableCatalog {
                 ),
                 params![self.workbook_id, name],
             )
-            .map_err(sqlite)?;
+            .map_err(|source| StoreError::Sqlite { path: self.path.clone(), source })
+    }
+
+    /// Records the start of a run (marking older unfinished runs of the same
+    /// import as interrupted: the caller holds the import's lock).
+    pub fn start_run(&mut self, name: &str, trigger: RunTrigger, attempt: u32) -> Result<i64, StoreError> {
+        self.mark_interrupted(name)?;
+        let sqlite = |source| StoreError::Sqlite { path: self.path.clone(), source };
         self.connection
             .execute(
                 &format!(
