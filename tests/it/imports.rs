@@ -459,6 +459,13 @@ fn a_killed_run_and_a_timed_out_run_leave_the_previous_version_readable() {
         history.contains("interrupted") && !history.contains("running"),
         "the killed run is marked interrupted as soon as the history is read: {history}"
     );
+    // What a run killed while writing leaves: a temporary part in the table's folder.
+    let version_file = walk(&sandbox.data_dir())
+        .into_iter()
+        .find(|path| path.to_string_lossy().ends_with("v000001.parquet"))
+        .expect("version 1's file");
+    let stale = version_file.with_file_name(".left-by-a-killed-run.parquet.partial");
+    std::fs::write(&stale, b"half a parquet file").unwrap();
     let workbook = workbook_with(10_000, "0.01", "2s");
     let started = std::time::Instant::now();
     let timed_out = import(&sandbox, &workbook, "slow");
@@ -470,9 +477,24 @@ fn a_killed_run_and_a_timed_out_run_leave_the_previous_version_readable() {
         stderr(&timed_out)
     );
     assert_eq!(sandbox.export(&workbook, "slow"), first);
+    assert!(!stale.exists(), "the next run removes what a killed one left");
     let history = stdout(&sandbox.tidepool(&["history", path_str(&workbook), "slow"]));
     assert!(history.contains("interrupted"), "the killed run stays marked interrupted: {history}");
     assert!(history.contains("timed out"), "the timed-out run says so: {history}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// SIGKILL, as a crash or the OOM killer would end the process.

@@ -447,6 +447,7 @@ fn fetch_and_commit(
         _ => None,
     };
     let dir = catalog.table_dir(&spec.name)?;
+    spool::remove_leftovers(&dir, &mut fetched.log);
     // Every batch goes to disk as it arrives: no table is ever held in memory.
     fetched.spool = Some(spool::Spool::new(&dir));
     fetch(spec, context, since.as_ref(), cancel, fetched)?;

@@ -78,6 +78,22 @@ impl PartWriter {
     }
 }
 
+/// Removes the temporary files a killed run left in a table's folder (the
+/// caller holds the import's lock, so no run is writing them), saying so in `log`.
+pub fn remove_leftovers(dir: &Path, log: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".parquet.partial") && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        log.push(format!("removed {removed} temporary file(s) an interrupted run left behind"));
+    }
+}
+
 /// A finished temporary Parquet file of fetched rows (deleted when dropped).
 #[derive(Debug)]
 pub struct Part {
