@@ -453,23 +453,46 @@ fn check_join_keys(left: &mut LazyFrame, right: &DataFrame, join: &JoinSpec) -> 
     let left_schema = left.collect_schema().map_err(failed("the report's columns"))?;
     for (left_field, right_field) in &join.on {
         let left_type = left_schema.get(left_field.as_str()).ok_or_else(|| {
-            ImportError::Config(format!("the join with `{}`: no field `{left_field}` on the left side", join.with))
+            ImportError::Config(format!(
+                "the join with `{}`: no field `{left_field}` on the left side; it has {}",
+                join.with,
+                names_of(left_schema.iter_names().map(PlSmallStr::as_str))
+            ))
         })?;
         let right_type = right.schema().get(right_field.as_str()).cloned().ok_or_else(|| {
             ImportError::Config(format!(
-                "the join with `{}`: table `{}` has no column `{right_field}`",
-                join.with, join.with
+                "the join with `{}`: table `{}` has no column `{right_field}`; it has {}",
+                join.with,
+                join.with,
+                names_of(right.get_column_names().into_iter().map(PlSmallStr::as_str))
             ))
         })?;
         if *left_type != right_type {
+            let same_type: Vec<&str> =
+                right.schema().iter().filter(|(_, dtype)| *dtype == left_type).map(|(name, _)| name.as_str()).collect();
+            let hint = if same_type.is_empty() {
+                String::new()
+            } else {
+                format!(" (columns of `{}` that are {left_type}: {})", join.with, names_of(same_type.into_iter()))
+            };
             return Err(ImportError::Config(format!(
                 "the join with `{}`: `{left_field}` is {left_type} but `{right_field}` is {right_type}; \
-                 keys must have the same type",
+                 keys must have the same type{hint}",
                 join.with
             )));
         }
     }
     Ok(())
+}
+
+/// `a`, `b`, `c` (at most 20, then how many more).
+fn names_of<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.filter(|n| *n != ROW).collect();
+    let mut shown: Vec<String> = names.iter().take(20).map(|n| format!("`{n}`")).collect();
+    if names.len() > 20 {
+        shown.push(format!("and {} more", names.len() - 20));
+    }
+    shown.join(", ")
 }
 
 fn aggregation(agg: Aggregation, field: Option<&str>) -> Expr {

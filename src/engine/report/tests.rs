@@ -158,6 +158,15 @@ measures = [{ name = "n", agg = "count" }]"#,
     );
     let err = compute(&spec, Base::Table(orders), &countries(), 0).unwrap_err().to_string();
     assert!(err.contains("`country` is i64") && err.contains("`code` is str"), "{err}");
+    let misspelt = report(
+        r#"name = "r"
+from = "orders"
+joins = [{ with = "countries", on = { country = "cod" } }]
+measures = [{ name = "n", agg = "count" }]"#,
+    );
+    let orders = df!("country" => ["DE"]).unwrap();
+    let err = compute(&misspelt, Base::Table(orders), &countries(), 0).unwrap_err().to_string();
+    assert!(err.contains("no column `cod`; it has `code`, `region`"), "the table's columns are named: {err}");
 }
 
 #[test]
