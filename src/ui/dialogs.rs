@@ -72,32 +72,26 @@ impl Dialogs {
 
     /// Asks where to export report `name`'s answer (CSV or Parquet, by the extension chosen).
     pub fn export_report(&mut self, name: &str) {
-        let (report, file_name) = (name.to_string(), format!("{name}.csv"));
-        self.spawn(move || {
-            let dialog = rfd::FileDialog::new()
-                .add_filter("CSV", &["csv"])
-                .add_filter("Parquet", &["parquet"])
-                .set_file_name(file_name)
-                .set_title("Export the report's answer");
-            match dialog.save_file() {
-                None => DialogOutcome::Cancelled,
-                Some(path) => DialogOutcome::ExportReportTo(report, path),
-            }
-        });
+        self.ask_export_file(name, "Export the report's answer", DialogOutcome::ExportReportTo);
     }
 
     /// Asks where to export table `name` (CSV or Parquet, by the extension chosen).
     pub fn export_table(&mut self, name: &str) {
-        let (table, file_name) = (name.to_string(), format!("{name}.csv"));
+        self.ask_export_file(name, "Export the table", DialogOutcome::ExportTo);
+    }
+
+    /// A save dialog for a CSV or Parquet file named after `name`; `chosen` makes the outcome.
+    fn ask_export_file(&mut self, name: &str, title: &'static str, chosen: fn(String, PathBuf) -> DialogOutcome) {
+        let (name, file_name) = (name.to_string(), format!("{name}.csv"));
         self.spawn(move || {
             let dialog = rfd::FileDialog::new()
                 .add_filter("CSV", &["csv"])
                 .add_filter("Parquet", &["parquet"])
                 .set_file_name(file_name)
-                .set_title("Export the table");
+                .set_title(title);
             match dialog.save_file() {
                 None => DialogOutcome::Cancelled,
-                Some(path) => DialogOutcome::ExportTo(table, path),
+                Some(path) => chosen(name, path),
             }
         });
     }

@@ -153,47 +153,23 @@ pub fn compute(
         }
         Base::Table(frame) => (frame, None),
     };
-    let mut lazy = frame.lazy();
+    // Each join runs on the materialized result of the ones before, so that
+    // counting what it matched does not run the joins before it again.
+    let mut joined = frame;
     let mut join_stats = Vec::with_capacity(report.joins.len());
     for join in &report.joins {
         let right = tables
             .get(&join.with)
             .ok_or_else(|| ImportError::Config(format!("the joined table `{}` was not read", join.with)))?;
-        check_join_keys(&mut lazy, right, join)?;
-        if let (JoinKind::Asof, Some(asof)) = (join.how, &join.asof) {
-            let (joined, matched) = asof_join(lazy, right, join, asof)?;
-            lazy = joined;
-            join_stats.push(matched);
-            continue;
-        }
-        let left_on: Vec<Expr> = join.on.keys().map(|k| col(k.as_str())).collect();
-        let right_on: Vec<Expr> = join.on.values().map(|v| col(v.as_str())).collect();
-        let how = match join.how {
-            JoinKind::Inner => JoinType::Inner,
-            JoinKind::Left | JoinKind::Asof => JoinType::Left,
-            JoinKind::Full => JoinType::Full,
+        check_join_keys(&joined, right, join)?;
+        let (next, matched) = match (join.how, &join.asof) {
+            (JoinKind::Asof, Some(asof)) => asof_join(&joined, right, join, asof)?,
+            _ => equi_join(&joined, right, join)?,
         };
-        let semi = || JoinArgs::new(JoinType::Semi);
-        let left_rows = count_rows(lazy.clone())?;
-        let matched_left =
-            count_rows(lazy.clone().join(right.clone().lazy(), left_on.clone(), right_on.clone(), semi()))?;
-        let matched_right =
-            count_rows(right.clone().lazy().join(lazy.clone(), right_on.clone(), left_on.clone(), semi()))?;
-        lazy = lazy.join(
-            right.clone().lazy(),
-            left_on,
-            right_on,
-            JoinArgs::new(how).with_coalesce(JoinCoalesce::CoalesceColumns),
-        );
-        join_stats.push(JoinStats {
-            with: join.with.clone(),
-            left_rows,
-            matched_left,
-            right_rows: right.height() as u64,
-            matched_right,
-            joined_rows: count_rows(lazy.clone())?,
-        });
+        joined = next;
+        join_stats.push(matched);
     }
+    let mut lazy = joined.lazy();
     for filter in &report.filters {
         lazy = lazy.filter(filter_expr(filter)?);
     }
@@ -294,19 +270,50 @@ fn with_top_values(
     ))
 }
 
-/// Columns an as-of join adds for a moment to count what it matched.
+/// `left` joined with `right` on the `on` fields, and what the join matched.
+fn equi_join(left: &DataFrame, right: &DataFrame, join: &JoinSpec) -> Result<(DataFrame, JoinStats), ImportError> {
+    let left_on: Vec<Expr> = join.on.keys().map(|k| col(k.as_str())).collect();
+    let right_on: Vec<Expr> = join.on.values().map(|v| col(v.as_str())).collect();
+    let how = match join.how {
+        JoinKind::Inner => JoinType::Inner,
+        JoinKind::Left | JoinKind::Asof => JoinType::Left,
+        JoinKind::Full => JoinType::Full,
+    };
+    let semi = || JoinArgs::new(JoinType::Semi);
+    let matched_left =
+        count_rows(left.clone().lazy().join(right.clone().lazy(), left_on.clone(), right_on.clone(), semi()))?;
+    let matched_right =
+        count_rows(right.clone().lazy().join(left.clone().lazy(), right_on.clone(), left_on.clone(), semi()))?;
+    let joined = left
+        .clone()
+        .lazy()
+        .join(right.clone().lazy(), left_on, right_on, JoinArgs::new(how).with_coalesce(JoinCoalesce::CoalesceColumns))
+        .collect()
+        .map_err(failed(&format!("the join with `{}`", join.with)))?;
+    let stats = JoinStats {
+        with: join.with.clone(),
+        left_rows: left.height() as u64,
+        matched_left,
+        right_rows: right.height() as u64,
+        matched_right,
+        joined_rows: joined.height() as u64,
+    };
+    Ok((joined, stats))
+}
+
+/// The column an as-of join adds for a moment to count what it matched.
 const MATCHED_ROW: &str = "__tidepool_matched_row";
 
 /// Each left row with the table row nearest in time as `asof` says (and equal
 /// in the `on` fields); both sides sorted by time first, the table's time cast
 /// to the left side's type (a table in ms meets a rollup in µs).
 fn asof_join(
-    mut left: LazyFrame,
+    left: &DataFrame,
     right: &DataFrame,
     join: &JoinSpec,
     asof: &AsofSpec,
-) -> Result<(LazyFrame, JoinStats), ImportError> {
-    let schema = left.collect_schema().map_err(failed("the report's columns"))?;
+) -> Result<(DataFrame, JoinStats), ImportError> {
+    let schema = left.schema();
     let left_time = asof.left_field();
     let config = |message: String| ImportError::Config(format!("the as-of join with `{}`: {message}", join.with));
     let left_type =
@@ -345,34 +352,23 @@ fn asof_join(
         allow_eq: true,
         ..AsOfOptions::default()
     };
-    let left_rows = count_rows(left.clone())?;
-    let joined = left.sort([left_time], SortMultipleOptions::default()).join(
-        table,
-        [col(left_time)],
-        [col(asof.right.as_str())],
-        JoinArgs::new(JoinType::AsOf(Box::new(options))),
-    );
-    let counted = joined
+    let joined = left
         .clone()
-        .select([
-            col(MATCHED_ROW).count().alias("matched"),
-            col(MATCHED_ROW).drop_nulls().n_unique().alias("used"),
-            len().alias("rows"),
-        ])
+        .lazy()
+        .sort([left_time], SortMultipleOptions::default())
+        .join(table, [col(left_time)], [col(asof.right.as_str())], JoinArgs::new(JoinType::AsOf(Box::new(options))))
         .collect()
         .map_err(failed(&format!("the as-of join with `{}`", join.with)))?;
-    let value = |name: &str| {
-        counted.column(name).ok().and_then(|c| c.get(0).ok()).and_then(|v| v.extract::<u64>()).unwrap_or_default()
-    };
+    let matches = joined.column(MATCHED_ROW).map_err(failed("the as-of join's matches"))?;
     let stats = JoinStats {
         with: join.with.clone(),
-        left_rows,
-        matched_left: value("matched"),
+        left_rows: left.height() as u64,
+        matched_left: (matches.len() - matches.null_count()) as u64,
         right_rows: right.height() as u64,
-        matched_right: value("used"),
-        joined_rows: value("rows"),
+        matched_right: matches.drop_nulls().n_unique().map_err(failed("the as-of join's matches"))? as u64,
+        joined_rows: joined.height() as u64,
     };
-    Ok((joined.drop(cols([MATCHED_ROW])), stats))
+    Ok((joined.drop(MATCHED_ROW).map_err(failed("the as-of join's matches"))?, stats))
 }
 
 fn count_rows(frame: LazyFrame) -> Result<u64, ImportError> {
@@ -449,8 +445,8 @@ fn sorted_and_cut(answer: DataFrame, report: &ReportSpec, key_names: &[String]) 
 }
 
 /// A join whose key types differ would match nothing (or fail deep in Polars): say so with the types.
-fn check_join_keys(left: &mut LazyFrame, right: &DataFrame, join: &JoinSpec) -> Result<(), ImportError> {
-    let left_schema = left.collect_schema().map_err(failed("the report's columns"))?;
+fn check_join_keys(left: &DataFrame, right: &DataFrame, join: &JoinSpec) -> Result<(), ImportError> {
+    let left_schema = left.schema();
     for (left_field, right_field) in &join.on {
         let left_type = left_schema.get(left_field.as_str()).ok_or_else(|| {
             ImportError::Config(format!(
