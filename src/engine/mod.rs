@@ -5,6 +5,7 @@
 //! Channels are bounded: lifecycle events block when the receiver lags, while
 //! periodic progress is dropped instead (the next one supersedes it).
 
+pub mod chart;
 pub mod discovery;
 pub mod export;
 pub mod exports;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use polars::prelude::DataFrame;
 
+use crate::engine::chart::TimeChart;
 use crate::engine::discovery::{ConnectionFailure, TopicInfo, TopicSample};
-use crate::engine::rollup::series::Series;
 use crate::engine::stream::quarantine::QuarantinedRecord;
 use crate::model::{KafkaClientSpec, StreamSpec};
 
@@ -85,7 +85,8 @@ pub enum TableRequest {
 #[derive(Debug, Clone)]
 pub struct StreamViewData {
     pub spec: StreamViewSpec,
-    pub series: Vec<Series>,
+    /// The chart of the spec's metric over its window.
+    pub chart: TimeChart,
     /// The rollup as a frame, when the spec asked for it.
     pub table: Option<Arc<DataFrame>>,
     /// The most recent quarantined records, newest last.

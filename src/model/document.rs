@@ -16,7 +16,7 @@ use super::exports::ExportSpec;
 use super::imports::ImportSpec;
 use super::workbook::{StreamSpec, Workbook};
 
-/// `text` with the streams, imports and exports of `base` replaced by those of `new`.
+/// `text` with the streams, imports, exports and reports of `base` replaced by those of `new`.
 pub fn updated_text(text: &str, base: &Workbook, new: &Workbook) -> Result<String, String> {
     let mut document: DocumentMut = text.parse().map_err(|err| format!("the workbook file does not parse: {err}"))?;
     let streams = |items: &[StreamSpec]| items.iter().map(|s| Named::of("streams", &s.name, s)).collect::<Vec<_>>();
@@ -25,6 +25,10 @@ pub fn updated_text(text: &str, base: &Workbook, new: &Workbook) -> Result<Strin
     merge_sections(&mut document, "imports", &imports(&base.imports), &imports(&new.imports))?;
     let exports = |items: &[ExportSpec]| items.iter().map(|e| Named::of("exports", &e.name, e)).collect::<Vec<_>>();
     merge_sections(&mut document, "exports", &exports(&base.exports), &exports(&new.exports))?;
+    let reports = |items: &[super::reports::ReportSpec]| {
+        items.iter().map(|r| Named::of("reports", &r.name, r)).collect::<Vec<_>>()
+    };
+    merge_sections(&mut document, "reports", &reports(&base.reports), &reports(&new.reports))?;
     Ok(document.to_string())
 }
 

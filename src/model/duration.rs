@@ -20,7 +20,7 @@ pub struct SpanDuration {
 impl SpanDuration {
     pub const ZERO: Self = Self { seconds: 0 };
 
-    pub fn from_seconds(seconds: i64) -> Self {
+    pub const fn from_seconds(seconds: i64) -> Self {
         Self { seconds }
     }
 

@@ -3,8 +3,7 @@
 //! by fields and a time grain, answered by measures, sorted and cut.
 //!
 //! Plain data and its checks against the rest of the workbook; computing a
-//! report is the engine's (`engine::report`). The `chart` table is kept as
-//! written until the report builder draws it.
+//! report is the engine's (`engine::report`), drawing its chart the window's.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -42,9 +41,84 @@ pub struct ReportSpec {
     /// At most this many rows (after sorting).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
-    /// The chart and its encodings, kept as written.
+    /// The chart and its encodings; a report grouped by time is drawn as
+    /// lines of its first measure per its first `group_by` field unless told.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chart: Option<toml::Table>,
+    pub chart: Option<ChartSpec>,
+}
+
+/// How a report is drawn.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartSpec {
+    #[serde(default)]
+    pub kind: ChartKind,
+    /// The measure on the y-axis (the first measure unless named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// The `group_by` field whose values are the lines (the first unless named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<String>,
+}
+
+/// The kinds of chart a report can be: over time (lines, areas), or the table alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChartKind {
+    #[default]
+    Line,
+    Area,
+    Table,
+}
+
+impl ReportSpec {
+    /// How the report is drawn: its `chart`, or lines when it is grouped by
+    /// time and a table when not.
+    pub fn chart_or_default(&self) -> ChartSpec {
+        self.chart.clone().unwrap_or_else(|| ChartSpec {
+            kind: if self.time.is_some() { ChartKind::Line } else { ChartKind::Table },
+            ..ChartSpec::default()
+        })
+    }
+
+    /// Why the report's `chart` cannot be drawn.
+    fn chart_problems(&self) -> Vec<String> {
+        let Some(chart) = &self.chart else { return Vec::new() };
+        let mut problems = Vec::new();
+        {
+            if chart.kind != ChartKind::Table && self.time.is_none() {
+                problems.push("chart: lines and areas are drawn over time; give the report `time = { grain = \"1h\" }`, or `kind = \"table\"`".into());
+            }
+            if let Some(y) = &chart.y
+                && !self.measures.iter().any(|m| &m.name == y)
+            {
+                problems.push(format!("chart: `y = \"{y}\"` names no measure of the report"));
+            }
+            if let Some(series) = &chart.series
+                && !self.group_by.contains(series)
+            {
+                problems.push(format!("chart: `series = \"{series}\"` is not among the group_by fields"));
+            }
+        }
+        problems
+    }
+
+    /// The measure a chart draws.
+    pub fn chart_measure(&self) -> Option<&MeasureSpec> {
+        let chart = self.chart_or_default();
+        match &chart.y {
+            Some(name) => self.measures.iter().find(|m| &m.name == name),
+            None => self.measures.first(),
+        }
+    }
+
+    /// The field whose values are a chart's lines.
+    pub fn chart_series_field(&self) -> Option<&str> {
+        match self.chart_or_default().series {
+            Some(name) => self.group_by.iter().find(|g| **g == name).map(String::as_str),
+            None => self.group_by.first().map(String::as_str),
+        }
+    }
 }
 
 /// A join with an imported table: each row of the left side meets the rows of
@@ -390,6 +464,7 @@ impl ReportSpec {
                 ));
             }
         }
+        problems.extend(self.chart_problems());
         for filter in &self.filters {
             let scalar = matches!(
                 filter.value,
@@ -492,13 +567,16 @@ field = "events"
 descending = true
 
 [chart]
-kind = "bar"
-x = "region"
+kind = "area"
+y = "p99"
+series = "region"
 "#;
         let spec = report(text);
         assert_eq!(spec.joins[0].how, JoinKind::Inner);
         assert_eq!(spec.filters[0].op, FilterOp::In);
         assert_eq!(spec.time.as_ref().unwrap().grain.polars_every(), "3600s");
+        assert_eq!(spec.chart_measure().map(|m| m.name.as_str()), Some("p99"));
+        assert_eq!(spec.chart_series_field(), Some("region"));
         for (text, every) in [("1w", "1w"), ("3mo", "3mo"), ("30s", "30s"), ("1d", "86400s")] {
             let grain = Grain::try_from(text.to_string()).unwrap();
             assert_eq!(grain.polars_every(), every);
@@ -537,7 +615,8 @@ measures = [
   { name = "q", metric = "events", quantile = 0.9 },
 ]
 sort = [{ field = "zzz" }]
-filters = [{ field = "country", op = "in", value = "DE" }]"#,
+filters = [{ field = "country", op = "in", value = "DE" }]
+chart = { kind = "line", y = "nothing", series = "country" }"#,
         );
         let said = all.join("\n");
         for expected in [
@@ -550,6 +629,9 @@ filters = [{ field = "country", op = "in", value = "DE" }]"#,
             "`quantile` is for quantiles metrics",
             "sort by `zzz`",
             "`in` takes a list",
+            "chart: lines and areas are drawn over time",
+            "chart: `y = \"nothing\"` names no measure",
+            "chart: `series = \"country\"` is not among the group_by",
         ] {
             assert!(said.contains(expected), "missing {expected:?} in:\n{said}");
         }

@@ -105,6 +105,8 @@ pub struct TidepoolApp {
     pub table_tab: panels::TableTab,
     /// The report shown in the central area (before a stream or a table).
     pub selected_report: Option<String>,
+    /// The report builder's draft, while it is open (it takes the central area).
+    pub report_builder: Option<super::report_builder::ReportDraft>,
     table_sort: Option<(String, bool)>,
     frame_ms: VecDeque<f64>,
     frame_log: Option<FrameTimeLog>,
@@ -138,6 +140,7 @@ impl TidepoolApp {
             confirming_delete: None,
             table_tab: panels::TableTab::Data,
             selected_report: None,
+            report_builder: None,
             table_sort: None,
             frame_ms: VecDeque::new(),
             frame_log,
@@ -212,7 +215,15 @@ impl TidepoolApp {
         actions.extend(dropped_imports(&ctx));
         actions.extend(panels::top_bar::top_bar_ui(ui, self));
         actions.extend(panels::streams::streams_panel_ui(ui, self));
-        actions.extend(panels::stream_view::central_ui(ui, self));
+        match (&mut self.report_builder, &self.session) {
+            (Some(draft), Some(session)) => {
+                if draft.poll(&session.workbook, session.import_context(), session.waker()) {
+                    ctx.request_repaint();
+                }
+                actions.extend(panels::report_builder::report_builder_ui(ui, draft, session));
+            }
+            _ => actions.extend(panels::stream_view::central_ui(ui, self)),
+        }
         if let (Some(draft), Some(session)) = (&mut self.editor, &self.session) {
             actions.extend(panels::editor::editor_window_ui(&ctx, draft, session));
         }
@@ -357,6 +368,28 @@ impl TidepoolApp {
         }
     }
 
+    /// Writes the builder's report into the workbook and shows it; a refusal
+    /// stays in the builder.
+    fn save_report(&mut self) {
+        let (Some(draft), Some(session)) = (&mut self.report_builder, &mut self.session) else { return };
+        let problems = draft.problems(&session.workbook);
+        if !problems.is_empty() {
+            draft.save_error = Some(format!("Not saved: {}", problems.join("; ")));
+            return;
+        }
+        let spec = draft.spec.clone();
+        match session.put_report(&spec, draft.original.as_deref()) {
+            Ok(()) => {
+                self.report_builder = None;
+                self.persisted.selected_table = None;
+                session.report = None;
+                session.show_report(&spec.name);
+                self.selected_report = Some(spec.name);
+            }
+            Err(refused) => draft.save_error = Some(refused),
+        }
+    }
+
     fn apply(&mut self, ctx: &egui::Context, action: Action) {
         match action {
             Action::SelectStream(name) => {
@@ -370,6 +403,24 @@ impl TidepoolApp {
             }
             Action::RefreshReport => self.with_session(Session::refresh_report),
             Action::ExportReport(name) => self.dialogs.export_report(&name),
+            Action::OpenReportBuilder(name) => {
+                if let Some(session) = &self.session {
+                    let draft = super::report_builder::ReportDraft::open(
+                        &session.workbook,
+                        name.as_deref(),
+                        session.import_context(),
+                        session.waker(),
+                    );
+                    self.report_builder = Some(draft);
+                }
+            }
+            Action::CloseReportBuilder => self.report_builder = None,
+            Action::RefreshReportDraft => {
+                if let (Some(draft), Some(session)) = (&mut self.report_builder, &self.session) {
+                    draft.refresh(&session.workbook, session.import_context(), session.waker());
+                }
+            }
+            Action::SaveReport => self.save_report(),
             action @ (Action::OpenEditor(_)
             | Action::CloseEditor
             | Action::ListTopics(..)

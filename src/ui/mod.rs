@@ -4,13 +4,14 @@
 
 pub mod app;
 pub mod background;
+pub mod charts;
 pub mod dialogs;
 pub mod editor;
 pub mod import_editor;
 pub mod imports_state;
 pub mod launch;
 mod panels;
-pub mod plots;
+pub mod report_builder;
 pub mod report_state;
 pub mod session;
 pub mod table_browser;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use polars::prelude::DataFrame;
 
+use crate::engine::chart::TimeChart;
 use crate::engine::report::{JoinStats, ReportAnswer};
 
 use crate::engine::imports::ImportContext;
@@ -14,18 +15,27 @@ use crate::model::Workbook;
 use crate::ui::background::Pending;
 
 /// How often a shown report is recomputed on its own.
-const REFRESH_EVERY: Duration = Duration::from_secs(5);
+pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+/// What a background computation hands back: the answer and its chart.
+type Computed = (ReportAnswer, Result<Option<TimeChart>, String>);
 
 #[derive(Debug)]
 pub struct ReportState {
     pub name: String,
     pub answer: Option<DataFrame>,
+    /// The answer drawn, when the report is drawn over time.
+    pub chart: Option<TimeChart>,
+    /// Why the answer could not be drawn.
+    pub chart_error: Option<String>,
+    /// The report's row limit, when the shown answer reached it.
+    pub cut_at: Option<usize>,
     /// What each join of the shown answer matched.
     pub joins: Vec<JoinStats>,
     /// When the shown answer was computed (local time).
     pub computed_at: Option<chrono::DateTime<chrono::Local>>,
     pub error: Option<String>,
-    computing: Option<Pending<Result<ReportAnswer, String>>>,
+    computing: Option<Pending<Result<Computed, String>>>,
     started: Instant,
 }
 
@@ -35,6 +45,9 @@ impl ReportState {
         let mut state = Self {
             name: name.to_string(),
             answer: None,
+            chart: None,
+            chart_error: None,
+            cut_at: None,
             joins: Vec::new(),
             computed_at: None,
             error: None,
@@ -57,7 +70,12 @@ impl ReportState {
         let (workbook, context) = (workbook.clone(), context.clone());
         self.started = Instant::now();
         self.computing = Some(Pending::spawn("tidepool-report", wake.clone(), move || {
-            crate::engine::report::run_report(&workbook, &report, &context).map_err(|err| err.to_string())
+            let answer =
+                crate::engine::report::run_report(&workbook, &report, &context).map_err(|err| err.to_string())?;
+            let now = chrono::Utc::now().timestamp_micros();
+            let chart =
+                crate::engine::report::chart::report_chart(workbook.stream(&report.from), &report, &answer.frame, now);
+            Ok((answer, chart))
         }));
     }
 
@@ -75,7 +93,13 @@ impl ReportState {
         };
         self.computing = None;
         match answer.and_then(|answer| answer) {
-            Ok(answer) => {
+            Ok((answer, chart)) => {
+                let limit = workbook.report(&self.name).and_then(|report| report.limit);
+                self.cut_at = limit.filter(|limit| answer.frame.height() >= *limit);
+                (self.chart, self.chart_error) = match chart {
+                    Ok(chart) => (chart, None),
+                    Err(error) => (None, Some(error)),
+                };
                 self.answer = Some(answer.frame);
                 self.joins = answer.joins;
                 self.computed_at = Some(chrono::Local::now());

@@ -502,6 +502,38 @@ impl Session {
         Ok(())
     }
 
+    /// Adds a report, or replaces `original`; checks the workbook first, then saves it.
+    pub fn put_report(
+        &mut self,
+        spec: &crate::model::reports::ReportSpec,
+        original: Option<&str>,
+    ) -> Result<(), String> {
+        let mut workbook = self.workbook.clone();
+        let replaced = original.unwrap_or(&spec.name).to_string();
+        match workbook.reports.iter_mut().find(|r| r.name == replaced) {
+            Some(existing) => *existing = spec.clone(),
+            None => workbook.reports.push(spec.clone()),
+        }
+        let problems = workbook.problems();
+        if !problems.is_empty() {
+            return Err(format!("Not saved: {}", problems.join("; ")));
+        }
+        // Reports run on demand: the schedules need no restart.
+        self.workbook = workbook;
+        self.save();
+        Ok(())
+    }
+
+    /// What imports and reports read from: the data folder and the workbook's identity.
+    pub fn import_context(&self) -> &ImportContext {
+        &self.import_context
+    }
+
+    /// Wakes the window when background work is done.
+    pub fn waker(&self) -> &crate::engine::Waker {
+        &self.waker
+    }
+
     /// Removes an import from the workbook (its stored versions stay on disk);
     /// refused while another import or an export depends on it.
     pub fn delete_import(&mut self, name: &str) -> Result<(), String> {

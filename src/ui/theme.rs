@@ -50,17 +50,21 @@ pub enum StatusKind {
     Stopped,
 }
 
-/// Colours for chart series, in order; "other" is always grey.
+/// How many colours the series palette has.
+pub const PALETTE_SIZE: usize = 8;
+
+/// Colours for chart series, in order (Tableau's ten minus the two closest to
+/// grey, readable on light and dark backgrounds); "other" is always grey.
 pub fn series_colour(index: usize, is_other: bool) -> Color32 {
-    const PALETTE: [Color32; 8] = [
+    const PALETTE: [Color32; PALETTE_SIZE] = [
         Color32::from_rgb(0x4E, 0x79, 0xA7),
         Color32::from_rgb(0xF2, 0x8E, 0x2B),
         Color32::from_rgb(0x59, 0xA1, 0x4F),
         Color32::from_rgb(0xE1, 0x57, 0x59),
         Color32::from_rgb(0x76, 0xB7, 0xB2),
-        Color32::from_rgb(0xED, 0xC9, 0x48),
+        Color32::from_rgb(0xC9, 0xA2, 0x27),
         Color32::from_rgb(0xB0, 0x7A, 0xA1),
-        Color32::from_rgb(0xFF, 0x9D, 0xA7),
+        Color32::from_rgb(0x9C, 0x75, 0x5F),
     ];
-    if is_other { Color32::GRAY } else { PALETTE[index % PALETTE.len()] }
+    if is_other { Color32::from_gray(140) } else { PALETTE[index % PALETTE.len()] }
 }

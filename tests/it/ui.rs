@@ -95,6 +95,25 @@ fn the_demo_report_joins_the_live_stream_with_the_countries_table() {
     assert!(regions.iter().flatten().count() > 0, "{answer}");
     let events: i64 = answer.column("events").unwrap().i64().unwrap().iter().flatten().sum();
     assert!(events > 0 && events as u64 <= session.streams["clicks"].stats.events, "{events} events");
+    let chart = report.chart.as_ref().expect("the report is drawn over time");
+    assert_eq!(chart.y_label, "revenue per 1 min");
+    let drawn: f64 = chart.series.iter().flat_map(|s| &s.points).map(|(_, value)| value).sum();
+    let buckets = answer.column("bucket").unwrap().cast(&polars::prelude::DataType::Int64).unwrap();
+    let revenues = answer.column("revenue").unwrap().f64().unwrap().clone();
+    let revenue: f64 = buckets
+        .i64()
+        .unwrap()
+        .iter()
+        .zip(revenues.iter())
+        .filter(|(bucket, _)| bucket.is_some_and(|b| b >= chart.first_bucket()))
+        .filter_map(|(_, revenue)| revenue)
+        .sum();
+    assert!(
+        (drawn - revenue).abs() < 1e-6 * revenue.max(1.0),
+        "the chart draws the answer's whole minutes: {drawn} vs {revenue}"
+    );
+    assert!(chart.series.iter().all(|s| known.contains(&s.label.as_str())), "one line per region");
+    assert_eq!(chart.end_micros - chart.start_micros, 30 * 60 * 1_000_000, "the x-axis is the report's range");
     step_until_shown(&mut harness, "join with `countries`");
 }
 
@@ -121,7 +140,7 @@ fn the_demo_lists_its_stream_with_a_live_status() {
     assert!(harness.query_by_label_contains("topic clickstream").is_some());
     step_until(&mut harness, "events to be counted", |h| stream(h, "clicks").is_some_and(|s| s.stats.events > 1_000));
     step_until(&mut harness, "chart data for the selected stream", |h| {
-        view_of(h, "clicks").is_some_and(|v| !v.series.is_empty())
+        view_of(h, "clicks").is_some_and(|v| !v.chart.series.is_empty())
     });
 }
 
@@ -135,14 +154,26 @@ fn switching_the_time_window_changes_what_the_engine_sends() {
         view_of(h, "clicks").is_some_and(|v| v.spec.window == Some(Duration::from_mins(5)))
     });
     let view = view_of(&harness, "clicks").unwrap();
-    let oldest_ms =
-        view.series.iter().filter_map(|s| s.points.first()).map(|(bucket, _)| bucket / 1_000).min().unwrap_or(i64::MAX);
+    let oldest_ms = view
+        .chart
+        .series
+        .iter()
+        .filter_map(|s| s.points.first())
+        .map(|(bucket, _)| bucket / 1_000)
+        .min()
+        .unwrap_or(i64::MAX);
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     assert!(
         now_ms - oldest_ms <= 310_000,
         "the 5-minute window holds no older buckets ({} ms old)",
         now_ms - oldest_ms
     );
+    assert_eq!(
+        view.chart.end_micros - view.chart.start_micros,
+        300_000_000,
+        "the x-axis spans the chosen window, not the data"
+    );
+    assert!(view.chart.y_label.contains("per 10 s"), "the y-axis says the grain: {}", view.chart.y_label);
 }
 
 #[test]
@@ -213,7 +244,7 @@ fn a_stream_added_in_the_editor_is_saved_and_charted() {
     let name = topic.replace(['.', '-'], "_");
     step_until(&mut harness, "all 500 events in the new stream's chart", |h| {
         view_of(h, &name).is_some_and(|view| {
-            (view.series.iter().flat_map(|s| &s.points).map(|(_, value)| value).sum::<f64>() - 500.0).abs() < 0.5
+            (view.chart.series.iter().flat_map(|s| &s.points).map(|(_, value)| value).sum::<f64>() - 500.0).abs() < 0.5
         })
     });
     assert!(harness.query_all_by_label(&name).next().is_some(), "the new stream is listed");
@@ -497,4 +528,125 @@ fn a_report_in_the_left_panel_shows_its_answer() {
         "export the report",
     );
     assert_eq!(std::fs::read(&from_window).unwrap(), std::fs::read(&from_cli).unwrap());
+}
+
+/// Drags from the middle of one widget to the middle of another, as a mouse would.
+fn drag(harness: &mut Harness<'static, TidepoolApp>, from: egui::Rect, to: egui::Rect) {
+    harness.hover_at(from.center());
+    harness.step();
+    harness.drag_at(from.center());
+    harness.step();
+    for step in 1..=4 {
+        harness.hover_at(from.center() + (to.center() - from.center()) * (step as f32 / 4.0));
+        harness.step();
+    }
+    harness.drop_at(to.center());
+    harness.step();
+    harness.step();
+}
+
+fn rect_of(harness: &Harness<'static, TidepoolApp>, label: &str) -> egui::Rect {
+    harness.get_by_label(label).rect()
+}
+
+/// The menu button labelled `menu` on the row of the field labelled `field` (the first such field).
+fn click_menu_beside(harness: &mut Harness<'static, TidepoolApp>, field: &str, menu: &str) {
+    let row = harness.query_all_by_label(field).next().expect("the field is listed").rect();
+    let button = harness
+        .query_all_by_label(menu)
+        .find(|node| (node.rect().center().y - row.center().y).abs() < 6.0)
+        .expect("the menu on the field's row");
+    button.click();
+    for _ in 0..3 {
+        harness.step();
+    }
+}
+
+fn builder<'h>(harness: &'h Harness<'static, TidepoolApp>) -> &'h tidepool::ui::report_builder::ReportDraft {
+    harness.state().report_builder.as_ref().expect("the builder is open")
+}
+
+/// A joined report built in the window: a table dragged onto Joins (its
+/// suggested key fixed in the key list, the dropped rows said before and
+/// after), fields dragged onto shelves and added through their menus, undo
+/// and redo by the keyboard, the chart kind changed, then saved into the
+/// workbook and shown.
+#[test]
+fn a_joined_report_is_built_by_dragging_undone_and_saved() {
+    let (_turn, mut harness) = demo_window();
+    step_until(&mut harness, "the countries table", |h| h.query_by_label_contains("version 1 · 12 rows").is_some());
+    harness.get_by_label("+ New report").click();
+    step_until(&mut harness, "the tables' columns", |h| h.query_by_label("region").is_some());
+    assert_eq!(builder(&harness).spec.from, "clicks");
+
+    let (table, joins) = (rect_of(&harness, "countries (table)"), rect_of(&harness, "Joins"));
+    drag(&mut harness, table, joins);
+    let join = builder(&harness).spec.joins.first().cloned().expect("dropping the table joins it");
+    assert_eq!(join.with, "countries");
+    assert_eq!(join.on.get("country").map(String::as_str), Some("country"), "suggested by the matching name");
+
+    let (region, group_by) = (rect_of(&harness, "region"), rect_of(&harness, "Group by"));
+    drag(&mut harness, region, group_by);
+    let (bucket, time) = (rect_of(&harness, "bucket"), rect_of(&harness, "Time"));
+    drag(&mut harness, bucket, time);
+    click_menu_beside(&mut harness, "events", "Add to");
+    harness.get_by_role_and_label(egui::accesskit::Role::Button, "Measures").click();
+    harness.step();
+    let spec = &builder(&harness).spec;
+    assert_eq!(spec.group_by, ["region"]);
+    assert!(spec.time.is_some(), "the bucket dropped on Time");
+    assert_eq!(spec.measures.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["events"], "added by the menu");
+
+    // The names match but the values do not (codes against full names): the join says so.
+    step_until_shown(&mut harness, "join with `countries`: 0 of ");
+    // Fix the key in the join's key lists: the second one showing "country" is the table's side.
+    let combo = harness
+        .query_all_by_role(egui::accesskit::Role::ComboBox)
+        .filter(|node| node.value().as_deref() == Some("country"))
+        .last()
+        .expect("the join's key lists");
+    let (below, left) = (combo.rect().bottom() - 1.0, combo.rect().left());
+    combo.click();
+    for _ in 0..3 {
+        harness.step();
+    }
+    // The list opens under its button; the field list's `code` is elsewhere.
+    let option = harness
+        .query_all_by_label("code")
+        .find(|node| node.rect().top() >= below && (node.rect().left() - left).abs() < 40.0);
+    option.expect("`code` in the opened key list").click();
+    for _ in 0..3 {
+        harness.step();
+    }
+    assert_eq!(builder(&harness).spec.joins[0].on.get("country").map(String::as_str), Some("code"));
+    step_until(&mut harness, "a preview where the countries match", |h| {
+        let draft = h.state().report_builder.as_ref();
+        draft.and_then(|d| d.preview.as_ref()).and_then(|p| p.as_ref().ok()).is_some_and(|(answer, chart)| {
+            let join = &answer.joins[0];
+            join.matched_left * 100 >= join.left_rows * 99
+                && answer.frame.height() > 0
+                && chart.as_ref().is_ok_and(Option::is_some)
+        })
+    });
+
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    harness.step();
+    assert_eq!(builder(&harness).spec.joins[0].on["country"], "country", "Ctrl+Z undoes the key change");
+    harness.key_press_modifiers(egui::Modifiers::COMMAND | egui::Modifiers::SHIFT, egui::Key::Z);
+    harness.step();
+    assert_eq!(builder(&harness).spec.joins[0].on["country"], "code", "Ctrl+Shift+Z redoes it");
+
+    harness.get_by_label("Area").click();
+    harness.step();
+    assert_eq!(builder(&harness).spec.chart.as_ref().map(|c| c.kind), Some(tidepool::model::reports::ChartKind::Area));
+    harness.get_by_label("Save report").click();
+    harness.step();
+    assert!(harness.state().report_builder.is_none(), "saved: the builder closes");
+    let session = harness.state().session.as_ref().unwrap();
+    let saved = session.workbook.report("report_1").expect("the report is in the workbook");
+    assert_eq!(saved.joins[0].on["country"], "code");
+    assert_eq!(harness.state().selected_report.as_deref(), Some("report_1"), "and shown");
+    step_until(&mut harness, "the saved report's chart", |h| {
+        h.state().session.as_ref().and_then(|s| s.report.as_ref()).is_some_and(|r| r.chart.is_some())
+    });
 }

@@ -12,6 +12,8 @@
 //! datasets (a stream's last checkpoint, a table's current version). Runs on
 //! the caller's thread, never the UI's.
 
+pub mod chart;
+
 use std::collections::BTreeMap;
 
 use polars::prelude::*;

@@ -311,3 +311,93 @@ measures = [{ name = "total", agg = "sum", field = "amount" }]"#,
     let answer = compute(&spec, Base::Table(orders), &BTreeMap::new(), 0).unwrap().frame;
     assert_eq!(floats(&answer, "total"), [Some(1.0), Some(6.0), Some(8.0)], "January, February, March");
 }
+
+#[test]
+fn a_report_over_time_is_drawn_one_line_per_value_with_other_last_and_counts_zero_when_quiet() {
+    let state = rollup(&[
+        (0, "DE", "mobile", 10.0, "u1"),
+        (0, "FR", "mobile", 20.0, "u2"),
+        (0, "US", "mobile", 1.0, "u3"),
+        (3, "DE", "mobile", 30.0, "u1"),
+        (3, "JP", "mobile", 2.0, "u4"),
+    ]);
+    let spec = report(
+        r#"name = "per_country"
+from = "s"
+group_by = ["country"]
+time = { grain = "1m" }
+top = { field = "country", n = 2, by = "revenue" }
+measures = [{ name = "revenue", metric = "revenue" }, { name = "cheapest", metric = "cheapest" }]
+chart = { y = "revenue" }"#,
+    );
+    let stream = crate::model::workbook::test_stream(
+        r#"granularity = "1m"
+dimensions = ["country", "device"]
+metrics = [
+  { name = "revenue", kind = "sum", field = "price" },
+  { name = "cheapest", kind = "min", field = "price" },
+]"#,
+    );
+    let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new(), 0).unwrap().frame;
+    let now = 3 * MINUTE + 10_000_000;
+    let drawn = chart::report_chart(Some(&stream), &spec, &answer, now).unwrap().expect("a chart over time");
+    let lines: Vec<(&str, bool)> = drawn.series.iter().map(|s| (s.label.as_str(), s.is_other)).collect();
+    assert_eq!(lines, [("DE", false), ("FR", false), ("other", true)], "largest first, the merged rest last");
+    assert_eq!(drawn.series[0].points, [(0, 10.0), (3 * MINUTE, 30.0)]);
+    assert_eq!(drawn.series[2].points, [(0, 1.0), (3 * MINUTE, 2.0)], "US and JP merged");
+    assert_eq!(drawn.empty, crate::engine::chart::EmptyBuckets::Zero, "a quiet minute had no revenue");
+    assert_eq!(drawn.value_at(&drawn.series[0], MINUTE), Some(crate::engine::chart::BucketValue::Value(0.0)));
+    assert!(drawn.is_filling(3 * MINUTE) && !drawn.is_filling(0), "the minute holding now is still filling");
+    assert_eq!(drawn.y_label, "revenue per 1 min");
+
+    let by_minimum = report(
+        r#"name = "per_country"
+from = "s"
+group_by = ["country"]
+time = { grain = "1m" }
+measures = [{ name = "revenue", metric = "revenue" }, { name = "cheapest", metric = "cheapest" }]
+chart = { y = "cheapest", kind = "area" }"#,
+    );
+    let answer = compute(&by_minimum, Base::Stream(&state), &BTreeMap::new(), 0).unwrap().frame;
+    let drawn = chart::report_chart(Some(&stream), &by_minimum, &answer, now).unwrap().unwrap();
+    assert_eq!(drawn.empty, crate::engine::chart::EmptyBuckets::Gap, "a quiet minute has no minimum");
+    assert!(drawn.filled);
+    let as_table = report(
+        "name = \"t\"\nfrom = \"s\"\ngroup_by = [\"country\"]\nmeasures = [{ name = \"revenue\", metric = \"revenue\" }]",
+    );
+    let answer = compute(&as_table, Base::Stream(&state), &BTreeMap::new(), 0).unwrap().frame;
+    assert_eq!(chart::report_chart(Some(&stream), &as_table, &answer, now), Ok(None), "no time: a table");
+}
+
+#[test]
+fn a_table_report_over_a_range_leaves_out_the_bucket_the_range_cuts() {
+    let hour = 60 * MINUTE;
+    let orders = df!(
+        "at" => [55 * MINUTE, 70 * MINUTE, 130 * MINUTE, 135 * MINUTE],
+        "amount" => [1.0, 2.0, 3.0, 4.0],
+    )
+    .unwrap()
+    .lazy()
+    .with_column(col("at").cast(DataType::Datetime(TimeUnit::Microseconds, None)))
+    .collect()
+    .unwrap();
+    let spec = report(
+        r#"name = "hourly"
+from = "orders"
+time = { field = "at", grain = "1h" }
+range = { last = "100m" }
+measures = [{ name = "orders", agg = "count" }, { name = "total", agg = "sum", field = "amount" }]"#,
+    );
+    let now = 150 * MINUTE;
+    let answer = compute(&spec, Base::Table(orders), &BTreeMap::new(), now).unwrap().frame;
+    let drawn = chart::report_chart(None, &spec, &answer, now).unwrap().unwrap();
+    assert_eq!(drawn.series.len(), 1);
+    assert_eq!(drawn.series[0].label, "orders");
+    assert!(drawn.integral, "counts are whole numbers");
+    let counts: Vec<Option<f64>> = floats(&answer, "orders");
+    assert_eq!(counts, [Some(1.0), Some(1.0), Some(2.0)], "the answer keeps the hour the range cuts (0:50–1:00)");
+    assert_eq!(drawn.first_bucket(), hour);
+    assert_eq!(drawn.series[0].points, [(hour, 1.0), (2 * hour, 2.0)], "the chart leaves the partial hour out");
+    assert_eq!(drawn.filling_from, None, "a table's buckets are not filling");
+    assert_eq!((drawn.start_micros, drawn.end_micros), (50 * MINUTE, now));
+}

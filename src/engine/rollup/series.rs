@@ -1,7 +1,8 @@
 //! Time series for charts, computed exactly from the rollup state: rows are
 //! re-aggregated per (bucket, split value) by merging their accumulators (sums
 //! add, extremes compare, sketches merge), the top N split values are kept and
-//! the rest merged into "other".
+//! the rest merged into "other" (labelled with how many values it holds, so a
+//! real value called "other" keeps its own line).
 
 use std::collections::HashMap;
 
@@ -9,6 +10,7 @@ use super::RollupState;
 use super::distinct::DistinctUnion;
 use super::metrics::{EventOrder, MetricColumn};
 use super::quantiles::QuantileSketch;
+use crate::engine::chart::ChartSeries;
 
 /// Which series to compute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,14 +23,6 @@ pub struct SeriesQuery {
     pub since_micros: Option<i64>,
     /// How many split values get their own series.
     pub top_n: usize,
-}
-
-/// One line of a chart: `(bucket start µs, value)` points in time order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Series {
-    /// The split value (`None` for "no value"), or the metric name when not split.
-    pub label: String,
-    pub points: Vec<(i64, f64)>,
 }
 
 /// Label of the series that merges the values outside the top N.
@@ -168,13 +162,18 @@ impl RollupState {
         self.columns.get(metric).is_some_and(MetricColumn::is_integral)
     }
 
+    /// The oldest bucket start, if any row exists.
+    pub fn earliest_bucket(&self) -> Option<i64> {
+        self.buckets.iter().copied().min()
+    }
+
     /// The newest bucket start, if any row exists.
     pub fn latest_bucket(&self) -> Option<i64> {
         self.buckets.iter().copied().max()
     }
 
-    /// Exact chart series for `query`.
-    pub fn series(&self, query: &SeriesQuery) -> Vec<Series> {
+    /// Exact chart series for `query`, largest first (by events), "other" last.
+    pub fn series(&self, query: &SeriesQuery) -> Vec<ChartSeries> {
         let Some(column) = self.columns.get(query.metric) else { return Vec::new() };
         let width = self.dimension_names.len();
         let mut cells: HashMap<(i64, u32), Merged> = HashMap::new();
@@ -203,8 +202,9 @@ impl RollupState {
                 }
             }
         }
+        let others = ranked.len() - top.len();
         let label_of = |key: Option<u32>| match (key, query.split_by) {
-            (None, _) => OTHER_LABEL.to_string(),
+            (None, _) => format!("{OTHER_LABEL} ({others} values)"),
             (Some(_), None) => self.metric_names[query.metric].clone(),
             (Some(id), Some(dimension)) => self.dictionaries[dimension].value(id).unwrap_or(NULL_LABEL).to_string(),
         };
@@ -217,7 +217,7 @@ impl RollupState {
                 let mut points: Vec<(i64, f64)> =
                     buckets.into_iter().filter_map(|(bucket, merged)| Some((bucket, merged.value()?))).collect();
                 points.sort_unstable_by_key(|(bucket, _)| *bucket);
-                Some(Series { label: label_of(key), points })
+                Some(ChartSeries { label: label_of(key), is_other: key.is_none(), points })
             })
             .collect()
     }
@@ -283,7 +283,8 @@ metrics = [
         }
         let series = state.series(&SeriesQuery { metric: 1, split_by: Some(0), since_micros: None, top_n: 2 });
         let labels: Vec<&str> = series.iter().map(|s| s.label.as_str()).collect();
-        assert_eq!(labels, ["DE", "FR", OTHER_LABEL]);
+        assert_eq!(labels, ["DE", "FR", "other (2 values)"]);
+        assert!(series[2].is_other && !series[0].is_other);
         assert_eq!(series[2].points, vec![(0, 2.0)]);
     }
 

@@ -19,6 +19,8 @@ use rdkafka::message::Message;
 use super::checkpointer::{CheckpointWrite, Checkpointer, WriteOutcome};
 use super::ingest::{IncomingMessage, Ingestor, StreamProgress};
 use super::kafka::{self, ConnectError, StreamConsumer};
+use crate::engine::chart::TimeChart;
+use crate::engine::rollup::RollupState;
 use crate::engine::rollup::series::SeriesQuery;
 use crate::engine::store::{StateStore, StoreError, StreamKey, StreamLock};
 use crate::engine::{
@@ -27,7 +29,7 @@ use crate::engine::{
 };
 use crate::model::StreamSpec;
 use crate::model::fingerprint::RollupDefinition;
-use crate::model::workbook::BUCKET_COLUMN;
+use crate::model::workbook::{BUCKET_COLUMN, MetricKind, MetricSpec};
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
@@ -476,13 +478,7 @@ impl StreamWorker {
         if watch.published_events == Some(seen) && !window_moves {
             return;
         }
-        let since_micros = watch.spec.window.map(|window| now_micros() - window.as_micros() as i64);
-        let series = ingestor.rollup.series(&SeriesQuery {
-            metric: watch.spec.metric,
-            split_by: watch.spec.split_by,
-            since_micros,
-            top_n: watch.spec.top_n,
-        });
+        let chart = Self::view_chart(&self.spec, &ingestor.rollup, &watch.spec, now_micros());
         let table = match &watch.spec.table {
             TableRequest::Skip => None,
             TableRequest::Include { column, descending } => {
@@ -503,8 +499,29 @@ impl StreamWorker {
         };
         watch.published_events = Some(seen);
         let view =
-            StreamViewData { spec: watch.spec.clone(), series, table, recent_quarantine: ingestor.recent_quarantine() };
+            StreamViewData { spec: watch.spec.clone(), chart, table, recent_quarantine: ingestor.recent_quarantine() };
         self.sink.offer(Event::StreamViewUpdated { stream: self.spec.name.clone(), view: Arc::new(view) });
+    }
+
+    /// The chart a watcher asked for: the metric split by the dimension over the
+    /// window ending now (all of the rollup when the window is `None`).
+    fn view_chart(spec: &StreamSpec, rollup: &RollupState, view: &StreamViewSpec, now: i64) -> TimeChart {
+        let granularity = spec.rollup.granularity.micros();
+        let start = match view.window {
+            Some(window) => now.saturating_sub(i64::try_from(window.as_micros()).unwrap_or(i64::MAX)),
+            None => rollup.earliest_bucket().unwrap_or(now).min(now),
+        };
+        let end = rollup.latest_bucket().map_or(now, |latest| latest.saturating_add(granularity)).max(now);
+        let end = if view.window.is_some() { now.max(start + 1) } else { end };
+        let series = rollup.series(&SeriesQuery {
+            metric: view.metric,
+            split_by: view.split_by,
+            since_micros: view.window.map(|_| start),
+            top_n: view.top_n,
+        });
+        let events = MetricSpec { name: "events".into(), kind: MetricKind::Count, field: None, quantiles: Vec::new() };
+        let metric = spec.rollup.metrics.get(view.metric).unwrap_or(&events);
+        TimeChart::of_metric(metric, granularity / 1_000_000, (start, end), now, series)
     }
 
     /// Writes a checkpoint and waits for it (and for the one in flight before it).

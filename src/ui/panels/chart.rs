@@ -1,16 +1,13 @@
-//! The time-series chart of one metric, split by one dimension (top N plus
-//! "other"), over a chosen window. Points come ready from the engine; they
-//! are only decimated here to the plot's width.
+//! The stream's chart: picking the metric, the split and the window, and
+//! drawing what the engine computed with the shared honest time chart
+//! (`ui::charts`).
 
 use egui::Ui;
-use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::{Action, TimeWindow};
-use crate::engine::rollup::series::OTHER_LABEL;
 use crate::ui::TidepoolApp;
-use crate::ui::plots::decimate_min_max;
+use crate::ui::charts::time_chart_ui;
 use crate::ui::session::StreamState;
-use crate::ui::theme::series_colour;
 
 pub fn chart_ui(ui: &mut Ui, app: &TidepoolApp, state: &StreamState) -> Vec<Action> {
     let mut actions = Vec::new();
@@ -54,7 +51,8 @@ pub fn chart_ui(ui: &mut Ui, app: &TidepoolApp, state: &StreamState) -> Vec<Acti
             }
         }
         ui.separator();
-        ui.weak(format!("{} buckets", state.spec.rollup.granularity));
+        ui.weak(format!("{} buckets; dashed: still filling", state.spec.rollup.granularity))
+            .on_hover_text("the newest bucket is still receiving events; hover the chart for exact values");
     });
     let Some(view) = &state.view else {
         ui.weak("Waiting for the first data…");
@@ -66,35 +64,11 @@ pub fn chart_ui(ui: &mut Ui, app: &TidepoolApp, state: &StreamState) -> Vec<Acti
     if outdated {
         ui.weak("Updating…");
     }
-    let columns = (ui.available_width() as usize).max(100);
-    Plot::new("stream_chart")
-        .legend(Legend::default())
-        .x_axis_formatter(|mark, _| format_time(mark.value))
-        .label_formatter(|hover| match hover {
-            egui_plot::HoverPosition::NearDataPoint { plot_name, position, .. } => {
-                Some(format!("{plot_name}\n{}\n{:.2}", format_time(position.x), position.y))
-            }
-            egui_plot::HoverPosition::Elsewhere { .. } => None,
-        })
-        .show(ui, |plot| {
-            for (index, series) in view.series.iter().enumerate() {
-                let points: Vec<[f64; 2]> =
-                    series.points.iter().map(|(bucket, value)| [*bucket as f64 / 1e6, *value]).collect();
-                let points = decimate_min_max(&points, columns);
-                let colour = series_colour(index, series.label == OTHER_LABEL);
-                plot.line(Line::new(series.label.clone(), PlotPoints::from(points)).color(colour).width(1.5));
-            }
-        });
+    // One chart per stream and window: a pan or zoom in one does not carry over.
+    time_chart_ui(
+        ui,
+        &format!("stream_chart {} {}", state.spec.name, view.spec.window.map_or(0, |w| w.as_secs())),
+        &view.chart,
+    );
     actions
-}
-
-/// Seconds since the epoch as UTC `HH:MM:SS` (with the date when not today).
-fn format_time(seconds: f64) -> String {
-    chrono::DateTime::from_timestamp(seconds as i64, 0).map_or_else(String::new, |time| {
-        if time.date_naive() == chrono::Utc::now().date_naive() {
-            time.format("%H:%M:%S").to_string()
-        } else {
-            time.format("%m-%d %H:%M").to_string()
-        }
-    })
 }

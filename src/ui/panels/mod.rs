@@ -7,6 +7,7 @@ pub mod import_editor;
 pub mod notices;
 pub mod overlay;
 pub mod quarantine;
+pub mod report_builder;
 pub mod report_view;
 pub mod stream_view;
 pub mod streams;
@@ -65,6 +66,13 @@ pub enum Action {
     RefreshReport,
     /// Export a report's whole answer to a file (asks where).
     ExportReport(String),
+    /// Open the report builder on a new report (`None`) or an existing one.
+    OpenReportBuilder(Option<String>),
+    CloseReportBuilder,
+    /// Write the builder's report into the workbook.
+    SaveReport,
+    /// Compute the builder's preview again.
+    RefreshReportDraft,
     /// Sort the shown table by a column (again: the other way).
     SortImportTable(String),
     /// Show the table's data, schema or run history.

@@ -1,9 +1,11 @@
-//! The central area for a report: its answer as a virtualized table, when it
-//! was computed and over what, Refresh, and the error if it failed.
+//! The central area for a report: its chart (when it is drawn over time),
+//! its answer as a virtualized table, when it was computed and over what,
+//! Refresh, and the error if it failed.
 
 use egui::Ui;
 
 use super::Action;
+use crate::ui::charts::time_chart_ui;
 use crate::ui::report_state::ReportState;
 use crate::ui::session::group_digits;
 use crate::ui::widgets::frame_table::{Header, frame_table_ui};
@@ -15,6 +17,9 @@ pub fn report_view_ui(ui: &mut Ui, report: &ReportState) -> Vec<Action> {
         let refresh = ui.add_enabled(!report.is_computing(), egui::Button::new("Refresh"));
         if refresh.on_hover_text("compute the report again").clicked() {
             actions.push(Action::RefreshReport);
+        }
+        if ui.button("Edit").on_hover_text("change the report in the builder").clicked() {
+            actions.push(Action::OpenReportBuilder(Some(report.name.clone())));
         }
         let export = ui.add_enabled(report.answer.is_some(), egui::Button::new("Export…").small());
         if export.on_hover_text("write the whole answer to a CSV or Parquet file").clicked() {
@@ -40,6 +45,22 @@ pub fn report_view_ui(ui: &mut Ui, report: &ReportState) -> Vec<Action> {
     }
     if let Some(error) = &report.error {
         ui.colored_label(ui.visuals().error_fg_color, error);
+    }
+    if let Some(error) = &report.chart_error {
+        ui.colored_label(ui.visuals().error_fg_color, error);
+    }
+    if let Some(chart) = &report.chart {
+        if let Some(limit) = report.cut_at {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!("The chart draws the answer's rows only, and the report stops at {limit} rows (its `limit`)."),
+            );
+        }
+        let height = (ui.available_height() * 0.55).max(160.0);
+        ui.allocate_ui(egui::vec2(ui.available_width(), height), |ui| {
+            time_chart_ui(ui, &format!("report_chart {}", report.name), chart);
+        });
+        ui.separator();
     }
     match &report.answer {
         Some(answer) => {

@@ -95,7 +95,7 @@ pub fn streams_panel_ui(ui: &mut Ui, app: &mut TidepoolApp) -> Vec<Action> {
     actions
 }
 
-/// The workbook's reports: a click shows one's answer.
+/// The workbook's reports: a click shows one's answer; "+ New report" opens the builder.
 fn reports_ui(
     ui: &mut Ui,
     reports: &[crate::model::reports::ReportSpec],
@@ -105,11 +105,14 @@ fn reports_ui(
 ) {
     let shown: Vec<_> =
         reports.iter().filter(|r| needle.is_empty() || r.name.to_lowercase().contains(needle)).collect();
-    if shown.is_empty() {
-        return;
-    }
     ui.add_space(8.0);
-    ui.label(RichText::new("Reports").strong());
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Reports").strong());
+        let new = ui.small_button("+ New report");
+        if new.on_hover_text("build a report by dragging fields onto shelves").clicked() {
+            actions.push(Action::OpenReportBuilder(None));
+        }
+    });
     for report in shown {
         egui::Frame::group(ui.style()).show(ui, |ui| {
             ui.set_width(ui.available_width());

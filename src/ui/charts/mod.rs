@@ -1,0 +1,12 @@
+//! Charts, drawn one way everywhere (the stream view and reports): the
+//! honest time chart, the number and time formats of its axes and tooltips,
+//! stable series colours and decimation to the plot's width. What a chart
+//! shows is computed by the engine (`engine::chart`); nothing here reads
+//! files, waits or runs queries.
+
+pub mod colours;
+pub mod decimate;
+pub mod format;
+pub mod time_chart;
+
+pub use time_chart::time_chart_ui;
