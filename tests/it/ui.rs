@@ -602,8 +602,7 @@ fn a_joined_report_is_built_by_dragging_undone_and_saved() {
     // Fix the key in the join's key lists: the second one showing "country" is the table's side.
     let combo = harness
         .query_all_by_role(egui::accesskit::Role::ComboBox)
-        .filter(|node| node.value().as_deref() == Some("country"))
-        .last()
+        .rfind(|node| node.value().as_deref() == Some("country"))
         .expect("the join's key lists");
     let (below, left) = (combo.rect().bottom() - 1.0, combo.rect().left());
     combo.click();
