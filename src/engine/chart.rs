@@ -119,8 +119,7 @@ impl TimeChart {
 
     /// The first bucket on the x-axis.
     pub fn first_bucket(&self) -> i64 {
-        let floor = bucket_floor(self.grain, self.start_micros);
-        if floor < self.start_micros { bucket_step(self.grain, floor, 1) } else { floor }
+        first_whole_bucket(self.grain, self.start_micros)
     }
 
     /// The last bucket on the x-axis (the one holding its end).
@@ -242,6 +241,13 @@ pub fn bucket_floor(grain: Grain, micros: i64) -> i64 {
             month_start(index.div_euclid(months) * months)
         }
     }
+}
+
+/// The first bucket of `grain` starting at or after `micros` (the first one
+/// a span starting there holds whole).
+pub fn first_whole_bucket(grain: Grain, micros: i64) -> i64 {
+    let floor = bucket_floor(grain, micros);
+    if floor < micros { bucket_step(grain, floor, 1) } else { floor }
 }
 
 /// The start of the bucket `steps` buckets after (or, negative, before) the

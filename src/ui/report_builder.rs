@@ -8,9 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::engine::chart::TimeChart;
 use crate::engine::imports::ImportContext;
-use crate::engine::report::ReportAnswer;
 use crate::model::Workbook;
 use crate::model::reports::{
     Aggregation, ChartKind, ChartSpec, Datasets, FilterOp, FilterSpec, Grain, JoinKind, JoinSpec, MeasureSpec,
@@ -86,7 +84,7 @@ const DEFAULT_GRAIN: Grain = Grain::Span(crate::model::SpanDuration::from_second
 const SETTLE: Duration = Duration::from_millis(300);
 
 /// A computed preview: the answer and its chart, or why it failed.
-type Preview = Result<(ReportAnswer, Result<Option<TimeChart>, String>), String>;
+type Preview = Result<crate::ui::report_state::Computed, String>;
 
 #[derive(Debug)]
 pub struct ReportDraft {
@@ -203,12 +201,7 @@ impl ReportDraft {
         }
         let (workbook, context, spec) = (workbook.clone(), context.clone(), self.spec.clone());
         self.computing = Some(Pending::spawn("tidepool-report-preview", wake.clone(), move || {
-            let answer =
-                crate::engine::report::run_report(&workbook, &spec, &context).map_err(|err| err.to_string())?;
-            let now = chrono::Utc::now().timestamp_micros();
-            let chart =
-                crate::engine::report::chart::report_chart(workbook.stream(&spec.from), &spec, &answer.frame, now);
-            Ok((answer, chart))
+            crate::ui::report_state::compute_with_chart(&workbook, &spec, &context)
         }));
     }
 

@@ -12,13 +12,27 @@ use crate::engine::report::{JoinStats, ReportAnswer};
 
 use crate::engine::imports::ImportContext;
 use crate::model::Workbook;
+use crate::model::reports::ReportSpec;
 use crate::ui::background::Pending;
 
 /// How often a shown report is recomputed on its own.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
 /// What a background computation hands back: the answer and its chart.
-type Computed = (ReportAnswer, Result<Option<TimeChart>, String>);
+pub type Computed = (ReportAnswer, Result<Option<TimeChart>, String>);
+
+/// Computes `report` over the stored datasets and draws its chart: the work
+/// of a background thread (the shown report's and the builder's preview).
+pub fn compute_with_chart(
+    workbook: &Workbook,
+    report: &ReportSpec,
+    context: &ImportContext,
+) -> Result<Computed, String> {
+    let answer = crate::engine::report::run_report(workbook, report, context).map_err(|err| err.to_string())?;
+    let now = chrono::Utc::now().timestamp_micros();
+    let chart = crate::engine::report::chart::report_chart(workbook.stream(&report.from), report, &answer.frame, now);
+    Ok((answer, chart))
+}
 
 #[derive(Debug)]
 pub struct ReportState {
@@ -70,12 +84,7 @@ impl ReportState {
         let (workbook, context) = (workbook.clone(), context.clone());
         self.started = Instant::now();
         self.computing = Some(Pending::spawn("tidepool-report", wake.clone(), move || {
-            let answer =
-                crate::engine::report::run_report(&workbook, &report, &context).map_err(|err| err.to_string())?;
-            let now = chrono::Utc::now().timestamp_micros();
-            let chart =
-                crate::engine::report::chart::report_chart(workbook.stream(&report.from), &report, &answer.frame, now);
-            Ok((answer, chart))
+            compute_with_chart(&workbook, &report, &context)
         }));
     }
 

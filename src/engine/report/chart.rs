@@ -6,7 +6,9 @@
 use polars::prelude::{DataFrame, DataType, TimeUnit};
 
 use super::OTHER;
-use crate::engine::chart::{ChartSeries, EmptyBuckets, TimeChart, bucket_floor, bucket_step, grain_words};
+use crate::engine::chart::{
+    ChartSeries, EmptyBuckets, TimeChart, bucket_floor, bucket_step, first_whole_bucket, grain_words,
+};
 use crate::model::reports::{Aggregation, ChartKind, ReportSpec};
 use crate::model::workbook::MetricKind;
 use crate::model::workbook::StreamSpec;
@@ -51,12 +53,8 @@ pub fn report_chart(
         }
         None => vec![measure.name.clone(); answer.height()],
     };
-    let first_whole =
-        report.range.as_ref().and_then(|range| range.bounds(now_micros).ok()).and_then(|(start, _)| start);
-    let first_whole = first_whole.map(|start| {
-        let floor = bucket_floor(time.grain, start);
-        if floor < start { bucket_step(time.grain, floor, 1) } else { floor }
-    });
+    let range = report.range.as_ref().and_then(|range| range.bounds(now_micros).ok());
+    let first_whole = range.and_then(|(start, _)| start).map(|start| first_whole_bucket(time.grain, start));
     let mut by_label: std::collections::BTreeMap<&str, Vec<(i64, f64)>> = std::collections::BTreeMap::new();
     for (row, label) in labels.iter().enumerate() {
         // A bucket cut by the start of the range holds only part of its time: left out.
@@ -79,7 +77,6 @@ pub fn report_chart(
     let (empty, integral) = measure_rules(stream, measure.metric.as_deref(), measure.agg);
     let first = series.iter().filter_map(|s| s.points.first()).map(|(t, _)| *t).min();
     let last = series.iter().filter_map(|s| s.points.last()).map(|(t, _)| *t).max();
-    let range = report.range.as_ref().and_then(|range| range.bounds(now_micros).ok());
     let start = range.and_then(|(start, _)| start).or(first).unwrap_or(now_micros);
     let data_end = last.map_or(now_micros, |last| bucket_step(time.grain, last, 1));
     let end = match range {

@@ -511,8 +511,10 @@ impl StreamWorker {
             Some(window) => now.saturating_sub(i64::try_from(window.as_micros()).unwrap_or(i64::MAX)),
             None => rollup.earliest_bucket().unwrap_or(now).min(now),
         };
-        let end = rollup.latest_bucket().map_or(now, |latest| latest.saturating_add(granularity)).max(now);
-        let end = if view.window.is_some() { now.max(start + 1) } else { end };
+        let end = match view.window {
+            Some(_) => now.max(start + 1),
+            None => rollup.latest_bucket().map_or(now, |latest| latest.saturating_add(granularity)).max(now),
+        };
         let series = rollup.series(&SeriesQuery {
             metric: view.metric,
             split_by: view.split_by,
