@@ -65,13 +65,20 @@ enum Verb {
     /// Print the run history of a workbook's imports (or of one), newest first.
     History { workbook: PathBuf, import: Option<String> },
     /// Write a report's answer, a stream's rollup or an imported table to a CSV or Parquet file
-    /// (by the file's extension), or run one of the workbook's [[exports]] now (without --out).
+    /// (by the file's extension) — or a report's chart to a PNG file —, or run one of the
+    /// workbook's [[exports]] now (without --out).
     Export {
         workbook: PathBuf,
         /// A report, a stream, an import or an export of the workbook.
         stream: String,
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// A PNG's size in pixels, WIDTHxHEIGHT.
+        #[arg(long, value_name = "WxH", default_value = "1600x900", value_parser = parse_size)]
+        size: (u32, u32),
+        /// A PNG drawn in the dark theme (light by default, for slides).
+        #[arg(long)]
+        dark: bool,
     },
     /// List the quarantined records of one stream, one per line.
     Quarantine { workbook: PathBuf, stream: String },
@@ -86,6 +93,12 @@ fn window(launch: tidepool::ui::Launch, frame_times: Option<PathBuf>) -> anyhow:
 
 fn parse_span(text: &str) -> Result<SpanDuration, String> {
     text.parse()
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (width, height) = text.split_once(['x', 'X', '×']).ok_or("write the size as WIDTHxHEIGHT, e.g. 1600x900")?;
+    let side = |text: &str| text.trim().parse::<u32>().map_err(|_| format!("`{text}` is not a number of pixels"));
+    Ok((side(width)?, side(height)?))
 }
 
 fn main() -> ExitCode {
@@ -137,7 +150,10 @@ fn main() -> ExitCode {
         }
         Some(Verb::Import { workbook, import }) => cli::import(&workbook, &import, &data_dir),
         Some(Verb::History { workbook, import }) => cli::history(&workbook, import.as_deref(), &data_dir),
-        Some(Verb::Export { workbook, stream, out }) => cli::export(&workbook, &stream, out.as_deref(), &data_dir),
+        Some(Verb::Export { workbook, stream, out, size, dark }) => {
+            let picture = cli::Picture { width: size.0, height: size.1, dark };
+            cli::export(&workbook, &stream, out.as_deref(), picture, &data_dir)
+        }
         Some(Verb::Quarantine { workbook, stream }) => cli::quarantine(&workbook, &stream, &data_dir),
         Some(Verb::Reset { workbook, stream }) => cli::reset(&workbook, &stream, &data_dir),
     };

@@ -184,3 +184,38 @@ pub fn export_report(
     eprintln!("report `{}`: wrote {} rows to {}", report.name, answer.frame.height(), out.display());
     Ok(())
 }
+
+/// `tidepool export WORKBOOK REPORT --out FILE.png`: the report's chart, drawn
+/// as the window draws it (the window's code: the default build only).
+pub fn export_report_png(
+    workbook: &Workbook,
+    workbook_path: &Path,
+    report: &crate::model::reports::ReportSpec,
+    out: &Path,
+    picture: super::Picture,
+    data_dir: &Path,
+) -> Result<()> {
+    #[cfg(feature = "gui")]
+    {
+        let context = context_of(workbook, workbook_path, data_dir);
+        let options = crate::ui::png::PngOptions {
+            width: picture.width,
+            height: picture.height,
+            dark: picture.dark,
+            ..crate::ui::png::PngOptions::default()
+        };
+        let said = crate::ui::charts::report_chart::export_report_png(workbook, report, &context, out, &options)
+            .map_err(anyhow::Error::msg)?;
+        eprintln!("{said}");
+        Ok(())
+    }
+    #[cfg(not(feature = "gui"))]
+    {
+        let _ = (workbook, workbook_path, out, picture, data_dir);
+        anyhow::bail!(
+            "report `{}`: charts are drawn by the window's code, which this headless build leaves out; \
+             build tidepool with its default features to write a PNG",
+            report.name
+        )
+    }
+}

@@ -45,10 +45,24 @@ fn open_store(data_dir: &Path) -> Result<StateStore> {
     Ok(StateStore::open(data_dir)?)
 }
 
+/// How `export` draws a report's chart into a PNG file.
+#[derive(Debug, Clone, Copy)]
+pub struct Picture {
+    pub width: u32,
+    pub height: u32,
+    pub dark: bool,
+}
+
 /// `tidepool export WORKBOOK NAME --out FILE`: writes a report's answer, a
-/// stream's rollup or a table as CSV or Parquet.
-pub fn export(workbook_path: &Path, name: &str, out: Option<&Path>, data_dir: &Path) -> Result<()> {
+/// stream's rollup or a table as CSV or Parquet, or a report's chart as PNG.
+pub fn export(workbook_path: &Path, name: &str, out: Option<&Path>, picture: Picture, data_dir: &Path) -> Result<()> {
     let workbook = Workbook::load(workbook_path)?;
+    if let Some(out) = out.filter(|out| out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))) {
+        let report = workbook.report(name).ok_or_else(|| {
+            anyhow::anyhow!("`{name}` is no report of the workbook: only a report's chart can be written as a PNG")
+        })?;
+        return imports::export_report_png(&workbook, workbook_path, report, out, picture, data_dir);
+    }
     let Some(out) = out else {
         if workbook.export(name).is_some() {
             return imports::run_scheduled_export(&workbook, workbook_path, name, data_dir);

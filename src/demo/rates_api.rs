@@ -1,7 +1,8 @@
 //! The demo's exchange-rate API: a small HTTP server on a loopback port whose
 //! euro rates change every minute (smoothly, deterministically from the
-//! minute), so the demo workbook's every-minute import shows the scheduler at
-//! work with nothing installed.
+//! minute; the last hour and a half is served, one record per minute), so the
+//! demo workbook's every-minute import shows the scheduler at work with
+//! nothing installed, and its report in euros has a rate for every minute.
 //!
 //! Serves `GET /rates` only; knows nothing of imports.
 
@@ -60,18 +61,32 @@ impl Drop for RatesApi {
     }
 }
 
-/// The rates of one minute (minutes since the epoch), as the API's JSON.
+/// How many minutes of rates the API serves, up to the current one: the
+/// demo's clickstream history reaches an hour back, and every bucket of it
+/// finds the rate then in force.
+pub const HISTORY_MINUTES: i64 = 90;
+
+/// The euro rate of each currency in one minute (minutes since the epoch).
+fn rates_of(minute: i64) -> impl Iterator<Item = (&'static str, f64)> {
+    CURRENCIES.iter().enumerate().map(move |(index, (currency, centre))| {
+        let wave = ((minute as f64) / 7.0 + index as f64).sin() * 0.01;
+        (*currency, centre * (1.0 + wave))
+    })
+}
+
+/// The API's JSON up to `minute` (minutes since the epoch): one record per
+/// minute of [`HISTORY_MINUTES`], oldest first, with its time and a column
+/// per currency (`{"as_of": "…", "USD": 1.0812, …}`), as rate APIs' time series are.
 pub fn rates_json(minute: i64) -> String {
-    let rates: Vec<String> = CURRENCIES
-        .iter()
-        .enumerate()
-        .map(|(index, (currency, centre))| {
-            let wave = ((minute as f64) / 7.0 + index as f64).sin() * 0.01;
-            format!("{{\"currency\":\"{currency}\",\"rate\":{:.4}}}", centre * (1.0 + wave))
+    let records: Vec<String> = ((minute - HISTORY_MINUTES + 1)..=minute)
+        .map(|minute| {
+            let at = chrono::DateTime::from_timestamp(minute * 60, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
+            let rates: Vec<String> =
+                rates_of(minute).map(|(currency, rate)| format!("\"{currency}\":{rate:.4}")).collect();
+            format!("{{\"as_of\":\"{at}\",{}}}", rates.join(","))
         })
         .collect();
-    let at = chrono::DateTime::from_timestamp(minute * 60, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
-    format!("{{\"base\":\"EUR\",\"as_of\":\"{at}\",\"rates\":[{}]}}", rates.join(","))
+    format!("{{\"base\":\"EUR\",\"rates\":[{}]}}", records.join(","))
 }
 
 fn answer(stream: TcpStream) -> std::io::Result<()> {
@@ -104,10 +119,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rates_change_from_minute_to_minute() {
-        assert_ne!(rates_json(1), rates_json(2));
+    fn each_minute_of_the_history_has_its_own_rates() {
         assert_eq!(rates_json(5), rates_json(5));
-        let document: serde_json::Value = serde_json::from_str(&rates_json(3)).unwrap();
-        assert_eq!(document["rates"].as_array().map(Vec::len), Some(5));
+        let document: serde_json::Value = serde_json::from_str(&rates_json(30_000_000)).unwrap();
+        let records = document["rates"].as_array().unwrap();
+        assert_eq!(records.len() as i64, HISTORY_MINUTES);
+        assert_ne!(records[0]["USD"], records[1]["USD"], "the rate moves from minute to minute");
+        let last = records.last().unwrap();
+        assert_eq!(last["as_of"], "2027-01-15T08:00:00+00:00");
+        assert_eq!(last.as_object().unwrap().len(), 1 + CURRENCIES.len());
     }
 }

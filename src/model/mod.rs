@@ -6,6 +6,7 @@
 pub mod document;
 pub mod duration;
 pub mod exports;
+pub mod expr;
 pub mod fingerprint;
 pub mod imports;
 pub mod reports;

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::model::SpanDuration;
+use crate::model::imports::is_false;
 use crate::model::workbook::{BUCKET_COLUMN, MetricKind, StreamSpec};
 
 /// One report.
@@ -21,6 +22,9 @@ pub struct ReportSpec {
     pub from: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub joins: Vec<JoinSpec>,
+    /// Columns computed from each (joined) row, usable by filters, groups and measures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derive: Vec<DerivedSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<FilterSpec>,
     /// Fields (of the dataset or a joined table) whose values make the rows.
@@ -56,19 +60,43 @@ pub struct ChartSpec {
     /// The measure on the y-axis (the first measure unless named).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub y: Option<String>,
-    /// The `group_by` field whose values are the lines (the first unless named).
+    /// The `group_by` field whose values are the lines (the first unless
+    /// named); of bars, the bars side by side (or stacked) per category (none unless named).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series: Option<String>,
+    /// Bars: a category's series stacked on one another instead of side by side.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stacked: bool,
+    /// Bars: drawn across, the categories down the side.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub horizontal: bool,
 }
 
-/// The kinds of chart a report can be: over time (lines, areas), or the table alone.
+/// The kinds of chart a report can be: over time (lines, areas), per value of
+/// a field (bars), one number with its trend, or the table alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChartKind {
     #[default]
     Line,
     Area,
+    Bar,
+    BigNumber,
     Table,
+}
+
+impl ChartKind {
+    pub const ALL: [Self; 5] = [Self::Line, Self::Area, Self::Bar, Self::BigNumber, Self::Table];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Line => "Line",
+            Self::Area => "Area",
+            Self::Bar => "Bar",
+            Self::BigNumber => "Big number",
+            Self::Table => "Table",
+        }
+    }
 }
 
 impl ReportSpec {
@@ -86,8 +114,23 @@ impl ReportSpec {
         let Some(chart) = &self.chart else { return Vec::new() };
         let mut problems = Vec::new();
         {
-            if chart.kind != ChartKind::Table && self.time.is_none() {
-                problems.push("chart: lines and areas are drawn over time; give the report `time = { grain = \"1h\" }`, or `kind = \"table\"`".into());
+            match chart.kind {
+                ChartKind::Line | ChartKind::Area if self.time.is_none() => problems.push(
+                    "chart: lines and areas are drawn over time; give the report `time = { grain = \"1h\" }`, or draw bars or a table".into(),
+                ),
+                ChartKind::Bar if self.time.is_some() => problems.push(
+                    "chart: bars compare the values of a group_by field; a report over time is drawn as lines or areas".into(),
+                ),
+                ChartKind::Bar if self.chart_category_field().is_none() => problems.push(
+                    "chart: bars need a group_by field for their categories (besides the `series` field)".into(),
+                ),
+                ChartKind::BigNumber if !self.group_by.is_empty() => problems.push(
+                    "chart: a big number is one value (per time, for its trend): remove the group_by fields, or draw bars".into(),
+                ),
+                _ => {}
+            }
+            if (chart.stacked || chart.horizontal) && chart.kind != ChartKind::Bar {
+                problems.push("chart: `stacked` and `horizontal` are for bars".into());
             }
             if let Some(y) = &chart.y
                 && !self.measures.iter().any(|m| &m.name == y)
@@ -112,12 +155,21 @@ impl ReportSpec {
         }
     }
 
-    /// The field whose values are a chart's lines.
+    /// The field whose values are a chart's lines (the first `group_by` field
+    /// unless named), or a bar chart's series (only when named).
     pub fn chart_series_field(&self) -> Option<&str> {
-        match self.chart_or_default().series {
+        let chart = self.chart_or_default();
+        match chart.series {
             Some(name) => self.group_by.iter().find(|g| **g == name).map(String::as_str),
+            None if chart.kind == ChartKind::Bar => None,
             None => self.group_by.first().map(String::as_str),
         }
+    }
+
+    /// The field whose values are a bar chart's categories: the first `group_by` field that is not its series.
+    pub fn chart_category_field(&self) -> Option<&str> {
+        let series = self.chart_series_field();
+        self.group_by.iter().map(String::as_str).find(|field| Some(*field) != series)
     }
 }
 
@@ -135,6 +187,21 @@ pub struct JoinSpec {
     pub how: JoinKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asof: Option<AsofSpec>,
+}
+
+/// A column computed from each row: `{ name = "revenue_eur", expr = "revenue / USD" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedSpec {
+    pub name: String,
+    /// In the language of [`crate::model::expr`].
+    pub expr: String,
+}
+
+impl DerivedSpec {
+    pub fn parsed(&self) -> Result<crate::model::expr::Expr, crate::model::expr::ParseError> {
+        crate::model::expr::parse(&self.expr)
+    }
 }
 
 /// The time fields an as-of join matches on, which way it looks, how far.
@@ -416,11 +483,15 @@ impl ReportSpec {
         if self.measures.is_empty() {
             problems.push("a report needs at least one measure".into());
         }
+        problems.extend(self.derive_problems(stream));
+        let derived: Vec<&str> = self.derive.iter().map(|d| d.name.as_str()).collect();
         for measure in &self.measures {
             if !names.insert(measure.name.as_str()) {
                 problems.push(format!("the measure name `{}` is used twice", measure.name));
             }
-            problems.extend(measure.problems(stream).into_iter().map(|p| format!("measure `{}`: {p}", measure.name)));
+            problems.extend(
+                measure.problems(stream, &derived).into_iter().map(|p| format!("measure `{}`: {p}", measure.name)),
+            );
         }
         if let Some(time) = &self.time {
             if !time.grain.is_positive() {
@@ -482,8 +553,39 @@ impl ReportSpec {
     }
 }
 
+impl ReportSpec {
+    /// Why a derived column cannot be computed: it does not parse, or its name is taken.
+    fn derive_problems(&self, stream: Option<&StreamSpec>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut names = HashSet::new();
+        for derived in &self.derive {
+            let what = format!("derived column `{}`", derived.name);
+            if let Err(error) = derived.parsed() {
+                problems.push(format!("{what}: `{}` cannot be read {error}", derived.expr));
+            }
+            if derived.name.trim().is_empty() {
+                problems.push("a derived column needs a `name`".into());
+            } else if !names.insert(derived.name.as_str()) {
+                problems.push(format!("{what} is defined twice"));
+            }
+            if self.measures.iter().any(|m| m.name == derived.name) {
+                problems.push(format!("{what} has the name of a measure; name one of them differently"));
+            }
+            let taken = stream.is_some_and(|stream| {
+                derived.name == BUCKET_COLUMN
+                    || stream.rollup.dimensions.contains(&derived.name)
+                    || stream.rollup.metrics.iter().any(|m| m.name == derived.name)
+            });
+            if taken {
+                problems.push(format!("{what} has the name of a field of stream `{}`", self.from));
+            }
+        }
+        problems
+    }
+}
+
 impl MeasureSpec {
-    fn problems(&self, stream: Option<&StreamSpec>) -> Vec<String> {
+    fn problems(&self, stream: Option<&StreamSpec>, derived: &[&str]) -> Vec<String> {
         let mut problems = Vec::new();
         match (&self.metric, self.agg, stream) {
             (Some(_), Some(_), _) => problems.push("give `metric` (a stream's) or `agg`, not both".into()),
@@ -504,9 +606,12 @@ impl MeasureSpec {
             (Some(_), None, None) => {
                 problems.push("`metric` is for reports from a stream; on a table use `agg`".into());
             }
+            (None, Some(Aggregation::Sum), Some(_))
+                if self.field.as_deref().is_some_and(|field| derived.contains(&field)) => {}
             (None, Some(_), Some(stream)) => problems.push(format!(
                 "a report from stream `{}` combines its metrics (`metric = …`); counting or summing its rollup rows \
-                 would not count events",
+                 would not count events (`agg = \"sum\"` does add up a derived column, such as `revenue / rate`, over \
+                 the rollup rows)",
                 stream.name
             )),
             (None, Some(agg), None) => {
@@ -654,5 +759,37 @@ measures = [{ name = "total", agg = "sum" }, { name = "m", metric = "events" }]"
         assert!(table.contains("needs `field`, the datetime column"), "{table}");
         assert!(table.contains("this aggregation needs a `field`"), "{table}");
         assert!(table.contains("on a table use `agg`"), "{table}");
+    }
+
+    #[test]
+    fn derived_columns_are_checked() {
+        let clean = problems_of(
+            r#"name = "r"
+from = "s"
+derive = [{ name = "revenue_eur", expr = "events / 1.08" }]
+measures = [{ name = "eur", agg = "sum", field = "revenue_eur" }]"#,
+        );
+        assert_eq!(clean, Vec::<String>::new(), "a sum of a derived column is allowed on a stream");
+        let said = problems_of(
+            r#"name = "r"
+from = "s"
+derive = [
+  { name = "x", expr = "events *" },
+  { name = "x", expr = "1" },
+  { name = "country", expr = "2" },
+  { name = "n", expr = "3" },
+]
+measures = [{ name = "n", agg = "mean", field = "x" }]"#,
+        )
+        .join("\n");
+        for expected in [
+            "derived column `x`: `events *` cannot be read at character 9",
+            "derived column `x` is defined twice",
+            "derived column `country` has the name of a field of stream `s`",
+            "derived column `n` has the name of a measure",
+            "`agg = \"sum\"` does add up a derived column",
+        ] {
+            assert!(said.contains(expected), "missing {expected:?} in:\n{said}");
+        }
     }
 }

@@ -280,6 +280,9 @@ impl TidepoolApp {
             },
             Some(DialogOutcome::ExportTo(table, path)) => self.with_session(|s| s.export_table(&table, path)),
             Some(DialogOutcome::ExportReportTo(report, path)) => self.with_session(|s| s.export_report(&report, path)),
+            Some(DialogOutcome::ExportReportPngTo(report, path)) => {
+                self.with_session(|s| s.export_report_png(&report, path));
+            }
             Some(DialogOutcome::Cancelled) | None => {}
         }
     }
@@ -403,6 +406,12 @@ impl TidepoolApp {
             }
             Action::RefreshReport => self.with_session(Session::refresh_report),
             Action::ExportReport(name) => self.dialogs.export_report(&name),
+            Action::ExportReportPng(name) => self.dialogs.export_report_png(&name),
+            Action::SetReportPng(options) => {
+                if let Some(shown) = self.session.as_mut().and_then(|s| s.report.as_mut()) {
+                    shown.png = options;
+                }
+            }
             Action::OpenReportBuilder(name) => {
                 if let Some(session) = &self.session {
                     let draft = super::report_builder::ReportDraft::open(

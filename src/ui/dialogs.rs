@@ -20,6 +20,8 @@ pub enum DialogOutcome {
     ExportTo(String, PathBuf),
     /// A file to export report `.0`'s answer to was chosen.
     ExportReportTo(String, PathBuf),
+    /// A PNG file to draw report `.0`'s chart into was chosen.
+    ExportReportPngTo(String, PathBuf),
     /// The dialog was cancelled.
     Cancelled,
     /// The chosen file could not be used.
@@ -73,6 +75,21 @@ impl Dialogs {
     /// Asks where to export report `name`'s answer (CSV or Parquet, by the extension chosen).
     pub fn export_report(&mut self, name: &str) {
         self.ask_export_file(name, "Export the report's answer", DialogOutcome::ExportReportTo);
+    }
+
+    /// Asks where to write report `name`'s chart as a PNG.
+    pub fn export_report_png(&mut self, name: &str) {
+        let (name, file_name) = (name.to_string(), format!("{name}.png"));
+        self.spawn(move || {
+            let dialog = rfd::FileDialog::new()
+                .add_filter("PNG", &["png"])
+                .set_file_name(file_name)
+                .set_title("Export the chart");
+            match dialog.save_file() {
+                None => DialogOutcome::Cancelled,
+                Some(path) => DialogOutcome::ExportReportPngTo(name, path),
+            }
+        });
     }
 
     /// Asks where to export table `name` (CSV or Parquet, by the extension chosen).

@@ -11,6 +11,7 @@ pub mod import_editor;
 pub mod imports_state;
 pub mod launch;
 mod panels;
+pub mod png;
 pub mod report_builder;
 pub mod report_state;
 pub mod session;

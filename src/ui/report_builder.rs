@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use crate::engine::imports::ImportContext;
 use crate::model::Workbook;
 use crate::model::reports::{
-    Aggregation, ChartKind, ChartSpec, Datasets, FilterOp, FilterSpec, Grain, JoinKind, JoinSpec, MeasureSpec,
-    ReportSpec, TimeGrouping,
+    Aggregation, ChartKind, ChartSpec, Datasets, DerivedSpec, FilterOp, FilterSpec, Grain, JoinKind, JoinSpec,
+    MeasureSpec, ReportSpec, TimeGrouping,
 };
 use crate::model::workbook::{BUCKET_COLUMN, MetricKind};
 use crate::ui::background::Pending;
@@ -30,7 +30,12 @@ pub enum FieldKind {
     Other,
     /// A stream's metric.
     Metric(MetricKind),
+    /// One of the report's derived columns (its type is known once computed).
+    Derived,
 }
+
+/// The `dataset` of a derived column's field.
+pub const DERIVED: &str = "derived";
 
 /// A field of a dataset, as listed beside the shelves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +100,11 @@ pub struct ReportDraft {
     redo: Vec<ReportSpec>,
     /// Every dataset's fields, by dataset name (tables once their schema is read).
     pub fields: BTreeMap<String, Vec<Field>>,
+    /// The report's derived columns as fields.
+    pub derived: Vec<Field>,
+    /// The name and expression of the derived column being written, and why it cannot be added.
+    pub new_derived: (String, String),
+    pub derived_error: Option<String>,
     /// The names of the workbook's streams (the other datasets are tables).
     pub streams: Vec<String>,
     schemas: Option<Pending<Result<BTreeMap<String, String>, String>>>,
@@ -140,12 +150,15 @@ impl ReportDraft {
         }
         let (context, names) = (context.clone(), workbook.imports.iter().map(|i| i.name.clone()).collect::<Vec<_>>());
         let schemas = Pending::spawn("tidepool-schemas", wake.clone(), move || table_schemas(&context, &names));
-        Self {
+        let mut draft = Self {
             original: name.map(str::to_string),
             spec,
             undo: Vec::new(),
             redo: Vec::new(),
             fields,
+            derived: Vec::new(),
+            new_derived: (String::new(), String::new()),
+            derived_error: None,
             streams: workbook.streams.iter().map(|s| s.name.clone()).collect(),
             schemas: Some(schemas),
             refused: None,
@@ -155,7 +168,52 @@ impl ReportDraft {
             previewed: None,
             preview_started: Instant::now(),
             changed_at: Instant::now(),
+        };
+        draft.sync_derived();
+        draft
+    }
+
+    fn sync_derived(&mut self) {
+        self.derived = self
+            .spec
+            .derive
+            .iter()
+            .map(|derived| Field {
+                dataset: DERIVED.into(),
+                name: derived.name.clone(),
+                kind: FieldKind::Derived,
+                type_name: format!("= {}", derived.expr),
+            })
+            .collect();
+    }
+
+    /// Adds the derived column written in `new_derived` (one undoable step),
+    /// or says why it cannot be: its expression does not read, or its name is taken.
+    pub fn add_derived(&mut self) {
+        let (name, expr) = (self.new_derived.0.trim().to_string(), self.new_derived.1.trim().to_string());
+        let problem = if name.is_empty() {
+            Some("give the column a name".to_string())
+        } else if self.usable_fields().iter().any(|field| field.name == name)
+            || self.spec.measures.iter().any(|m| m.name == name)
+        {
+            Some(format!("`{name}` is taken: name the column differently"))
+        } else {
+            crate::model::expr::parse(&expr).err().map(|error| format!("`{expr}` cannot be read {error}"))
+        };
+        self.derived_error = problem;
+        if self.derived_error.is_none() {
+            self.edit(|spec| spec.derive.push(DerivedSpec { name, expr }));
+            self.new_derived = (String::new(), String::new());
         }
+    }
+
+    /// Removes derived column `index` (what used it says so in the draft's problems).
+    pub fn remove_derived(&mut self, index: usize) {
+        self.edit(|spec| {
+            if index < spec.derive.len() {
+                spec.derive.remove(index);
+            }
+        });
     }
 
     /// Takes finished background work; starts the preview when the draft has
@@ -238,6 +296,7 @@ impl ReportDraft {
             self.undo.push(before);
             self.redo.clear();
             self.changed_at = Instant::now();
+            self.sync_derived();
         }
     }
 
@@ -253,6 +312,7 @@ impl ReportDraft {
         if let Some(previous) = self.undo.pop() {
             self.redo.push(std::mem::replace(&mut self.spec, previous));
             self.changed_at = Instant::now();
+            self.sync_derived();
         }
     }
 
@@ -260,6 +320,7 @@ impl ReportDraft {
         if let Some(next) = self.redo.pop() {
             self.undo.push(std::mem::replace(&mut self.spec, next));
             self.changed_at = Instant::now();
+            self.sync_derived();
         }
     }
 
@@ -268,13 +329,15 @@ impl ReportDraft {
         self.streams.contains(&self.spec.from)
     }
 
-    /// The fields a report from the draft's dataset can use: its own and its joined tables'.
+    /// The fields a report from the draft's dataset can use: its own, its
+    /// joined tables' and its derived columns.
     pub fn usable_fields(&self) -> Vec<&Field> {
         let joined = self.spec.joins.iter().map(|join| join.with.as_str());
         std::iter::once(self.spec.from.as_str())
             .chain(joined)
             .filter_map(|dataset| self.fields.get(dataset))
             .flatten()
+            .chain(&self.derived)
             .collect()
     }
 
@@ -360,6 +423,7 @@ impl ReportDraft {
         self.edit(|spec| {
             spec.from = from.to_string();
             spec.joins.clear();
+            spec.derive.clear();
             spec.group_by.retain(|g| fields.contains(g));
             spec.filters.retain(|f| fields.contains(&f.field));
             spec.measures.clear();
@@ -371,12 +435,22 @@ impl ReportDraft {
         });
     }
 
-    /// The chart the shelves' fields suggest: lines over time when there is a time, else a table.
+    /// The chart the shelves' fields suggest: lines over time; bars per
+    /// value of a group_by field; one number when there is neither; a table
+    /// without a measure.
     pub fn show_me(&mut self) {
         self.edit(|spec| {
-            let kind = if spec.time.is_some() { ChartKind::Line } else { ChartKind::Table };
+            let kind = match (spec.measures.is_empty(), spec.time.is_some(), spec.group_by.is_empty()) {
+                (true, _, _) => ChartKind::Table,
+                (false, true, _) => ChartKind::Line,
+                (false, false, false) => ChartKind::Bar,
+                (false, false, true) => ChartKind::BigNumber,
+            };
             let chart = spec.chart.get_or_insert_with(ChartSpec::default);
             chart.kind = kind;
+            if kind != ChartKind::Bar {
+                (chart.stacked, chart.horizontal) = (false, false);
+            }
         });
     }
 }
@@ -397,6 +471,7 @@ fn new_report(workbook: &Workbook) -> ReportSpec {
         name: format!("report_{number}"),
         from,
         joins: Vec::new(),
+        derive: Vec::new(),
         filters: Vec::new(),
         group_by: Vec::new(),
         time: None,
@@ -442,6 +517,20 @@ pub fn add_field(spec: &mut ReportSpec, shelf: Shelf, field: &Field, from_stream
                 quantile,
                 agg: None,
                 field: None,
+            });
+        }
+        (Shelf::Measures, FieldKind::Derived) => {
+            // Summed over the rows: on a stream, a derived column such as `revenue / rate` adds up.
+            let name = unique_name(
+                &format!("sum_{}", field.name),
+                &spec.measures.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            );
+            spec.measures.push(MeasureSpec {
+                name,
+                metric: None,
+                quantile: None,
+                agg: Some(Aggregation::Sum),
+                field: Some(field.name.clone()),
             });
         }
         (Shelf::Measures, _) if from_stream => {

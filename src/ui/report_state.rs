@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use polars::prelude::DataFrame;
 
-use crate::engine::chart::TimeChart;
+use crate::engine::chart::ReportChart;
 use crate::engine::report::{JoinStats, ReportAnswer};
 
 use crate::engine::imports::ImportContext;
@@ -19,7 +19,7 @@ use crate::ui::background::Pending;
 pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
 
 /// What a background computation hands back: the answer and its chart.
-pub type Computed = (ReportAnswer, Result<Option<TimeChart>, String>);
+pub type Computed = (ReportAnswer, Result<Option<ReportChart>, String>);
 
 /// Computes `report` over the stored datasets and draws its chart: the work
 /// of a background thread (the shown report's and the builder's preview).
@@ -38,8 +38,8 @@ pub fn compute_with_chart(
 pub struct ReportState {
     pub name: String,
     pub answer: Option<DataFrame>,
-    /// The answer drawn, when the report is drawn over time.
-    pub chart: Option<TimeChart>,
+    /// The answer drawn (unless the report is a table).
+    pub chart: Option<ReportChart>,
     /// Why the answer could not be drawn.
     pub chart_error: Option<String>,
     /// The report's row limit, when the shown answer reached it.
@@ -49,6 +49,8 @@ pub struct ReportState {
     /// When the shown answer was computed (local time).
     pub computed_at: Option<chrono::DateTime<chrono::Local>>,
     pub error: Option<String>,
+    /// The size and look of the chart's PNG export.
+    pub png: crate::ui::png::PngOptions,
     computing: Option<Pending<Result<Computed, String>>>,
     started: Instant,
 }
@@ -65,6 +67,7 @@ impl ReportState {
             joins: Vec::new(),
             computed_at: None,
             error: None,
+            png: crate::ui::png::PngOptions::default(),
             computing: None,
             started: Instant::now(),
         };

@@ -465,6 +465,18 @@ impl Session {
         }));
     }
 
+    /// Draws report `name`'s chart into `path` as a PNG of the size and look
+    /// chosen beside its PNG… button, on a background thread.
+    pub fn export_report_png(&mut self, name: &str, path: PathBuf) {
+        let Some(report) = self.workbook.report(name).cloned() else { return };
+        let options =
+            self.report.as_ref().filter(|shown| shown.name == name).map(|shown| shown.png).unwrap_or_default();
+        let (workbook, context) = (self.workbook.clone(), self.import_context.clone());
+        self.export = Some(Pending::spawn("tidepool-export-png", self.waker.clone(), move || {
+            crate::ui::charts::report_chart::export_report_png(&workbook, &report, &context, &path, &options)
+        }));
+    }
+
     /// Fetches the first rows of `spec`'s source without saving anything (the editor's Test).
     pub fn preview_import(&mut self, spec: ImportSpec) {
         self.preview = Some(PreviewState::start(spec, &self.import_context, &self.waker));

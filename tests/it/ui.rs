@@ -63,7 +63,7 @@ fn demo_window() -> (std::sync::MutexGuard<'static, ()>, Harness<'static, Tidepo
 #[test]
 fn the_demo_imports_its_exchange_rates_from_its_own_api() {
     let (_turn, mut harness) = demo_window();
-    step_until(&mut harness, "the demo's rates import", |h| h.query_by_label_contains("version 1 · 5 rows").is_some());
+    step_until(&mut harness, "the demo's rates import", |h| h.query_by_label_contains("version 1 · 90 rows").is_some());
     assert!(harness.query_by_label("exchange_rates").is_some());
     assert_eq!(harness.query_all_by_label_contains("next run").count(), 4, "each demo import runs again");
 }
@@ -95,7 +95,8 @@ fn the_demo_report_joins_the_live_stream_with_the_countries_table() {
     assert!(regions.iter().flatten().count() > 0, "{answer}");
     let events: i64 = answer.column("events").unwrap().i64().unwrap().iter().flatten().sum();
     assert!(events > 0 && events as u64 <= session.streams["clicks"].stats.events, "{events} events");
-    let chart = report.chart.as_ref().expect("the report is drawn over time");
+    let chart = report.chart.as_ref().and_then(tidepool::engine::chart::ReportChart::as_time);
+    let chart = chart.expect("the report is drawn over time");
     assert_eq!(chart.y_label, "revenue per 1 min");
     let drawn: f64 = chart.series.iter().flat_map(|s| &s.points).map(|(_, value)| value).sum();
     let buckets = answer.column("bucket").unwrap().cast(&polars::prelude::DataType::Int64).unwrap();
@@ -115,6 +116,57 @@ fn the_demo_report_joins_the_live_stream_with_the_countries_table() {
     assert!(chart.series.iter().all(|s| known.contains(&s.label.as_str())), "one line per region");
     assert_eq!(chart.end_micros - chart.start_micros, 30 * 60 * 1_000_000, "the x-axis is the report's range");
     step_until_shown(&mut harness, "join with `countries`");
+}
+
+/// The demo's other joined reports: revenue per product category (the
+/// catalogue import) and in euros (an as-of join with the rates API's import
+/// and a derived column), checked against what the data allows.
+#[test]
+fn the_demo_reports_revenue_per_category_and_in_euros() {
+    let (_turn, mut harness) = demo_window();
+    step_until(&mut harness, "the rates and the catalogue", |h| {
+        h.query_by_label_contains("version 1 · 90 rows").is_some()
+            && h.query_by_label_contains("version 1 · 120 rows").is_some()
+    });
+    harness.get_by_label("revenue_in_eur").click();
+    let answer = report_answer(&mut harness, "revenue_in_eur");
+    let usd = answer.column("revenue_usd").unwrap().f64().unwrap().clone();
+    let eur = answer.column("revenue_eur").unwrap().f64().unwrap().clone();
+    let mut converted = 0;
+    for (usd, eur) in usd.iter().zip(eur.iter()) {
+        let (Some(usd), Some(eur)) = (usd, eur) else { continue };
+        // The API's dollar rate stays within 1% of 1.08 dollars per euro.
+        assert!(
+            eur >= usd / (1.08 * 1.01) - 1e-6 && eur <= usd / (1.08 * 0.99) + 1e-6,
+            "{usd} USD is {eur} EUR?\n{answer}"
+        );
+        converted += usize::from(usd > 0.0);
+    }
+    assert!(converted > 0, "some minutes have revenue in euros:\n{answer}");
+    let categories: std::collections::HashSet<&str> = include_str!("../../assets/demo-products.csv")
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split(',').nth_back(2))
+        .collect();
+    harness.get_by_label("revenue_by_category").click();
+    let answer = report_answer(&mut harness, "revenue_by_category");
+    let shown = answer.column("category").unwrap().str().unwrap().clone();
+    assert!(shown.iter().flatten().all(|c| categories.contains(c)), "{categories:?}\n{answer}");
+    let orders: i64 = answer.column("orders").unwrap().i64().unwrap().iter().flatten().sum();
+    let revenue: f64 = answer.column("revenue").unwrap().f64().unwrap().iter().flatten().sum();
+    // Each order is 1–4 items of 4.99–254.98.
+    assert!(orders > 0 && revenue >= orders as f64 * 4.99 && revenue <= orders as f64 * 4.0 * 254.99, "{answer}");
+}
+
+/// Steps until the report `name` shown has an answer, and returns it.
+fn report_answer(harness: &mut Harness<'static, TidepoolApp>, name: &str) -> polars::prelude::DataFrame {
+    step_until(harness, &format!("the answer of {name}"), |h| {
+        let report = h.state().session.as_ref().and_then(|s| s.report.as_ref()).filter(|r| r.name == name);
+        report.is_some_and(|r| r.error.is_some() || r.answer.as_ref().is_some_and(|answer| answer.height() > 0))
+    });
+    let report = harness.state().session.as_ref().and_then(|s| s.report.as_ref()).unwrap();
+    assert_eq!(report.error, None);
+    report.answer.clone().unwrap()
 }
 
 /// The demo's offline data: the shipped catalogue (one row per clickstream
@@ -648,4 +700,161 @@ fn a_joined_report_is_built_by_dragging_undone_and_saved() {
     step_until(&mut harness, "the saved report's chart", |h| {
         h.state().session.as_ref().and_then(|s| s.report.as_ref()).is_some_and(|r| r.chart.is_some())
     });
+}
+
+/// A derived column written in the builder: an expression that does not read
+/// is refused where it was typed, a good one is listed as a field, dropped on
+/// Measures it is summed over the rollup rows, undo takes it back, and the
+/// preview computes it (here revenue in cents: 100 × revenue, row by row).
+#[test]
+fn a_derived_column_is_written_in_the_builder_and_summed() {
+    let (_turn, mut harness) = demo_window();
+    harness.get_by_label("+ New report").click();
+    harness.step();
+    type_into_derived_form(&mut harness, 0, "cents");
+    type_into_derived_form(&mut harness, 1, "revenue *");
+    harness.get_by_label("Add column").click();
+    harness.step();
+    step_until_shown(&mut harness, "`revenue *` cannot be read at character 10");
+    assert!(builder(&harness).spec.derive.is_empty(), "nothing added");
+    type_into_derived_form(&mut harness, 1, " 100");
+    harness.get_by_label("Add column").click();
+    harness.step();
+    let derive = builder(&harness).spec.derive.clone();
+    assert_eq!(derive.len(), 1);
+    assert_eq!((derive[0].name.as_str(), derive[0].expr.as_str()), ("cents", "revenue * 100"));
+    assert!(builder(&harness).derived_error.is_none());
+
+    let (cents, measures) = (rect_of(&harness, "cents"), rect_of(&harness, "Measures"));
+    drag(&mut harness, cents, measures);
+    click_menu_beside(&mut harness, "revenue", "Add to");
+    harness.get_by_role_and_label(egui::accesskit::Role::Button, "Measures").click();
+    harness.step();
+    let measures = builder(&harness).spec.measures.clone();
+    assert_eq!(measures.len(), 2, "{measures:?}");
+    assert_eq!(
+        (measures[0].agg, measures[0].field.as_deref()),
+        (Some(tidepool::model::reports::Aggregation::Sum), Some("cents")),
+        "a derived column on Measures is summed"
+    );
+    step_until(&mut harness, "the preview", |h| {
+        let preview = h.state().report_builder.as_ref().and_then(|d| d.preview.as_ref());
+        preview.is_some_and(|p| p.as_ref().is_ok_and(|(answer, _)| answer.frame.height() == 1))
+    });
+    let frame = builder(&harness).preview.as_ref().unwrap().as_ref().unwrap().0.frame.clone();
+    let value = |name: &str| frame.column(name).unwrap().f64().unwrap().get(0).unwrap();
+    let (cents, revenue) = (value("sum_cents"), value("revenue"));
+    assert!(revenue > 0.0 && (cents - 100.0 * revenue).abs() <= 1e-6 * cents, "{frame}");
+
+    // No time and no groups: "Show me" picks one big number, of the first measure.
+    harness.get_by_label("Show me").click();
+    harness.step();
+    let kind = builder(&harness).spec.chart.as_ref().map(|c| c.kind);
+    assert_eq!(kind, Some(tidepool::model::reports::ChartKind::BigNumber));
+    step_until(&mut harness, "the big number", |h| {
+        let preview = h.state().report_builder.as_ref().and_then(|d| d.preview.as_ref());
+        preview.is_some_and(|p| {
+            p.as_ref().is_ok_and(|(answer, chart)| match chart {
+                Ok(Some(tidepool::engine::chart::ReportChart::Number(number))) => {
+                    let shown = answer.frame.column("sum_cents").unwrap().f64().unwrap().get(0);
+                    number.value.is_some() && number.value == shown && number.over_time.is_none()
+                }
+                _ => false,
+            })
+        })
+    });
+    harness.get_by_label("Bar").click();
+    harness.step();
+    step_until_shown(&mut harness, "chart: bars need a group_by field");
+
+    for _ in 0..5 {
+        harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+        harness.step();
+    }
+    assert!(builder(&harness).spec.derive.is_empty(), "undo takes the derived column back too");
+    assert!(harness.query_by_label("cents").is_none(), "and it is no longer listed");
+}
+
+/// Types `text` into the derived-column form's field `index` (0: name, 1: expression).
+fn type_into_derived_form(harness: &mut Harness<'static, TidepoolApp>, index: usize, text: &str) {
+    let add = rect_of(harness, "Add column");
+    let inputs = || {
+        let mut inputs: Vec<egui::Rect> = harness
+            .query_all_by_role(egui::accesskit::Role::TextInput)
+            .map(|node| node.rect())
+            .filter(|rect| (rect.center().y - add.center().y).abs() < 6.0)
+            .collect();
+        inputs.sort_by(|a, b| a.left().total_cmp(&b.left()));
+        inputs
+    };
+    let target = inputs()[index];
+    harness.query_all_by_role(egui::accesskit::Role::TextInput).find(|node| node.rect() == target).unwrap().focus();
+    harness.step();
+    let node = harness
+        .query_all_by_role(egui::accesskit::Role::TextInput)
+        .find(|node| node.rect() == target)
+        .expect("the form's text field");
+    node.type_text(text);
+    harness.step();
+}
+
+/// A report's bars exported as a PNG: the window's PNG… (at the size chosen
+/// beside it) and `tidepool export … --out FILE.png --size` draw the same
+/// picture, of that size, with bars as tall as their values from zero.
+#[test]
+fn a_bar_chart_exports_the_same_png_from_the_window_and_the_command_line() {
+    let sandbox = crate::support::Sandbox::new();
+    std::fs::write(sandbox.path("orders.csv"), "id,country,amount\n1,DE,10\n2,DE,5.5\n3,FR,7\n").unwrap();
+    let workbook = sandbox.write_workbook(
+        "[[imports]]\nname = \"orders\"\nsource = { kind = \"file\", path = \"orders.csv\" }\n\
+         [[reports]]\nname = \"by_country\"\nfrom = \"orders\"\ngroup_by = [\"country\"]\n\
+         measures = [{ name = \"total\", agg = \"sum\", field = \"amount\" }]\nchart = { kind = \"bar\" }\n",
+    );
+    crate::support::assert_success(
+        &sandbox.tidepool(&["import", crate::support::path_str(&workbook), "orders"]),
+        "import orders",
+    );
+    let mut harness = open_window(Launch::Open { workbook: workbook.clone(), data_dir: Some(sandbox.data_dir()) });
+    step_until_shown(&mut harness, "by_country");
+    harness.get_by_label("by_country").click();
+    step_until(&mut harness, "the report's bars", |h| {
+        let report = h.state().session.as_ref().and_then(|s| s.report.as_ref());
+        report.is_some_and(|r| matches!(r.chart, Some(tidepool::engine::chart::ReportChart::Bars(_))))
+    });
+    // The size is chosen beside the button; the dialog is the desktop's, so the test hands over its answer.
+    let options = tidepool::ui::png::PngOptions { width: 800, height: 450, ..Default::default() };
+    let session = harness.state_mut().session.as_mut().unwrap();
+    session.report.as_mut().unwrap().png = options;
+    let from_window = sandbox.path("from-window.png");
+    session.export_report_png("by_country", from_window.clone());
+    step_until_shown(&mut harness, "wrote the chart of report `by_country`");
+    let from_cli = sandbox.path("from-cli.png");
+    let workbook = crate::support::path_str(&workbook);
+    let out = crate::support::path_str(&from_cli);
+    crate::support::assert_success(
+        &sandbox.tidepool(&["export", workbook, "by_country", "--out", out, "--size", "800x450"]),
+        "export the chart",
+    );
+    let (window_png, cli_png) = (std::fs::read(&from_window).unwrap(), std::fs::read(&from_cli).unwrap());
+    assert!(window_png == cli_png, "the window and the command line draw the same picture");
+
+    let decoder = png::Decoder::new(std::io::Cursor::new(cli_png));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((frame.width, frame.height), (800, 450));
+    // DE (15.5) left of FR (7): the bars' areas in the series colour compare as their totals.
+    let bar = tidepool::ui::theme::series_colour(0, false).to_array();
+    let (mut left, mut right) = (0_u32, 0_u32);
+    for (index, pixel) in pixels.chunks_exact(4).enumerate() {
+        if pixel == bar {
+            if index % 800 < 400 { left += 1 } else { right += 1 }
+        }
+    }
+    let ratio = f64::from(left) / f64::from(right.max(1));
+    assert!((ratio - 15.5 / 7.0).abs() < 0.25, "bar areas {left} and {right}: ratio {ratio}, not 15.5 / 7");
+    let table = crate::support::path_str(&from_cli).replace("from-cli.png", "nothing.png");
+    let refused = sandbox.tidepool(&["export", workbook, "orders", "--out", &table]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("only a report's chart can be written as a PNG"));
 }

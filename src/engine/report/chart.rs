@@ -1,15 +1,19 @@
-//! A report's answer as a time chart: its time field on the x-axis, one line
-//! per value of its series field (largest total first, "other" last), the
-//! chosen measure on the y-axis with the empty-bucket rule of what it
-//! measures. Runs beside the computation, never on the UI thread.
+//! A report's answer as its chart: over time (its time field on the x-axis,
+//! one line per value of its series field — largest total first, "other"
+//! last —, the chosen measure on the y-axis with the empty-bucket rule of
+//! what it measures), as bars (one per value of its category field, per
+//! series value side by side or stacked), or as one big number with its
+//! trend. Runs beside the computation, never on the UI thread.
 
 use polars::prelude::{DataFrame, DataType, TimeUnit};
 
 use super::OTHER;
+use crate::engine::chart::bars::{BarChart, BarSeries};
+use crate::engine::chart::big_number::BigNumber;
 use crate::engine::chart::{
-    ChartSeries, EmptyBuckets, TimeChart, bucket_floor, bucket_step, first_whole_bucket, grain_words,
+    ChartSeries, EmptyBuckets, ReportChart, TimeChart, bucket_floor, bucket_step, first_whole_bucket, grain_words,
 };
-use crate::model::reports::{Aggregation, ChartKind, ReportSpec};
+use crate::model::reports::{Aggregation, ChartKind, MeasureSpec, ReportSpec};
 use crate::model::workbook::MetricKind;
 use crate::model::workbook::StreamSpec;
 
@@ -17,20 +21,49 @@ use crate::model::workbook::StreamSpec;
 const NO_VALUE: &str = "(none)";
 
 /// The chart of `answer`, or `None` when the report is drawn as a table (or
-/// has no time grouping). `stream` is the stream the report is `from`, if it
-/// is from one; `now_micros` marks its bucket still filling and ends a
-/// `range = { last = … }`.
+/// its chart cannot be: no measure, lines without time). `stream` is the
+/// stream the report is `from`, if it is from one; `now_micros` marks its
+/// bucket still filling and ends a `range = { last = … }`.
 pub fn report_chart(
     stream: Option<&StreamSpec>,
     report: &ReportSpec,
     answer: &DataFrame,
     now_micros: i64,
+) -> Result<Option<ReportChart>, String> {
+    let Some(measure) = report.chart_measure() else { return Ok(None) };
+    match report.chart_or_default().kind {
+        ChartKind::Table => Ok(None),
+        ChartKind::Line | ChartKind::Area => {
+            Ok(time_chart(stream, report, measure, answer, now_micros)?.map(ReportChart::Time))
+        }
+        ChartKind::Bar => Ok(bar_chart(stream, report, measure, answer)?.map(ReportChart::Bars)),
+        ChartKind::BigNumber => match time_chart(stream, report, measure, answer, now_micros)? {
+            Some(trend) => Ok(Some(ReportChart::Number(BigNumber::of_trend(measure.name.clone(), trend)))),
+            None => {
+                let values = measure_values(answer, measure)?;
+                let value = if answer.height() == 1 { values.get(0) } else { None };
+                let integral = measure_rules(stream, measure.metric.as_deref(), measure.agg).1;
+                Ok(Some(ReportChart::Number(BigNumber {
+                    label: measure.name.clone(),
+                    value,
+                    integral,
+                    over_time: None,
+                })))
+            }
+        },
+    }
+}
+
+/// `answer` over time, or `None` when the report has no time grouping.
+fn time_chart(
+    stream: Option<&StreamSpec>,
+    report: &ReportSpec,
+    measure: &MeasureSpec,
+    answer: &DataFrame,
+    now_micros: i64,
 ) -> Result<Option<TimeChart>, String> {
     let chart = report.chart_or_default();
-    let (Some(time), Some(measure)) = (&report.time, report.chart_measure()) else { return Ok(None) };
-    if chart.kind == ChartKind::Table {
-        return Ok(None);
-    }
+    let Some(time) = &report.time else { return Ok(None) };
     let times = answer.column(time.field_name()).map_err(failed("the time field"))?;
     let times = match times.dtype() {
         DataType::Datetime(_, zone) => times.cast(&DataType::Datetime(TimeUnit::Microseconds, zone.clone())),
@@ -39,18 +72,10 @@ pub fn report_chart(
     .and_then(|c| c.to_physical_repr().cast(&DataType::Int64))
     .map_err(failed("the time field"))?;
     let times = times.i64().map_err(failed("the time field"))?;
-    let values = answer
-        .column(&measure.name)
-        .and_then(|c| c.cast(&DataType::Float64))
-        .map_err(failed(&format!("measure `{}`", measure.name)))?;
-    let values = values.f64().map_err(failed("the measure"))?;
+    let values = measure_values(answer, measure)?;
     let series_field = report.chart_series_field();
-    let labels: Vec<String> = match series_field {
-        Some(field) => {
-            let column = answer.column(field).and_then(|c| c.cast(&DataType::String)).map_err(failed(field))?;
-            let text = column.str().map_err(failed(field))?;
-            text.iter().map(|value| value.unwrap_or(NO_VALUE).to_string()).collect()
-        }
+    let labels = match series_field {
+        Some(field) => labels_of(answer, field)?,
         None => vec![measure.name.clone(); answer.height()],
     };
     let range = report.range.as_ref().and_then(|range| range.bounds(now_micros).ok());
@@ -96,6 +121,88 @@ pub fn report_chart(
         utc_offset_seconds: crate::engine::chart::local_utc_offset_seconds(now_micros),
         series,
     }))
+}
+
+/// `answer` as bars per value of its category field, or `None` without one.
+fn bar_chart(
+    stream: Option<&StreamSpec>,
+    report: &ReportSpec,
+    measure: &MeasureSpec,
+    answer: &DataFrame,
+) -> Result<Option<BarChart>, String> {
+    let chart = report.chart_or_default();
+    let Some(category_field) = report.chart_category_field() else { return Ok(None) };
+    let categories_of_rows = labels_of(answer, category_field)?;
+    let series_field = report.chart_series_field();
+    let series_of_rows = match series_field {
+        Some(field) => labels_of(answer, field)?,
+        None => vec![measure.name.clone(); answer.height()],
+    };
+    let values = measure_values(answer, measure)?;
+    let is_other = |field: Option<&str>, label: &str| {
+        label == OTHER && report.top.as_ref().is_some_and(|top| Some(top.field.as_str()) == field)
+    };
+    // Categories by their total (largest first, "other" last) unless the report says how to sort.
+    let mut categories: Vec<(String, f64)> = Vec::new();
+    let mut series: Vec<(String, f64)> = Vec::new();
+    for (row, (category, label)) in categories_of_rows.iter().zip(&series_of_rows).enumerate() {
+        let value = values.get(row).unwrap_or(0.0).abs();
+        for (list, name) in [(&mut categories, category), (&mut series, label)] {
+            match list.iter_mut().find(|(known, _)| known == name) {
+                Some((_, total)) => *total += value,
+                None => list.push((name.clone(), value)),
+            }
+        }
+    }
+    let by_size = |list: &mut Vec<(String, f64)>, field: Option<&str>| {
+        list.sort_by(|a, b| is_other(field, &a.0).cmp(&is_other(field, &b.0)).then(b.1.total_cmp(&a.1)));
+    };
+    if report.sort.is_empty() {
+        by_size(&mut categories, Some(category_field));
+    }
+    by_size(&mut series, series_field);
+    let position = |list: &[(String, f64)], name: &str| list.iter().position(|(known, _)| known == name);
+    let mut bars: Vec<BarSeries> = series
+        .iter()
+        .map(|(label, _)| BarSeries {
+            label: label.clone(),
+            is_other: is_other(series_field, label),
+            values: vec![None; categories.len()],
+        })
+        .collect();
+    for (row, (category, label)) in categories_of_rows.iter().zip(&series_of_rows).enumerate() {
+        if let (Some(c), Some(s), Some(value)) =
+            (position(&categories, category), position(&series, label), values.get(row))
+        {
+            let slot = &mut bars[s].values[c];
+            *slot = Some(slot.unwrap_or(0.0) + value);
+        }
+    }
+    Ok(Some(BarChart {
+        categories: categories.into_iter().map(|(name, _)| name).collect(),
+        category_label: category_field.to_string(),
+        value_label: measure.name.clone(),
+        integral: measure_rules(stream, measure.metric.as_deref(), measure.agg).1,
+        stacked: chart.stacked,
+        horizontal: chart.horizontal,
+        series: bars,
+    }))
+}
+
+/// The measure's column as decimals.
+fn measure_values(answer: &DataFrame, measure: &MeasureSpec) -> Result<polars::prelude::Float64Chunked, String> {
+    let values = answer
+        .column(&measure.name)
+        .and_then(|c| c.cast(&DataType::Float64))
+        .map_err(failed(&format!("measure `{}`", measure.name)))?;
+    values.f64().cloned().map_err(failed("the measure"))
+}
+
+/// Each row's value of `field` as a label (no value: "(none)").
+fn labels_of(answer: &DataFrame, field: &str) -> Result<Vec<String>, String> {
+    let column = answer.column(field).and_then(|c| c.cast(&DataType::String)).map_err(failed(field))?;
+    let text = column.str().map_err(failed(field))?;
+    Ok(text.iter().map(|value| value.unwrap_or(NO_VALUE).to_string()).collect())
 }
 
 fn failed(what: &str) -> impl Fn(polars::prelude::PolarsError) -> String + '_ {

@@ -13,6 +13,7 @@
 //! the caller's thread, never the UI's.
 
 pub mod chart;
+mod derive;
 
 use std::collections::BTreeMap;
 
@@ -171,7 +172,8 @@ pub fn compute(
         joined = next;
         join_stats.push(matched);
     }
-    let mut lazy = joined.lazy();
+    let schema = joined.schema().clone();
+    let mut lazy = derive::with_derived(joined.lazy(), &schema, &report.derive)?;
     for filter in &report.filters {
         lazy = lazy.filter(filter_expr(filter)?);
     }
@@ -325,8 +327,10 @@ fn asof_join(
         .get(asof.right.as_str())
         .cloned()
         .ok_or_else(|| config(format!("table `{}` has no column `{}`", join.with, asof.right)))?;
+    // A JSON API's times arrive as text (RFC 3339): read as UTC datetimes.
+    let right_is_text = right_type == DataType::String && matches!(left_type, DataType::Datetime(_, _));
     if !(left_type.is_temporal() || left_type.is_primitive_numeric())
-        || !(right_type.is_temporal() || right_type.is_primitive_numeric())
+        || !(right_type.is_temporal() || right_type.is_primitive_numeric() || right_is_text)
     {
         return Err(config(format!(
             "`{left_time}` is {left_type} and `{}` is {right_type}: as-of joins match times or numbers",
@@ -337,7 +341,7 @@ fn asof_join(
         .clone()
         .lazy()
         .with_row_index(MATCHED_ROW, None)
-        .with_column(col(asof.right.as_str()).strict_cast(left_type))
+        .with_column(time_column(asof.right.as_str(), right_is_text).strict_cast(left_type))
         .sort([asof.right.as_str()], SortMultipleOptions::default());
     let by = |names: Vec<&String>| {
         (!names.is_empty()).then(|| names.into_iter().map(|n| PlSmallStr::from(n.as_str())).collect())
@@ -371,6 +375,19 @@ fn asof_join(
         joined_rows: joined.height() as u64,
     };
     Ok((joined.drop(MATCHED_ROW).map_err(failed("the as-of join's matches"))?, stats))
+}
+
+/// The table's time column, text parsed as UTC datetimes (an offset in the text is honoured).
+fn time_column(name: &str, is_text: bool) -> Expr {
+    if !is_text {
+        return col(name);
+    }
+    let options = StrptimeOptions { format: None, strict: true, exact: true, cache: true };
+    col(name)
+        .str()
+        .to_datetime(Some(TimeUnit::Microseconds), Some(TimeZone::UTC), options, lit("raise"))
+        .dt()
+        .replace_time_zone(None, lit("raise"), NonExistent::Raise)
 }
 
 fn count_rows(frame: LazyFrame) -> Result<u64, ImportError> {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::engine::chart::ReportChart;
 use crate::engine::rollup::distinct::coupon_of;
 use crate::engine::rollup::{EventOrder, MetricInput};
 
@@ -36,6 +37,13 @@ metrics = [
 fn countries() -> BTreeMap<String, DataFrame> {
     let table = df!("code" => ["DE", "FR", "US"], "region" => ["EU", "EU", "NA"]).unwrap();
     BTreeMap::from([("countries".to_string(), table)])
+}
+
+fn time_chart_of(drawn: Result<Option<ReportChart>, String>) -> crate::engine::chart::TimeChart {
+    match drawn {
+        Ok(Some(ReportChart::Time(chart))) => chart,
+        other => panic!("not a chart over time: {other:?}"),
+    }
 }
 
 fn floats(frame: &DataFrame, column: &str) -> Vec<Option<f64>> {
@@ -340,7 +348,7 @@ metrics = [
     );
     let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new(), 0).unwrap().frame;
     let now = 3 * MINUTE + 10_000_000;
-    let drawn = chart::report_chart(Some(&stream), &spec, &answer, now).unwrap().expect("a chart over time");
+    let drawn = time_chart_of(chart::report_chart(Some(&stream), &spec, &answer, now));
     let lines: Vec<(&str, bool)> = drawn.series.iter().map(|s| (s.label.as_str(), s.is_other)).collect();
     assert_eq!(lines, [("DE", false), ("FR", false), ("other", true)], "largest first, the merged rest last");
     assert_eq!(drawn.series[0].points, [(0, 10.0), (3 * MINUTE, 30.0)]);
@@ -359,7 +367,7 @@ measures = [{ name = "revenue", metric = "revenue" }, { name = "cheapest", metri
 chart = { y = "cheapest", kind = "area" }"#,
     );
     let answer = compute(&by_minimum, Base::Stream(&state), &BTreeMap::new(), 0).unwrap().frame;
-    let drawn = chart::report_chart(Some(&stream), &by_minimum, &answer, now).unwrap().unwrap();
+    let drawn = time_chart_of(chart::report_chart(Some(&stream), &by_minimum, &answer, now));
     assert_eq!(drawn.empty, crate::engine::chart::EmptyBuckets::Gap, "a quiet minute has no minimum");
     assert!(drawn.filled);
     let as_table = report(
@@ -390,7 +398,7 @@ measures = [{ name = "orders", agg = "count" }, { name = "total", agg = "sum", f
     );
     let now = 150 * MINUTE;
     let answer = compute(&spec, Base::Table(orders), &BTreeMap::new(), now).unwrap().frame;
-    let drawn = chart::report_chart(None, &spec, &answer, now).unwrap().unwrap();
+    let drawn = time_chart_of(chart::report_chart(None, &spec, &answer, now));
     assert_eq!(drawn.series.len(), 1);
     assert_eq!(drawn.series[0].label, "orders");
     assert!(drawn.integral, "counts are whole numbers");
@@ -400,4 +408,137 @@ measures = [{ name = "orders", agg = "count" }, { name = "total", agg = "sum", f
     assert_eq!(drawn.series[0].points, [(hour, 1.0), (2 * hour, 2.0)], "the chart leaves the partial hour out");
     assert_eq!(drawn.filling_from, None, "a table's buckets are not filling");
     assert_eq!((drawn.start_micros, drawn.end_micros), (50 * MINUTE, now));
+}
+
+#[test]
+fn a_derived_column_converts_each_rollup_row_at_its_own_rate_before_summing() {
+    let state = rollup(&[
+        (0, "DE", "mobile", 10.0, "u1"),
+        (0, "US", "mobile", 30.0, "u1"),
+        (5, "DE", "mobile", 20.0, "u2"),
+        (12, "DE", "desktop", 40.0, "u3"),
+    ]);
+    // One rate for all, published at minutes 0 and 10 (as a JSON API writes times: text, with
+    // an offset that counts): EUR = USD / rate.
+    let rates = df!("at" => ["1970-01-01T00:00:00+00:00", "1970-01-01T01:10:00+01:00"], "usd" => [2.0, 4.0]).unwrap();
+    let spec = report(
+        r#"name = "in_eur"
+from = "s"
+joins = [{ with = "rates", how = "asof", asof = { right = "at" } }]
+derive = [
+  { name = "revenue_eur", expr = "revenue / usd" },
+  { name = "big", expr = "if(revenue_eur >= 10, 'yes', 'no')" },
+]
+group_by = ["big"]
+measures = [{ name = "eur", agg = "sum", field = "revenue_eur" }, { name = "usd", metric = "revenue" }]"#,
+    );
+    let tables = BTreeMap::from([("rates".to_string(), rates)]);
+    let frame = compute(&spec, Base::Stream(&state), &tables, 0).unwrap().frame;
+    // Per rollup row: 10/2 = 5 (no), 30/2 = 15 (yes), 20/2 = 10 (yes), 40/4 = 10 (yes).
+    let big: Vec<Option<&str>> = frame.column("big").unwrap().str().unwrap().iter().collect();
+    assert_eq!(big, [Some("no"), Some("yes")]);
+    assert_eq!(floats(&frame, "eur"), [Some(5.0), Some(35.0)], "each row at the rate of its own minute");
+    assert_eq!(floats(&frame, "usd"), [Some(10.0), Some(90.0)]);
+}
+
+#[test]
+fn derived_columns_compute_text_dates_casts_and_a_null_for_division_by_zero() {
+    let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+    let orders = df!(
+        "day" => [day("2026-01-05"), day("2026-02-07"), day("2026-02-08")],
+        "country" => ["de", "Fr", "de"],
+        "amount" => [10_i64, 7, 5],
+        "items" => [2_i64, 0, 1],
+        "note" => [None, Some("gift"), None],
+    )
+    .unwrap();
+    let spec = report(
+        r#"name = "derived"
+from = "orders"
+derive = [
+  { name = "code", expr = "upper(country)" },
+  { name = "month", expr = "month(day)" },
+  { name = "per_item", expr = "amount / items" },
+  { name = "half", expr = "int(amount / 2)" },
+  { name = "label", expr = "coalesce(note, text(amount))" },
+]
+group_by = ["code", "month", "per_item", "half", "label"]
+measures = [{ name = "n", agg = "count" }]"#,
+    );
+    let frame = compute(&spec, Base::Table(orders), &BTreeMap::new(), 0).unwrap().frame;
+    let text = |name: &str| -> Vec<Option<String>> {
+        let column = frame.column(name).unwrap().cast(&DataType::String).unwrap();
+        column.str().unwrap().iter().map(|v| v.map(str::to_string)).collect()
+    };
+    let some = |values: &[&str]| values.iter().map(|v| Some((*v).to_string())).collect::<Vec<_>>();
+    assert_eq!(text("code"), some(&["DE", "DE", "FR"]));
+    assert_eq!(text("month"), some(&["1", "2", "2"]));
+    assert_eq!(floats(&frame, "per_item"), [Some(5.0), Some(5.0), None], "7 / 0 is null, not infinity");
+    assert_eq!(text("half"), some(&["5", "2", "3"]), "int() cuts towards zero: 10/2, 5/2, 7/2");
+    assert_eq!(text("label"), some(&["10", "5", "gift"]));
+}
+
+#[test]
+fn a_derived_column_over_a_missing_field_names_it_and_the_fields_there_are() {
+    let orders = df!("amount" => [1_i64], "items" => [1_i64]).unwrap();
+    let spec = report(
+        r#"name = "derived"
+from = "orders"
+derive = [{ name = "x", expr = "amount * price" }]
+measures = [{ name = "n", agg = "count" }]"#,
+    );
+    let error = compute(&spec, Base::Table(orders), &BTreeMap::new(), 0).unwrap_err().to_string();
+    assert!(error.contains("derived column `x`: there is no field `price`"), "{error}");
+    assert!(error.contains("amount, items"), "{error}");
+}
+
+#[test]
+fn bars_per_region_stack_per_device_largest_first_and_a_big_number_is_its_last_whole_minute() {
+    let state = rollup(&[
+        (0, "DE", "mobile", 10.0, "u1"),
+        (0, "DE", "desktop", 5.0, "u2"),
+        (1, "FR", "mobile", 2.0, "u3"),
+        (2, "US", "mobile", 50.0, "u1"),
+        (2, "US", "mobile", 20.0, "u4"),
+    ]);
+    let stream = crate::model::workbook::test_stream(
+        r#"granularity = "1m"
+dimensions = ["country", "device"]
+metrics = [{ name = "events", kind = "count" }, { name = "revenue", kind = "sum", field = "price" }]"#,
+    );
+    let spec = report(
+        r#"name = "bars"
+from = "s"
+joins = [{ with = "countries", on = { country = "code" } }]
+group_by = ["region", "device"]
+measures = [{ name = "events", metric = "events" }, { name = "revenue", metric = "revenue" }]
+chart = { kind = "bar", y = "revenue", series = "device", stacked = true }"#,
+    );
+    let answer = compute(&spec, Base::Stream(&state), &countries(), 0).unwrap().frame;
+    let Ok(Some(ReportChart::Bars(bars))) = chart::report_chart(Some(&stream), &spec, &answer, 0) else {
+        panic!("bars expected")
+    };
+    // North America 70, Europe 17: the larger first; mobile (82) before desktop (5).
+    assert_eq!(bars.categories, ["NA", "EU"]);
+    assert_eq!(bars.category_label, "region");
+    let series: Vec<(&str, Vec<Option<f64>>)> =
+        bars.series.iter().map(|s| (s.label.as_str(), s.values.clone())).collect();
+    assert_eq!(series, [("mobile", vec![Some(70.0), Some(12.0)]), ("desktop", vec![None, Some(5.0)])]);
+    assert!(bars.stacked && !bars.integral);
+    assert_eq!(bars.value_range(), (0.0, 70.0));
+
+    let number = report(
+        r#"name = "n"
+from = "s"
+time = { grain = "1m" }
+measures = [{ name = "events", metric = "events" }]
+chart = { kind = "big_number" }"#,
+    );
+    let answer = compute(&number, Base::Stream(&state), &BTreeMap::new(), 0).unwrap().frame;
+    let now = 2 * MINUTE + 5_000_000;
+    let Ok(Some(ReportChart::Number(big))) = chart::report_chart(Some(&stream), &number, &answer, now) else {
+        panic!("a big number expected")
+    };
+    assert_eq!((big.value, big.integral), (Some(1.0), true), "minute 2 is filling: minute 1 had one event");
+    assert_eq!(big.change(), Some(-0.5), "against minute 0's two events");
 }

@@ -66,6 +66,10 @@ pub enum Action {
     RefreshReport,
     /// Export a report's whole answer to a file (asks where).
     ExportReport(String),
+    /// Ask where to write report `.0`'s chart as a PNG.
+    ExportReportPng(String),
+    /// The shown report's PNG size and look changed.
+    SetReportPng(crate::ui::png::PngOptions),
     /// Open the report builder on a new report (`None`) or an existing one.
     OpenReportBuilder(Option<String>),
     CloseReportBuilder,

@@ -10,7 +10,7 @@ use egui::{Frame, RichText, Ui};
 
 use super::Action;
 use crate::model::reports::{Aggregation, ChartKind, FilterOp, Grain, JoinKind};
-use crate::ui::charts::time_chart_ui;
+use crate::ui::charts::report_chart_ui;
 use crate::ui::report_builder::{Dragged, Field, FieldKind, GRAINS, ReportDraft, Shelf};
 use crate::ui::session::{Session, group_digits};
 use crate::ui::widgets::frame_table::{Header, frame_table_ui};
@@ -39,7 +39,10 @@ pub fn report_builder_ui(ui: &mut Ui, draft: &mut ReportDraft, session: &Session
         ui.columns(2, |columns| {
             let [left, right] = columns else { return };
             left.set_max_width(260.0);
-            egui::ScrollArea::vertical().id_salt("builder_fields").show(left, |ui| datasets_ui(ui, draft));
+            egui::ScrollArea::vertical().id_salt("builder_fields").show(left, |ui| {
+                datasets_ui(ui, draft);
+                derived_ui(ui, draft);
+            });
             shelves_ui(right, draft, &problems);
         });
         ui.separator();
@@ -127,6 +130,54 @@ fn datasets_ui(ui: &mut Ui, draft: &mut ReportDraft) {
                 });
             });
         }
+    }
+}
+
+/// The report's derived columns (draggable like fields) and the form that adds one.
+fn derived_ui(ui: &mut Ui, draft: &mut ReportDraft) {
+    ui.add_space(8.0);
+    ui.label(RichText::new("Derived columns").strong());
+    let mut removed = None;
+    for (index, field) in draft.derived.clone().into_iter().enumerate() {
+        ui.horizontal(|ui| {
+            ui.add_space(10.0);
+            let id = egui::Id::unique(("builder_derived", &field.name));
+            ui.dnd_drag_source(id, Dragged::Field(field.clone()), |ui| {
+                ui.label(&field.name).on_hover_text("a derived column: drag it onto a shelf");
+            });
+            ui.weak(&field.type_name);
+            ui.menu_button("Add to", |ui| {
+                for shelf in Shelf::ALL {
+                    if ui.button(shelf.label()).clicked() {
+                        draft.drop_on(shelf, &Dragged::Field(field.clone()));
+                        ui.close();
+                    }
+                }
+            });
+            if ui.small_button("✖").on_hover_text(format!("remove the derived column {}", field.name)).clicked() {
+                removed = Some(index);
+            }
+        });
+    }
+    if let Some(index) = removed {
+        draft.remove_derived(index);
+    }
+    ui.horizontal(|ui| {
+        ui.add(egui::TextEdit::singleline(&mut draft.new_derived.0).hint_text("name").desired_width(80.0));
+        ui.label("=");
+        let expr =
+            egui::TextEdit::singleline(&mut draft.new_derived.1).hint_text("revenue / rate").desired_width(140.0);
+        let response = ui.add(expr).on_hover_text(format!(
+            "fields, numbers, 'texts', + - * /, = != < <= > >=, and, or, not, and the functions {}",
+            crate::model::expr::Function::names()
+        ));
+        let entered = response.lost_focus() && ui.input(|input| input.key_pressed(egui::Key::Enter));
+        if ui.button("Add column").clicked() || entered {
+            draft.add_derived();
+        }
+    });
+    if let Some(error) = &draft.derived_error {
+        ui.colored_label(ui.visuals().error_fg_color, error);
     }
 }
 
@@ -464,11 +515,11 @@ fn chart_options_ui(ui: &mut Ui, draft: &mut ReportDraft, problems: &[String]) {
     let mut picked = chart.clone();
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new("Chart").strong());
-        for (kind, label) in [(ChartKind::Line, "Line"), (ChartKind::Area, "Area"), (ChartKind::Table, "Table")] {
-            ui.selectable_value(&mut picked.kind, kind, label);
+        for kind in ChartKind::ALL {
+            ui.selectable_value(&mut picked.kind, kind, kind.label());
         }
         if picked.kind != ChartKind::Table {
-            ui.label("y");
+            ui.label(if picked.kind == ChartKind::BigNumber { "of" } else { "y" });
             let measures: Vec<String> = draft.spec.measures.iter().map(|m| m.name.clone()).collect();
             let shown = picked.y.clone().or_else(|| measures.first().cloned()).unwrap_or_default();
             egui::ComboBox::from_id_salt("builder_chart_y").selected_text(shown).show_ui(ui, |ui| {
@@ -476,17 +527,19 @@ fn chart_options_ui(ui: &mut Ui, draft: &mut ReportDraft, problems: &[String]) {
                     ui.selectable_value(&mut picked.y, Some(name.clone()), name);
                 }
             });
-            ui.label("lines per");
-            let shown = picked
-                .series
-                .clone()
-                .or_else(|| draft.spec.group_by.first().cloned())
-                .unwrap_or_else(|| "nothing".into());
-            egui::ComboBox::from_id_salt("builder_chart_series").selected_text(shown).show_ui(ui, |ui| {
-                for name in draft.spec.group_by.clone() {
-                    ui.selectable_value(&mut picked.series, Some(name.clone()), name);
-                }
-            });
+        }
+        match picked.kind {
+            ChartKind::Line | ChartKind::Area => series_ui(ui, draft, &mut picked.series, "lines per", false),
+            ChartKind::Bar => {
+                series_ui(ui, draft, &mut picked.series, "bars per", true);
+                ui.checkbox(&mut picked.stacked, "stacked").on_hover_text("a category's bars on one another");
+                ui.checkbox(&mut picked.horizontal, "horizontal")
+                    .on_hover_text("bars across, categories down the side");
+            }
+            ChartKind::BigNumber | ChartKind::Table => {}
+        }
+        if picked.kind != ChartKind::Bar {
+            (picked.stacked, picked.horizontal) = (false, false);
         }
     });
     if picked != chart {
@@ -495,6 +548,21 @@ fn chart_options_ui(ui: &mut Ui, draft: &mut ReportDraft, problems: &[String]) {
     for problem in problems.iter().filter(|p| p.starts_with("chart:")) {
         ui.colored_label(ui.visuals().error_fg_color, problem);
     }
+}
+
+/// The field whose values are the lines (or the bars of each category); bars may have none.
+fn series_ui(ui: &mut Ui, draft: &ReportDraft, series: &mut Option<String>, words: &str, optional: bool) {
+    ui.label(words);
+    let fallback = if optional { None } else { draft.spec.group_by.first().cloned() };
+    let shown = series.clone().or(fallback).unwrap_or_else(|| "nothing".into());
+    egui::ComboBox::from_id_salt("builder_chart_series").selected_text(shown).show_ui(ui, |ui| {
+        if optional {
+            ui.selectable_value(series, None, "nothing");
+        }
+        for name in draft.spec.group_by.clone() {
+            ui.selectable_value(series, Some(name.clone()), name);
+        }
+    });
 }
 
 /// The draft's answer: its chart and table, or what stands in the way.
@@ -533,7 +601,7 @@ fn preview_ui(ui: &mut Ui, draft: &mut ReportDraft, problems: &[String], actions
                 Ok(Some(chart)) => {
                     let height = (ui.available_height() * 0.6).max(140.0);
                     ui.allocate_ui(egui::vec2(ui.available_width(), height), |ui| {
-                        time_chart_ui(ui, "report_builder_chart", chart);
+                        report_chart_ui(ui, "report_builder_chart", chart);
                     });
                 }
                 Ok(None) => {}

@@ -1,11 +1,11 @@
-//! The central area for a report: its chart (when it is drawn over time),
+//! The central area for a report: its chart (unless it is a table),
 //! its answer as a virtualized table, when it was computed and over what,
 //! Refresh, and the error if it failed.
 
 use egui::Ui;
 
 use super::Action;
-use crate::ui::charts::time_chart_ui;
+use crate::ui::charts::report_chart_ui;
 use crate::ui::report_state::ReportState;
 use crate::ui::session::group_digits;
 use crate::ui::widgets::frame_table::{Header, frame_table_ui};
@@ -24,6 +24,18 @@ pub fn report_view_ui(ui: &mut Ui, report: &ReportState) -> Vec<Action> {
         let export = ui.add_enabled(report.answer.is_some(), egui::Button::new("Export…").small());
         if export.on_hover_text("write the whole answer to a CSV or Parquet file").clicked() {
             actions.push(Action::ExportReport(report.name.clone()));
+        }
+        let png = ui.add_enabled(report.chart.is_some(), egui::Button::new("PNG…").small());
+        if png.on_hover_text("write the chart to a PNG file of the size beside, for slides").clicked() {
+            actions.push(Action::ExportReportPng(report.name.clone()));
+        }
+        let (max, mut png) = (f64::from(crate::ui::png::MAX_SIDE), report.png);
+        ui.add(egui::DragValue::new(&mut png.width).range(16.0..=max).suffix(" px")).on_hover_text("the PNG's width");
+        ui.label("×");
+        ui.add(egui::DragValue::new(&mut png.height).range(16.0..=max).suffix(" px")).on_hover_text("the PNG's height");
+        ui.checkbox(&mut png.dark, "dark").on_hover_text("draw the PNG in the dark theme (light by default)");
+        if png != report.png {
+            actions.push(Action::SetReportPng(png));
         }
         if report.is_computing() {
             ui.spinner();
@@ -58,7 +70,7 @@ pub fn report_view_ui(ui: &mut Ui, report: &ReportState) -> Vec<Action> {
         }
         let height = (ui.available_height() * 0.55).max(160.0);
         ui.allocate_ui(egui::vec2(ui.available_width(), height), |ui| {
-            time_chart_ui(ui, &format!("report_chart {}", report.name), chart);
+            report_chart_ui(ui, &format!("report_chart {}", report.name), chart);
         });
         ui.separator();
     }

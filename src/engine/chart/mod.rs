@@ -3,7 +3,12 @@
 //! window, how an empty bucket reads (zero for counts and sums, a gap for
 //! extremes, means and quantiles), which bucket is still filling, and the
 //! axis wording. The window only draws it (`ui::charts`), splitting the
-//! points into [`Run`]s with [`TimeChart::runs`]. No egui, no I/O.
+//! points into [`Run`]s with [`TimeChart::runs`]. A report may instead be
+//! drawn as bars (`bars.rs`) or one number with its trend (`big_number.rs`):
+//! [`ReportChart`]. No egui, no I/O.
+
+pub mod bars;
+pub mod big_number;
 
 use chrono::{DateTime, Datelike, NaiveDate};
 
@@ -65,6 +70,23 @@ pub struct TimeChart {
     pub utc_offset_seconds: i32,
     /// Largest first, "other" last.
     pub series: Vec<ChartSeries>,
+}
+
+/// How a report is drawn: over time, as bars per category, or as one number.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportChart {
+    Time(TimeChart),
+    Bars(bars::BarChart),
+    Number(big_number::BigNumber),
+}
+
+impl ReportChart {
+    pub fn as_time(&self) -> Option<&TimeChart> {
+        match self {
+            Self::Time(chart) => Some(chart),
+            _ => None,
+        }
+    }
 }
 
 /// A stretch of line without gaps: `(bucket µs, value)` points.
