@@ -73,7 +73,7 @@ enum Verb {
         stream: String,
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
-        /// A PNG's size in pixels, WIDTHxHEIGHT.
+        /// A PNG's size in pixels, width x height (1600x900).
         #[arg(long, value_name = "WxH", default_value = "1600x900", value_parser = parse_size)]
         size: (u32, u32),
         /// A PNG drawn in the dark theme (light by default, for slides).

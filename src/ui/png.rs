@@ -133,20 +133,20 @@ impl Canvas {
         let clip_y = (clip.min.y.max(0.0) as usize, (clip.max.y.ceil().max(0.0) as usize).min(self.height));
         for triangle in mesh.indices.chunks_exact(3) {
             let corners = [triangle[0], triangle[1], triangle[2]].map(|index| &mesh.vertices[index as usize]);
-            let [a, b, c] = corners.map(|v| (v.pos.x * ppp, v.pos.y * ppp));
-            let area = edge(a, b, c);
+            let [first, second, third] = corners.map(|v| (v.pos.x * ppp, v.pos.y * ppp));
+            let area = edge(first, second, third);
             if area.abs() < 1e-9 {
                 continue;
             }
-            let (min_x, max_x) = (a.0.min(b.0).min(c.0), a.0.max(b.0).max(c.0));
-            let (min_y, max_y) = (a.1.min(b.1).min(c.1), a.1.max(b.1).max(c.1));
+            let (min_x, max_x) = (first.0.min(second.0).min(third.0), first.0.max(second.0).max(third.0));
+            let (min_y, max_y) = (first.1.min(second.1).min(third.1), first.1.max(second.1).max(third.1));
             let x_range = (min_x.floor().max(clip_x.0 as f32) as usize)..(max_x.ceil().max(0.0) as usize).min(clip_x.1);
             let y_range = (min_y.floor().max(clip_y.0 as f32) as usize)..(max_y.ceil().max(0.0) as usize).min(clip_y.1);
             let colours = corners.map(|v| rgba(v.color));
             for y in y_range {
                 for x in x_range.clone() {
-                    let p = (x as f32 + 0.5, y as f32 + 0.5);
-                    let (wa, wb) = (edge(b, c, p) / area, edge(c, a, p) / area);
+                    let centre = (x as f32 + 0.5, y as f32 + 0.5);
+                    let (wa, wb) = (edge(second, third, centre) / area, edge(third, first, centre) / area);
                     let wc = 1.0 - wa - wb;
                     if wa < 0.0 || wb < 0.0 || wc < 0.0 {
                         continue;

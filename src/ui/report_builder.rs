@@ -436,7 +436,7 @@ impl ReportDraft {
     }
 
     /// The chart the shelves' fields suggest: lines over time; bars per
-    /// value of a group_by field; one number when there is neither; a table
+    /// value of a `group_by` field; one number when there is neither; a table
     /// without a measure.
     pub fn show_me(&mut self) {
         self.edit(|spec| {

@@ -160,9 +160,10 @@ fn the_demo_reports_revenue_per_category_and_in_euros() {
 
 /// Steps until the report `name` shown has an answer, and returns it.
 fn report_answer(harness: &mut Harness<'static, TidepoolApp>, name: &str) -> polars::prelude::DataFrame {
+    // Until the stream's first checkpoint the report says it has no rollup yet.
     step_until(harness, &format!("the answer of {name}"), |h| {
         let report = h.state().session.as_ref().and_then(|s| s.report.as_ref()).filter(|r| r.name == name);
-        report.is_some_and(|r| r.error.is_some() || r.answer.as_ref().is_some_and(|answer| answer.height() > 0))
+        report.is_some_and(|r| r.error.is_none() && r.answer.as_ref().is_some_and(|answer| answer.height() > 0))
     });
     let report = harness.state().session.as_ref().and_then(|s| s.report.as_ref()).unwrap();
     assert_eq!(report.error, None);
@@ -710,7 +711,7 @@ fn a_joined_report_is_built_by_dragging_undone_and_saved() {
 fn a_derived_column_is_written_in_the_builder_and_summed() {
     let (_turn, mut harness) = demo_window();
     harness.get_by_label("+ New report").click();
-    harness.step();
+    step_until_shown(&mut harness, "Add column");
     type_into_derived_form(&mut harness, 0, "cents");
     type_into_derived_form(&mut harness, 1, "revenue *");
     harness.get_by_label("Add column").click();
@@ -724,6 +725,7 @@ fn a_derived_column_is_written_in_the_builder_and_summed() {
     assert_eq!(derive.len(), 1);
     assert_eq!((derive[0].name.as_str(), derive[0].expr.as_str()), ("cents", "revenue * 100"));
     assert!(builder(&harness).derived_error.is_none());
+    harness.step();
 
     let (cents, measures) = (rect_of(&harness, "cents"), rect_of(&harness, "Measures"));
     drag(&mut harness, cents, measures);

@@ -37,20 +37,15 @@ pub fn report_chart(
             Ok(time_chart(stream, report, measure, answer, now_micros)?.map(ReportChart::Time))
         }
         ChartKind::Bar => Ok(bar_chart(stream, report, measure, answer)?.map(ReportChart::Bars)),
-        ChartKind::BigNumber => match time_chart(stream, report, measure, answer, now_micros)? {
-            Some(trend) => Ok(Some(ReportChart::Number(BigNumber::of_trend(measure.name.clone(), trend)))),
-            None => {
-                let values = measure_values(answer, measure)?;
-                let value = if answer.height() == 1 { values.get(0) } else { None };
-                let integral = measure_rules(stream, measure.metric.as_deref(), measure.agg).1;
-                Ok(Some(ReportChart::Number(BigNumber {
-                    label: measure.name.clone(),
-                    value,
-                    integral,
-                    over_time: None,
-                })))
+        ChartKind::BigNumber => {
+            if let Some(trend) = time_chart(stream, report, measure, answer, now_micros)? {
+                return Ok(Some(ReportChart::Number(BigNumber::of_trend(measure.name.clone(), trend))));
             }
-        },
+            let values = measure_values(answer, measure)?;
+            let value = if answer.height() == 1 { values.get(0) } else { None };
+            let integral = measure_rules(stream, measure.metric.as_deref(), measure.agg).1;
+            Ok(Some(ReportChart::Number(BigNumber { label: measure.name.clone(), value, integral, over_time: None })))
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Draws a [`BigNumber`]: the value large and exact (thousands separators,
 //! integers for counts), what it is and of which bucket, the change against
-//! the bucket before (▲/▼ and a colour, so it reads without the colour too),
+//! the bucket before ("up"/"down" and a colour, so it reads without the colour too),
 //! and the trend as a small line under it. Only draws.
 
 use egui::{RichText, Ui};
@@ -29,15 +29,15 @@ pub fn big_number_ui(ui: &mut Ui, id_salt: &str, number: &BigNumber) {
         ));
         match (number.change(), over_time.previous) {
             (Some(change), Some(previous)) => {
-                let (arrow, colour) = if change >= 0.0 {
-                    ("▲", egui::Color32::from_rgb(0x2e, 0x9e, 0x5b))
+                let (direction, colour) = if change >= 0.0 {
+                    ("up", egui::Color32::from_rgb(0x2e, 0x9e, 0x5b))
                 } else {
-                    ("▼", ui.visuals().error_fg_color)
+                    ("down", ui.visuals().error_fg_color)
                 };
                 ui.colored_label(
                     colour,
                     format!(
-                        "{arrow} {:.1}% against the {} before ({})",
+                        "{direction} {:.1}% against the {} before ({})",
                         change.abs() * 100.0,
                         grain_words(trend.grain),
                         exact_number(previous, number.integral)

@@ -40,8 +40,9 @@ pub fn report_builder_ui(ui: &mut Ui, draft: &mut ReportDraft, session: &Session
             let [left, right] = columns else { return };
             left.set_max_width(260.0);
             egui::ScrollArea::vertical().id_salt("builder_fields").show(left, |ui| {
-                datasets_ui(ui, draft);
+                // The form first: the datasets' fields can run long.
                 derived_ui(ui, draft);
+                datasets_ui(ui, draft);
             });
             shelves_ui(right, draft, &problems);
         });
@@ -135,7 +136,6 @@ fn datasets_ui(ui: &mut Ui, draft: &mut ReportDraft) {
 
 /// The report's derived columns (draggable like fields) and the form that adds one.
 fn derived_ui(ui: &mut Ui, draft: &mut ReportDraft) {
-    ui.add_space(8.0);
     ui.label(RichText::new("Derived columns").strong());
     let mut removed = None;
     for (index, field) in draft.derived.clone().into_iter().enumerate() {
@@ -154,7 +154,7 @@ fn derived_ui(ui: &mut Ui, draft: &mut ReportDraft) {
                     }
                 }
             });
-            if ui.small_button("✖").on_hover_text(format!("remove the derived column {}", field.name)).clicked() {
+            if ui.small_button("x").on_hover_text(format!("remove the derived column {}", field.name)).clicked() {
                 removed = Some(index);
             }
         });
@@ -179,6 +179,7 @@ fn derived_ui(ui: &mut Ui, draft: &mut ReportDraft) {
     if let Some(error) = &draft.derived_error {
         ui.colored_label(ui.visuals().error_fg_color, error);
     }
+    ui.add_space(8.0);
 }
 
 fn shelves_ui(ui: &mut Ui, draft: &mut ReportDraft, problems: &[String]) {
