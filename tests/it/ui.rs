@@ -629,7 +629,9 @@ fn a_joined_report_is_built_by_dragging_undone_and_saved() {
     let (_turn, mut harness) = demo_window();
     step_until(&mut harness, "the countries table", |h| h.query_by_label_contains("version 1 · 12 rows").is_some());
     harness.get_by_label("+ New report").click();
-    step_until(&mut harness, "the tables' columns", |h| h.query_by_label("region").is_some());
+    step_until(&mut harness, "the builder with the tables' columns", |h| {
+        h.state().report_builder.is_some() && h.query_by_label("region").is_some()
+    });
     assert_eq!(builder(&harness).spec.from, "clicks");
 
     let (table, joins) = (rect_of(&harness, "countries (table)"), rect_of(&harness, "Joins"));

@@ -56,7 +56,7 @@ pub fn big_number_ui(ui: &mut Ui, id_salt: &str, number: &BigNumber) {
             .flatten()
             .map(|(bucket, value)| [bucket as f64 / SECONDS, value])
             .collect();
-        let colour = ui.visuals().selection.bg_fill;
+        let colour = crate::ui::theme::series_colour(0, false);
         Plot::new(id_salt)
             .height((ui.available_height() - 8.0).clamp(40.0, 120.0))
             .show_axes(false)

@@ -90,11 +90,12 @@ const TIME_STEPS: [f64; 24] = [
 ];
 
 /// Grid marks of a time axis (seconds since the epoch) on round local times:
-/// the smallest round step at least `base_step_size`, and the next two
-/// coarser ones for thicker lines.
+/// the smallest round step at least `base_step_size`, each mark sized by the
+/// coarsest round step it falls on (thicker lines, and the labels that fit:
+/// a week of hourly marks still labels its midnights).
 pub fn time_marks(input: &GridInput, utc_offset_seconds: i32) -> Vec<GridMark> {
     let first = TIME_STEPS.iter().position(|step| *step >= input.base_step_size).unwrap_or(TIME_STEPS.len() - 1);
-    let steps: Vec<f64> = TIME_STEPS[first..].iter().take(3).copied().collect();
+    let steps: Vec<f64> = TIME_STEPS[first..].to_vec();
     let offset = f64::from(utc_offset_seconds);
     let (low, high) = input.bounds;
     let finest = steps[0];
