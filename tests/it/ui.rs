@@ -541,21 +541,10 @@ impl egui::DroppedFile for DroppedFromDesktop {
 /// A report listed in the left panel shows its answer, computed in the background.
 #[test]
 fn a_report_in_the_left_panel_shows_its_answer() {
-    let sandbox = crate::support::Sandbox::new();
-    std::fs::write(sandbox.path("orders.csv"), "id,country,amount\n1,DE,10\n2,DE,5.5\n3,FR,7\n").unwrap();
-    let workbook = sandbox.write_workbook(
-        "[[imports]]\nname = \"orders\"\nsource = { kind = \"file\", path = \"orders.csv\" }\n\
-         [[reports]]\nname = \"by_country\"\nfrom = \"orders\"\ngroup_by = [\"country\"]\n\
-         measures = [{ name = \"total\", agg = \"sum\", field = \"amount\" }, { name = \"orders\", agg = \"count\" }]\n\
+    let (sandbox, workbook, mut harness) = orders_report_shown(
+        "measures = [{ name = \"total\", agg = \"sum\", field = \"amount\" }, { name = \"orders\", agg = \"count\" }]\n\
          sort = [{ field = \"total\", descending = true }]\n",
     );
-    crate::support::assert_success(
-        &sandbox.tidepool(&["import", crate::support::path_str(&workbook), "orders"]),
-        "import orders",
-    );
-    let mut harness = open_window(Launch::Open { workbook: workbook.clone(), data_dir: Some(sandbox.data_dir()) });
-    step_until_shown(&mut harness, "by_country");
-    harness.get_by_label("by_country").click();
     step_until(&mut harness, "the report's answer", |h| {
         h.state().session.as_ref().and_then(|s| s.report.as_ref()).and_then(|r| r.answer.as_ref()).is_some()
     });
@@ -581,6 +570,26 @@ fn a_report_in_the_left_panel_shows_its_answer() {
         "export the report",
     );
     assert_eq!(std::fs::read(&from_window).unwrap(), std::fs::read(&from_cli).unwrap());
+}
+
+/// A window on a workbook of three imported orders (DE 10 and 5.5, FR 7) and
+/// the report `by_country` grouping them by country, with `rest` (its
+/// measures and more) — clicked in the left panel.
+fn orders_report_shown(rest: &str) -> (crate::support::Sandbox, std::path::PathBuf, Harness<'static, TidepoolApp>) {
+    let sandbox = crate::support::Sandbox::new();
+    std::fs::write(sandbox.path("orders.csv"), "id,country,amount\n1,DE,10\n2,DE,5.5\n3,FR,7\n").unwrap();
+    let workbook = sandbox.write_workbook(&format!(
+        "[[imports]]\nname = \"orders\"\nsource = {{ kind = \"file\", path = \"orders.csv\" }}\n\
+         [[reports]]\nname = \"by_country\"\nfrom = \"orders\"\ngroup_by = [\"country\"]\n{rest}"
+    ));
+    crate::support::assert_success(
+        &sandbox.tidepool(&["import", crate::support::path_str(&workbook), "orders"]),
+        "import orders",
+    );
+    let mut harness = open_window(Launch::Open { workbook: workbook.clone(), data_dir: Some(sandbox.data_dir()) });
+    step_until_shown(&mut harness, "by_country");
+    harness.get_by_label("by_country").click();
+    (sandbox, workbook, harness)
 }
 
 /// Drags from the middle of one widget to the middle of another, as a mouse would.
@@ -807,20 +816,9 @@ fn type_into_derived_form(harness: &mut Harness<'static, TidepoolApp>, index: us
 /// picture, of that size, with bars as tall as their values from zero.
 #[test]
 fn a_bar_chart_exports_the_same_png_from_the_window_and_the_command_line() {
-    let sandbox = crate::support::Sandbox::new();
-    std::fs::write(sandbox.path("orders.csv"), "id,country,amount\n1,DE,10\n2,DE,5.5\n3,FR,7\n").unwrap();
-    let workbook = sandbox.write_workbook(
-        "[[imports]]\nname = \"orders\"\nsource = { kind = \"file\", path = \"orders.csv\" }\n\
-         [[reports]]\nname = \"by_country\"\nfrom = \"orders\"\ngroup_by = [\"country\"]\n\
-         measures = [{ name = \"total\", agg = \"sum\", field = \"amount\" }]\nchart = { kind = \"bar\" }\n",
+    let (sandbox, workbook, mut harness) = orders_report_shown(
+        "measures = [{ name = \"total\", agg = \"sum\", field = \"amount\" }]\nchart = { kind = \"bar\" }\n",
     );
-    crate::support::assert_success(
-        &sandbox.tidepool(&["import", crate::support::path_str(&workbook), "orders"]),
-        "import orders",
-    );
-    let mut harness = open_window(Launch::Open { workbook: workbook.clone(), data_dir: Some(sandbox.data_dir()) });
-    step_until_shown(&mut harness, "by_country");
-    harness.get_by_label("by_country").click();
     step_until(&mut harness, "the report's bars", |h| {
         let report = h.state().session.as_ref().and_then(|s| s.report.as_ref());
         report.is_some_and(|r| matches!(r.chart, Some(tidepool::engine::chart::ReportChart::Bars(_))))

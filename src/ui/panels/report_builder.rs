@@ -115,23 +115,29 @@ fn datasets_ui(ui: &mut Ui, draft: &mut ReportDraft) {
         }
         for field in fields {
             ui.horizontal(|ui| {
-                ui.add_space(10.0);
-                let id = egui::Id::unique(("builder_field", &field.dataset, &field.name));
-                ui.dnd_drag_source(id, Dragged::Field(field.clone()), |ui| {
-                    ui.label(&field.name).on_hover_text(format!("{} · {}", field.dataset, field.type_name));
-                });
-                ui.weak(&field.type_name);
-                ui.menu_button("Add to", |ui| {
-                    for shelf in Shelf::ALL {
-                        if ui.button(shelf.label()).clicked() {
-                            draft.drop_on(shelf, &Dragged::Field(field.clone()));
-                            ui.close();
-                        }
-                    }
-                });
+                let hover = format!("{} · {}", field.dataset, field.type_name);
+                field_row_ui(ui, draft, &field, &hover);
             });
         }
     }
+}
+
+/// One field: draggable onto a shelf, its type, and its "Add to" menu (the keyboard path).
+fn field_row_ui(ui: &mut Ui, draft: &mut ReportDraft, field: &Field, hover: &str) {
+    ui.add_space(10.0);
+    let id = egui::Id::unique(("builder_field", &field.dataset, &field.name));
+    ui.dnd_drag_source(id, Dragged::Field(field.clone()), |ui| {
+        ui.label(&field.name).on_hover_text(hover);
+    });
+    ui.weak(&field.type_name);
+    ui.menu_button("Add to", |ui| {
+        for shelf in Shelf::ALL {
+            if ui.button(shelf.label()).clicked() {
+                draft.drop_on(shelf, &Dragged::Field(field.clone()));
+                ui.close();
+            }
+        }
+    });
 }
 
 /// The report's derived columns (draggable like fields) and the form that adds one.
@@ -140,20 +146,7 @@ fn derived_ui(ui: &mut Ui, draft: &mut ReportDraft) {
     let mut removed = None;
     for (index, field) in draft.derived.clone().into_iter().enumerate() {
         ui.horizontal(|ui| {
-            ui.add_space(10.0);
-            let id = egui::Id::unique(("builder_derived", &field.name));
-            ui.dnd_drag_source(id, Dragged::Field(field.clone()), |ui| {
-                ui.label(&field.name).on_hover_text("a derived column: drag it onto a shelf");
-            });
-            ui.weak(&field.type_name);
-            ui.menu_button("Add to", |ui| {
-                for shelf in Shelf::ALL {
-                    if ui.button(shelf.label()).clicked() {
-                        draft.drop_on(shelf, &Dragged::Field(field.clone()));
-                        ui.close();
-                    }
-                }
-            });
+            field_row_ui(ui, draft, &field, "a derived column: drag it onto a shelf");
             if ui.small_button("x").on_hover_text(format!("remove the derived column {}", field.name)).clicked() {
                 removed = Some(index);
             }
