@@ -106,26 +106,38 @@ fn reports_ui(
     let shown: Vec<_> =
         reports.iter().filter(|r| needle.is_empty() || r.name.to_lowercase().contains(needle)).collect();
     ui.add_space(8.0);
-    ui.horizontal(|ui| {
-        ui.label(RichText::new("Reports").strong());
-        let new = ui.small_button("+ New report");
-        if new.on_hover_text("build a report by dragging fields onto shelves").clicked() {
-            actions.push(Action::OpenReportBuilder(None));
-        }
+    // Ids of their own: widgets above (an import's progress bar) come and go,
+    // and a click must reach the row it was aimed at in the next frame.
+    ui.push_id("reports_header", |ui| {
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("Reports").strong());
+            let new = ui.small_button("+ New report");
+            if new.on_hover_text("build a report by dragging fields onto shelves").clicked() {
+                actions.push(Action::OpenReportBuilder(None));
+            }
+        });
     });
     for report in shown {
-        egui::Frame::group(ui.style()).show(ui, |ui| {
-            ui.set_width(ui.available_width());
-            let label =
-                ui.selectable_label(selected == Some(report.name.as_str()), RichText::new(&report.name).strong());
-            if label.on_hover_text("show the report's answer").clicked() {
-                actions.push(Action::SelectReport(report.name.clone()));
-            }
-            let joined: Vec<&str> = report.joins.iter().map(|j| j.with.as_str()).collect();
-            let with = if joined.is_empty() { String::new() } else { format!(" joined with {}", joined.join(", ")) };
-            ui.weak(format!("from {}{with}", report.from));
-        });
+        ui.push_id(("report_row", &report.name), |ui| report_row_ui(ui, report, selected, actions));
     }
+}
+
+fn report_row_ui(
+    ui: &mut Ui,
+    report: &crate::model::reports::ReportSpec,
+    selected: Option<&str>,
+    actions: &mut Vec<Action>,
+) {
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        let label = ui.selectable_label(selected == Some(report.name.as_str()), RichText::new(&report.name).strong());
+        if label.on_hover_text("show the report's answer").clicked() {
+            actions.push(Action::SelectReport(report.name.clone()));
+        }
+        let joined: Vec<&str> = report.joins.iter().map(|j| j.with.as_str()).collect();
+        let with = if joined.is_empty() { String::new() } else { format!(" joined with {}", joined.join(", ")) };
+        ui.weak(format!("from {}{with}", report.from));
+    });
 }
 
 /// The imports and exports, each with its status, next run and controls.
