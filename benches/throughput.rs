@@ -109,7 +109,7 @@ fn peak_memory_child(count: usize) {
                 10_000,
             )
             .expect("checkpoint");
-        (paused, started.elapsed().as_millis(), changes.rows)
+        (paused, started.elapsed().as_millis(), changes.rows())
     };
     let (first_ms, first_write_ms, _) = checkpoint(&mut ingestor);
     for offset in count..count + 60_000 {

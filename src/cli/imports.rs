@@ -175,8 +175,8 @@ pub fn export_report(
     out: &Path,
     data_dir: &Path,
 ) -> Result<()> {
-    let context = context_of(workbook, workbook_path, data_dir);
-    let answer = crate::engine::report::export_report(workbook, report, &context, out)
+    let sources = crate::engine::report::ReportSources::stored(context_of(workbook, workbook_path, data_dir));
+    let answer = crate::engine::report::export_report(workbook, report, &sources, out)
         .with_context(|| format!("report `{}`", report.name))?;
     for join in &answer.joins {
         eprintln!("report `{}`: {join}", report.name);
@@ -197,14 +197,14 @@ pub fn export_report_png(
 ) -> Result<()> {
     #[cfg(feature = "gui")]
     {
-        let context = context_of(workbook, workbook_path, data_dir);
+        let sources = crate::engine::report::ReportSources::stored(context_of(workbook, workbook_path, data_dir));
         let options = crate::ui::png::PngOptions {
             width: picture.width,
             height: picture.height,
             dark: picture.dark,
             ..crate::ui::png::PngOptions::default()
         };
-        let said = crate::ui::charts::report_chart::export_report_png(workbook, report, &context, out, &options)
+        let said = crate::ui::charts::report_chart::export_report_png(workbook, report, &sources, out, &options)
             .map_err(anyhow::Error::msg)?;
         eprintln!("{said}");
         Ok(())

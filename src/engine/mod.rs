@@ -17,6 +17,7 @@ pub mod report;
 pub mod rollup;
 pub mod schedule;
 mod short_text;
+pub mod snapshots;
 pub mod store;
 pub mod stream;
 
@@ -83,6 +84,7 @@ pub struct Engine {
     commands: SyncSender<Command>,
     events: Receiver<Event>,
     supervisor: Option<JoinHandle<()>>,
+    snapshots: snapshots::Snapshots,
 }
 
 impl Engine {
@@ -90,10 +92,17 @@ impl Engine {
         let (commands, command_receiver) = sync_channel(CHANNEL_CAPACITY);
         let (event_sender, events) = sync_channel(CHANNEL_CAPACITY);
         let sink = EventSink { sender: event_sender, waker };
+        let snapshots = snapshots::Snapshots::default();
+        let published = snapshots.clone();
         let supervisor = std::thread::Builder::new()
             .name("tidepool-engine".into())
-            .spawn(move || supervise(&options, &command_receiver, &sink))?;
-        Ok(Self { commands, events, supervisor: Some(supervisor) })
+            .spawn(move || supervise(&options, &command_receiver, &sink, &published))?;
+        Ok(Self { commands, events, supervisor: Some(supervisor), snapshots })
+    }
+
+    /// The live snapshots of the running streams' rollups, for readers on their own threads.
+    pub fn snapshots(&self) -> snapshots::Snapshots {
+        self.snapshots.clone()
     }
 
     /// Queues a command; answers `false` if the engine has already stopped.
@@ -138,7 +147,12 @@ struct RunningStream {
     handle: JoinHandle<()>,
 }
 
-fn supervise(options: &EngineOptions, commands: &Receiver<Command>, sink: &EventSink) {
+fn supervise(
+    options: &EngineOptions,
+    commands: &Receiver<Command>,
+    sink: &EventSink,
+    snapshots: &snapshots::Snapshots,
+) {
     let mut running: HashMap<String, RunningStream> = HashMap::new();
     while let Ok(command) = commands.recv() {
         running.retain(|_, stream| !stream.handle.is_finished());
@@ -150,19 +164,19 @@ fn supervise(options: &EngineOptions, commands: &Receiver<Command>, sink: &Event
                 let stop = Arc::new(AtomicBool::new(false));
                 let (controls, control_receiver) = sync_channel(CHANNEL_CAPACITY);
                 let name = spec.name.clone();
-                let worker = stream::worker::StreamWorker::new(
-                    *spec,
-                    options,
-                    mode,
-                    sink.clone(),
-                    stop.clone(),
-                    control_receiver,
-                    history,
-                );
+                let links = stream::worker::WorkerLinks {
+                    sink: sink.clone(),
+                    stop: stop.clone(),
+                    controls: control_receiver,
+                    snapshots: snapshots.clone(),
+                };
+                let worker = stream::worker::StreamWorker::new(*spec, options, mode, history, links);
                 let panic_sink = sink.clone();
                 let panic_name = name.clone();
+                let panic_snapshots = snapshots.clone();
                 let body = move || {
                     if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run())) {
+                        panic_snapshots.withdraw(&panic_name);
                         panic_sink.send(Event::StreamFailed {
                             stream: panic_name,
                             message: format!(

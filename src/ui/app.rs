@@ -217,7 +217,7 @@ impl TidepoolApp {
         actions.extend(panels::streams::streams_panel_ui(ui, self));
         match (&mut self.report_builder, &self.session) {
             (Some(draft), Some(session)) => {
-                if draft.poll(&session.workbook, session.import_context(), session.waker()) {
+                if draft.poll(&session.workbook, &session.report_sources(), session.waker()) {
                     ctx.request_repaint();
                 }
                 actions.extend(panels::report_builder::report_builder_ui(ui, draft, session));
@@ -417,7 +417,7 @@ impl TidepoolApp {
                     let draft = super::report_builder::ReportDraft::open(
                         &session.workbook,
                         name.as_deref(),
-                        session.import_context(),
+                        &session.report_sources(),
                         session.waker(),
                     );
                     self.report_builder = Some(draft);
@@ -426,7 +426,7 @@ impl TidepoolApp {
             Action::CloseReportBuilder => self.report_builder = None,
             Action::RefreshReportDraft => {
                 if let (Some(draft), Some(session)) = (&mut self.report_builder, &self.session) {
-                    draft.refresh(&session.workbook, session.import_context(), session.waker());
+                    draft.refresh(&session.workbook, &session.report_sources(), session.waker());
                 }
             }
             Action::SaveReport => self.save_report(),

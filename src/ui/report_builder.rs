@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::engine::imports::ImportContext;
+use crate::engine::report::ReportSources;
 use crate::model::Workbook;
 use crate::model::reports::{
     Aggregation, ChartKind, ChartSpec, Datasets, DerivedSpec, FilterOp, FilterSpec, Grain, JoinKind, JoinSpec,
@@ -121,7 +122,7 @@ pub struct ReportDraft {
 
 impl ReportDraft {
     /// A draft of report `name` of `workbook`, or of a new report from its first dataset.
-    pub fn open(workbook: &Workbook, name: Option<&str>, context: &ImportContext, wake: &crate::engine::Waker) -> Self {
+    pub fn open(workbook: &Workbook, name: Option<&str>, sources: &ReportSources, wake: &crate::engine::Waker) -> Self {
         let spec = name.and_then(|name| workbook.report(name)).cloned().unwrap_or_else(|| new_report(workbook));
         let mut fields = BTreeMap::new();
         for stream in &workbook.streams {
@@ -148,7 +149,8 @@ impl ReportDraft {
         for import in &workbook.imports {
             fields.insert(import.name.clone(), Vec::new());
         }
-        let (context, names) = (context.clone(), workbook.imports.iter().map(|i| i.name.clone()).collect::<Vec<_>>());
+        let (context, names) =
+            (sources.context.clone(), workbook.imports.iter().map(|i| i.name.clone()).collect::<Vec<_>>());
         let schemas = Pending::spawn("tidepool-schemas", wake.clone(), move || table_schemas(&context, &names));
         let mut draft = Self {
             original: name.map(str::to_string),
@@ -218,7 +220,7 @@ impl ReportDraft {
 
     /// Takes finished background work; starts the preview when the draft has
     /// settled and changed. Answers whether anything changed.
-    pub fn poll(&mut self, workbook: &Workbook, context: &ImportContext, wake: &crate::engine::Waker) -> bool {
+    pub fn poll(&mut self, workbook: &Workbook, sources: &ReportSources, wake: &crate::engine::Waker) -> bool {
         let mut changed = false;
         if let Some(answer) = self.schemas.as_mut().and_then(Pending::take) {
             self.schemas = None;
@@ -236,30 +238,30 @@ impl ReportDraft {
         }
         let settled = self.changed_at.elapsed() >= SETTLE;
         // Live data moves on: the same draft is computed again every few seconds.
-        let stale = self.preview_started.elapsed() >= crate::ui::report_state::REFRESH_EVERY;
+        let stale = self.preview_started.elapsed() >= crate::ui::report_state::refresh_every(&self.spec, sources);
         if settled && self.computing.is_none() && (self.previewed.as_ref() != Some(&self.spec) || stale) {
-            self.start_preview(workbook, context, wake);
+            self.start_preview(workbook, sources, wake);
         }
         changed
     }
 
     /// Computes the draft's answer again (Refresh, or the report's data moved on).
-    pub fn refresh(&mut self, workbook: &Workbook, context: &ImportContext, wake: &crate::engine::Waker) {
+    pub fn refresh(&mut self, workbook: &Workbook, sources: &ReportSources, wake: &crate::engine::Waker) {
         if self.computing.is_none() {
-            self.start_preview(workbook, context, wake);
+            self.start_preview(workbook, sources, wake);
         }
     }
 
-    fn start_preview(&mut self, workbook: &Workbook, context: &ImportContext, wake: &crate::engine::Waker) {
+    fn start_preview(&mut self, workbook: &Workbook, sources: &ReportSources, wake: &crate::engine::Waker) {
         self.previewed = Some(self.spec.clone());
         self.preview_started = Instant::now();
         if !self.problems(workbook).is_empty() {
             self.preview = None;
             return;
         }
-        let (workbook, context, spec) = (workbook.clone(), context.clone(), self.spec.clone());
+        let (workbook, sources, spec) = (workbook.clone(), sources.clone(), self.spec.clone());
         self.computing = Some(Pending::spawn("tidepool-report-preview", wake.clone(), move || {
-            crate::ui::report_state::compute_with_chart(&workbook, &spec, &context)
+            crate::ui::report_state::compute_with_chart(&workbook, &spec, &sources)
         }));
     }
 
@@ -715,8 +717,9 @@ path = "countries.csv"
         let dir = tempfile::tempdir().unwrap();
         let context =
             ImportContext { data_dir: dir.path().into(), workbook_id: "w".into(), base_dir: dir.path().into() };
+        let sources = ReportSources::stored(context);
         let mut draft =
-            ReportDraft::open(&workbook, None, &context, &(std::sync::Arc::new(|| {}) as crate::engine::Waker));
+            ReportDraft::open(&workbook, None, &sources, &(std::sync::Arc::new(|| {}) as crate::engine::Waker));
         draft
             .fields
             .insert("countries".into(), fields_of_schema("countries", "code: str\nregion: str\npopulation: i64"));

@@ -1,7 +1,9 @@
 //! The report shown in the central area: its answer computed on a
-//! background thread over the stored datasets (the stream's last checkpoint,
-//! the tables' current versions), recomputed on Refresh and every few
-//! seconds while it is shown; the window never waits for it.
+//! background thread over its datasets (a running stream's live snapshot, the
+//! tables' current versions), recomputed on Refresh, every second while it
+//! is shown over a running stream (every few seconds over tables only); the
+//! window never waits for it, and a computation is never started while the
+//! previous one still runs (the next starts from fresher data instead).
 
 use std::time::{Duration, Instant};
 
@@ -10,13 +12,15 @@ use polars::prelude::DataFrame;
 use crate::engine::chart::ReportChart;
 use crate::engine::report::{JoinStats, ReportAnswer};
 
-use crate::engine::imports::ImportContext;
+use crate::engine::report::ReportSources;
 use crate::model::Workbook;
 use crate::model::reports::ReportSpec;
 use crate::ui::background::Pending;
 
-/// How often a shown report is recomputed on its own.
+/// How often a shown report over imported tables only is recomputed on its own.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// How often a shown report over a running stream is recomputed.
+pub const LIVE_REFRESH_EVERY: Duration = Duration::from_secs(1);
 
 /// What a background computation hands back: the answer and its chart.
 pub type Computed = (ReportAnswer, Result<Option<ReportChart>, String>);
@@ -26,9 +30,9 @@ pub type Computed = (ReportAnswer, Result<Option<ReportChart>, String>);
 pub fn compute_with_chart(
     workbook: &Workbook,
     report: &ReportSpec,
-    context: &ImportContext,
+    sources: &ReportSources,
 ) -> Result<Computed, String> {
-    let answer = crate::engine::report::run_report(workbook, report, context).map_err(|err| err.to_string())?;
+    let answer = crate::engine::report::run_report(workbook, report, sources).map_err(|err| err.to_string())?;
     let now = chrono::Utc::now().timestamp_micros();
     let chart = crate::engine::report::chart::report_chart(workbook.stream(&report.from), report, &answer.frame, now);
     Ok((answer, chart))
@@ -57,7 +61,7 @@ pub struct ReportState {
 
 impl ReportState {
     /// Starts computing report `name` of `workbook`.
-    pub fn open(name: &str, workbook: &Workbook, context: &ImportContext, wake: &crate::engine::Waker) -> Self {
+    pub fn open(name: &str, workbook: &Workbook, sources: &ReportSources, wake: &crate::engine::Waker) -> Self {
         let mut state = Self {
             name: name.to_string(),
             answer: None,
@@ -71,12 +75,12 @@ impl ReportState {
             computing: None,
             started: Instant::now(),
         };
-        state.refresh(workbook, context, wake);
+        state.refresh(workbook, sources, wake);
         state
     }
 
     /// Computes the report again (unless a computation is still running).
-    pub fn refresh(&mut self, workbook: &Workbook, context: &ImportContext, wake: &crate::engine::Waker) {
+    pub fn refresh(&mut self, workbook: &Workbook, sources: &ReportSources, wake: &crate::engine::Waker) {
         if self.computing.as_ref().is_some_and(Pending::is_running) {
             return;
         }
@@ -84,10 +88,10 @@ impl ReportState {
             self.error = Some(format!("the workbook has no report `{}` any more", self.name));
             return;
         };
-        let (workbook, context) = (workbook.clone(), context.clone());
+        let (workbook, sources) = (workbook.clone(), sources.clone());
         self.started = Instant::now();
         self.computing = Some(Pending::spawn("tidepool-report", wake.clone(), move || {
-            compute_with_chart(&workbook, &report, &context)
+            compute_with_chart(&workbook, &report, &sources)
         }));
     }
 
@@ -96,10 +100,11 @@ impl ReportState {
     }
 
     /// Takes a finished computation; starts the next when one is due. Answers whether anything changed.
-    pub fn poll(&mut self, workbook: &Workbook, context: &ImportContext, wake: &crate::engine::Waker) -> bool {
+    pub fn poll(&mut self, workbook: &Workbook, sources: &ReportSources, wake: &crate::engine::Waker) -> bool {
         let Some(answer) = self.computing.as_mut().and_then(Pending::take) else {
-            if !self.is_computing() && self.started.elapsed() >= REFRESH_EVERY {
-                self.refresh(workbook, context, wake);
+            let due = workbook.report(&self.name).map_or(REFRESH_EVERY, |report| refresh_every(report, sources));
+            if !self.is_computing() && self.started.elapsed() >= due {
+                self.refresh(workbook, sources, wake);
             }
             return false;
         };
@@ -121,4 +126,10 @@ impl ReportState {
         }
         true
     }
+}
+
+/// How often `report` is recomputed while shown: every second when it reads a
+/// running stream's live rollup, else every few seconds.
+pub fn refresh_every(report: &ReportSpec, sources: &ReportSources) -> Duration {
+    if sources.live.latest(&report.from).is_some() { LIVE_REFRESH_EVERY } else { REFRESH_EVERY }
 }

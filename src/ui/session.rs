@@ -388,8 +388,9 @@ impl Session {
             }
             any |= table.poll(&self.import_context, &self.waker);
         }
+        let sources = self.report_sources();
         if let Some(report) = &mut self.report {
-            any |= report.poll(&self.workbook, &self.import_context, &self.waker);
+            any |= report.poll(&self.workbook, &sources, &self.waker);
         }
         if let Some(preview) = &mut self.preview {
             any |= preview.poll();
@@ -415,7 +416,7 @@ impl Session {
             self.report = Some(crate::ui::report_state::ReportState::open(
                 name,
                 &self.workbook,
-                &self.import_context,
+                &self.report_sources(),
                 &self.waker,
             ));
         }
@@ -423,8 +424,9 @@ impl Session {
 
     /// Computes the shown report again.
     pub fn refresh_report(&mut self) {
+        let sources = self.report_sources();
         if let Some(report) = &mut self.report {
-            report.refresh(&self.workbook, &self.import_context, &self.waker);
+            report.refresh(&self.workbook, &sources, &self.waker);
         }
     }
 
@@ -450,9 +452,9 @@ impl Session {
     /// background thread (the same bytes as `tidepool export`); the top bar says how it went.
     pub fn export_report(&mut self, name: &str, path: PathBuf) {
         let Some(report) = self.workbook.report(name).cloned() else { return };
-        let (workbook, context) = (self.workbook.clone(), self.import_context.clone());
+        let (workbook, sources) = (self.workbook.clone(), self.report_sources());
         self.export = Some(Pending::spawn("tidepool-export-report", self.waker.clone(), move || {
-            crate::engine::report::export_report(&workbook, &report, &context, &path)
+            crate::engine::report::export_report(&workbook, &report, &sources, &path)
                 .map(|answer| {
                     format!(
                         "exported {} rows of report `{}` to {}",
@@ -471,9 +473,9 @@ impl Session {
         let Some(report) = self.workbook.report(name).cloned() else { return };
         let options =
             self.report.as_ref().filter(|shown| shown.name == name).map(|shown| shown.png).unwrap_or_default();
-        let (workbook, context) = (self.workbook.clone(), self.import_context.clone());
+        let (workbook, sources) = (self.workbook.clone(), self.report_sources());
         self.export = Some(Pending::spawn("tidepool-export-png", self.waker.clone(), move || {
-            crate::ui::charts::report_chart::export_report_png(&workbook, &report, &context, &path, &options)
+            crate::ui::charts::report_chart::export_report_png(&workbook, &report, &sources, &path, &options)
         }));
     }
 
@@ -537,6 +539,12 @@ impl Session {
     }
 
     /// What imports and reports read from: the data folder and the workbook's identity.
+    /// Where reports read their datasets: this workbook's stored tables and
+    /// checkpoints, and the live snapshots of its running streams.
+    pub fn report_sources(&self) -> crate::engine::report::ReportSources {
+        crate::engine::report::ReportSources { context: self.import_context.clone(), live: self.engine.snapshots() }
+    }
+
     pub fn import_context(&self) -> &ImportContext {
         &self.import_context
     }

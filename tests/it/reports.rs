@@ -81,3 +81,90 @@ fn a_report_joins_a_stream_with_a_table_and_combines_its_metrics_per_hour_and_re
         "the rollup rows' distinct counts add up to more than the report's unions, so the test tells them apart"
     );
 }
+
+/// A report over a running stream reads the stream's live snapshot: its
+/// answer counts events the stream has not checkpointed yet, follows new
+/// events within seconds, and equals the answer over the checkpoint once the
+/// stream stops and saves.
+#[test]
+fn a_report_over_a_running_stream_reads_its_live_snapshot_before_any_checkpoint() {
+    use tidepool::engine::report::{ReportSources, run_report};
+    use tidepool::engine::{Command, Engine, EngineOptions, HistoryLoss, RunMode};
+
+    let topic = unique_topic("live-report");
+    create_topic(&topic, 2);
+    let events = generate_events(3_000, 2, 1_700_000_000_000, 1_000, 43);
+    let (first, second) = events.split_at(2_000);
+    produce(&topic, &first.iter().map(TestEvent::outgoing).collect::<Vec<_>>());
+    let sandbox = Sandbox::new();
+    let text = format!(
+        "{}\n[[reports]]\nname = \"per_country\"\nfrom = \"shop\"\ngroup_by = [\"country\"]\n\
+         measures = [{{ name = \"events\", metric = \"events\" }}, {{ name = \"users\", metric = \"users\" }}]\n\
+         sort = [{{ field = \"country\" }}]\n",
+        full_workbook(&topic, "1m")
+    );
+    let path = sandbox.write_workbook(&text);
+    let workbook = tidepool::model::Workbook::load(&path).unwrap();
+    let report = workbook.report("per_country").unwrap().clone();
+    let context = tidepool::engine::imports::ImportContext {
+        data_dir: sandbox.data_dir(),
+        workbook_id: "live-report".into(),
+        base_dir: sandbox.path(""),
+    };
+    let options = EngineOptions {
+        data_dir: context.data_dir.clone(),
+        workbook_id: context.workbook_id.clone(),
+        // No checkpoint falls due while the test looks.
+        checkpoint_every: std::time::Duration::from_secs(3_600),
+    };
+    let engine = Engine::start(options, std::sync::Arc::new(|| {})).unwrap();
+    let sources = ReportSources { context: context.clone(), live: engine.snapshots() };
+    engine.send(Command::StartStream {
+        spec: Box::new(workbook.streams[0].clone()),
+        mode: RunMode::Continuous,
+        history: HistoryLoss::Refuse,
+    });
+    let total_events = |answer: &DataFrame| column_total(answer, "events");
+    let answer_after = |wanted: i64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            while engine.try_next_event().is_some() {}
+            if let Ok(answer) = run_report(&workbook, &report, &sources)
+                && total_events(&answer.frame) == wanted
+            {
+                return answer.frame;
+            }
+            assert!(std::time::Instant::now() < deadline, "the live report never counted {wanted} events");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let live = answer_after(2_000);
+    let stored_only = run_report(&workbook, &report, &ReportSources::stored(context.clone()));
+    assert!(
+        stored_only.as_ref().is_err_and(|err| err.to_string().contains("has not checkpointed")),
+        "no checkpoint was written, so the answer came from the live snapshot: {stored_only:?}"
+    );
+    let expected = |events: &[TestEvent]| {
+        df!(
+            "country" => events.iter().map(|e| e.country).collect::<Vec<_>>(),
+            "user" => events.iter().map(|e| e.user.clone()).collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .lazy()
+        .group_by([col("country")])
+        .agg([len().cast(DataType::Int64).alias("events"), col("user").n_unique().cast(DataType::Int64).alias("users")])
+        .sort(["country"], SortMultipleOptions::default().with_nulls_last(true))
+        .collect()
+        .unwrap()
+    };
+    assert_frames_match(&live, &expected(first), &[]);
+
+    produce(&topic, &second.iter().map(TestEvent::outgoing).collect::<Vec<_>>());
+    let moved_on = answer_after(3_000);
+    assert_frames_match(&moved_on, &expected(&events), &[]);
+
+    drop(engine); // stops the stream, which checkpoints and withdraws its snapshot
+    assert!(sources.live.latest("shop").is_none(), "a stopped stream publishes nothing");
+    let from_checkpoint = run_report(&workbook, &report, &sources).expect("the checkpoint's answer").frame;
+    assert_frames_match(&from_checkpoint, &moved_on, &[]);
+}

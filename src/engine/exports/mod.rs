@@ -67,7 +67,11 @@ fn attempt_export(
     let run_id = catalog.start_run(&spec.name, trigger, attempt)?;
     let cancel = Cancel::new(stop.clone(), Duration::from_secs(spec.timeout.seconds().max(1) as u64));
     let data = match workbook.report(&spec.from) {
-        Some(report) => crate::engine::report::run_report(workbook, report, context).map(|answer| answer.frame),
+        Some(report) => {
+            // Scheduled exports read stored datasets: a stream's last checkpoint.
+            let sources = crate::engine::report::ReportSources::stored(context.clone());
+            crate::engine::report::run_report(workbook, report, &sources).map(|answer| answer.frame)
+        }
         None => dataset_frame(workbook, &spec.from, context, &catalog),
     };
     let outcome = data.and_then(|mut frame| {

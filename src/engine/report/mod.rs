@@ -8,25 +8,29 @@
 //! and quantiles merge their KLL sketches — never a sum of per-row estimates
 //! or a mean of means. A table's fields are aggregated by Polars.
 //!
-//! `compute` is pure (frames in, frame out); `run_report` reads the stored
-//! datasets (a stream's last checkpoint, a table's current version). Runs on
-//! the caller's thread, never the UI's.
+//! `compute` is pure (frames in, frame out); `run_report` reads the datasets
+//! from [`ReportSources`]: a running stream's live snapshot (only the buckets
+//! the report's range needs), else its last checkpoint, and a table's current
+//! version. Runs on the caller's thread, never the UI's nor a stream's.
 
 pub mod chart;
 mod derive;
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use polars::prelude::*;
 
 use crate::engine::exports::dataset_frame;
 use crate::engine::imports::{ImportContext, ImportError, read_version};
 use crate::engine::rollup::RollupState;
+use crate::engine::snapshots::Snapshots;
 use crate::engine::store::tables::TableCatalog;
 use crate::engine::store::{StateStore, StreamKey};
 use crate::model::Workbook;
 use crate::model::reports::{
-    Aggregation, AsofSpec, FilterOp, FilterSpec, JoinKind, JoinSpec, MeasureSpec, ReportSpec, TimeGrouping, TopSpec,
+    Aggregation, AsofSpec, FilterOp, FilterSpec, JoinKind, JoinSpec, MeasureSpec, ReportSpec, TimeGrouping, TimeRange,
+    TopSpec,
 };
 use crate::model::workbook::BUCKET_COLUMN;
 
@@ -99,29 +103,69 @@ fn failed(what: &str) -> impl Fn(PolarsError) -> ImportError + '_ {
     move |err| ImportError::Source(format!("{what}: {err}"))
 }
 
-/// The stored datasets of `report` read and the report computed over them.
+/// Where a report reads its datasets: the stored tables and checkpoints of
+/// `context`, and the live snapshots of the streams running in this process
+/// (none on the command line, which reads checkpoints).
+#[derive(Debug, Clone)]
+pub struct ReportSources {
+    pub context: ImportContext,
+    pub live: Snapshots,
+}
+
+impl ReportSources {
+    /// Stored datasets only (no stream runs here).
+    pub fn stored(context: ImportContext) -> Self {
+        Self { context, live: Snapshots::default() }
+    }
+}
+
+/// The datasets of `report` read and the report computed over them.
 pub fn run_report(
     workbook: &Workbook,
     report: &ReportSpec,
-    context: &ImportContext,
+    sources: &ReportSources,
 ) -> Result<ReportAnswer, ImportError> {
+    let context = &sources.context;
     let catalog = TableCatalog::open(&context.data_dir, &context.workbook_id)?;
     let mut tables = BTreeMap::new();
     for join in &report.joins {
         tables.insert(join.with.clone(), dataset_frame(workbook, &join.with, context, &catalog)?);
     }
+    let now = now_micros();
     if workbook.stream(&report.from).is_some() {
+        if let Some(snapshot) = sources.live.latest(&report.from) {
+            let rollup = snapshot
+                .rollup(buckets_needed(report, now))
+                .map_err(|why| ImportError::Source(format!("the live rollup of stream `{}`: {why}", report.from)))?;
+            return compute(report, Base::Stream(&rollup), &tables, now);
+        }
         let store = StateStore::open(&context.data_dir)?;
         let key = StreamKey { workbook_id: context.workbook_id.clone(), stream: report.from.clone() };
         let checkpoint = store.load(&key)?.ok_or_else(|| {
             ImportError::Config(format!("stream `{}` has no rollup yet (it has not checkpointed)", report.from))
         })?;
-        return compute(report, Base::Stream(&checkpoint.rollup), &tables, now_micros());
+        return compute(report, Base::Stream(&checkpoint.rollup), &tables, now);
     }
     let version = catalog.current(&report.from)?.ok_or_else(|| {
         ImportError::Config(format!("table `{}` has no version yet (its import has not succeeded)", report.from))
     })?;
-    compute(report, Base::Table(read_version(&version)?), &tables, now_micros())
+    compute(report, Base::Table(read_version(&version)?), &tables, now)
+}
+
+/// The rollup buckets a report over a stream can use: those its range keeps
+/// when the range is on the bucket time (the filter in [`compute`] is exact;
+/// this only spares reading the rest).
+fn buckets_needed(report: &ReportSpec, now: i64) -> (Bound<i64>, Bound<i64>) {
+    let on_buckets = |range: &&TimeRange| {
+        range.field.as_deref().or_else(|| report.time.as_ref().map(TimeGrouping::field_name)).unwrap_or(BUCKET_COLUMN)
+            == BUCKET_COLUMN
+    };
+    match report.range.as_ref().filter(on_buckets).and_then(|range| range.bounds(now).ok()) {
+        Some((start, end)) => {
+            (start.map_or(Bound::Unbounded, Bound::Included), end.map_or(Bound::Unbounded, Bound::Excluded))
+        }
+        None => (Bound::Unbounded, Bound::Unbounded),
+    }
 }
 
 fn now_micros() -> i64 {
@@ -133,10 +177,10 @@ fn now_micros() -> i64 {
 pub fn export_report(
     workbook: &Workbook,
     report: &ReportSpec,
-    context: &ImportContext,
+    sources: &ReportSources,
     path: &std::path::Path,
 ) -> Result<ReportAnswer, ImportError> {
-    let mut answer = run_report(workbook, report, context)?;
+    let mut answer = run_report(workbook, report, sources)?;
     crate::engine::export::write_frame(&mut answer.frame, path).map_err(|err| ImportError::Source(err.to_string()))?;
     Ok(answer)
 }

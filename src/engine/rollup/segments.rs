@@ -7,6 +7,9 @@
 //! Owns no I/O: the state store writes and reads the bytes, and the stream
 //! worker decides when.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use hashbrown::HashSet;
 use serde::{Deserialize, Serialize};
 
@@ -62,10 +65,63 @@ pub struct RollupChanges {
     pub replace_all: bool,
     /// Stored segments of buckets before this are dropped (retention).
     pub dropped_before: Option<i64>,
-    /// (bucket start in µs, encoded rows) of every changed bucket, oldest first.
-    pub segments: Vec<(i64, Vec<u8>)>,
+    /// Every changed bucket, oldest first.
+    pub segments: Vec<EncodedSegment>,
+}
+
+impl RollupChanges {
     /// Rows in `segments`.
+    pub fn rows(&self) -> usize {
+        self.segments.iter().map(|segment| segment.rows).sum()
+    }
+}
+
+/// One bucket's rows, encoded; shared, so the live snapshot and the checkpoint
+/// writer hold the same bytes.
+#[derive(Debug, Clone)]
+pub struct EncodedSegment {
+    /// The bucket's start, µs since the epoch (UTC).
+    pub bucket: i64,
     pub rows: usize,
+    pub bytes: Arc<[u8]>,
+}
+
+/// The changes taken from a rollup since its last saved checkpoint: taken
+/// every second for the live snapshot, written together by the next
+/// checkpoint (a bucket changed twice is written once, in its latest form).
+#[derive(Debug, Default)]
+pub struct UnsavedChanges {
+    header: Vec<u8>,
+    replace_all: bool,
+    dropped_before: Option<i64>,
+    segments: BTreeMap<i64, EncodedSegment>,
+}
+
+impl UnsavedChanges {
+    /// Adds changes taken later than the ones held.
+    pub fn absorb(&mut self, changes: RollupChanges) {
+        self.header = changes.header;
+        if changes.replace_all {
+            self.replace_all = true;
+            self.dropped_before = None;
+            self.segments.clear();
+        } else if let Some(cutoff) = changes.dropped_before {
+            self.dropped_before = Some(self.dropped_before.map_or(cutoff, |earlier| earlier.max(cutoff)));
+            self.segments.retain(|&bucket, _| bucket >= cutoff);
+        }
+        self.segments.extend(changes.segments.into_iter().map(|segment| (segment.bucket, segment)));
+    }
+
+    /// Everything held, as one checkpoint's changes; leaves nothing behind.
+    pub fn take(&mut self) -> RollupChanges {
+        let taken = std::mem::take(self);
+        RollupChanges {
+            header: taken.header,
+            replace_all: taken.replace_all,
+            dropped_before: taken.dropped_before,
+            segments: taken.segments.into_values().collect(),
+        }
+    }
 }
 
 /// The header: everything but the rows.
@@ -117,6 +173,12 @@ impl RollupState {
         self.changes.pending()
     }
 
+    /// Encodes every bucket, as a replacement of whatever was stored, without
+    /// touching the log of changes (the live snapshot of a rollup just restored).
+    pub fn encode_all(&self) -> Result<RollupChanges, String> {
+        self.encode_changes(&ChangeLog::everything())
+    }
+
     fn encode_changes(&self, log: &ChangeLog) -> Result<RollupChanges, String> {
         let header = Header {
             granularity_micros: self.granularity_micros,
@@ -129,17 +191,15 @@ impl RollupState {
             if log.everything { self.rows_by_key.buckets().collect() } else { log.buckets.iter().copied().collect() };
         buckets.sort_unstable();
         let mut segments = Vec::with_capacity(buckets.len());
-        let mut rows = 0;
         for bucket in buckets {
             let bucket_rows = self.rows_by_key.rows_of(bucket);
             if bucket_rows.is_empty() {
                 continue;
             }
-            rows += bucket_rows.len();
-            let segment = postcard::to_stdvec(&self.segment(&bucket_rows)).map_err(|err| err.to_string())?;
-            segments.push((bucket, segment));
+            let bytes = postcard::to_stdvec(&self.segment(&bucket_rows)).map_err(|err| err.to_string())?;
+            segments.push(EncodedSegment { bucket, rows: bucket_rows.len(), bytes: Arc::from(bytes) });
         }
-        Ok(RollupChanges { header, replace_all: log.everything, dropped_before: log.dropped_before, segments, rows })
+        Ok(RollupChanges { header, replace_all: log.everything, dropped_before: log.dropped_before, segments })
     }
 
     fn segment(&self, rows: &[usize]) -> SegmentRef<'_> {
@@ -158,7 +218,10 @@ impl RollupState {
 
     /// Puts a rollup back together from its header and its segments (in any
     /// order); a damaged one is refused with the reason, never a panic.
-    pub fn from_segments(header: &[u8], segments: impl IntoIterator<Item = (i64, Vec<u8>)>) -> Result<Self, String> {
+    pub fn from_segments<B: AsRef<[u8]>>(
+        header: &[u8],
+        segments: impl IntoIterator<Item = (i64, B)>,
+    ) -> Result<Self, String> {
         let header: Header = postcard::from_bytes(header).map_err(|err| format!("header: {err}"))?;
         if header.granularity_micros <= 0 {
             return Err(format!("granularity of {} µs", header.granularity_micros));
@@ -181,7 +244,7 @@ impl RollupState {
             changes: ChangeLog::default(),
         };
         for (bucket, bytes) in segments {
-            state.add_segment(bucket, &bytes).map_err(|why| format!("segment of bucket {bucket} µs: {why}"))?;
+            state.add_segment(bucket, bytes.as_ref()).map_err(|why| format!("segment of bucket {bucket} µs: {why}"))?;
         }
         state.rebuild_index();
         Ok(state)
@@ -252,14 +315,14 @@ metrics = [
     }
 
     /// Stored segments, as the state store would keep them: one per bucket, the latest write wins.
-    fn store(stored: &mut std::collections::BTreeMap<i64, Vec<u8>>, changes: RollupChanges) {
+    fn store(stored: &mut std::collections::BTreeMap<i64, Arc<[u8]>>, changes: RollupChanges) {
         if changes.replace_all {
             stored.clear();
         }
         if let Some(cutoff) = changes.dropped_before {
             stored.retain(|&bucket, _| bucket >= cutoff);
         }
-        stored.extend(changes.segments);
+        stored.extend(changes.segments.into_iter().map(|segment| (segment.bucket, segment.bytes)));
     }
 
     fn frame_of(state: &RollupState) -> polars::prelude::DataFrame {
@@ -279,7 +342,7 @@ metrics = [
         let first = state.take_changes().expect("encoded");
         assert!(first.replace_all, "a new rollup replaces whatever the key held");
         assert_eq!(first.segments.len(), 50);
-        assert_eq!(first.rows, state.row_count());
+        assert_eq!(first.rows(), state.row_count());
         store(&mut stored, first);
 
         merge(&mut state, 49, Some("DE"), "late-user", 2.0, 9_000);
@@ -288,7 +351,7 @@ metrics = [
         let second = state.take_changes().expect("encoded");
         assert!(!second.replace_all);
         assert_eq!(
-            second.segments.iter().map(|(bucket, _)| *bucket).collect::<Vec<_>>(),
+            second.segments.iter().map(|segment| segment.bucket).collect::<Vec<_>>(),
             vec![49 * MINUTE, 50 * MINUTE]
         );
         store(&mut stored, second);
@@ -316,6 +379,33 @@ metrics = [
         assert_eq!(frame_of(&again), frame_of(&state));
     }
 
+    /// Changes taken every second and written together by the next checkpoint
+    /// store what one take at checkpoint time would have stored.
+    #[test]
+    fn changes_gathered_between_checkpoints_store_the_same_rollup() {
+        let (mut state, mut unsaved) = (RollupState::new(&spec()), UnsavedChanges::default());
+        let mut stored = std::collections::BTreeMap::new();
+        for second in 0..30_i64 {
+            for user in 0..5 {
+                merge(&mut state, second / 10, Some("DE"), &format!("u{user}"), 1.0, second * 10 + user);
+            }
+            unsaved.absorb(state.take_changes().expect("encoded"));
+            if second == 14 {
+                store(&mut stored, unsaved.take());
+            }
+        }
+        state.drop_buckets_before(MINUTE);
+        merge(&mut state, 2, Some("FR"), "late", 2.0, 999);
+        unsaved.absorb(state.take_changes().expect("encoded"));
+        let last = unsaved.take();
+        assert_eq!(last.segments.len(), 2, "buckets 1 and 2 changed since the write, each written once");
+        assert_eq!(last.dropped_before, Some(MINUTE));
+        store(&mut stored, last);
+        let again = RollupState::from_segments(&state.encode_all().expect("encoded").header, stored).expect("rebuilt");
+        assert_eq!(frame_of(&again), frame_of(&state));
+        assert!(unsaved.take().segments.is_empty(), "taking leaves nothing behind");
+    }
+
     #[test]
     fn a_failed_save_writes_everything_next_time() {
         let mut state = RollupState::new(&spec());
@@ -334,12 +424,15 @@ metrics = [
         let mut state = RollupState::new(&spec());
         merge(&mut state, 1, Some("DE"), "a", 1.0, 1);
         let changes = state.take_changes().expect("encoded");
-        let (bucket, mut bytes) = changes.segments[0].clone();
+        let EncodedSegment { bucket, bytes, .. } = changes.segments[0].clone();
+        let mut bytes = bytes.to_vec();
         let unaligned = RollupState::from_segments(&changes.header, [(bucket + 1, bytes.clone())]);
         assert!(unaligned.expect_err("refused").contains("granularity"));
         bytes.truncate(bytes.len() / 2);
         assert!(RollupState::from_segments(&changes.header, [(bucket, bytes)]).is_err());
-        assert!(RollupState::from_segments(&changes.header[..2], []).expect_err("refused").contains("header"));
+        assert!(
+            RollupState::from_segments::<Vec<u8>>(&changes.header[..2], []).expect_err("refused").contains("header")
+        );
     }
 
     /// The checkpoint loader on damaged input, as a fuzzer would feed it: real
@@ -380,7 +473,8 @@ metrics = [
         let (mut loaded, mut refused) = (0, 0);
         for _ in 0..20_000 {
             let mut header = changes.header.clone();
-            let mut segments = changes.segments.clone();
+            let mut segments: Vec<(i64, Vec<u8>)> =
+                changes.segments.iter().map(|segment| (segment.bucket, segment.bytes.to_vec())).collect();
             let target = (next() % (segments.len() as u64 + 1)) as usize;
             let bytes = if target == segments.len() { &mut header } else { &mut segments[target].1 };
             for _ in 0..=next() % 3 {

@@ -402,8 +402,8 @@ fn write_segments(
         "INSERT INTO checkpoint_segments (workbook_id, stream, bucket, segment) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (workbook_id, stream, bucket) DO UPDATE SET segment = excluded.segment",
     )?;
-    for (bucket, segment) in &rollup.segments {
-        upsert.execute(params![key.workbook_id, key.stream, bucket, segment])?;
+    for segment in &rollup.segments {
+        upsert.execute(params![key.workbook_id, key.stream, segment.bucket, &segment.bytes[..]])?;
     }
     Ok(())
 }

@@ -21,7 +21,9 @@ use super::ingest::{IncomingMessage, Ingestor, StreamProgress};
 use super::kafka::{self, ConnectError, StreamConsumer};
 use crate::engine::chart::TimeChart;
 use crate::engine::rollup::RollupState;
+use crate::engine::rollup::segments::UnsavedChanges;
 use crate::engine::rollup::series::SeriesQuery;
+use crate::engine::snapshots::Snapshots;
 use crate::engine::store::{StateStore, StoreError, StreamKey, StreamLock};
 use crate::engine::{
     EngineOptions, Event, EventSink, HistoryLoss, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec,
@@ -71,6 +73,11 @@ pub struct StreamWorker {
     history: HistoryLoss,
     /// Set while a changed definition is being rebuilt beside the old rollup.
     rebuild: Option<Rebuild>,
+    /// Where the rollup's live snapshot is published (not while rebuilding:
+    /// readers then keep reading the old rollup's checkpoint).
+    snapshots: Snapshots,
+    /// Changes taken for snapshots since the last checkpoint, which writes them.
+    unsaved: UnsavedChanges,
 }
 
 /// A rebuild under way: the old rollup stays readable under the stream's own
@@ -100,16 +107,28 @@ enum SessionEnd {
     Failed(ConnectError),
 }
 
+/// How a stream's thread is tied to the rest of the engine.
+#[derive(Debug)]
+pub struct WorkerLinks {
+    /// Where its events go.
+    pub sink: EventSink,
+    /// Set to stop it.
+    pub stop: Arc<AtomicBool>,
+    /// Requests from the supervisor.
+    pub controls: Receiver<StreamControl>,
+    /// Where it publishes its rollup's live snapshots.
+    pub snapshots: Snapshots,
+}
+
 impl StreamWorker {
     pub fn new(
         spec: StreamSpec,
         options: &EngineOptions,
         mode: RunMode,
-        sink: EventSink,
-        stop: Arc<AtomicBool>,
-        controls: Receiver<StreamControl>,
         history: HistoryLoss,
+        links: WorkerLinks,
     ) -> Self {
+        let WorkerLinks { sink, stop, controls, snapshots } = links;
         let key = StreamKey { workbook_id: options.workbook_id.clone(), stream: spec.name.clone() };
         let definition = RollupDefinition::of(&spec);
         Self {
@@ -125,6 +144,8 @@ impl StreamWorker {
             watch: None,
             history,
             rebuild: None,
+            snapshots,
+            unsaved: UnsavedChanges::default(),
         }
     }
 
@@ -152,6 +173,7 @@ impl StreamWorker {
                 return;
             }
         };
+        self.publish_whole(&ingestor);
         let mut checkpointer = match Checkpointer::start(store, &self.spec.name) {
             Ok(checkpointer) => checkpointer,
             Err(err) => {
@@ -180,6 +202,7 @@ impl StreamWorker {
                 }
                 SessionEnd::Failed(err) if err.recovery == kafka::Recovery::UserMustFix => {
                     self.checkpoint_now(&mut checkpointer, &mut ingestor);
+                    self.snapshots.withdraw(&self.spec.name);
                     self.sink.send(Event::StreamFailed { stream: self.name(), message: err.message });
                     return;
                 }
@@ -188,6 +211,7 @@ impl StreamWorker {
                         && started.elapsed() + retry_in > give_up_after
                     {
                         self.checkpoint_now(&mut checkpointer, &mut ingestor);
+                        self.snapshots.withdraw(&self.spec.name);
                         self.sink.send(Event::StreamFailed {
                             stream: self.name(),
                             message: format!("{err}; gave up after {}s", started.elapsed().as_secs()),
@@ -201,6 +225,7 @@ impl StreamWorker {
             }
         }
         self.checkpoint_now(&mut checkpointer, &mut ingestor);
+        self.snapshots.withdraw(&self.spec.name);
         if caught_up {
             self.sink.send(Event::StreamCaughtUp { stream: self.name(), stats: stats_of(&ingestor, Some(0)) });
         }
@@ -431,6 +456,7 @@ impl StreamWorker {
             }
             self.take_controls();
             if last_status.elapsed() >= STATUS_EVERY {
+                self.publish_snapshot(ingestor);
                 self.publish_view(ingestor);
                 let seen = ingestor.progress.events + ingestor.progress.quarantined_total();
                 let rate = (seen - events_at_last_status) as f64 / last_status.elapsed().as_secs_f64();
@@ -467,6 +493,38 @@ impl StreamWorker {
                 }
                 StreamControl::Unwatch => self.watch = None,
             }
+        }
+    }
+
+    /// Publishes the whole rollup as the stream's live snapshot (after a restore
+    /// or a promoted rebuild); the log of changes is left for the next checkpoint.
+    fn publish_whole(&self, ingestor: &Ingestor) {
+        if self.rebuild.is_some() {
+            self.snapshots.withdraw(&self.spec.name);
+            return;
+        }
+        match ingestor.rollup.encode_all() {
+            Ok(all) => self.snapshots.publish(&self.spec.name, &all, ingestor.progress.events, now_micros()),
+            Err(why) => {
+                tracing::warn!(stream = %self.spec.name, "cannot publish the rollup's snapshot: {why}");
+                self.snapshots.withdraw(&self.spec.name);
+            }
+        }
+    }
+
+    /// Publishes the rollup's buckets changed since the last take as its live
+    /// snapshot; the next checkpoint writes them.
+    fn publish_snapshot(&mut self, ingestor: &mut Ingestor) {
+        if self.rebuild.is_some() {
+            return;
+        }
+        match ingestor.rollup.take_changes() {
+            Ok(changes) => {
+                self.snapshots.publish(&self.spec.name, &changes, ingestor.progress.events, now_micros());
+                self.unsaved.absorb(changes);
+            }
+            // The log is kept (and marked to write everything): the next checkpoint says what failed.
+            Err(why) => tracing::warn!(stream = %self.spec.name, "cannot publish the rollup's snapshot: {why}"),
         }
     }
 
@@ -547,7 +605,13 @@ impl StreamWorker {
         }
         ingestor.apply_retention(now_micros());
         let changes = match ingestor.rollup.take_changes() {
-            Ok(changes) => changes,
+            Ok(changes) => {
+                if self.rebuild.is_none() {
+                    self.snapshots.publish(&self.spec.name, &changes, ingestor.progress.events, now_micros());
+                }
+                self.unsaved.absorb(changes);
+                self.unsaved.take()
+            }
             Err(why) => {
                 let message = StoreError::Encode { stream: self.name(), why }.to_string();
                 self.sink.send(Event::CheckpointFailed { stream: self.name(), message });
@@ -581,6 +645,7 @@ impl StreamWorker {
         match outcome.promoted {
             Some(Ok(())) => {
                 self.rebuild = None;
+                self.publish_whole(ingestor);
                 self.sink.send(Event::StreamRebuilt { stream: self.name(), stats: stats_of(ingestor, None) });
             }
             Some(Err(err)) => self.sink.send(Event::CheckpointFailed { stream: self.name(), message: err.to_string() }),

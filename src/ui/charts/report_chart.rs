@@ -30,11 +30,11 @@ pub fn report_chart_png(title: &str, chart: &ReportChart, options: &PngOptions) 
 pub fn export_report_png(
     workbook: &crate::model::Workbook,
     report: &crate::model::reports::ReportSpec,
-    context: &crate::engine::imports::ImportContext,
+    sources: &crate::engine::report::ReportSources,
     path: &std::path::Path,
     options: &PngOptions,
 ) -> Result<String, String> {
-    let (_, chart) = crate::ui::report_state::compute_with_chart(workbook, report, context)?;
+    let (_, chart) = crate::ui::report_state::compute_with_chart(workbook, report, sources)?;
     let chart = chart?.ok_or_else(|| {
         format!(
             "report `{}` is drawn as a table, which has no picture: give it a chart (`chart = {{ kind = \"line\" }}`, \"bar\" or \"big_number\") or export it as CSV",

@@ -1,0 +1,165 @@
+//! The catalogue of live rollup snapshots. Each running stream publishes an
+//! immutable snapshot of its rollup about once a second: only the buckets that
+//! changed since the previous one are encoded anew (the stream's thread does
+//! that, as it does for a checkpoint), every other bucket is shared with the
+//! previous snapshot. Readers — reports, the window's stream views — take the
+//! latest snapshot and put the buckets they need back together on their own
+//! threads, never on the stream's, so readers do not slow ingestion and every
+//! reader of one moment sees the same rows.
+//!
+//! Owns no thread and no I/O; must not decide when a stream publishes (its
+//! worker does) nor what a reader computes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::RangeBounds;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::engine::rollup::RollupState;
+use crate::engine::rollup::segments::{EncodedSegment, RollupChanges};
+
+/// One stream's rollup as of one moment: its buckets, encoded.
+#[derive(Debug)]
+pub struct RollupSnapshot {
+    header: Vec<u8>,
+    segments: BTreeMap<i64, EncodedSegment>,
+    /// Events counted into the rollup when it was published.
+    pub events: u64,
+    /// When it was published, µs since the epoch (UTC).
+    pub published_micros: i64,
+}
+
+impl RollupSnapshot {
+    /// The previous snapshot (if any) with `changes` applied.
+    fn next(previous: Option<&Self>, changes: &RollupChanges, events: u64, published_micros: i64) -> Self {
+        let mut segments = match previous {
+            Some(previous) if !changes.replace_all => previous.segments.clone(),
+            _ => BTreeMap::new(),
+        };
+        if let Some(cutoff) = changes.dropped_before {
+            segments = segments.split_off(&cutoff);
+        }
+        segments.extend(changes.segments.iter().map(|segment| (segment.bucket, segment.clone())));
+        Self { header: changes.header.clone(), segments, events, published_micros }
+    }
+
+    /// Rollup rows in the snapshot.
+    pub fn rows(&self) -> usize {
+        self.segments.values().map(|segment| segment.rows).sum()
+    }
+
+    /// The rollup rows of the buckets starting in `buckets` (µs since the
+    /// epoch), put back together; the reader's own copy.
+    pub fn rollup(&self, buckets: impl RangeBounds<i64>) -> Result<RollupState, String> {
+        let segments = self.segments.range(buckets).map(|(&bucket, segment)| (bucket, segment.bytes.clone()));
+        RollupState::from_segments(&self.header, segments)
+    }
+}
+
+/// The latest snapshot of every running stream, shared by the engine's
+/// streams (which publish) and its readers.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshots {
+    latest: Arc<Mutex<HashMap<String, Arc<RollupSnapshot>>>>,
+}
+
+impl Snapshots {
+    /// Publishes stream `stream`'s next snapshot: the last one with `changes` applied.
+    pub fn publish(&self, stream: &str, changes: &RollupChanges, events: u64, published_micros: i64) {
+        let previous = self.latest(stream);
+        if changes.segments.is_empty()
+            && !changes.replace_all
+            && changes.dropped_before.is_none()
+            && previous.as_ref().is_some_and(|previous| previous.events == events)
+        {
+            return;
+        }
+        // Built outside the lock: only the stream's own thread publishes under its name.
+        let next = Arc::new(RollupSnapshot::next(previous.as_deref(), changes, events, published_micros));
+        self.map().insert(stream.to_string(), next);
+    }
+
+    /// The latest snapshot of stream `stream`, while it runs.
+    pub fn latest(&self, stream: &str) -> Option<Arc<RollupSnapshot>> {
+        self.map().get(stream).cloned()
+    }
+
+    /// Stream `stream` stopped (or rebuilds): readers go back to its checkpoint.
+    pub fn withdraw(&self, stream: &str) {
+        self.map().remove(stream);
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<RollupSnapshot>>> {
+        // A snapshot is replaced whole, so a panicking holder leaves no half-made state.
+        self.latest.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rollup::{EventOrder, MetricInput};
+
+    const MINUTE: i64 = 60_000_000;
+
+    fn rollup() -> RollupState {
+        let spec = crate::model::workbook::test_stream(
+            r#"granularity = "1m"
+dimensions = ["country"]
+metrics = [{ name = "revenue", kind = "sum", field = "price" }]"#,
+        );
+        RollupState::new(&spec.rollup)
+    }
+
+    fn merge(state: &mut RollupState, minute: i64, country: &str, price: f64) {
+        let micros = minute * MINUTE;
+        let inputs = [MetricInput::Number { value: price, exact: None }];
+        state.merge(micros, &[Some(country)], &inputs, EventOrder { micros, partition: 0, offset: minute });
+    }
+
+    fn frame(state: &RollupState) -> polars::prelude::DataFrame {
+        state.to_frame().expect("frame")
+    }
+
+    #[test]
+    fn snapshots_follow_the_rollup_sharing_unchanged_buckets() {
+        let snapshots = Snapshots::default();
+        let mut state = rollup();
+        for minute in 0..10 {
+            merge(&mut state, minute, "DE", 1.0);
+        }
+        snapshots.publish("clicks", &state.encode_all().expect("encoded"), 10, 1);
+        let first = snapshots.latest("clicks").expect("published");
+        assert_eq!(frame(&first.rollup(..).expect("rollup")), frame(&state));
+
+        let _ = state.take_changes(); // as after a restore: nothing changed yet
+
+        merge(&mut state, 9, "FR", 2.0);
+        merge(&mut state, 10, "DE", 3.0);
+        state.drop_buckets_before(2 * MINUTE);
+        snapshots.publish("clicks", &state.take_changes().expect("encoded"), 12, 2);
+        let second = snapshots.latest("clicks").expect("published");
+        assert_eq!(frame(&second.rollup(..).expect("rollup")), frame(&state));
+        assert_eq!(second.rows(), state.row_count());
+        assert!(
+            Arc::ptr_eq(&first.segments[&(5 * MINUTE)].bytes, &second.segments[&(5 * MINUTE)].bytes),
+            "an unchanged bucket is shared, not encoded again"
+        );
+        assert!(!second.segments.contains_key(&MINUTE), "retention's cut reaches the snapshot");
+        assert_eq!(first.rollup(..).expect("rollup").row_count(), 10, "a reader's snapshot never changes");
+
+        merge(&mut state, 10, "IT", 4.0);
+        snapshots.publish("clicks", &state.take_changes().expect("encoded"), 13, 3);
+        let third = snapshots.latest("clicks").expect("published");
+        assert_eq!(frame(&third.rollup(..).expect("rollup")), frame(&state));
+        let unchanged = state.take_changes().expect("encoded");
+        snapshots.publish("clicks", &unchanged, 13, 4);
+        assert!(Arc::ptr_eq(&third, &snapshots.latest("clicks").expect("kept")), "nothing new, nothing published");
+
+        // A reader asking for a range gets only those buckets.
+        let recent = third.rollup(9 * MINUTE..).expect("rollup");
+        assert_eq!(recent.row_count(), 4, "DE and FR at minute 9, DE and IT at minute 10");
+
+        snapshots.withdraw("clicks");
+        assert!(snapshots.latest("clicks").is_none());
+    }
+}
