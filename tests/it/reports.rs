@@ -115,7 +115,7 @@ fn a_report_over_a_running_stream_reads_its_live_snapshot_before_any_checkpoint(
         data_dir: context.data_dir.clone(),
         workbook_id: context.workbook_id.clone(),
         // No checkpoint falls due while the test looks.
-        checkpoint_every: std::time::Duration::from_secs(3_600),
+        checkpoint_every: std::time::Duration::from_hours(1),
     };
     let engine = Engine::start(options, std::sync::Arc::new(|| {})).unwrap();
     let sources = ReportSources { context: context.clone(), live: engine.snapshots() };
@@ -126,7 +126,7 @@ fn a_report_over_a_running_stream_reads_its_live_snapshot_before_any_checkpoint(
     });
     let total_events = |answer: &DataFrame| column_total(answer, "events");
     let answer_after = |wanted: i64| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
         loop {
             while engine.try_next_event().is_some() {}
             if let Ok(answer) = run_report(&workbook, &report, &sources)
