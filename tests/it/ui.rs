@@ -750,9 +750,15 @@ fn a_derived_column_is_written_in_the_builder_and_summed() {
         (Some(tidepool::model::reports::Aggregation::Sum), Some("cents")),
         "a derived column on Measures is summed"
     );
-    step_until(&mut harness, "the preview", |h| {
+    // The live rollup is empty until the first events arrive: its one row then has no revenue.
+    step_until(&mut harness, "the preview of some revenue", |h| {
         let preview = h.state().report_builder.as_ref().and_then(|d| d.preview.as_ref());
-        preview.is_some_and(|p| p.as_ref().is_ok_and(|(answer, _)| answer.frame.height() == 1))
+        preview.is_some_and(|p| {
+            p.as_ref().is_ok_and(|(answer, _)| {
+                let revenue = answer.frame.column("revenue").ok().and_then(|c| c.f64().ok()?.get(0));
+                answer.frame.height() == 1 && revenue.is_some_and(|r| r > 0.0)
+            })
+        })
     });
     let frame = builder(&harness).preview.as_ref().unwrap().as_ref().unwrap().0.frame.clone();
     let value = |name: &str| frame.column(name).unwrap().f64().unwrap().get(0).unwrap();
