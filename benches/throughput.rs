@@ -121,11 +121,25 @@ fn peak_memory_child(count: usize) {
     }
     let (next_ms, next_write_ms, next_rows) = checkpoint(&mut ingestor);
     let _ = std::fs::remove_dir_all(&dir);
+    // (g) a reader of the live snapshot (a report, the stream view) puts the
+    // buckets it needs back together on its own thread: all, or the last hour.
+    let snapshots = tidepool::engine::snapshots::Snapshots::default();
+    let meta = tidepool::engine::snapshots::SnapshotMeta::default();
+    snapshots.publish("clicks", &ingestor.rollup.encode_all().expect("encoded"), meta);
+    let snapshot = snapshots.latest("clicks").expect("published");
+    let started = Instant::now();
+    let whole = snapshot.rollup(..).expect("the whole rollup");
+    let whole_ms = started.elapsed().as_millis();
+    let hour_start = whole.latest_bucket().unwrap_or(0) - 3_600_000_000;
+    let started = Instant::now();
+    let hour = snapshot.rollup(hour_start..).expect("the last hour");
+    let hour_ms = started.elapsed().as_millis();
     println!(
-        "{} {} {} {first_ms} {first_write_ms} {next_ms} {next_write_ms} {next_rows}",
+        "{} {} {} {first_ms} {first_write_ms} {next_ms} {next_write_ms} {next_rows} {whole_ms} {hour_ms} {}",
         peak_kb / 1024,
         ingestor.rollup.row_count(),
-        ingestor.progress.events
+        ingestor.progress.events,
+        hour.row_count()
     );
 }
 
@@ -392,6 +406,11 @@ fn main() {
         return;
     }
 
+    memory_and_checkpoints();
+}
+
+/// (e), (f) and (g), measured in a child process so its peak memory is its own.
+fn memory_and_checkpoints() {
     let peak_events =
         std::env::var("TIDEPOOL_BENCH_PEAK_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000_usize);
     let output = std::process::Command::new(std::env::current_exe().expect("exe"))
@@ -400,7 +419,20 @@ fn main() {
         .expect("memory child");
     let text = String::from_utf8_lossy(&output.stdout);
     let fields: Vec<&str> = text.split_whitespace().collect();
-    if let [peak_mb, rows, merged, first_ms, first_write_ms, next_ms, next_write_ms, next_rows] = fields[..] {
+    if let [
+        peak_mb,
+        rows,
+        merged,
+        first_ms,
+        first_write_ms,
+        next_ms,
+        next_write_ms,
+        next_rows,
+        whole_ms,
+        hour_ms,
+        hour_rows,
+    ] = fields[..]
+    {
         println!("(e) peak memory, {merged} events at 1m: {peak_mb} MB ({rows} rollup rows)");
         println!(
             "(f) first checkpoint of those rows (all of them): stream thread paused {first_ms} ms, \
@@ -409,6 +441,10 @@ fn main() {
         println!(
             "(f) the next, after a minute more of events ({next_rows} rows changed): paused {next_ms} ms, \
              written in {next_write_ms} ms"
+        );
+        println!(
+            "(g) a reader of the live snapshot puts back together the whole rollup in {whole_ms} ms, \
+             the last hour ({hour_rows} rows) in {hour_ms} ms"
         );
     } else {
         println!("(e) peak memory: child failed: {}", String::from_utf8_lossy(&output.stderr));

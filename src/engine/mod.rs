@@ -20,6 +20,7 @@ mod short_text;
 pub mod snapshots;
 pub mod store;
 pub mod stream;
+pub mod views;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::model::StreamSpec;
 pub use protocol::{
     Command, Event, HistoryLoss, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec, TableRequest,
 };
@@ -143,10 +145,11 @@ impl Drop for Engine {
 
 struct RunningStream {
     stop: Arc<AtomicBool>,
-    controls: SyncSender<stream::worker::StreamControl>,
+    spec: StreamSpec,
     handle: JoinHandle<()>,
 }
 
+#[allow(clippy::too_many_lines)] // one match over the commands
 fn supervise(
     options: &EngineOptions,
     commands: &Receiver<Command>,
@@ -154,6 +157,15 @@ fn supervise(
     snapshots: &snapshots::Snapshots,
 ) {
     let mut running: HashMap<String, RunningStream> = HashMap::new();
+    let views = match views::ViewQueries::start(snapshots.clone(), sink.clone()) {
+        Ok(views) => Some(views),
+        Err(err) => {
+            tracing::warn!("cannot start the views thread, streams will show no chart: {err}");
+            None
+        }
+    };
+    // The stream watched, and how.
+    let mut watching: Option<(String, StreamViewSpec)> = None;
     while let Ok(command) = commands.recv() {
         running.retain(|_, stream| !stream.handle.is_finished());
         match command {
@@ -161,13 +173,18 @@ fn supervise(
                 if let Some(previous) = running.remove(&spec.name) {
                     stop_and_join(previous);
                 }
+                if let (Some(views), Some((watched, view))) = (&views, &watching)
+                    && *watched == spec.name
+                {
+                    // The stream's definition may have changed under its watcher.
+                    views.watch(&spec, view.clone());
+                }
                 let stop = Arc::new(AtomicBool::new(false));
-                let (controls, control_receiver) = sync_channel(CHANNEL_CAPACITY);
                 let name = spec.name.clone();
+                let stream_spec = (*spec).clone();
                 let links = stream::worker::WorkerLinks {
                     sink: sink.clone(),
                     stop: stop.clone(),
-                    controls: control_receiver,
                     snapshots: snapshots.clone(),
                 };
                 let worker = stream::worker::StreamWorker::new(*spec, options, mode, history, links);
@@ -189,7 +206,7 @@ fn supervise(
                 };
                 match std::thread::Builder::new().name(format!("tidepool-stream-{name}")).spawn(body) {
                     Ok(handle) => {
-                        running.insert(name, RunningStream { stop, controls, handle });
+                        running.insert(name, RunningStream { stop, spec: stream_spec, handle });
                     }
                     Err(err) => sink.send(Event::StreamFailed {
                         stream: name,
@@ -203,13 +220,17 @@ fn supervise(
                 }
             }
             Command::WatchStream { stream, view } => {
-                if let Some(running) = running.get(&stream) {
-                    let _ = running.controls.try_send(stream::worker::StreamControl::Watch(view));
+                if let (Some(views), Some(running)) = (&views, running.get(&stream)) {
+                    views.watch(&running.spec, view.clone());
                 }
+                watching = Some((stream, view));
             }
             Command::UnwatchStream { stream } => {
-                if let Some(running) = running.get(&stream) {
-                    let _ = running.controls.try_send(stream::worker::StreamControl::Unwatch);
+                if watching.as_ref().is_some_and(|(watched, _)| *watched == stream) {
+                    watching = None;
+                    if let Some(views) = &views {
+                        views.unwatch();
+                    }
                 }
             }
             Command::ListTopics { brokers, client } => discover(sink, "topics", move || {
@@ -227,6 +248,7 @@ fn supervise(
             Command::Shutdown => break,
         }
     }
+    drop(views);
     for (_, stream) in running.drain() {
         stream.stop.store(true, Ordering::Relaxed);
         let _ = stream.handle.join();

@@ -81,7 +81,7 @@ pub enum TableRequest {
     },
 }
 
-/// View data of a watched stream, computed on the stream's thread.
+/// View data of a watched stream, computed on the views thread from its live snapshot.
 #[derive(Debug, Clone)]
 pub struct StreamViewData {
     pub spec: StreamViewSpec,

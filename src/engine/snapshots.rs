@@ -16,21 +16,33 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::engine::rollup::RollupState;
 use crate::engine::rollup::segments::{EncodedSegment, RollupChanges};
+use crate::engine::stream::quarantine::QuarantinedRecord;
 
 /// One stream's rollup as of one moment: its buckets, encoded.
 #[derive(Debug)]
 pub struct RollupSnapshot {
     header: Vec<u8>,
     segments: BTreeMap<i64, EncodedSegment>,
-    /// Events counted into the rollup when it was published.
-    pub events: u64,
+    pub meta: SnapshotMeta,
+}
+
+/// What a snapshot says besides its rows.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotMeta {
+    /// Messages counted (events and quarantined ones) when it was published.
+    pub counted: u64,
     /// When it was published, µs since the epoch (UTC).
     pub published_micros: i64,
+    /// The rollup of a changed definition still being rebuilt: the stream's
+    /// view shows it, reports read the old rollup's checkpoint until it replaces it.
+    pub rebuilding: bool,
+    /// The latest quarantined records, oldest first.
+    pub recent_quarantine: Arc<[QuarantinedRecord]>,
 }
 
 impl RollupSnapshot {
     /// The previous snapshot (if any) with `changes` applied.
-    fn next(previous: Option<&Self>, changes: &RollupChanges, events: u64, published_micros: i64) -> Self {
+    fn next(previous: Option<&Self>, changes: &RollupChanges, meta: SnapshotMeta) -> Self {
         let mut segments = match previous {
             Some(previous) if !changes.replace_all => previous.segments.clone(),
             _ => BTreeMap::new(),
@@ -39,7 +51,7 @@ impl RollupSnapshot {
             segments = segments.split_off(&cutoff);
         }
         segments.extend(changes.segments.iter().map(|segment| (segment.bucket, segment.clone())));
-        Self { header: changes.header.clone(), segments, events, published_micros }
+        Self { header: changes.header.clone(), segments, meta }
     }
 
     /// Rollup rows in the snapshot.
@@ -63,24 +75,33 @@ pub struct Snapshots {
 }
 
 impl Snapshots {
-    /// Publishes stream `stream`'s next snapshot: the last one with `changes` applied.
-    pub fn publish(&self, stream: &str, changes: &RollupChanges, events: u64, published_micros: i64) {
+    /// Publishes stream `stream`'s next snapshot: the last one with `changes`
+    /// applied (nothing when nothing changed).
+    pub fn publish(&self, stream: &str, changes: &RollupChanges, meta: SnapshotMeta) {
         let previous = self.latest(stream);
         if changes.segments.is_empty()
             && !changes.replace_all
             && changes.dropped_before.is_none()
-            && previous.as_ref().is_some_and(|previous| previous.events == events)
+            && previous.as_ref().is_some_and(|previous| {
+                previous.meta.counted == meta.counted && previous.meta.rebuilding == meta.rebuilding
+            })
         {
             return;
         }
         // Built outside the lock: only the stream's own thread publishes under its name.
-        let next = Arc::new(RollupSnapshot::next(previous.as_deref(), changes, events, published_micros));
+        let next = Arc::new(RollupSnapshot::next(previous.as_deref(), changes, meta));
         self.map().insert(stream.to_string(), next);
     }
 
     /// The latest snapshot of stream `stream`, while it runs.
     pub fn latest(&self, stream: &str) -> Option<Arc<RollupSnapshot>> {
         self.map().get(stream).cloned()
+    }
+
+    /// The latest snapshot of the rollup stream `stream` serves: none while a
+    /// changed definition is rebuilt (its checkpoint holds the rollup served).
+    pub fn serving(&self, stream: &str) -> Option<Arc<RollupSnapshot>> {
+        self.latest(stream).filter(|snapshot| !snapshot.meta.rebuilding)
     }
 
     /// Stream `stream` stopped (or rebuilds): readers go back to its checkpoint.
@@ -116,6 +137,10 @@ metrics = [{ name = "revenue", kind = "sum", field = "price" }]"#,
         state.merge(micros, &[Some(country)], &inputs, EventOrder { micros, partition: 0, offset: minute });
     }
 
+    fn counted(counted: u64) -> SnapshotMeta {
+        SnapshotMeta { counted, ..SnapshotMeta::default() }
+    }
+
     fn frame(state: &RollupState) -> polars::prelude::DataFrame {
         state.to_frame().expect("frame")
     }
@@ -127,7 +152,7 @@ metrics = [{ name = "revenue", kind = "sum", field = "price" }]"#,
         for minute in 0..10 {
             merge(&mut state, minute, "DE", 1.0);
         }
-        snapshots.publish("clicks", &state.encode_all().expect("encoded"), 10, 1);
+        snapshots.publish("clicks", &state.encode_all().expect("encoded"), counted(10));
         let first = snapshots.latest("clicks").expect("published");
         assert_eq!(frame(&first.rollup(..).expect("rollup")), frame(&state));
 
@@ -136,7 +161,7 @@ metrics = [{ name = "revenue", kind = "sum", field = "price" }]"#,
         merge(&mut state, 9, "FR", 2.0);
         merge(&mut state, 10, "DE", 3.0);
         state.drop_buckets_before(2 * MINUTE);
-        snapshots.publish("clicks", &state.take_changes().expect("encoded"), 12, 2);
+        snapshots.publish("clicks", &state.take_changes().expect("encoded"), counted(12));
         let second = snapshots.latest("clicks").expect("published");
         assert_eq!(frame(&second.rollup(..).expect("rollup")), frame(&state));
         assert_eq!(second.rows(), state.row_count());
@@ -148,16 +173,21 @@ metrics = [{ name = "revenue", kind = "sum", field = "price" }]"#,
         assert_eq!(first.rollup(..).expect("rollup").row_count(), 10, "a reader's snapshot never changes");
 
         merge(&mut state, 10, "IT", 4.0);
-        snapshots.publish("clicks", &state.take_changes().expect("encoded"), 13, 3);
+        snapshots.publish("clicks", &state.take_changes().expect("encoded"), counted(13));
         let third = snapshots.latest("clicks").expect("published");
         assert_eq!(frame(&third.rollup(..).expect("rollup")), frame(&state));
         let unchanged = state.take_changes().expect("encoded");
-        snapshots.publish("clicks", &unchanged, 13, 4);
+        snapshots.publish("clicks", &unchanged, counted(13));
         assert!(Arc::ptr_eq(&third, &snapshots.latest("clicks").expect("kept")), "nothing new, nothing published");
 
         // A reader asking for a range gets only those buckets.
         let recent = third.rollup(9 * MINUTE..).expect("rollup");
         assert_eq!(recent.row_count(), 4, "DE and FR at minute 9, DE and IT at minute 10");
+
+        let rebuilding = SnapshotMeta { rebuilding: true, ..counted(13) };
+        snapshots.publish("clicks", &state.take_changes().expect("encoded"), rebuilding);
+        assert!(snapshots.latest("clicks").is_some_and(|latest| latest.meta.rebuilding));
+        assert!(snapshots.serving("clicks").is_none(), "a rollup being rebuilt is not the one served");
 
         snapshots.withdraw("clicks");
         assert!(snapshots.latest("clicks").is_none());

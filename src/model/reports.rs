@@ -57,9 +57,13 @@ pub struct ReportSpec {
 pub struct ChartSpec {
     #[serde(default)]
     pub kind: ChartKind,
-    /// The measure on the y-axis (the first measure unless named).
+    /// The measure on the y-axis (the first measure unless named); of a pie,
+    /// the slices' sizes; of a heatmap, the colour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub y: Option<String>,
+    /// A scatter's measure across (the second measure unless named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
     /// The `group_by` field whose values are the lines (the first unless
     /// named); of bars, the bars side by side (or stacked) per category (none unless named).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,7 +77,9 @@ pub struct ChartSpec {
 }
 
 /// The kinds of chart a report can be: over time (lines, areas), per value of
-/// a field (bars), one number with its trend, or the table alone.
+/// a field (bars), parts of a whole (pie, donut), one measure against another
+/// (scatter), a measure as colour over two fields or a field and time
+/// (heatmap), one number with its trend, or the table alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChartKind {
@@ -81,18 +87,36 @@ pub enum ChartKind {
     Line,
     Area,
     Bar,
+    Pie,
+    Donut,
+    Scatter,
+    Heatmap,
     BigNumber,
     Table,
 }
 
 impl ChartKind {
-    pub const ALL: [Self; 5] = [Self::Line, Self::Area, Self::Bar, Self::BigNumber, Self::Table];
+    pub const ALL: [Self; 9] = [
+        Self::Line,
+        Self::Area,
+        Self::Bar,
+        Self::Pie,
+        Self::Donut,
+        Self::Scatter,
+        Self::Heatmap,
+        Self::BigNumber,
+        Self::Table,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Self::Line => "Line",
             Self::Area => "Area",
             Self::Bar => "Bar",
+            Self::Pie => "Pie",
+            Self::Donut => "Donut",
+            Self::Scatter => "Scatter",
+            Self::Heatmap => "Heatmap",
             Self::BigNumber => "Big number",
             Self::Table => "Table",
         }
@@ -110,11 +134,41 @@ impl ReportSpec {
     }
 
     /// Why the report's `chart` cannot be drawn.
-    fn chart_problems(&self) -> Vec<String> {
+    fn chart_problems(&self, stream: Option<&StreamSpec>) -> Vec<String> {
         let Some(chart) = &self.chart else { return Vec::new() };
         let mut problems = Vec::new();
         {
             match chart.kind {
+                ChartKind::Pie | ChartKind::Donut if self.time.is_some() => problems.push(
+                    "chart: a pie shows the parts of one whole; over time draw stacked areas, or remove `time`".into(),
+                ),
+                ChartKind::Pie | ChartKind::Donut if self.group_by.is_empty() => {
+                    problems.push("chart: a pie needs a group_by field for its slices".into());
+                }
+                ChartKind::Pie | ChartKind::Donut => {
+                    if let Some(measure) = self.chart_measure()
+                        && !measure.adds_up(stream)
+                    {
+                        problems.push(format!(
+                            "chart: a pie shows parts of a whole, so its measure must add up (a count or a sum); \
+                             `{}` does not — draw bars",
+                            measure.name
+                        ));
+                    }
+                }
+                ChartKind::Scatter if self.measures.len() < 2 => problems
+                    .push("chart: a scatter draws one measure against another; give the report a second measure".into()),
+                ChartKind::Heatmap if self.time.is_none() && self.group_by.len() < 2 => problems.push(
+                    "chart: a heatmap needs two things to cross: `time` and a group_by field, or two group_by fields".into(),
+                ),
+                ChartKind::Heatmap if self.group_by.is_empty() => {
+                    problems.push("chart: a heatmap over time needs a group_by field for its rows".into());
+                }
+                ChartKind::Heatmap if self.group_by.len() + usize::from(self.time.is_some()) > 2 => problems.push(
+                    "chart: a heatmap crosses exactly two things (`time` and a group_by field, or two group_by fields); \
+                     the report groups by more — remove one"
+                        .into(),
+                ),
                 ChartKind::Line | ChartKind::Area if self.time.is_none() => problems.push(
                     "chart: lines and areas are drawn over time; give the report `time = { grain = \"1h\" }`, or draw bars or a table".into(),
                 ),
@@ -132,6 +186,19 @@ impl ReportSpec {
             if (chart.stacked || chart.horizontal) && chart.kind != ChartKind::Bar {
                 problems.push("chart: `stacked` and `horizontal` are for bars".into());
             }
+            if let Some(x) = &chart.x {
+                if chart.kind != ChartKind::Scatter {
+                    problems.push("chart: `x` is a scatter's measure across".into());
+                } else if !self.measures.iter().any(|m| &m.name == x) {
+                    problems.push(format!("chart: `x = \"{x}\"` names no measure of the report"));
+                }
+            }
+            if chart.kind == ChartKind::Scatter
+                && let (Some(x), Some(y)) = (self.chart_x_measure(), self.chart_measure())
+                && x.name == y.name
+            {
+                problems.push(format!("chart: a scatter draws two different measures; `{}` is on both axes", x.name));
+            }
             if let Some(y) = &chart.y
                 && !self.measures.iter().any(|m| &m.name == y)
             {
@@ -144,6 +211,16 @@ impl ReportSpec {
             }
         }
         problems
+    }
+
+    /// A scatter's measure across: `x`, else the first measure that is not on the y-axis.
+    pub fn chart_x_measure(&self) -> Option<&MeasureSpec> {
+        let chart = self.chart_or_default();
+        if let Some(name) = &chart.x {
+            return self.measures.iter().find(|m| &m.name == name);
+        }
+        let y = self.chart_measure().map(|m| m.name.as_str());
+        self.measures.iter().find(|m| Some(m.name.as_str()) != y)
     }
 
     /// The measure a chart draws.
@@ -161,7 +238,7 @@ impl ReportSpec {
         let chart = self.chart_or_default();
         match chart.series {
             Some(name) => self.group_by.iter().find(|g| **g == name).map(String::as_str),
-            None if chart.kind == ChartKind::Bar => None,
+            None if matches!(chart.kind, ChartKind::Bar | ChartKind::Scatter) => None,
             None => self.group_by.first().map(String::as_str),
         }
     }
@@ -535,7 +612,7 @@ impl ReportSpec {
                 ));
             }
         }
-        problems.extend(self.chart_problems());
+        problems.extend(self.chart_problems(stream));
         for filter in &self.filters {
             let scalar = matches!(
                 filter.value,
@@ -585,6 +662,18 @@ impl ReportSpec {
 }
 
 impl MeasureSpec {
+    /// Whether the measure's values over parts add up to its value over the
+    /// whole (counts and sums), so that parts of it make a whole.
+    pub fn adds_up(&self, stream: Option<&StreamSpec>) -> bool {
+        match (&self.metric, self.agg) {
+            (Some(metric), _) => stream
+                .and_then(|stream| stream.rollup.metrics.iter().find(|m| &m.name == metric))
+                .is_some_and(|m| matches!(m.kind, MetricKind::Count | MetricKind::Sum)),
+            (None, Some(agg)) => matches!(agg, Aggregation::Count | Aggregation::Sum),
+            (None, None) => false,
+        }
+    }
+
     fn problems(&self, stream: Option<&StreamSpec>, derived: &[&str]) -> Vec<String> {
         let mut problems = Vec::new();
         match (&self.metric, self.agg, stream) {

@@ -52,6 +52,8 @@ pub struct ReportState {
     pub joins: Vec<JoinStats>,
     /// When the shown answer was computed (local time).
     pub computed_at: Option<chrono::DateTime<chrono::Local>>,
+    /// Whether the computation running or last started reads a running stream's live rollup.
+    pub live: bool,
     pub error: Option<String>,
     /// The size and look of the chart's PNG export.
     pub png: crate::ui::png::PngOptions,
@@ -70,6 +72,7 @@ impl ReportState {
             cut_at: None,
             joins: Vec::new(),
             computed_at: None,
+            live: false,
             error: None,
             png: crate::ui::png::PngOptions::default(),
             computing: None,
@@ -88,6 +91,7 @@ impl ReportState {
             self.error = Some(format!("the workbook has no report `{}` any more", self.name));
             return;
         };
+        self.live = sources.live.serving(&report.from).is_some();
         let (workbook, sources) = (workbook.clone(), sources.clone());
         self.started = Instant::now();
         self.computing = Some(Pending::spawn("tidepool-report", wake.clone(), move || {
@@ -131,5 +135,5 @@ impl ReportState {
 /// How often `report` is recomputed while shown: every second when it reads a
 /// running stream's live rollup, else every few seconds.
 pub fn refresh_every(report: &ReportSpec, sources: &ReportSources) -> Duration {
-    if sources.live.latest(&report.from).is_some() { LIVE_REFRESH_EVERY } else { REFRESH_EVERY }
+    if sources.live.serving(&report.from).is_some() { LIVE_REFRESH_EVERY } else { REFRESH_EVERY }
 }

@@ -158,6 +158,70 @@ fn the_demo_reports_revenue_per_category_and_in_euros() {
     assert!(orders > 0 && revenue >= orders as f64 * 4.99 && revenue <= orders as f64 * 4.0 * 254.99, "{answer}");
 }
 
+/// The demo's donut, heatmap and scatter: each drawn from its answer, with
+/// the numbers the answer holds (shares of the revenue, every minute of the
+/// half hour, one point per country).
+#[test]
+fn the_demo_draws_a_donut_a_heatmap_and_a_scatter_from_their_answers() {
+    use tidepool::engine::chart::ReportChart;
+    let (_turn, mut harness) = demo_window();
+    step_until(&mut harness, "the countries table", |h| h.query_by_label_contains("version 1 · 12 rows").is_some());
+    let chart_of = |harness: &mut Harness<'static, TidepoolApp>, name: &str| {
+        // Six reports: the last ones are below the left panel's fold.
+        harness.get_by_label(name).scroll_to_me();
+        // Scrolling is animated: click once the row has stopped moving.
+        let mut at = harness.get_by_label(name).rect();
+        for _ in 0..60 {
+            harness.step();
+            let now = harness.get_by_label(name).rect();
+            if now == at {
+                break;
+            }
+            at = now;
+        }
+        harness.get_by_label(name).click();
+        let answer = report_answer(harness, name);
+        step_until(harness, &format!("the chart of {name}"), |h| {
+            h.state().session.as_ref().and_then(|s| s.report.as_ref()).is_some_and(|r| r.chart.is_some())
+        });
+        let report = harness.state().session.as_ref().and_then(|s| s.report.as_ref()).unwrap();
+        assert_eq!(report.chart_error, None, "{name}");
+        (answer, report.chart.clone().unwrap())
+    };
+
+    let (answer, chart) = chart_of(&mut harness, "revenue_share_by_region");
+    let ReportChart::Pie(pie) = chart else { panic!("a donut: {chart:?}") };
+    let revenue: f64 = answer.column("revenue").unwrap().f64().unwrap().iter().flatten().sum();
+    assert!(pie.donut && (pie.total - revenue).abs() < 1e-6 * revenue.max(1.0), "{} vs {revenue}", pie.total);
+    let shares: f64 = pie.slices.iter().map(|slice| slice.share).sum();
+    assert!((shares - 1.0).abs() < 1e-9, "the slices make the whole: {shares}");
+    step_until_shown(&mut harness, "revenue by region");
+
+    let (answer, chart) = chart_of(&mut harness, "activity_heatmap");
+    let ReportChart::Heatmap(map) = chart else { panic!("a heatmap: {chart:?}") };
+    assert!((30..=31).contains(&map.columns.len()), "a column per minute of the half hour: {}", map.columns.len());
+    let types = answer.column("type").unwrap().str().unwrap().clone();
+    let distinct: std::collections::HashSet<&str> = types.iter().flatten().collect();
+    assert_eq!(map.rows.len(), distinct.len() + usize::from(types.null_count() > 0), "a row per event type");
+    let drawn: f64 = map.cells.iter().flatten().flatten().sum();
+    let events: i64 = answer.column("events").unwrap().i64().unwrap().iter().flatten().sum();
+    assert!(drawn <= events as f64 && drawn > 0.0, "the cells draw the answer's whole minutes: {drawn} of {events}");
+
+    let (answer, chart) = chart_of(&mut harness, "countries_compared");
+    let ReportChart::Scatter(scatter) = chart else { panic!("a scatter: {chart:?}") };
+    let points: usize = scatter.series.iter().map(|s| s.points.len()).sum();
+    let placed = answer
+        .column("revenue")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .zip(answer.column("visitors").unwrap().i64().unwrap().iter());
+    let placed = placed.filter(|(revenue, visitors)| revenue.is_some() && visitors.is_some()).count();
+    assert_eq!((points, scatter.left_out), (placed, answer.height() - placed), "a point per country with both values");
+    assert_eq!((scatter.x_label.as_str(), scatter.y_label.as_str()), ("visitors", "revenue"));
+}
+
 /// Steps until the report `name` shown has an answer, and returns it.
 fn report_answer(harness: &mut Harness<'static, TidepoolApp>, name: &str) -> polars::prelude::DataFrame {
     // Until the stream's first checkpoint the report says it has no rollup yet.

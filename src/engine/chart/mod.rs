@@ -9,6 +9,9 @@
 
 pub mod bars;
 pub mod big_number;
+pub mod heatmap;
+pub mod pie;
+pub mod scatter;
 
 use chrono::{DateTime, Datelike, NaiveDate};
 
@@ -78,6 +81,9 @@ pub enum ReportChart {
     Time(TimeChart),
     Bars(bars::BarChart),
     Number(big_number::BigNumber),
+    Pie(pie::PieChart),
+    Scatter(scatter::ScatterChart),
+    Heatmap(heatmap::Heatmap),
 }
 
 impl ReportChart {

@@ -2,14 +2,19 @@
 //! one line per value of its series field — largest total first, "other"
 //! last —, the chosen measure on the y-axis with the empty-bucket rule of
 //! what it measures), as bars (one per value of its category field, per
-//! series value side by side or stacked), or as one big number with its
-//! trend. Runs beside the computation, never on the UI thread.
+//! series value side by side or stacked), as a pie (a slice per value), a
+//! scatter (a point per row, one measure against another), a heatmap (a
+//! series field down, time or another field across), or as one big number
+//! with its trend. Runs beside the computation, never on the UI thread.
 
 use polars::prelude::{DataFrame, DataType, TimeUnit};
 
 use super::OTHER;
 use crate::engine::chart::bars::{BarChart, BarSeries};
 use crate::engine::chart::big_number::BigNumber;
+use crate::engine::chart::heatmap::{HeatColumns, Heatmap};
+use crate::engine::chart::pie::PieChart;
+use crate::engine::chart::scatter::{ScatterChart, ScatterPoint, ScatterSeries};
 use crate::engine::chart::{
     ChartSeries, EmptyBuckets, ReportChart, TimeChart, bucket_floor, bucket_step, first_whole_bucket, grain_words,
 };
@@ -37,6 +42,9 @@ pub fn report_chart(
             Ok(time_chart(stream, report, measure, answer, now_micros)?.map(ReportChart::Time))
         }
         ChartKind::Bar => Ok(bar_chart(stream, report, measure, answer)?.map(ReportChart::Bars)),
+        ChartKind::Pie | ChartKind::Donut => Ok(pie_chart(stream, report, measure, answer)?.map(ReportChart::Pie)),
+        ChartKind::Scatter => Ok(scatter_chart(stream, report, measure, answer)?.map(ReportChart::Scatter)),
+        ChartKind::Heatmap => Ok(heatmap(stream, report, measure, answer, now_micros)?.map(ReportChart::Heatmap)),
         ChartKind::BigNumber => {
             if let Some(trend) = time_chart(stream, report, measure, answer, now_micros)? {
                 return Ok(Some(ReportChart::Number(BigNumber::of_trend(measure.name.clone(), trend))));
@@ -59,14 +67,7 @@ fn time_chart(
 ) -> Result<Option<TimeChart>, String> {
     let chart = report.chart_or_default();
     let Some(time) = &report.time else { return Ok(None) };
-    let times = answer.column(time.field_name()).map_err(failed("the time field"))?;
-    let times = match times.dtype() {
-        DataType::Datetime(_, zone) => times.cast(&DataType::Datetime(TimeUnit::Microseconds, zone.clone())),
-        _ => times.cast(&DataType::Datetime(TimeUnit::Microseconds, None)),
-    }
-    .and_then(|c| c.to_physical_repr().cast(&DataType::Int64))
-    .map_err(failed("the time field"))?;
-    let times = times.i64().map_err(failed("the time field"))?;
+    let times = time_values(answer, time.field_name())?;
     let values = measure_values(answer, measure)?;
     let series_field = report.chart_series_field();
     let labels = match series_field {
@@ -78,7 +79,7 @@ fn time_chart(
     let mut by_label: std::collections::BTreeMap<&str, Vec<(i64, f64)>> = std::collections::BTreeMap::new();
     for (row, label) in labels.iter().enumerate() {
         // A bucket cut by the start of the range holds only part of its time: left out.
-        if let (Some(time), Some(value)) = (times.get(row), values.get(row))
+        if let (Some(Some(time)), Some(value)) = (times.get(row).copied(), values.get(row))
             && first_whole.is_none_or(|first| time >= first)
         {
             by_label.entry(label.as_str()).or_default().push((time, value));
@@ -182,6 +183,209 @@ fn bar_chart(
         horizontal: chart.horizontal,
         series: bars,
     }))
+}
+
+/// `answer` as a pie: a slice per value of its series field (the first
+/// `group_by` field unless named), rows of the same value added up.
+fn pie_chart(
+    stream: Option<&StreamSpec>,
+    report: &ReportSpec,
+    measure: &MeasureSpec,
+    answer: &DataFrame,
+) -> Result<Option<PieChart>, String> {
+    let Some(field) = report.chart_series_field() else { return Ok(None) };
+    let labels = labels_of(answer, field)?;
+    let values = measure_values(answer, measure)?;
+    let own_other = report.top.as_ref().is_some_and(|top| top.field == field);
+    let mut parts: Vec<(String, f64, bool)> = Vec::new();
+    for (row, label) in labels.into_iter().enumerate() {
+        let value = values.get(row).unwrap_or(0.0);
+        if let Some((_, total, _)) = parts.iter_mut().find(|(known, _, _)| *known == label) {
+            *total += value;
+        } else {
+            let is_other = own_other && label == OTHER;
+            parts.push((label, value, is_other));
+        }
+    }
+    let integral = measure_rules(stream, measure.metric.as_deref(), measure.agg).1;
+    let donut = report.chart_or_default().kind == ChartKind::Donut;
+    PieChart::of(parts, measure.name.clone(), field.to_string(), integral, donut).map(Some)
+}
+
+/// `answer` as a scatter: a point per row, the x measure across and the y
+/// measure up, one colour per value of the series field when one is named.
+fn scatter_chart(
+    stream: Option<&StreamSpec>,
+    report: &ReportSpec,
+    y_measure: &MeasureSpec,
+    answer: &DataFrame,
+) -> Result<Option<ScatterChart>, String> {
+    let Some(x_measure) = report.chart_x_measure() else { return Ok(None) };
+    let (xs, ys) = (measure_values(answer, x_measure)?, measure_values(answer, y_measure)?);
+    let series_field = report.chart_series_field();
+    let key_fields: Vec<&str> = report
+        .time
+        .iter()
+        .map(crate::model::reports::TimeGrouping::field_name)
+        .chain(report.group_by.iter().map(String::as_str))
+        .collect();
+    let keys: Vec<Vec<String>> = key_fields.iter().map(|field| labels_of(answer, field)).collect::<Result<_, _>>()?;
+    let series_of_rows = match series_field {
+        Some(field) => labels_of(answer, field)?,
+        None => vec![y_measure.name.clone(); answer.height()],
+    };
+    let mut series: Vec<ScatterSeries> = Vec::new();
+    let mut left_out = 0;
+    for (row, label) in series_of_rows.into_iter().enumerate() {
+        let (Some(x), Some(y)) = (xs.get(row), ys.get(row)) else {
+            left_out += 1;
+            continue;
+        };
+        let name = keys.iter().map(|values| values[row].as_str()).collect::<Vec<_>>().join(" · ");
+        let point = ScatterPoint { x, y, label: name };
+        if let Some(known) = series.iter_mut().find(|s| s.label == label) {
+            known.points.push(point);
+        } else {
+            let is_other =
+                label == OTHER && report.top.as_ref().is_some_and(|top| Some(top.field.as_str()) == series_field);
+            series.push(ScatterSeries { label, is_other, points: vec![point] });
+        }
+    }
+    series.sort_by(|a, b| a.is_other.cmp(&b.is_other).then(b.points.len().cmp(&a.points.len())));
+    Ok(Some(ScatterChart {
+        x_label: x_measure.name.clone(),
+        y_label: y_measure.name.clone(),
+        x_integral: measure_rules(stream, x_measure.metric.as_deref(), x_measure.agg).1,
+        y_integral: measure_rules(stream, y_measure.metric.as_deref(), y_measure.agg).1,
+        series,
+        left_out,
+    }))
+}
+
+/// `answer` as a heatmap: a row per value of the series field, a column per
+/// time bucket of the span (every one: quiet buckets read as the measure's
+/// empty-bucket rule says) or per value of the category field.
+fn heatmap(
+    stream: Option<&StreamSpec>,
+    report: &ReportSpec,
+    measure: &MeasureSpec,
+    answer: &DataFrame,
+    now_micros: i64,
+) -> Result<Option<Heatmap>, String> {
+    let Some(row_field) = report.chart_series_field() else { return Ok(None) };
+    let (empty, integral) = measure_rules(stream, measure.metric.as_deref(), measure.agg);
+    let row_labels = labels_of(answer, row_field)?;
+    let values = measure_values(answer, measure)?;
+    let columns = match &report.time {
+        Some(time) => time_columns(stream, report, measure, answer, now_micros, time)?,
+        None => category_columns(report, answer, &values)?,
+    };
+    let Some((columns, column_label, column_of_row)) = columns else { return Ok(None) };
+    let rows = ordered_by_total(&row_labels, &values, true, is_own_other(report, row_field));
+    let empty_cell = match empty {
+        crate::engine::chart::EmptyBuckets::Zero if matches!(columns, HeatColumns::Times { .. }) => Some(0.0),
+        _ => None,
+    };
+    let mut cells = vec![vec![empty_cell; columns.len()]; rows.len()];
+    for (row, label) in row_labels.iter().enumerate() {
+        if let (Some(r), Some(Some(c)), Some(value)) =
+            (rows.iter().position(|name| name == label), column_of_row.get(row), values.get(row))
+        {
+            // One answer row per cell: the report's checks allow no further group_by field.
+            cells[r][*c] = Some(value);
+        }
+    }
+    Ok(Some(Heatmap {
+        columns,
+        column_label,
+        rows,
+        row_label: row_field.to_string(),
+        value_label: measure.name.clone(),
+        integral,
+        cells,
+    }))
+}
+
+/// A heatmap's columns, their label and each answer row's column.
+type HeatColumnsOfRows = (HeatColumns, String, Vec<Option<usize>>);
+
+/// A column per bucket of the span, from its first whole bucket (one the
+/// range's start cuts would read low).
+fn time_columns(
+    stream: Option<&StreamSpec>,
+    report: &ReportSpec,
+    measure: &MeasureSpec,
+    answer: &DataFrame,
+    now_micros: i64,
+    time: &crate::model::reports::TimeGrouping,
+) -> Result<Option<HeatColumnsOfRows>, String> {
+    let Some(trend) = time_chart(stream, report, measure, answer, now_micros)? else { return Ok(None) };
+    let times = time_values(answer, time.field_name())?;
+    let mut starts = Vec::new();
+    let mut bucket = trend.first_bucket();
+    while bucket < trend.end_micros && starts.len() < MAX_HEAT_COLUMNS {
+        starts.push(bucket);
+        bucket = bucket_step(time.grain, bucket, 1);
+    }
+    let column_of = times.iter().map(|t| t.and_then(|t| starts.binary_search(&t).ok())).collect();
+    let columns = HeatColumns::Times { grain: time.grain, starts, utc_offset_seconds: trend.utc_offset_seconds };
+    Ok(Some((columns, time.field_name().to_string(), column_of)))
+}
+
+/// A column per value of the category field, largest first unless the report sorts.
+fn category_columns(
+    report: &ReportSpec,
+    answer: &DataFrame,
+    values: &polars::prelude::Float64Chunked,
+) -> Result<Option<HeatColumnsOfRows>, String> {
+    let Some(field) = report.chart_category_field() else { return Ok(None) };
+    let labels = labels_of(answer, field)?;
+    let names = ordered_by_total(&labels, values, report.sort.is_empty(), is_own_other(report, field));
+    let column_of = labels.iter().map(|label| names.iter().position(|name| name == label)).collect();
+    Ok(Some((HeatColumns::Categories(names), field.to_string(), column_of)))
+}
+
+/// At most this many time columns in a heatmap (a finer grain over a long span is cut at its start).
+const MAX_HEAT_COLUMNS: usize = 2_000;
+
+/// Whether `field`'s value "other" is the report's merge of the values outside its top N.
+fn is_own_other(report: &ReportSpec, field: &str) -> bool {
+    report.top.as_ref().is_some_and(|top| top.field == field)
+}
+
+/// The distinct `labels`, largest total of `values` first (when `by_size`,
+/// else in order of appearance), a report's own "other" last.
+fn ordered_by_total(
+    labels: &[String],
+    values: &polars::prelude::Float64Chunked,
+    by_size: bool,
+    own_other: bool,
+) -> Vec<String> {
+    let mut totals: Vec<(String, f64)> = Vec::new();
+    for (row, label) in labels.iter().enumerate() {
+        let value = values.get(row).unwrap_or(0.0).abs();
+        match totals.iter_mut().find(|(known, _)| known == label) {
+            Some((_, total)) => *total += value,
+            None => totals.push((label.clone(), value)),
+        }
+    }
+    let last = |label: &str| own_other && label == OTHER;
+    if by_size {
+        totals.sort_by(|a, b| last(&a.0).cmp(&last(&b.0)).then(b.1.total_cmp(&a.1)));
+    }
+    totals.into_iter().map(|(label, _)| label).collect()
+}
+
+/// The time field's values as µs since the epoch.
+fn time_values(answer: &DataFrame, field: &str) -> Result<Vec<Option<i64>>, String> {
+    let times = answer.column(field).map_err(failed("the time field"))?;
+    let times = match times.dtype() {
+        DataType::Datetime(_, zone) => times.cast(&DataType::Datetime(TimeUnit::Microseconds, zone.clone())),
+        _ => times.cast(&DataType::Datetime(TimeUnit::Microseconds, None)),
+    }
+    .and_then(|c| c.to_physical_repr().cast(&DataType::Int64))
+    .map_err(failed("the time field"))?;
+    Ok(times.i64().map_err(failed("the time field"))?.iter().collect())
 }
 
 /// The measure's column as decimals.

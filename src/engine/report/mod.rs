@@ -133,7 +133,7 @@ pub fn run_report(
     }
     let now = now_micros();
     if workbook.stream(&report.from).is_some() {
-        if let Some(snapshot) = sources.live.latest(&report.from) {
+        if let Some(snapshot) = sources.live.serving(&report.from) {
             let rollup = snapshot
                 .rollup(buckets_needed(report, now))
                 .map_err(|why| ImportError::Source(format!("the live rollup of stream `{}`: {why}", report.from)))?;

@@ -542,3 +542,114 @@ chart = { kind = "big_number" }"#,
     assert_eq!((big.value, big.integral), (Some(1.0), true), "minute 2 is filling: minute 1 had one event");
     assert_eq!(big.change(), Some(-0.5), "against minute 0's two events");
 }
+
+fn shop_stream() -> crate::model::StreamSpec {
+    crate::model::workbook::test_stream(
+        r#"granularity = "1m"
+dimensions = ["country", "device"]
+metrics = [
+  { name = "events", kind = "count" },
+  { name = "revenue", kind = "sum", field = "price" },
+  { name = "avg_price", kind = "mean", field = "price" },
+  { name = "users", kind = "approx_distinct", field = "user" },
+]"#,
+    )
+}
+
+#[test]
+fn a_pie_shares_out_revenue_per_region_and_refuses_a_measure_that_does_not_add_up() {
+    let state =
+        rollup(&[(0, "DE", "mobile", 10.0, "u1"), (0, "FR", "desktop", 20.0, "u2"), (1, "US", "mobile", 90.0, "u3")]);
+    let stream = shop_stream();
+    let spec = report(
+        r#"name = "pie"
+from = "s"
+joins = [{ with = "countries", on = { country = "code" } }]
+group_by = ["region"]
+measures = [{ name = "revenue", metric = "revenue" }, { name = "users", metric = "users" }]
+chart = { kind = "donut", y = "revenue" }"#,
+    );
+    let datasets =
+        crate::model::reports::Datasets { streams: std::slice::from_ref(&stream), imports: vec!["countries"] };
+    assert_eq!(spec.problems(&datasets), Vec::<String>::new());
+    let answer = compute(&spec, Base::Stream(&state), &countries(), 0).unwrap().frame;
+    let Ok(Some(ReportChart::Pie(pie))) = chart::report_chart(Some(&stream), &spec, &answer, 0) else {
+        panic!("a pie expected")
+    };
+    let slices: Vec<(&str, f64, f64)> = pie.slices.iter().map(|s| (s.label.as_str(), s.value, s.share)).collect();
+    assert_eq!(slices, [("NA", 90.0, 0.75), ("EU", 30.0, 0.25)]);
+    assert!(pie.donut && (pie.total - 120.0).abs() < 1e-9);
+
+    let mut of_users = spec.clone();
+    of_users.chart = Some(crate::model::reports::ChartSpec {
+        kind: crate::model::reports::ChartKind::Pie,
+        y: Some("users".into()),
+        ..Default::default()
+    });
+    let problems = of_users.problems(&datasets);
+    assert!(problems.iter().any(|p| p.contains("must add up") && p.contains("`users`")), "{problems:?}");
+}
+
+#[test]
+fn a_scatter_puts_one_point_per_country_with_its_two_measures() {
+    let state =
+        rollup(&[(0, "DE", "mobile", 10.0, "u1"), (0, "DE", "desktop", 30.0, "u2"), (1, "US", "mobile", 5.0, "u3")]);
+    let stream = shop_stream();
+    let spec = report(
+        r#"name = "scatter"
+from = "s"
+group_by = ["country"]
+measures = [{ name = "revenue", metric = "revenue" }, { name = "avg_price", metric = "avg_price" }]
+chart = { kind = "scatter", x = "avg_price", y = "revenue" }"#,
+    );
+    let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new(), 0).unwrap().frame;
+    let Ok(Some(ReportChart::Scatter(scatter))) = chart::report_chart(Some(&stream), &spec, &answer, 0) else {
+        panic!("a scatter expected")
+    };
+    assert_eq!((scatter.x_label.as_str(), scatter.y_label.as_str()), ("avg_price", "revenue"));
+    let mut points: Vec<(String, f64, f64)> =
+        scatter.series.iter().flat_map(|s| &s.points).map(|p| (p.label.clone(), p.x, p.y)).collect();
+    points.sort_by(|a, b| a.0.cmp(&b.0));
+    // Germany's mean price is Σsum / Σcount over its two rollup rows: 40 / 2.
+    assert_eq!(points, [("DE".to_string(), 20.0, 40.0), ("US".to_string(), 5.0, 5.0)]);
+}
+
+#[test]
+fn a_heatmap_over_time_has_every_minute_of_the_span_and_zero_where_nothing_happened() {
+    let state = rollup(&[
+        (0, "DE", "mobile", 10.0, "u1"),
+        (0, "DE", "mobile", 10.0, "u2"),
+        (3, "DE", "mobile", 10.0, "u1"),
+        (3, "FR", "mobile", 1.0, "u3"),
+    ]);
+    let stream = shop_stream();
+    let spec = report(
+        r#"name = "heat"
+from = "s"
+time = { grain = "1m" }
+group_by = ["country"]
+measures = [{ name = "events", metric = "events" }, { name = "avg_price", metric = "avg_price" }]
+chart = { kind = "heatmap" }"#,
+    );
+    let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new(), 0).unwrap().frame;
+    let now = 10 * MINUTE;
+    let Ok(Some(ReportChart::Heatmap(map))) = chart::report_chart(Some(&stream), &spec, &answer, now) else {
+        panic!("a heatmap expected")
+    };
+    assert_eq!(map.rows, ["DE", "FR"], "the busier row first");
+    let crate::engine::chart::heatmap::HeatColumns::Times { starts, .. } = &map.columns else { panic!("time columns") };
+    assert_eq!(starts, &[0, MINUTE, 2 * MINUTE, 3 * MINUTE], "every minute of the span, the quiet ones too");
+    assert_eq!(map.cells[0], [Some(2.0), Some(0.0), Some(0.0), Some(1.0)], "counts are zero where nothing happened");
+    assert_eq!(map.cells[1], [Some(0.0), Some(0.0), Some(0.0), Some(1.0)]);
+
+    let mut of_means = spec.clone();
+    of_means.chart = Some(crate::model::reports::ChartSpec {
+        kind: crate::model::reports::ChartKind::Heatmap,
+        y: Some("avg_price".into()),
+        ..Default::default()
+    });
+    let Ok(Some(ReportChart::Heatmap(means))) = chart::report_chart(Some(&stream), &of_means, &answer, now) else {
+        panic!("a heatmap expected")
+    };
+    assert_eq!(means.cells[1], [None, None, None, Some(1.0)], "a mean of nothing is no value, not zero");
+}

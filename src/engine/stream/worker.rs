@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::Consumer;
@@ -19,19 +18,13 @@ use rdkafka::message::Message;
 use super::checkpointer::{CheckpointWrite, Checkpointer, WriteOutcome};
 use super::ingest::{IncomingMessage, Ingestor, StreamProgress};
 use super::kafka::{self, ConnectError, StreamConsumer};
-use crate::engine::chart::TimeChart;
-use crate::engine::rollup::RollupState;
-use crate::engine::rollup::segments::UnsavedChanges;
-use crate::engine::rollup::series::SeriesQuery;
-use crate::engine::snapshots::Snapshots;
+use super::quarantine::QuarantinedRecord;
+use crate::engine::rollup::segments::{RollupChanges, UnsavedChanges};
+use crate::engine::snapshots::{SnapshotMeta, Snapshots};
 use crate::engine::store::{StateStore, StoreError, StreamKey, StreamLock};
-use crate::engine::{
-    EngineOptions, Event, EventSink, HistoryLoss, RunMode, StreamStats, StreamStatus, StreamViewData, StreamViewSpec,
-    TableRequest,
-};
+use crate::engine::{EngineOptions, Event, EventSink, HistoryLoss, RunMode, StreamStats, StreamStatus};
 use crate::model::StreamSpec;
 use crate::model::fingerprint::RollupDefinition;
-use crate::model::workbook::{BUCKET_COLUMN, MetricKind, MetricSpec};
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
@@ -40,22 +33,10 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// Messages ingested between two looks at the clocks, controls and timers.
 const HOUSEKEEPING_MESSAGES: u32 = 64;
 
-/// Requests to a running stream from the supervisor.
-#[derive(Debug, Clone)]
-pub enum StreamControl {
-    /// Start (or change) publishing view data.
-    Watch(StreamViewSpec),
-    /// Stop publishing view data.
-    Unwatch,
-}
-
 /// A checkpoint is also due once the rollup has grown by this many rows since
 /// the last one: a checkpoint writes the rows that changed, so this bounds how
 /// long it holds the stream while a backlog is read (live, the interval comes first).
 const CHECKPOINT_AFTER_NEW_ROWS: usize = 50_000;
-
-/// Events between table snapshots of a watched stream.
-const TABLE_EVERY: Duration = Duration::from_secs(2);
 
 /// Consumes one stream on the calling thread until stopped (or caught up).
 #[derive(Debug)]
@@ -68,16 +49,15 @@ pub struct StreamWorker {
     sink: EventSink,
     stop: Arc<AtomicBool>,
     definition: RollupDefinition,
-    controls: Receiver<StreamControl>,
-    watch: Option<Watch>,
     history: HistoryLoss,
     /// Set while a changed definition is being rebuilt beside the old rollup.
     rebuild: Option<Rebuild>,
-    /// Where the rollup's live snapshot is published (not while rebuilding:
-    /// readers then keep reading the old rollup's checkpoint).
+    /// Where the rollup's live snapshot is published.
     snapshots: Snapshots,
     /// Changes taken for snapshots since the last checkpoint, which writes them.
     unsaved: UnsavedChanges,
+    /// The latest quarantined records as last published, and the count they were taken at.
+    published_quarantine: (u64, Arc<[QuarantinedRecord]>),
 }
 
 /// A rebuild under way: the old rollup stays readable under the stream's own
@@ -90,14 +70,6 @@ struct Rebuild {
     caught_up: bool,
     /// The rebuild holds less history than the old rollup and the user was asked.
     consent_asked: bool,
-}
-
-/// The view a watcher asked for, and what was last published.
-#[derive(Debug)]
-struct Watch {
-    spec: StreamViewSpec,
-    published_events: Option<u64>,
-    last_table: Option<(Instant, Arc<polars::prelude::DataFrame>)>,
 }
 
 /// How a consuming session ended.
@@ -114,8 +86,6 @@ pub struct WorkerLinks {
     pub sink: EventSink,
     /// Set to stop it.
     pub stop: Arc<AtomicBool>,
-    /// Requests from the supervisor.
-    pub controls: Receiver<StreamControl>,
     /// Where it publishes its rollup's live snapshots.
     pub snapshots: Snapshots,
 }
@@ -128,7 +98,7 @@ impl StreamWorker {
         history: HistoryLoss,
         links: WorkerLinks,
     ) -> Self {
-        let WorkerLinks { sink, stop, controls, snapshots } = links;
+        let WorkerLinks { sink, stop, snapshots } = links;
         let key = StreamKey { workbook_id: options.workbook_id.clone(), stream: spec.name.clone() };
         let definition = RollupDefinition::of(&spec);
         Self {
@@ -140,12 +110,11 @@ impl StreamWorker {
             sink,
             stop,
             definition,
-            controls,
-            watch: None,
             history,
             rebuild: None,
             snapshots,
             unsaved: UnsavedChanges::default(),
+            published_quarantine: (0, Arc::from([])),
         }
     }
 
@@ -454,10 +423,8 @@ impl StreamWorker {
                     give_up_after.as_secs()
                 )));
             }
-            self.take_controls();
             if last_status.elapsed() >= STATUS_EVERY {
                 self.publish_snapshot(ingestor);
-                self.publish_view(ingestor);
                 let seen = ingestor.progress.events + ingestor.progress.quarantined_total();
                 let rate = (seen - events_at_last_status) as f64 / last_status.elapsed().as_secs_f64();
                 events_at_last_status = seen;
@@ -484,27 +451,11 @@ impl StreamWorker {
         }
     }
 
-    fn take_controls(&mut self) {
-        while let Ok(control) = self.controls.try_recv() {
-            match control {
-                StreamControl::Watch(spec) => {
-                    let last_table = self.watch.take().and_then(|w| w.last_table);
-                    self.watch = Some(Watch { spec, published_events: None, last_table });
-                }
-                StreamControl::Unwatch => self.watch = None,
-            }
-        }
-    }
-
     /// Publishes the whole rollup as the stream's live snapshot (after a restore
     /// or a promoted rebuild); the log of changes is left for the next checkpoint.
-    fn publish_whole(&self, ingestor: &Ingestor) {
-        if self.rebuild.is_some() {
-            self.snapshots.withdraw(&self.spec.name);
-            return;
-        }
+    fn publish_whole(&mut self, ingestor: &Ingestor) {
         match ingestor.rollup.encode_all() {
-            Ok(all) => self.snapshots.publish(&self.spec.name, &all, ingestor.progress.events, now_micros()),
+            Ok(all) => self.publish(&all, ingestor),
             Err(why) => {
                 tracing::warn!(stream = %self.spec.name, "cannot publish the rollup's snapshot: {why}");
                 self.snapshots.withdraw(&self.spec.name);
@@ -515,12 +466,9 @@ impl StreamWorker {
     /// Publishes the rollup's buckets changed since the last take as its live
     /// snapshot; the next checkpoint writes them.
     fn publish_snapshot(&mut self, ingestor: &mut Ingestor) {
-        if self.rebuild.is_some() {
-            return;
-        }
         match ingestor.rollup.take_changes() {
             Ok(changes) => {
-                self.snapshots.publish(&self.spec.name, &changes, ingestor.progress.events, now_micros());
+                self.publish(&changes, ingestor);
                 self.unsaved.absorb(changes);
             }
             // The log is kept (and marked to write everything): the next checkpoint says what failed.
@@ -528,60 +476,18 @@ impl StreamWorker {
         }
     }
 
-    /// Sends fresh view data to a watcher when something changed.
-    fn publish_view(&mut self, ingestor: &Ingestor) {
-        let Some(watch) = &mut self.watch else { return };
-        let seen = ingestor.progress.events + ingestor.progress.quarantined_total();
-        let window_moves = watch.spec.window.is_some();
-        if watch.published_events == Some(seen) && !window_moves {
-            return;
+    fn publish(&mut self, changes: &RollupChanges, ingestor: &Ingestor) {
+        let quarantined = ingestor.progress.quarantined_total();
+        if self.published_quarantine.0 != quarantined {
+            self.published_quarantine = (quarantined, ingestor.recent_quarantine().into());
         }
-        let chart = Self::view_chart(&self.spec, &ingestor.rollup, &watch.spec, now_micros());
-        let table = match &watch.spec.table {
-            TableRequest::Skip => None,
-            TableRequest::Include { column, descending } => {
-                let fresh = watch
-                    .last_table
-                    .as_ref()
-                    .is_some_and(|(at, _)| at.elapsed() < TABLE_EVERY && watch.published_events.is_some());
-                if fresh {
-                    watch.last_table.as_ref().map(|(_, table)| table.clone())
-                } else {
-                    let table = table_snapshot(ingestor, column.as_deref(), *descending);
-                    if let Some(table) = &table {
-                        watch.last_table = Some((Instant::now(), table.clone()));
-                    }
-                    table
-                }
-            }
+        let meta = SnapshotMeta {
+            counted: ingestor.progress.events + quarantined,
+            published_micros: now_micros(),
+            rebuilding: self.rebuild.is_some(),
+            recent_quarantine: self.published_quarantine.1.clone(),
         };
-        watch.published_events = Some(seen);
-        let view =
-            StreamViewData { spec: watch.spec.clone(), chart, table, recent_quarantine: ingestor.recent_quarantine() };
-        self.sink.offer(Event::StreamViewUpdated { stream: self.spec.name.clone(), view: Arc::new(view) });
-    }
-
-    /// The chart a watcher asked for: the metric split by the dimension over the
-    /// window ending now (all of the rollup when the window is `None`).
-    fn view_chart(spec: &StreamSpec, rollup: &RollupState, view: &StreamViewSpec, now: i64) -> TimeChart {
-        let granularity = spec.rollup.granularity.micros();
-        let start = match view.window {
-            Some(window) => now.saturating_sub(i64::try_from(window.as_micros()).unwrap_or(i64::MAX)),
-            None => rollup.earliest_bucket().unwrap_or(now).min(now),
-        };
-        let end = match view.window {
-            Some(_) => now.max(start + 1),
-            None => rollup.latest_bucket().map_or(now, |latest| latest.saturating_add(granularity)).max(now),
-        };
-        let series = rollup.series(&SeriesQuery {
-            metric: view.metric,
-            split_by: view.split_by,
-            since_micros: view.window.map(|_| start),
-            top_n: view.top_n,
-        });
-        let events = MetricSpec { name: "events".into(), kind: MetricKind::Count, field: None, quantiles: Vec::new() };
-        let metric = spec.rollup.metrics.get(view.metric).unwrap_or(&events);
-        TimeChart::of_metric(metric, granularity / 1_000_000, (start, end), now, series)
+        self.snapshots.publish(&self.spec.name, changes, meta);
     }
 
     /// Writes a checkpoint and waits for it (and for the one in flight before it).
@@ -606,9 +512,7 @@ impl StreamWorker {
         ingestor.apply_retention(now_micros());
         let changes = match ingestor.rollup.take_changes() {
             Ok(changes) => {
-                if self.rebuild.is_none() {
-                    self.snapshots.publish(&self.spec.name, &changes, ingestor.progress.events, now_micros());
-                }
+                self.publish(&changes, ingestor);
                 self.unsaved.absorb(changes);
                 self.unsaved.take()
             }
@@ -718,18 +622,6 @@ impl StreamWorker {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-fn table_snapshot(
-    ingestor: &Ingestor,
-    column: Option<&str>,
-    descending: bool,
-) -> Option<Arc<polars::prelude::DataFrame>> {
-    let frame = ingestor.rollup.to_unsorted_frame().ok()?;
-    let (column, descending) = column.map_or((BUCKET_COLUMN, true), |column| (column, descending));
-    let options =
-        polars::prelude::SortMultipleOptions::default().with_order_descending(descending).with_nulls_last(true);
-    Some(Arc::new(frame.sort([column], options).unwrap_or(frame)))
 }
 
 fn is_fatal_for_session(err: &KafkaError) -> bool {

@@ -1,8 +1,11 @@
-//! Draws a report's chart, whichever kind it is: over time, bars, or a big
-//! number — in the window, or offscreen as a PNG for slides.
+//! Draws a report's chart, whichever kind it is: over time, bars, a pie, a
+//! scatter, a heatmap or a big number — in the window, or offscreen as a PNG for slides.
 
 use egui::Ui;
 
+use super::heatmap::heatmap_ui;
+use super::pie_chart::pie_chart_ui;
+use super::scatter_chart::scatter_chart_ui;
 use super::{bar_chart::bar_chart_ui, big_number::big_number_ui, time_chart_ui};
 use crate::engine::chart::ReportChart;
 use crate::ui::png::{PngOptions, render_png};
@@ -12,6 +15,9 @@ pub fn report_chart_ui(ui: &mut Ui, id_salt: &str, chart: &ReportChart) {
         ReportChart::Time(chart) => time_chart_ui(ui, id_salt, chart),
         ReportChart::Bars(chart) => bar_chart_ui(ui, id_salt, chart),
         ReportChart::Number(number) => big_number_ui(ui, id_salt, number),
+        ReportChart::Pie(chart) => pie_chart_ui(ui, id_salt, chart),
+        ReportChart::Scatter(chart) => scatter_chart_ui(ui, id_salt, chart),
+        ReportChart::Heatmap(map) => heatmap_ui(ui, id_salt, map),
     }
 }
 

@@ -530,10 +530,26 @@ fn chart_options_ui(ui: &mut Ui, draft: &mut ReportDraft, problems: &[String]) {
                 ui.checkbox(&mut picked.horizontal, "horizontal")
                     .on_hover_text("bars across, categories down the side");
             }
+            ChartKind::Pie | ChartKind::Donut => series_ui(ui, draft, &mut picked.series, "slices per", false),
+            ChartKind::Heatmap => series_ui(ui, draft, &mut picked.series, "rows per", false),
+            ChartKind::Scatter => {
+                ui.label("across");
+                let measures: Vec<String> = draft.spec.measures.iter().map(|m| m.name.clone()).collect();
+                let shown = draft.spec.chart_x_measure().map_or_else(|| "nothing".into(), |m| m.name.clone());
+                egui::ComboBox::from_id_salt("builder_chart_x").selected_text(shown).show_ui(ui, |ui| {
+                    for name in measures {
+                        ui.selectable_value(&mut picked.x, Some(name.clone()), name);
+                    }
+                });
+                series_ui(ui, draft, &mut picked.series, "colour per", true);
+            }
             ChartKind::BigNumber | ChartKind::Table => {}
         }
         if picked.kind != ChartKind::Bar {
             (picked.stacked, picked.horizontal) = (false, false);
+        }
+        if picked.kind != ChartKind::Scatter {
+            picked.x = None;
         }
     });
     if picked != chart {

@@ -42,10 +42,12 @@ pub fn report_view_ui(ui: &mut Ui, report: &ReportState) -> Vec<Action> {
         }
     });
     if let Some(at) = report.computed_at {
-        ui.weak(format!(
-            "computed {} over the streams' last checkpoints and the tables' current versions; again every few seconds",
-            at.format("%H:%M:%S")
-        ));
+        let over = if report.live {
+            "the running stream's live rollup and the tables' current versions; again every second"
+        } else {
+            "the streams' last checkpoints and the tables' current versions; again every few seconds"
+        };
+        ui.weak(format!("computed {} over {over}", at.format("%H:%M:%S")));
     }
     for join in &report.joins {
         let text = join.to_string();
