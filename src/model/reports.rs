@@ -172,10 +172,12 @@ impl ReportSpec {
                 ChartKind::Line | ChartKind::Area if self.time.is_none() => problems.push(
                     "chart: lines and areas are drawn over time; give the report `time = { grain = \"1h\" }`, or draw bars or a table".into(),
                 ),
-                ChartKind::Bar if self.time.is_some() => problems.push(
-                    "chart: bars compare the values of a group_by field; a report over time is drawn as lines or areas".into(),
+                ChartKind::Bar if self.time.is_some() && self.group_by.len() > 1 => problems.push(
+                    "chart: bars over time are a bar per bucket, split by at most one group_by field (the series); \
+                     remove the others, or draw lines"
+                        .into(),
                 ),
-                ChartKind::Bar if self.chart_category_field().is_none() => problems.push(
+                ChartKind::Bar if self.time.is_none() && self.chart_category_field().is_none() => problems.push(
                     "chart: bars need a group_by field for their categories (besides the `series` field)".into(),
                 ),
                 ChartKind::BigNumber if !self.group_by.is_empty() => problems.push(
@@ -238,6 +240,8 @@ impl ReportSpec {
         let chart = self.chart_or_default();
         match chart.series {
             Some(name) => self.group_by.iter().find(|g| **g == name).map(String::as_str),
+            // Bars over time split by their one group_by field, as lines do.
+            None if chart.kind == ChartKind::Bar && self.time.is_some() => self.group_by.first().map(String::as_str),
             None if matches!(chart.kind, ChartKind::Bar | ChartKind::Scatter) => None,
             None => self.group_by.first().map(String::as_str),
         }

@@ -1,7 +1,9 @@
 //! What a bar chart shows: one bar per category (the values of a report's
-//! field), side by side or stacked per series, always from zero (a bar that
-//! starts elsewhere misstates its size). Prepared off the UI thread; the
-//! window only draws it. No egui, no I/O.
+//! field, or every time bucket of the span), side by side or stacked per
+//! series, always from zero (a bar that starts elsewhere misstates its size).
+//! Prepared off the UI thread; the window only draws it. No egui, no I/O.
+
+use crate::model::reports::Grain;
 
 /// One series of bars: a value (or none) per category.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +19,9 @@ pub struct BarSeries {
 pub struct BarChart {
     /// Along the category axis, in order.
     pub categories: Vec<String>,
+    /// When the categories are time buckets: their starts (µs since the
+    /// epoch, aligned with `categories`), for the axis to label as times.
+    pub times: Option<BarTimes>,
     /// What the categories are (the field's name).
     pub category_label: String,
     /// What the bars measure.
@@ -27,6 +32,15 @@ pub struct BarChart {
     pub horizontal: bool,
     /// Largest first, "other" last.
     pub series: Vec<BarSeries>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarTimes {
+    pub grain: Grain,
+    pub starts: Vec<i64>,
+    pub utc_offset_seconds: i32,
+    /// Buckets starting at or after this are still filling.
+    pub filling_from: Option<i64>,
 }
 
 impl BarChart {
@@ -79,6 +93,7 @@ mod tests {
             values: values.to_vec(),
         };
         BarChart {
+            times: None,
             categories: vec!["a".into(), "b".into()],
             category_label: "field".into(),
             value_label: "revenue".into(),

@@ -10,7 +10,7 @@
 use polars::prelude::{DataFrame, DataType, TimeUnit};
 
 use super::OTHER;
-use crate::engine::chart::bars::{BarChart, BarSeries};
+use crate::engine::chart::bars::{BarChart, BarSeries, BarTimes};
 use crate::engine::chart::big_number::BigNumber;
 use crate::engine::chart::heatmap::{HeatColumns, Heatmap};
 use crate::engine::chart::pie::PieChart;
@@ -40,6 +40,9 @@ pub fn report_chart(
         ChartKind::Table => Ok(None),
         ChartKind::Line | ChartKind::Area => {
             Ok(time_chart(stream, report, measure, answer, now_micros)?.map(ReportChart::Time))
+        }
+        ChartKind::Bar if report.time.is_some() => {
+            Ok(time_bars(stream, report, measure, answer, now_micros)?.map(ReportChart::Bars))
         }
         ChartKind::Bar => Ok(bar_chart(stream, report, measure, answer)?.map(ReportChart::Bars)),
         ChartKind::Pie | ChartKind::Donut => Ok(pie_chart(stream, report, measure, answer)?.map(ReportChart::Pie)),
@@ -176,12 +179,76 @@ fn bar_chart(
     }
     Ok(Some(BarChart {
         categories: categories.into_iter().map(|(name, _)| name).collect(),
+        times: None,
         category_label: category_field.to_string(),
         value_label: measure.name.clone(),
         integral: measure_rules(stream, measure.metric.as_deref(), measure.agg).1,
         stacked: chart.stacked,
         horizontal: chart.horizontal,
         series: bars,
+    }))
+}
+
+/// `answer` as bars over time: a bar per bucket of the span (from its first
+/// whole one), one series per value of the series field, side by side or stacked.
+fn time_bars(
+    stream: Option<&StreamSpec>,
+    report: &ReportSpec,
+    measure: &MeasureSpec,
+    answer: &DataFrame,
+    now_micros: i64,
+) -> Result<Option<BarChart>, String> {
+    let Some(time) = &report.time else { return Ok(None) };
+    let Some((HeatColumns::Times { grain, starts, utc_offset_seconds }, _, column_of_row)) =
+        time_columns(stream, report, measure, answer, now_micros, time)?
+    else {
+        return Ok(None);
+    };
+    let values = measure_values(answer, measure)?;
+    let series_field = report.chart_series_field();
+    let labels = match series_field {
+        Some(field) => labels_of(answer, field)?,
+        None => vec![measure.name.clone(); answer.height()],
+    };
+    let own_other = series_field.is_some_and(|field| is_own_other(report, field));
+    let names = ordered_by_total(&labels, &values, true, own_other);
+    let mut series: Vec<BarSeries> = names
+        .iter()
+        .map(|label| BarSeries {
+            label: label.clone(),
+            is_other: own_other && label == OTHER,
+            values: vec![None; starts.len()],
+        })
+        .collect();
+    for (row, label) in labels.iter().enumerate() {
+        if let (Some(s), Some(Some(c)), Some(value)) =
+            (names.iter().position(|name| name == label), column_of_row.get(row), values.get(row))
+        {
+            series[s].values[*c] = Some(value);
+        }
+    }
+    let chart = report.chart_or_default();
+    let categories = starts
+        .iter()
+        .map(|start| {
+            chrono::DateTime::from_timestamp_micros(*start)
+                .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        })
+        .collect();
+    Ok(Some(BarChart {
+        categories,
+        times: Some(BarTimes {
+            grain,
+            starts,
+            utc_offset_seconds,
+            filling_from: stream.map(|_| bucket_floor(grain, now_micros)),
+        }),
+        category_label: format!("{} per {}", time.field_name(), grain_words(grain)),
+        value_label: measure.name.clone(),
+        integral: measure_rules(stream, measure.metric.as_deref(), measure.agg).1,
+        stacked: chart.stacked,
+        horizontal: chart.horizontal,
+        series,
     }))
 }
 

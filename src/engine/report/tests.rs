@@ -653,3 +653,42 @@ chart = { kind = "heatmap" }"#,
     };
     assert_eq!(means.cells[1], [None, None, None, Some(1.0)], "a mean of nothing is no value, not zero");
 }
+
+#[test]
+fn bars_over_time_have_a_bar_per_minute_of_the_span_split_by_their_one_group_by_field() {
+    let state = rollup(&[
+        (0, "DE", "mobile", 10.0, "u1"),
+        (0, "DE", "desktop", 10.0, "u2"),
+        (2, "DE", "mobile", 10.0, "u1"),
+        (2, "FR", "mobile", 1.0, "u3"),
+        (2, "FR", "mobile", 1.0, "u4"),
+    ]);
+    let stream = shop_stream();
+    let spec = report(
+        r#"name = "bars_over_time"
+from = "s"
+time = { grain = "1m" }
+group_by = ["device"]
+measures = [{ name = "events", metric = "events" }]
+chart = { kind = "bar", stacked = true }"#,
+    );
+    let datasets = crate::model::reports::Datasets { streams: std::slice::from_ref(&stream), imports: vec![] };
+    assert_eq!(spec.problems(&datasets), Vec::<String>::new());
+    let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new(), 0).unwrap().frame;
+    let now = 2 * MINUTE + 1;
+    let Ok(Some(ReportChart::Bars(bars))) = chart::report_chart(Some(&stream), &spec, &answer, now) else {
+        panic!("bars expected")
+    };
+    let times = bars.times.as_ref().expect("bars over time");
+    assert_eq!(times.starts, [0, MINUTE, 2 * MINUTE], "a bar per minute, the quiet one too");
+    assert_eq!(times.filling_from, Some(2 * MINUTE), "minute 2 is still filling");
+    let series: Vec<(&str, Vec<Option<f64>>)> =
+        bars.series.iter().map(|s| (s.label.as_str(), s.values.clone())).collect();
+    assert_eq!(series, [("mobile", vec![Some(1.0), None, Some(3.0)]), ("desktop", vec![Some(1.0), None, None])]);
+    assert!(bars.stacked && bars.integral);
+
+    let mut two_fields = spec.clone();
+    two_fields.group_by.push("country".into());
+    let problems = two_fields.problems(&datasets);
+    assert!(problems.iter().any(|p| p.contains("bars over time")), "{problems:?}");
+}
