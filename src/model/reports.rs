@@ -64,6 +64,10 @@ pub struct ChartSpec {
     /// A scatter's measure across (the second measure unless named).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x: Option<String>,
+    /// A pivot's field across: a `group_by` field or the time field (the
+    /// time field, else the last of two or more `group_by` fields, unless named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<String>,
     /// The `group_by` field whose values are the lines (the first unless
     /// named); of bars, the bars side by side (or stacked) per category (none unless named).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,7 +83,8 @@ pub struct ChartSpec {
 /// The kinds of chart a report can be: over time (lines, areas), per value of
 /// a field (bars), parts of a whole (pie, donut), one measure against another
 /// (scatter), a measure as colour over two fields or a field and time
-/// (heatmap), one number with its trend, or the table alone.
+/// (heatmap), a pivot table (rows × columns, with totals), one number with
+/// its trend, or the table alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChartKind {
@@ -91,12 +96,13 @@ pub enum ChartKind {
     Donut,
     Scatter,
     Heatmap,
+    Pivot,
     BigNumber,
     Table,
 }
 
 impl ChartKind {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Line,
         Self::Area,
         Self::Bar,
@@ -104,6 +110,7 @@ impl ChartKind {
         Self::Donut,
         Self::Scatter,
         Self::Heatmap,
+        Self::Pivot,
         Self::BigNumber,
         Self::Table,
     ];
@@ -117,6 +124,7 @@ impl ChartKind {
             Self::Donut => "Donut",
             Self::Scatter => "Scatter",
             Self::Heatmap => "Heatmap",
+            Self::Pivot => "Pivot",
             Self::BigNumber => "Big number",
             Self::Table => "Table",
         }
@@ -188,6 +196,19 @@ impl ReportSpec {
             if (chart.stacked || chart.horizontal) && chart.kind != ChartKind::Bar {
                 problems.push("chart: `stacked` and `horizontal` are for bars".into());
             }
+            if chart.kind == ChartKind::Pivot && self.group_by.is_empty() && self.time.is_none() {
+                problems.push("chart: a pivot needs a group_by field (or `time`) for its rows".into());
+            }
+            if let Some(columns) = &chart.columns {
+                let time = self.time.as_ref().map(TimeGrouping::field_name);
+                if chart.kind != ChartKind::Pivot {
+                    problems.push("chart: `columns` is a pivot's field across".into());
+                } else if !self.group_by.contains(columns) && time != Some(columns.as_str()) {
+                    problems.push(format!(
+                        "chart: `columns = \"{columns}\"` is neither a group_by field nor the time field"
+                    ));
+                }
+            }
             if let Some(x) = &chart.x {
                 if chart.kind != ChartKind::Scatter {
                     problems.push("chart: `x` is a scatter's measure across".into());
@@ -213,6 +234,19 @@ impl ReportSpec {
             }
         }
         problems
+    }
+
+    /// Where a pivot's fields go: which one runs across, which ones down.
+    pub fn pivot_layout(&self) -> PivotLayout {
+        let chart = self.chart_or_default();
+        let time = self.time.as_ref().map(|t| t.field_name().to_string());
+        let across = chart
+            .columns
+            .clone()
+            .or_else(|| time.clone())
+            .or_else(|| self.group_by.get(1..).and_then(<[String]>::last).cloned());
+        let rows = time.iter().chain(&self.group_by).filter(|field| Some(*field) != across.as_ref()).cloned().collect();
+        PivotLayout { across_is_time: across.is_some() && across == time, rows, across }
     }
 
     /// A scatter's measure across: `x`, else the first measure that is not on the y-axis.
@@ -252,6 +286,15 @@ impl ReportSpec {
         let series = self.chart_series_field();
         self.group_by.iter().map(String::as_str).find(|field| Some(*field) != series)
     }
+}
+
+/// A pivot's fields: `rows` down (in order), `across` along the top.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PivotLayout {
+    pub rows: Vec<String>,
+    pub across: Option<String>,
+    /// `across` is the report's time field.
+    pub across_is_time: bool,
 }
 
 /// A join with an imported table: each row of the left side meets the rows of

@@ -34,7 +34,7 @@ pub fn compute_with_chart(
 ) -> Result<Computed, String> {
     let answer = crate::engine::report::run_report(workbook, report, sources).map_err(|err| err.to_string())?;
     let now = chrono::Utc::now().timestamp_micros();
-    let chart = crate::engine::report::chart::report_chart(workbook.stream(&report.from), report, &answer.frame, now);
+    let chart = crate::engine::report::chart::answer_chart(workbook.stream(&report.from), report, &answer, now);
     Ok((answer, chart))
 }
 

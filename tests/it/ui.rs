@@ -220,6 +220,15 @@ fn the_demo_draws_a_donut_a_heatmap_and_a_scatter_from_their_answers() {
     let placed = placed.filter(|(revenue, visitors)| revenue.is_some() && visitors.is_some()).count();
     assert_eq!((points, scatter.left_out), (placed, answer.height() - placed), "a point per country with both values");
     assert_eq!((scatter.x_label.as_str(), scatter.y_label.as_str()), ("visitors", "revenue"));
+
+    let (answer, chart) = chart_of(&mut harness, "visitors_by_region_and_device");
+    let ReportChart::Pivot(pivot) = chart else { panic!("a pivot: {chart:?}") };
+    let cells: f64 = pivot.rows.iter().flat_map(|row| row.cells.iter().flatten()).sum();
+    let visitors: i64 = answer.column("visitors").unwrap().i64().unwrap().iter().flatten().sum();
+    assert!((cells - visitors as f64).abs() < 0.5, "the cells are the answer's rows: {cells} vs {visitors}");
+    let grand = pivot.grand_total.expect("a grand total");
+    assert!(grand > 0.0 && grand < cells, "visitors on several devices or regions count once: {grand} of {cells}");
+    step_until_shown(&mut harness, "visitors by region across device");
 }
 
 /// Steps until the report `name` shown has an answer, and returns it.

@@ -11,6 +11,7 @@ pub mod bars;
 pub mod big_number;
 pub mod heatmap;
 pub mod pie;
+pub mod pivot;
 pub mod scatter;
 
 use chrono::{DateTime, Datelike, NaiveDate};
@@ -84,6 +85,7 @@ pub enum ReportChart {
     Pie(pie::PieChart),
     Scatter(scatter::ScatterChart),
     Heatmap(heatmap::Heatmap),
+    Pivot(pivot::PivotTable),
 }
 
 impl ReportChart {

@@ -9,11 +9,12 @@
 
 use polars::prelude::{DataFrame, DataType, TimeUnit};
 
-use super::OTHER;
+use super::{OTHER, PivotTotals, ReportAnswer};
 use crate::engine::chart::bars::{BarChart, BarSeries, BarTimes};
 use crate::engine::chart::big_number::BigNumber;
 use crate::engine::chart::heatmap::{HeatColumns, Heatmap};
 use crate::engine::chart::pie::PieChart;
+use crate::engine::chart::pivot::{PivotRow, PivotTable};
 use crate::engine::chart::scatter::{ScatterChart, ScatterPoint, ScatterSeries};
 use crate::engine::chart::{
     ChartSeries, EmptyBuckets, ReportChart, TimeChart, bucket_floor, bucket_step, first_whole_bucket, grain_words,
@@ -24,6 +25,23 @@ use crate::model::workbook::StreamSpec;
 
 /// Label of the rows whose series field has no value.
 const NO_VALUE: &str = "(none)";
+
+/// The chart of a whole answer: as [`report_chart`], a pivot with its totals.
+pub fn answer_chart(
+    stream: Option<&StreamSpec>,
+    report: &ReportSpec,
+    answer: &ReportAnswer,
+    now_micros: i64,
+) -> Result<Option<ReportChart>, String> {
+    match (report.chart_or_default().kind, report.chart_measure()) {
+        (ChartKind::Pivot, Some(measure)) => {
+            let utc_offset = crate::engine::chart::local_utc_offset_seconds(now_micros);
+            pivot_table(stream, report, measure, &answer.frame, answer.totals.as_ref(), utc_offset)
+                .map(|table| Some(ReportChart::Pivot(table)))
+        }
+        _ => report_chart(stream, report, &answer.frame, now_micros),
+    }
+}
 
 /// The chart of `answer`, or `None` when the report is drawn as a table (or
 /// its chart cannot be: no measure, lines without time). `stream` is the
@@ -48,6 +66,10 @@ pub fn report_chart(
         ChartKind::Pie | ChartKind::Donut => Ok(pie_chart(stream, report, measure, answer)?.map(ReportChart::Pie)),
         ChartKind::Scatter => Ok(scatter_chart(stream, report, measure, answer)?.map(ReportChart::Scatter)),
         ChartKind::Heatmap => Ok(heatmap(stream, report, measure, answer, now_micros)?.map(ReportChart::Heatmap)),
+        ChartKind::Pivot => {
+            let utc_offset = crate::engine::chart::local_utc_offset_seconds(now_micros);
+            pivot_table(stream, report, measure, answer, None, utc_offset).map(|table| Some(ReportChart::Pivot(table)))
+        }
         ChartKind::BigNumber => {
             if let Some(trend) = time_chart(stream, report, measure, answer, now_micros)? {
                 return Ok(Some(ReportChart::Number(BigNumber::of_trend(measure.name.clone(), trend))));
@@ -250,6 +272,120 @@ fn time_bars(
         horizontal: chart.horizontal,
         series,
     }))
+}
+
+/// `answer` as a pivot table: a row per combination of the row fields
+/// (largest total first unless the report sorts), a column per value of the
+/// field across (times in order), and the totals the engine computed.
+fn pivot_table(
+    stream: Option<&StreamSpec>,
+    report: &ReportSpec,
+    measure: &MeasureSpec,
+    answer: &DataFrame,
+    totals: Option<&PivotTotals>,
+    utc_offset_seconds: i32,
+) -> Result<PivotTable, String> {
+    let layout = report.pivot_layout();
+    let labels = |frame: &DataFrame, field: &str| {
+        if layout.across_is_time && Some(field) == layout.across.as_deref() {
+            time_labels(frame, field, utc_offset_seconds)
+        } else {
+            labels_of(frame, field)
+        }
+    };
+    let keys_of = |frame: &DataFrame| -> Result<Vec<Vec<String>>, String> {
+        let columns: Vec<Vec<String>> =
+            layout.rows.iter().map(|field| labels(frame, field)).collect::<Result<_, _>>()?;
+        Ok((0..frame.height()).map(|row| columns.iter().map(|values| values[row].clone()).collect()).collect())
+    };
+    let values = measure_values(answer, measure)?;
+    let row_keys = keys_of(answer)?;
+    let across = match &layout.across {
+        Some(field) => labels(answer, field)?,
+        None => vec![measure.name.clone(); answer.height()],
+    };
+    let columns: Vec<String> = if layout.across_is_time {
+        let mut times: Vec<(i64, String)> = time_values(answer, layout.across.as_deref().unwrap_or_default())?
+            .into_iter()
+            .zip(&across)
+            .filter_map(|(time, label)| Some((time?, label.clone())))
+            .collect();
+        times.sort_unstable();
+        times.dedup();
+        times.into_iter().map(|(_, label)| label).collect()
+    } else {
+        ordered_by_total(
+            &across,
+            &values,
+            report.sort.is_empty(),
+            layout.across.as_deref().is_some_and(|f| is_own_other(report, f)),
+        )
+    };
+    let mut rows: Vec<PivotRow> = Vec::new();
+    for (row, keys) in row_keys.iter().enumerate() {
+        let known = rows.iter().position(|known| &known.keys == keys);
+        let index = known.unwrap_or_else(|| {
+            rows.push(PivotRow { keys: keys.clone(), cells: vec![None; columns.len()], total: None });
+            rows.len() - 1
+        });
+        if let (Some(c), Some(value)) = (columns.iter().position(|name| *name == across[row]), values.get(row)) {
+            rows[index].cells[c] = Some(value);
+        }
+    }
+    let (mut column_totals, mut grand_total) = (vec![None; columns.len()], None);
+    if let Some(totals) = totals {
+        let by_rows = measure_values(&totals.by_rows, measure)?;
+        for (row, keys) in keys_of(&totals.by_rows)?.iter().enumerate() {
+            if let Some(known) = rows.iter_mut().find(|known| &known.keys == keys) {
+                known.total = by_rows.get(row);
+            }
+        }
+        if let Some(field) = &layout.across {
+            let by_columns = measure_values(&totals.by_columns, measure)?;
+            for (row, label) in labels(&totals.by_columns, field)?.iter().enumerate() {
+                if let Some(c) = columns.iter().position(|name| name == label) {
+                    column_totals[c] = by_columns.get(row);
+                }
+            }
+        }
+        grand_total = measure_values(&totals.grand, measure)?.get(0);
+        if layout.across.is_none() {
+            column_totals = vec![grand_total];
+        }
+    }
+    if report.sort.is_empty() {
+        rows.sort_by(|a, b| b.total.unwrap_or(f64::MIN).total_cmp(&a.total.unwrap_or(f64::MIN)));
+    }
+    Ok(PivotTable {
+        row_fields: layout.rows.clone(),
+        column_field: layout.across.clone(),
+        columns,
+        rows,
+        column_totals,
+        grand_total,
+        value_label: measure.name.clone(),
+        integral: measure_rules(stream, measure.metric.as_deref(), measure.agg).1,
+    })
+}
+
+/// The time field's values as local times to the minute (seconds when they have them).
+fn time_labels(answer: &DataFrame, field: &str, utc_offset_seconds: i32) -> Result<Vec<String>, String> {
+    let offset = chrono::FixedOffset::east_opt(utc_offset_seconds)
+        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("UTC"));
+    Ok(time_values(answer, field)?
+        .into_iter()
+        .map(|micros| {
+            micros.and_then(chrono::DateTime::from_timestamp_micros).map_or_else(
+                || NO_VALUE.to_string(),
+                |time| {
+                    let local = time.with_timezone(&offset);
+                    let format =
+                        if chrono::Timelike::second(&local) == 0 { "%Y-%m-%d %H:%M" } else { "%Y-%m-%d %H:%M:%S" };
+                    local.format(format).to_string()
+                },
+            )
+        })
+        .collect())
 }
 
 /// `answer` as a pie: a slice per value of its series field (the first

@@ -42,6 +42,21 @@ const ROW: &str = "__tidepool_rollup_row";
 pub struct ReportAnswer {
     pub frame: DataFrame,
     pub joins: Vec<JoinStats>,
+    /// A pivot's totals, each the report computed again over fewer fields.
+    pub totals: Option<PivotTotals>,
+}
+
+/// A pivot's totals, computed as the report itself is — the measures over
+/// every row of a total's group, never a sum of the cells (a distinct count
+/// or a mean does not add up across cells).
+#[derive(Debug, Clone)]
+pub struct PivotTotals {
+    /// Per row of the pivot (its row fields), over every column.
+    pub by_rows: DataFrame,
+    /// Per column (the field across), over every row.
+    pub by_columns: DataFrame,
+    /// Over everything: one row.
+    pub grand: DataFrame,
 }
 
 /// What a join matched, for the user to trust it (or not): what an inner join
@@ -92,6 +107,7 @@ impl std::fmt::Display for JoinStats {
 }
 
 /// Where a report starts.
+#[derive(Clone)]
 pub enum Base<'a> {
     /// A stream's rollup, whose metrics combine.
     Stream(&'a RollupState),
@@ -137,19 +153,70 @@ pub fn run_report(
             let rollup = snapshot
                 .rollup(buckets_needed(report, now))
                 .map_err(|why| ImportError::Source(format!("the live rollup of stream `{}`: {why}", report.from)))?;
-            return compute(report, Base::Stream(&rollup), &tables, now);
+            return answered(report, Base::Stream(&rollup), &tables, now);
         }
         let store = StateStore::open(&context.data_dir)?;
         let key = StreamKey { workbook_id: context.workbook_id.clone(), stream: report.from.clone() };
         let checkpoint = store.load(&key)?.ok_or_else(|| {
             ImportError::Config(format!("stream `{}` has no rollup yet (it has not checkpointed)", report.from))
         })?;
-        return compute(report, Base::Stream(&checkpoint.rollup), &tables, now);
+        return answered(report, Base::Stream(&checkpoint.rollup), &tables, now);
     }
     let version = catalog.current(&report.from)?.ok_or_else(|| {
         ImportError::Config(format!("table `{}` has no version yet (its import has not succeeded)", report.from))
     })?;
-    compute(report, Base::Table(read_version(&version)?), &tables, now)
+    answered(report, Base::Table(read_version(&version)?), &tables, now)
+}
+
+/// The report's answer, with a pivot's totals when it is drawn as one.
+fn answered(
+    report: &ReportSpec,
+    base: Base<'_>,
+    tables: &BTreeMap<String, DataFrame>,
+    now: i64,
+) -> Result<ReportAnswer, ImportError> {
+    if report.chart_or_default().kind != crate::model::reports::ChartKind::Pivot {
+        return compute(report, base, tables, now);
+    }
+    let mut answer = compute(report, base.clone(), tables, now)?;
+    answer.totals = Some(pivot_totals(report, &base, tables, now)?);
+    Ok(answer)
+}
+
+/// A pivot's totals: the report computed again grouped by its row fields
+/// only, by its field across only, and by nothing.
+pub fn pivot_totals(
+    report: &ReportSpec,
+    base: &Base<'_>,
+    tables: &BTreeMap<String, DataFrame>,
+    now: i64,
+) -> Result<PivotTotals, ImportError> {
+    let layout = report.pivot_layout();
+    let time_field = report.time.as_ref().map(|time| time.field_name().to_string());
+    let regrouped = |keep: &dyn Fn(&String) -> bool| {
+        let mut spec = report.clone();
+        (spec.chart, spec.limit) = (None, None);
+        spec.sort.clear();
+        spec.group_by.retain(|field| keep(field));
+        if let Some(range) = &mut spec.range
+            && range.field.is_none()
+        {
+            // The range stays on the field it limited, time grouping or not.
+            range.field = time_field.clone().or_else(|| Some(BUCKET_COLUMN.to_string()));
+        }
+        if time_field.as_ref().is_some_and(|time| !keep(time)) {
+            spec.time = None;
+        }
+        if spec.top.as_ref().is_some_and(|top| !spec.group_by.contains(&top.field)) {
+            spec.top = None;
+        }
+        compute(&spec, base.clone(), tables, now).map(|answer| answer.frame)
+    };
+    Ok(PivotTotals {
+        by_rows: regrouped(&|field| layout.rows.contains(field))?,
+        by_columns: regrouped(&|field| layout.across.as_ref() == Some(field))?,
+        grand: regrouped(&|_| false)?,
+    })
 }
 
 /// The rollup buckets a report over a stream can use: those its range keeps
@@ -256,7 +323,7 @@ pub fn compute(
     let mut order: Vec<PlSmallStr> = key_names.iter().map(|n| PlSmallStr::from(n.as_str())).collect();
     order.extend(report.measures.iter().map(|m| PlSmallStr::from(m.name.as_str())));
     let answer = answer.select(order).map_err(failed("ordering the report's columns"))?;
-    Ok(ReportAnswer { frame: sorted_and_cut(answer, report, &key_names)?, joins: join_stats })
+    Ok(ReportAnswer { frame: sorted_and_cut(answer, report, &key_names)?, joins: join_stats, totals: None })
 }
 
 /// `lazy` grouped by `keys` (one row over everything without keys), with `measures`.

@@ -692,3 +692,51 @@ chart = { kind = "bar", stacked = true }"#,
     let problems = two_fields.problems(&datasets);
     assert!(problems.iter().any(|p| p.contains("bars over time")), "{problems:?}");
 }
+
+#[test]
+fn a_pivots_totals_are_the_measure_over_their_whole_group_not_sums_of_cells() {
+    let state = rollup(&[
+        (0, "DE", "mobile", 10.0, "u1"),
+        (0, "DE", "desktop", 20.0, "u1"),
+        (0, "DE", "desktop", 30.0, "u2"),
+        (1, "FR", "mobile", 5.0, "u1"),
+        (1, "FR", "mobile", 5.0, "u3"),
+    ]);
+    let stream = shop_stream();
+    let spec = report(
+        r#"name = "pivot"
+from = "s"
+group_by = ["country", "device"]
+measures = [{ name = "users", metric = "users" }, { name = "avg_price", metric = "avg_price" }]
+chart = { kind = "pivot", y = "users", columns = "device" }"#,
+    );
+    let datasets = crate::model::reports::Datasets { streams: std::slice::from_ref(&stream), imports: vec![] };
+    assert_eq!(spec.problems(&datasets), Vec::<String>::new());
+    let answer = answered(&spec, Base::Stream(&state), &BTreeMap::new(), 0).unwrap();
+    let Ok(Some(ReportChart::Pivot(pivot))) = chart::answer_chart(Some(&stream), &spec, &answer, 0) else {
+        panic!("a pivot expected")
+    };
+    assert_eq!(pivot.row_fields, ["country"]);
+    assert_eq!(pivot.columns, ["mobile", "desktop"], "by size: 3 users on mobile cells, 2 on desktop");
+    let rows: Vec<_> = pivot.rows.iter().map(|r| (r.keys.join(","), r.cells.clone(), r.total)).collect();
+    assert_eq!(
+        rows,
+        [
+            ("DE".to_string(), vec![Some(1.0), Some(2.0)], Some(2.0)),
+            ("FR".to_string(), vec![Some(2.0), None], Some(2.0))
+        ],
+        "Germany's users are u1 and u2: two, not the three its cells add up to"
+    );
+    assert_eq!(pivot.column_totals, [Some(2.0), Some(2.0)], "mobile: u1 and u3 (u1 is in both countries)");
+    assert_eq!(pivot.grand_total, Some(3.0));
+
+    let mut of_means = spec.clone();
+    of_means.chart.as_mut().unwrap().y = Some("avg_price".into());
+    let answer = answered(&of_means, Base::Stream(&state), &BTreeMap::new(), 0).unwrap();
+    let Ok(Some(ReportChart::Pivot(means))) = chart::answer_chart(Some(&stream), &of_means, &answer, 0) else {
+        panic!("a pivot expected")
+    };
+    assert_eq!(means.grand_total, Some(14.0), "Σprice / Σevents = 70 / 5, not a mean of the cells' means");
+    let germany = means.rows.iter().find(|r| r.keys == ["DE"]).unwrap();
+    assert_eq!(germany.total, Some(20.0), "60 / 3");
+}

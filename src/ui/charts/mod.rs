@@ -1,5 +1,5 @@
 //! Charts, drawn one way everywhere (the stream view and reports): the
-//! honest time chart, bars, pies, scatters, heatmaps and the big number, the number and time formats of its axes and tooltips,
+//! honest time chart, bars, pies, scatters, heatmaps, pivot tables and the big number, the number and time formats of its axes and tooltips,
 //! stable series colours and decimation to the plot's width. What a chart
 //! shows is computed by the engine (`engine::chart`); nothing here reads
 //! files, waits or runs queries.
@@ -11,6 +11,7 @@ pub mod decimate;
 pub mod format;
 pub mod heatmap;
 pub mod pie_chart;
+pub mod pivot_table;
 pub mod report_chart;
 pub mod scatter_chart;
 pub mod time_chart;

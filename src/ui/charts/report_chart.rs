@@ -5,6 +5,7 @@ use egui::Ui;
 
 use super::heatmap::heatmap_ui;
 use super::pie_chart::pie_chart_ui;
+use super::pivot_table::pivot_table_ui;
 use super::scatter_chart::scatter_chart_ui;
 use super::{bar_chart::bar_chart_ui, big_number::big_number_ui, time_chart_ui};
 use crate::engine::chart::ReportChart;
@@ -18,6 +19,7 @@ pub fn report_chart_ui(ui: &mut Ui, id_salt: &str, chart: &ReportChart) {
         ReportChart::Pie(chart) => pie_chart_ui(ui, id_salt, chart),
         ReportChart::Scatter(chart) => scatter_chart_ui(ui, id_salt, chart),
         ReportChart::Heatmap(map) => heatmap_ui(ui, id_salt, map),
+        ReportChart::Pivot(table) => pivot_table_ui(ui, id_salt, table),
     }
 }
 

@@ -543,7 +543,21 @@ fn chart_options_ui(ui: &mut Ui, draft: &mut ReportDraft, problems: &[String]) {
                 });
                 series_ui(ui, draft, &mut picked.series, "colour per", true);
             }
+            ChartKind::Pivot => {
+                ui.label("across");
+                let mut across: Vec<String> = draft.spec.time.iter().map(|t| t.field_name().to_string()).collect();
+                across.extend(draft.spec.group_by.iter().cloned());
+                let shown = draft.spec.pivot_layout().across.unwrap_or_else(|| "nothing".into());
+                egui::ComboBox::from_id_salt("builder_chart_columns").selected_text(shown).show_ui(ui, |ui| {
+                    for name in across {
+                        ui.selectable_value(&mut picked.columns, Some(name.clone()), name);
+                    }
+                });
+            }
             ChartKind::BigNumber | ChartKind::Table => {}
+        }
+        if picked.kind != ChartKind::Pivot {
+            picked.columns = None;
         }
         if picked.kind != ChartKind::Bar {
             (picked.stacked, picked.horizontal) = (false, false);
