@@ -716,6 +716,15 @@ fn a_joined_report_is_built_by_dragging_undone_and_saved() {
     });
     assert_eq!(builder(&harness).spec.from, "clicks");
 
+    // A table dropped onto the dataset the report starts from joins it (undone here)…
+    let (table, clicks) = (rect_of(&harness, "countries (table)"), rect_of(&harness, "clicks (stream)"));
+    drag(&mut harness, table, clicks);
+    let joined: Vec<String> = builder(&harness).spec.joins.iter().map(|j| j.with.clone()).collect();
+    assert_eq!(joined, ["countries"], "dropping a table on the stream joins it");
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    harness.step();
+    assert!(builder(&harness).spec.joins.is_empty(), "Ctrl+Z takes the join back");
+    // …as dropping it on Joins does.
     let (table, joins) = (rect_of(&harness, "countries (table)"), rect_of(&harness, "Joins"));
     drag(&mut harness, table, joins);
     let join = builder(&harness).spec.joins.first().cloned().expect("dropping the table joins it");

@@ -85,13 +85,13 @@ fn header_ui(ui: &mut Ui, draft: &mut ReportDraft, actions: &mut Vec<Action>) {
 /// Every dataset with its fields, each draggable and with an "Add to" menu.
 fn datasets_ui(ui: &mut Ui, draft: &mut ReportDraft) {
     ui.label(RichText::new("Datasets").strong());
-    ui.weak("drag a field onto a shelf, a table onto Joins");
+    ui.weak("drag a field onto a shelf, a table onto Joins or onto the dataset you start from");
     let datasets: Vec<(String, Vec<Field>)> = draft.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (dataset, fields) in datasets {
         let is_stream = draft.streams.contains(&dataset);
         let used = dataset == draft.spec.from || draft.spec.joins.iter().any(|j| j.with == dataset);
         ui.add_space(4.0);
-        ui.horizontal(|ui| {
+        let header = ui.horizontal(|ui| {
             let id = egui::Id::unique(("builder_dataset", &dataset));
             let title = format!("{dataset} ({})", if is_stream { "stream" } else { "table" });
             ui.dnd_drag_source(id, Dragged::Dataset(dataset.clone()), |ui| {
@@ -110,6 +110,9 @@ fn datasets_ui(ui: &mut Ui, draft: &mut ReportDraft) {
                 });
             }
         });
+        if dataset == draft.spec.from {
+            join_dropped_table(ui, draft, &header.response);
+        }
         if fields.is_empty() && !is_stream {
             ui.weak(if draft.is_reading_schemas() { "  reading its columns…" } else { "  no version yet" });
         }
@@ -119,6 +122,30 @@ fn datasets_ui(ui: &mut Ui, draft: &mut ReportDraft) {
                 field_row_ui(ui, draft, &field, &hover);
             });
         }
+    }
+}
+
+/// A table dragged onto the dataset the report starts from joins it (as
+/// dropping it on Joins does); the dataset is outlined while one hovers it.
+fn join_dropped_table(ui: &Ui, draft: &mut ReportDraft, header: &egui::Response) {
+    let joinable = |dragged: &Dragged| match dragged {
+        Dragged::Dataset(name) => !draft.streams.contains(name) && *name != draft.spec.from,
+        Dragged::Field(_) | Dragged::Chip(..) => false,
+    };
+    // The pointer's own position: the header row is a container, which a
+    // dragged widget's hit test does not report as under the pointer.
+    let over = ui.ctx().pointer_latest_pos().is_some_and(|pointer| header.rect.contains(pointer));
+    let carried = egui::DragAndDrop::payload::<Dragged>(ui.ctx()).filter(|dragged| joinable(dragged));
+    if !over || carried.is_none() {
+        return;
+    }
+    let stroke = ui.visuals().selection.stroke;
+    ui.painter().rect_stroke(header.rect.expand(2.0), 3.0, stroke, egui::StrokeKind::Outside);
+    if ui.input(|input| input.pointer.any_released())
+        && let Some(dragged) = egui::DragAndDrop::take_payload::<Dragged>(ui.ctx())
+        && let Dragged::Dataset(name) = &*dragged
+    {
+        draft.join_with(name);
     }
 }
 
@@ -482,6 +509,14 @@ fn join_row_ui(ui: &mut Ui, draft: &mut ReportDraft, index: usize) {
             });
         }
     });
+    // What the join matched in the latest preview, under the join itself; keys
+    // that repeat (rows multiplied, a many-to-many join) in the warning colour.
+    if let Some(Ok((answer, _))) = &draft.preview
+        && let Some(stats) = answer.joins.get(index).filter(|stats| stats.with == join.with)
+    {
+        let colour = if stats.multiplies_rows() { ui.visuals().warn_fg_color } else { ui.visuals().weak_text_color() };
+        ui.colored_label(colour, stats.to_string());
+    }
     let keys_changed =
         join.on.iter().next() != Some((&left_key, &right_key)) && !left_key.is_empty() && !right_key.is_empty();
     if keys_changed || how != join.how {
