@@ -196,6 +196,11 @@ fn the_demo_draws_a_donut_a_heatmap_and_a_scatter_from_their_answers() {
     let shares: f64 = pie.slices.iter().map(|slice| slice.share).sum();
     assert!((shares - 1.0).abs() < 1e-9, "the slices make the whole: {shares}");
     step_until_shown(&mut harness, "revenue by region");
+    // A click on a legend entry hides its slice; the rest share out what is shown.
+    let largest = pie.slices[0].label.clone();
+    harness.query_all_by_label_contains(&format!("{largest}  ")).next().expect("the largest slice's entry").click();
+    step_until_shown(&mut harness, "(hidden)");
+    step_until_shown(&mut harness, "shares are of what is shown");
 
     let (answer, chart) = chart_of(&mut harness, "activity_heatmap");
     let ReportChart::Heatmap(map) = chart else { panic!("a heatmap: {chart:?}") };

@@ -71,6 +71,16 @@ impl PieChart {
         Ok(Self { value_label, category_label, total, integral, donut, slices })
     }
 
+    /// The pie of the slices `keep` keeps, their shares of what is left (a
+    /// legend click hides a slice; the rest then share out the shown total).
+    #[must_use]
+    pub fn keeping(&self, keep: impl Fn(&Slice) -> bool) -> Self {
+        let slices: Vec<Slice> = self.slices.iter().filter(|slice| keep(slice)).cloned().collect();
+        let total: f64 = slices.iter().map(|slice| slice.value).sum();
+        let slices = slices.into_iter().map(|slice| Slice { share: slice.value / total, ..slice }).collect();
+        Self { total, slices, ..self.clone() }
+    }
+
     /// Where each slice starts and ends, in radians clockwise from twelve o'clock.
     pub fn angles(&self) -> Vec<(f64, f64)> {
         let mut start = 0.0;
@@ -137,6 +147,17 @@ mod tests {
         assert_eq!(other.value, f64::from(92 + 91 + 90 + 89) + 7.0);
         let shares: f64 = pie.slices.iter().map(|s| s.share).sum();
         assert!((shares - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn hiding_a_slice_shares_the_rest_out_of_what_is_shown() {
+        let pie = PieChart::of(parts(&[("DE", 50.0), ("FR", 30.0), ("US", 20.0)]), "n".into(), "c".into(), true, false)
+            .unwrap();
+        let shown = pie.keeping(|slice| slice.label != "DE");
+        assert_eq!(shown.total, 50.0);
+        let shares: Vec<(&str, f64)> = shown.slices.iter().map(|s| (s.label.as_str(), s.share)).collect();
+        assert_eq!(shares, [("FR", 0.6), ("US", 0.4)]);
+        assert_eq!(pie.slices.len(), 3, "the pie itself is unchanged");
     }
 
     #[test]

@@ -543,6 +543,15 @@ chart = { kind = "big_number" }"#,
     assert_eq!(big.change(), Some(-0.5), "against minute 0's two events");
 }
 
+/// `spec` computed over `state` (with a pivot's totals) and drawn as `now` sees it.
+fn drawn(state: &RollupState, spec: &ReportSpec, now: i64) -> (DataFrame, ReportChart) {
+    let answer = answered(spec, Base::Stream(state), &countries(), now).unwrap();
+    match chart::answer_chart(Some(&shop_stream()), spec, &answer, now) {
+        Ok(Some(chart)) => (answer.frame, chart),
+        other => panic!("report `{}` drew no chart: {other:?}", spec.name),
+    }
+}
+
 fn shop_stream() -> crate::model::StreamSpec {
     crate::model::workbook::test_stream(
         r#"granularity = "1m"
@@ -572,10 +581,7 @@ chart = { kind = "donut", y = "revenue" }"#,
     let datasets =
         crate::model::reports::Datasets { streams: std::slice::from_ref(&stream), imports: vec!["countries"] };
     assert_eq!(spec.problems(&datasets), Vec::<String>::new());
-    let answer = compute(&spec, Base::Stream(&state), &countries(), 0).unwrap().frame;
-    let Ok(Some(ReportChart::Pie(pie))) = chart::report_chart(Some(&stream), &spec, &answer, 0) else {
-        panic!("a pie expected")
-    };
+    let (_, ReportChart::Pie(pie)) = drawn(&state, &spec, 0) else { panic!("a pie expected") };
     let slices: Vec<(&str, f64, f64)> = pie.slices.iter().map(|s| (s.label.as_str(), s.value, s.share)).collect();
     assert_eq!(slices, [("NA", 90.0, 0.75), ("EU", 30.0, 0.25)]);
     assert!(pie.donut && (pie.total - 120.0).abs() < 1e-9);
@@ -594,7 +600,6 @@ chart = { kind = "donut", y = "revenue" }"#,
 fn a_scatter_puts_one_point_per_country_with_its_two_measures() {
     let state =
         rollup(&[(0, "DE", "mobile", 10.0, "u1"), (0, "DE", "desktop", 30.0, "u2"), (1, "US", "mobile", 5.0, "u3")]);
-    let stream = shop_stream();
     let spec = report(
         r#"name = "scatter"
 from = "s"
@@ -602,10 +607,7 @@ group_by = ["country"]
 measures = [{ name = "revenue", metric = "revenue" }, { name = "avg_price", metric = "avg_price" }]
 chart = { kind = "scatter", x = "avg_price", y = "revenue" }"#,
     );
-    let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new(), 0).unwrap().frame;
-    let Ok(Some(ReportChart::Scatter(scatter))) = chart::report_chart(Some(&stream), &spec, &answer, 0) else {
-        panic!("a scatter expected")
-    };
+    let (_, ReportChart::Scatter(scatter)) = drawn(&state, &spec, 0) else { panic!("a scatter expected") };
     assert_eq!((scatter.x_label.as_str(), scatter.y_label.as_str()), ("avg_price", "revenue"));
     let mut points: Vec<(String, f64, f64)> =
         scatter.series.iter().flat_map(|s| &s.points).map(|p| (p.label.clone(), p.x, p.y)).collect();
@@ -622,7 +624,6 @@ fn a_heatmap_over_time_has_every_minute_of_the_span_and_zero_where_nothing_happe
         (3, "DE", "mobile", 10.0, "u1"),
         (3, "FR", "mobile", 1.0, "u3"),
     ]);
-    let stream = shop_stream();
     let spec = report(
         r#"name = "heat"
 from = "s"
@@ -631,11 +632,8 @@ group_by = ["country"]
 measures = [{ name = "events", metric = "events" }, { name = "avg_price", metric = "avg_price" }]
 chart = { kind = "heatmap" }"#,
     );
-    let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new(), 0).unwrap().frame;
     let now = 10 * MINUTE;
-    let Ok(Some(ReportChart::Heatmap(map))) = chart::report_chart(Some(&stream), &spec, &answer, now) else {
-        panic!("a heatmap expected")
-    };
+    let (_, ReportChart::Heatmap(map)) = drawn(&state, &spec, now) else { panic!("a heatmap expected") };
     assert_eq!(map.rows, ["DE", "FR"], "the busier row first");
     let crate::engine::chart::heatmap::HeatColumns::Times { starts, .. } = &map.columns else { panic!("time columns") };
     assert_eq!(starts, &[0, MINUTE, 2 * MINUTE, 3 * MINUTE], "every minute of the span, the quiet ones too");
@@ -648,9 +646,7 @@ chart = { kind = "heatmap" }"#,
         y: Some("avg_price".into()),
         ..Default::default()
     });
-    let Ok(Some(ReportChart::Heatmap(means))) = chart::report_chart(Some(&stream), &of_means, &answer, now) else {
-        panic!("a heatmap expected")
-    };
+    let (_, ReportChart::Heatmap(means)) = drawn(&state, &of_means, now) else { panic!("a heatmap expected") };
     assert_eq!(means.cells[1], [None, None, None, Some(1.0)], "a mean of nothing is no value, not zero");
 }
 
@@ -674,11 +670,7 @@ chart = { kind = "bar", stacked = true }"#,
     );
     let datasets = crate::model::reports::Datasets { streams: std::slice::from_ref(&stream), imports: vec![] };
     assert_eq!(spec.problems(&datasets), Vec::<String>::new());
-    let answer = compute(&spec, Base::Stream(&state), &BTreeMap::new(), 0).unwrap().frame;
-    let now = 2 * MINUTE + 1;
-    let Ok(Some(ReportChart::Bars(bars))) = chart::report_chart(Some(&stream), &spec, &answer, now) else {
-        panic!("bars expected")
-    };
+    let (_, ReportChart::Bars(bars)) = drawn(&state, &spec, 2 * MINUTE + 1) else { panic!("bars expected") };
     let times = bars.times.as_ref().expect("bars over time");
     assert_eq!(times.starts, [0, MINUTE, 2 * MINUTE], "a bar per minute, the quiet one too");
     assert_eq!(times.filling_from, Some(2 * MINUTE), "minute 2 is still filling");
@@ -712,10 +704,7 @@ chart = { kind = "pivot", y = "users", columns = "device" }"#,
     );
     let datasets = crate::model::reports::Datasets { streams: std::slice::from_ref(&stream), imports: vec![] };
     assert_eq!(spec.problems(&datasets), Vec::<String>::new());
-    let answer = answered(&spec, Base::Stream(&state), &BTreeMap::new(), 0).unwrap();
-    let Ok(Some(ReportChart::Pivot(pivot))) = chart::answer_chart(Some(&stream), &spec, &answer, 0) else {
-        panic!("a pivot expected")
-    };
+    let (_, ReportChart::Pivot(pivot)) = drawn(&state, &spec, 0) else { panic!("a pivot expected") };
     assert_eq!(pivot.row_fields, ["country"]);
     assert_eq!(pivot.columns, ["mobile", "desktop"], "by size: 3 users on mobile cells, 2 on desktop");
     let rows: Vec<_> = pivot.rows.iter().map(|r| (r.keys.join(","), r.cells.clone(), r.total)).collect();
@@ -732,10 +721,7 @@ chart = { kind = "pivot", y = "users", columns = "device" }"#,
 
     let mut of_means = spec.clone();
     of_means.chart.as_mut().unwrap().y = Some("avg_price".into());
-    let answer = answered(&of_means, Base::Stream(&state), &BTreeMap::new(), 0).unwrap();
-    let Ok(Some(ReportChart::Pivot(means))) = chart::answer_chart(Some(&stream), &of_means, &answer, 0) else {
-        panic!("a pivot expected")
-    };
+    let (_, ReportChart::Pivot(means)) = drawn(&state, &of_means, 0) else { panic!("a pivot expected") };
     assert_eq!(means.grand_total, Some(14.0), "Σprice / Σevents = 70 / 5, not a mean of the cells' means");
     let germany = means.rows.iter().find(|r| r.keys == ["DE"]).unwrap();
     assert_eq!(germany.total, Some(20.0), "60 / 3");

@@ -44,46 +44,56 @@ pub fn streams_panel_ui(ui: &mut Ui, app: &mut TidepoolApp) -> Vec<Action> {
                 }
                 let selected = app.persisted.selected_table.is_none()
                     && app.persisted.selected_stream.as_deref() == Some(name.as_str());
-                let response = egui::Frame::group(ui.style())
-                    .fill(if selected {
-                        ui.visuals().selection.bg_fill.gamma_multiply(0.35)
-                    } else {
-                        egui::Color32::TRANSPARENT
+                // Ids of their own: a row that appears above (a progress bar) must not move another's clicks.
+                let response = ui
+                    .push_id(("stream_row", name.as_str()), |ui| {
+                        egui::Frame::group(ui.style())
+                            .fill(if selected {
+                                ui.visuals().selection.bg_fill.gamma_multiply(0.35)
+                            } else {
+                                egui::Color32::TRANSPARENT
+                            })
+                            .show(ui, |ui| {
+                                ui.set_width(ui.available_width());
+                                ui.horizontal(|ui| {
+                                    let label = ui.selectable_label(selected, RichText::new(name).strong());
+                                    if label.clicked() {
+                                        actions.push(Action::SelectStream(name.clone()));
+                                    }
+                                    status_pill_ui(ui, state.status_kind(), &state.status_text());
+                                });
+                                ui.weak(format!("topic {}", state.spec.topic));
+                                ui.label(format!(
+                                    "{} events · {} quarantined · {} late",
+                                    group_digits(state.stats.events),
+                                    group_digits(state.stats.quarantined),
+                                    group_digits(state.stats.late)
+                                ));
+                                ui.horizontal(|ui| {
+                                    ui.weak("rate");
+                                    sparkline_ui(
+                                        ui,
+                                        &state.rate_history,
+                                        vec2(80.0, 18.0),
+                                        status_colour(StatusKind::Live),
+                                    )
+                                    .on_hover_text("events per second over this session");
+                                    ui.weak("lag");
+                                    sparkline_ui(
+                                        ui,
+                                        &state.lag_history,
+                                        vec2(80.0, 18.0),
+                                        status_colour(StatusKind::Connecting),
+                                    )
+                                    .on_hover_text("messages behind the end of the topic over this session");
+                                });
+                                if let Some(problem) = state.problem() {
+                                    ui.colored_label(status_colour(StatusKind::Failed), problem);
+                                }
+                            })
+                            .response
                     })
-                    .show(ui, |ui| {
-                        ui.set_width(ui.available_width());
-                        ui.horizontal(|ui| {
-                            let label = ui.selectable_label(selected, RichText::new(name).strong());
-                            if label.clicked() {
-                                actions.push(Action::SelectStream(name.clone()));
-                            }
-                            status_pill_ui(ui, state.status_kind(), &state.status_text());
-                        });
-                        ui.weak(format!("topic {}", state.spec.topic));
-                        ui.label(format!(
-                            "{} events · {} quarantined · {} late",
-                            group_digits(state.stats.events),
-                            group_digits(state.stats.quarantined),
-                            group_digits(state.stats.late)
-                        ));
-                        ui.horizontal(|ui| {
-                            ui.weak("rate");
-                            sparkline_ui(ui, &state.rate_history, vec2(80.0, 18.0), status_colour(StatusKind::Live))
-                                .on_hover_text("events per second over this session");
-                            ui.weak("lag");
-                            sparkline_ui(
-                                ui,
-                                &state.lag_history,
-                                vec2(80.0, 18.0),
-                                status_colour(StatusKind::Connecting),
-                            )
-                            .on_hover_text("messages behind the end of the topic over this session");
-                        });
-                        if let Some(problem) = state.problem() {
-                            ui.colored_label(status_colour(StatusKind::Failed), problem);
-                        }
-                    })
-                    .response;
+                    .inner;
                 if response.interact(egui::Sense::click()).clicked() {
                     actions.push(Action::SelectStream(name.clone()));
                 }
@@ -172,50 +182,58 @@ fn jobs_ui(
             }
         });
         for (name, job) in shown {
-            egui::Frame::group(ui.style()).show(ui, |ui| {
-                ui.set_width(ui.available_width());
-                ui.horizontal(|ui| {
-                    if kind == JobKind::Import {
-                        let label =
-                            ui.selectable_label(selected_table == Some(name.as_str()), RichText::new(name).strong());
-                        if label.on_hover_text("show the table and its run history").clicked() {
-                            actions.push(Action::SelectTable(name.clone()));
-                        }
-                    } else {
-                        ui.label(RichText::new(name).strong());
-                    }
-                    let status = if job.failure.is_some() && !job.running {
-                        StatusKind::Failed
-                    } else if job.running {
-                        StatusKind::Connecting
-                    } else {
-                        StatusKind::Live
-                    };
-                    status_pill_ui(ui, status, &job.status_text());
-                });
-                if job.running {
-                    ui.add(
-                        egui::ProgressBar::new(0.0)
-                            .animate(true)
-                            .text(format!("{} rows", group_digits(job.progress_rows))),
-                    );
-                }
-                if let Some(next) = job.next_run.filter(|_| !job.paused) {
-                    ui.weak(format!("next run {}", next.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S")));
-                }
-                ui.horizontal(|ui| {
-                    if ui.add_enabled(!job.running, egui::Button::new("Run now")).clicked() {
-                        actions.push(Action::RunJobNow(name.clone()));
-                    }
-                    let (label, paused) = if job.paused { ("Resume", false) } else { ("Pause", true) };
-                    if ui.button(label).on_hover_text("pause or resume its schedule").clicked() {
-                        actions.push(Action::PauseJob(name.clone(), paused));
-                    }
-                });
-                if let Some(failure) = &job.failure {
-                    ui.colored_label(status_colour(StatusKind::Failed), failure);
-                }
-            });
+            ui.push_id(("job_row", name.as_str()), |ui| job_row_ui(ui, name, job, kind, selected_table, actions));
         }
     }
+}
+
+/// One import or export: its status, progress, next run, Run now / Pause and its last failure.
+fn job_row_ui(
+    ui: &mut Ui,
+    name: &str,
+    job: &crate::ui::imports_state::JobState,
+    kind: crate::ui::imports_state::JobKind,
+    selected_table: Option<&str>,
+    actions: &mut Vec<Action>,
+) {
+    use crate::ui::imports_state::JobKind;
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.horizontal(|ui| {
+            if kind == JobKind::Import {
+                let label = ui.selectable_label(selected_table == Some(name), RichText::new(name).strong());
+                if label.on_hover_text("show the table and its run history").clicked() {
+                    actions.push(Action::SelectTable(name.to_string()));
+                }
+            } else {
+                ui.label(RichText::new(name).strong());
+            }
+            let status = if job.failure.is_some() && !job.running {
+                StatusKind::Failed
+            } else if job.running {
+                StatusKind::Connecting
+            } else {
+                StatusKind::Live
+            };
+            status_pill_ui(ui, status, &job.status_text());
+        });
+        if job.running {
+            ui.add(egui::ProgressBar::new(0.0).animate(true).text(format!("{} rows", group_digits(job.progress_rows))));
+        }
+        if let Some(next) = job.next_run.filter(|_| !job.paused) {
+            ui.weak(format!("next run {}", next.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S")));
+        }
+        ui.horizontal(|ui| {
+            if ui.add_enabled(!job.running, egui::Button::new("Run now")).clicked() {
+                actions.push(Action::RunJobNow(name.to_string()));
+            }
+            let (label, paused) = if job.paused { ("Resume", false) } else { ("Pause", true) };
+            if ui.button(label).on_hover_text("pause or resume its schedule").clicked() {
+                actions.push(Action::PauseJob(name.to_string(), paused));
+            }
+        });
+        if let Some(failure) = &job.failure {
+            ui.colored_label(status_colour(StatusKind::Failed), failure);
+        }
+    });
 }
