@@ -5,7 +5,9 @@
 //! ingestion. A view is computed again when a new snapshot is published (looked
 //! for four times a second), when the view asked for changes, and every second
 //! while its window moves with the clock; the table, the costly part, at most
-//! every two seconds.
+//! every two seconds. A view that takes long to compute (a rollup of a million
+//! rows) is computed less often, so that the thread is busy a quarter of the
+//! time at most and leaves the cores to ingestion.
 //!
 //! Owns the views thread. Must not touch the consumer or the state store.
 
@@ -83,8 +85,15 @@ struct Watched {
     view: StreamViewSpec,
     /// The snapshot the last view was computed from, and when.
     shown: Option<(Arc<RollupSnapshot>, Instant)>,
+    /// How long the last view took to compute (the table included, when it was).
+    took: Duration,
     table: Option<(Instant, Arc<DataFrame>)>,
+    /// How long the table took to read and sort last time.
+    table_took: Duration,
 }
+
+/// A view is computed again no sooner than this many times its last computation took.
+const BUSY_SHARE: u32 = 4;
 
 fn serve(controls: &Receiver<ViewControl>, snapshots: &Snapshots, sink: &EventSink) {
     let mut watched: Option<Watched> = None;
@@ -93,7 +102,14 @@ fn serve(controls: &Receiver<ViewControl>, snapshots: &Snapshots, sink: &EventSi
             Ok(ViewControl::Watch { stream, view }) => {
                 // The same stream keeps its table until the next is due.
                 let table = watched.take().filter(|w| w.stream.name == stream.name).and_then(|w| w.table);
-                watched = Some(Watched { stream, view, shown: None, table });
+                watched = Some(Watched {
+                    stream,
+                    view,
+                    shown: None,
+                    took: Duration::ZERO,
+                    table,
+                    table_took: Duration::ZERO,
+                });
             }
             Ok(ViewControl::Unwatch) => watched = None,
             Err(RecvTimeoutError::Timeout) => {}
@@ -111,13 +127,17 @@ impl Watched {
         let due = match &self.shown {
             None => true,
             Some((shown, at)) => {
-                !Arc::ptr_eq(shown, &snapshot) || (self.view.window.is_some() && at.elapsed() >= MOVING_WINDOW_EVERY)
+                (!Arc::ptr_eq(shown, &snapshot) || (self.view.window.is_some() && at.elapsed() >= MOVING_WINDOW_EVERY))
+                    && at.elapsed() >= self.took * BUSY_SHARE
             }
         };
         if !due {
             return;
         }
-        match self.compute(&snapshot) {
+        let started = Instant::now();
+        let computed = self.compute(&snapshot);
+        self.took = started.elapsed();
+        match computed {
             Ok(view) => {
                 self.shown = Some((snapshot, Instant::now()));
                 sink.offer(Event::StreamViewUpdated { stream: self.stream.name.clone(), view: Arc::new(view) });
@@ -134,7 +154,7 @@ impl Watched {
         let now = chrono::Utc::now().timestamp_micros();
         let granularity = self.stream.rollup.granularity.micros();
         let wants_table = matches!(self.view.table, TableRequest::Include { .. })
-            && self.table.as_ref().is_none_or(|(at, _)| at.elapsed() >= TABLE_EVERY);
+            && self.table.as_ref().is_none_or(|(at, _)| at.elapsed() >= TABLE_EVERY.max(self.table_took * BUSY_SHARE));
         // Only the window's buckets are read, unless the whole rollup is needed anyway.
         let whole = if wants_table || self.view.window.is_none() { Some(snapshot.rollup(..)?) } else { None };
         let chart = match (&whole, self.view.window) {
@@ -149,7 +169,9 @@ impl Watched {
         if let (Some(whole), TableRequest::Include { column, descending }) = (&whole, &self.view.table)
             && wants_table
         {
+            let started = Instant::now();
             self.table = Some((Instant::now(), sorted_table(whole, column.as_deref(), *descending)?));
+            self.table_took = started.elapsed();
         }
         let table = match self.view.table {
             TableRequest::Skip => None,

@@ -59,6 +59,10 @@ pub struct ReportState {
     pub png: crate::ui::png::PngOptions,
     computing: Option<Pending<Result<Computed, String>>>,
     started: Instant,
+    /// How long the last computation took: a report that takes long is
+    /// computed again no sooner than twice that after it started, so that a
+    /// big live report leaves a core to the streams.
+    took: Duration,
 }
 
 impl ReportState {
@@ -77,6 +81,7 @@ impl ReportState {
             png: crate::ui::png::PngOptions::default(),
             computing: None,
             started: Instant::now(),
+            took: Duration::ZERO,
         };
         state.refresh(workbook, sources, wake);
         state
@@ -107,12 +112,13 @@ impl ReportState {
     pub fn poll(&mut self, workbook: &Workbook, sources: &ReportSources, wake: &crate::engine::Waker) -> bool {
         let Some(answer) = self.computing.as_mut().and_then(Pending::take) else {
             let due = workbook.report(&self.name).map_or(REFRESH_EVERY, |report| refresh_every(report, sources));
-            if !self.is_computing() && self.started.elapsed() >= due {
+            if !self.is_computing() && self.started.elapsed() >= due.max(self.took * 2) {
                 self.refresh(workbook, sources, wake);
             }
             return false;
         };
         self.computing = None;
+        self.took = self.started.elapsed();
         match answer.and_then(|answer| answer) {
             Ok((answer, chart)) => {
                 let limit = workbook.report(&self.name).and_then(|report| report.limit);
