@@ -62,8 +62,9 @@ impl RollupSnapshot {
     /// The rollup rows of the buckets starting in `buckets` (µs since the
     /// epoch), put back together; the reader's own copy.
     pub fn rollup(&self, buckets: impl RangeBounds<i64>) -> Result<RollupState, String> {
+        let rows = self.segments.range((buckets.start_bound(), buckets.end_bound())).map(|(_, s)| s.rows).sum();
         let segments = self.segments.range(buckets).map(|(&bucket, segment)| (bucket, segment.bytes.clone()));
-        RollupState::from_segments(&self.header, segments)
+        RollupState::from_segments_of_rows(&self.header, segments, rows)
     }
 }
 

@@ -142,10 +142,12 @@ struct SegmentRef<'a> {
     columns: Vec<MetricColumn>,
 }
 
-/// [`SegmentRef`] as read back.
+/// [`SegmentRef`] as read back; the dimension values borrowed from the bytes
+/// (the dictionaries copy each distinct value once).
 #[derive(Deserialize)]
-struct Segment {
-    dimensions: Vec<Option<Box<str>>>,
+struct Segment<'a> {
+    #[serde(borrow)]
+    dimensions: Vec<Option<&'a str>>,
     event_counts: Vec<u64>,
     columns: Vec<MetricColumn>,
 }
@@ -222,6 +224,16 @@ impl RollupState {
         header: &[u8],
         segments: impl IntoIterator<Item = (i64, B)>,
     ) -> Result<Self, String> {
+        Self::from_segments_of_rows(header, segments, 0)
+    }
+
+    /// As [`Self::from_segments`], with room made at once for `rows` rows (when
+    /// the caller knows how many the segments hold: a live snapshot does).
+    pub fn from_segments_of_rows<B: AsRef<[u8]>>(
+        header: &[u8],
+        segments: impl IntoIterator<Item = (i64, B)>,
+        rows: usize,
+    ) -> Result<Self, String> {
         let header: Header = postcard::from_bytes(header).map_err(|err| format!("header: {err}"))?;
         if header.granularity_micros <= 0 {
             return Err(format!("granularity of {} µs", header.granularity_micros));
@@ -235,9 +247,9 @@ impl RollupState {
             dictionaries: vec![Dictionary::default(); width],
             dimension_names: header.dimension_names,
             metric_names: header.metric_names,
-            buckets: Vec::new(),
-            dimension_ids: Vec::new(),
-            event_counts: Vec::new(),
+            buckets: Vec::with_capacity(rows),
+            dimension_ids: Vec::with_capacity(rows * width),
+            event_counts: Vec::with_capacity(rows),
             columns: header.columns,
             rows_by_key: super::RowIndex::default(),
             hasher: super::KeyHasher::default(),
@@ -268,7 +280,7 @@ impl RollupState {
         }
         for values in segment.dimensions.chunks(width.max(1)).take(rows) {
             for (dictionary, value) in self.dictionaries.iter_mut().zip(values) {
-                self.dimension_ids.push(dictionary.id_of(value.as_deref()));
+                self.dimension_ids.push(dictionary.id_of(*value));
             }
         }
         self.buckets.extend(std::iter::repeat_n(bucket, rows));
