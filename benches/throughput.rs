@@ -134,12 +134,33 @@ fn peak_memory_child(count: usize) {
     let started = Instant::now();
     let hour = snapshot.rollup(hour_start..).expect("the last hour");
     let hour_ms = started.elapsed().as_millis();
+    // (h) what a live report over the last hour costs on top: grouped per
+    // minute and country, its counts and sums added, its distinct users
+    // united, Σsum / Σcount — the report engine's work after (g).
+    let report: tidepool::model::reports::ReportSpec = toml::from_str(
+        r#"name = "live"
+from = "clicks"
+time = { grain = "1m" }
+group_by = ["country"]
+measures = [
+  { name = "events", metric = "events" },
+  { name = "revenue", metric = "revenue" },
+  { name = "users", metric = "users" },
+]"#,
+    )
+    .expect("the report");
+    let started = Instant::now();
+    let tables = std::collections::BTreeMap::new();
+    let base = tidepool::engine::report::Base::Stream(&hour);
+    let answer = tidepool::engine::report::compute(&report, base, &tables, 0).expect("the report's answer");
+    let report_ms = started.elapsed().as_millis();
     println!(
-        "{} {} {} {first_ms} {first_write_ms} {next_ms} {next_write_ms} {next_rows} {whole_ms} {hour_ms} {}",
+        "{} {} {} {first_ms} {first_write_ms} {next_ms} {next_write_ms} {next_rows} {whole_ms} {hour_ms} {} {report_ms} {}",
         peak_kb / 1024,
         ingestor.rollup.row_count(),
         ingestor.progress.events,
-        hour.row_count()
+        hour.row_count(),
+        answer.frame.height()
     );
 }
 
@@ -431,6 +452,8 @@ fn memory_and_checkpoints() {
         whole_ms,
         hour_ms,
         hour_rows,
+        report_ms,
+        report_rows,
     ] = fields[..]
     {
         println!("(e) peak memory, {merged} events at 1m: {peak_mb} MB ({rows} rollup rows)");
@@ -445,6 +468,9 @@ fn memory_and_checkpoints() {
         println!(
             "(g) a reader of the live snapshot puts back together the whole rollup in {whole_ms} ms, \
              the last hour ({hour_rows} rows) in {hour_ms} ms"
+        );
+        println!(
+            "(h) a report over that hour (per minute and country, {report_rows} rows) is computed in {report_ms} ms more"
         );
     } else {
         println!("(e) peak memory: child failed: {}", String::from_utf8_lossy(&output.stderr));
