@@ -552,6 +552,22 @@ fn drawn(state: &RollupState, spec: &ReportSpec, now: i64) -> (DataFrame, Report
     }
 }
 
+/// The workbook's own checks of `spec` against [`shop_stream`] and a `countries` import.
+fn problems_of(spec: &ReportSpec) -> Vec<String> {
+    let stream = shop_stream();
+    spec.problems(&crate::model::reports::Datasets {
+        streams: std::slice::from_ref(&stream),
+        imports: vec!["countries"],
+    })
+}
+
+/// A report parsed from `text` that the workbook's checks accept.
+fn checked(text: &str) -> ReportSpec {
+    let spec = report(text);
+    assert_eq!(problems_of(&spec), Vec::<String>::new(), "{text}");
+    spec
+}
+
 fn shop_stream() -> crate::model::StreamSpec {
     crate::model::workbook::test_stream(
         r#"granularity = "1m"
@@ -569,8 +585,7 @@ metrics = [
 fn a_pie_shares_out_revenue_per_region_and_refuses_a_measure_that_does_not_add_up() {
     let state =
         rollup(&[(0, "DE", "mobile", 10.0, "u1"), (0, "FR", "desktop", 20.0, "u2"), (1, "US", "mobile", 90.0, "u3")]);
-    let stream = shop_stream();
-    let spec = report(
+    let spec = checked(
         r#"name = "pie"
 from = "s"
 joins = [{ with = "countries", on = { country = "code" } }]
@@ -578,9 +593,6 @@ group_by = ["region"]
 measures = [{ name = "revenue", metric = "revenue" }, { name = "users", metric = "users" }]
 chart = { kind = "donut", y = "revenue" }"#,
     );
-    let datasets =
-        crate::model::reports::Datasets { streams: std::slice::from_ref(&stream), imports: vec!["countries"] };
-    assert_eq!(spec.problems(&datasets), Vec::<String>::new());
     let (_, ReportChart::Pie(pie)) = drawn(&state, &spec, 0) else { panic!("a pie expected") };
     let slices: Vec<(&str, f64, f64)> = pie.slices.iter().map(|s| (s.label.as_str(), s.value, s.share)).collect();
     assert_eq!(slices, [("NA", 90.0, 0.75), ("EU", 30.0, 0.25)]);
@@ -592,7 +604,7 @@ chart = { kind = "donut", y = "revenue" }"#,
         y: Some("users".into()),
         ..Default::default()
     });
-    let problems = of_users.problems(&datasets);
+    let problems = problems_of(&of_users);
     assert!(problems.iter().any(|p| p.contains("must add up") && p.contains("`users`")), "{problems:?}");
 }
 
@@ -659,8 +671,7 @@ fn bars_over_time_have_a_bar_per_minute_of_the_span_split_by_their_one_group_by_
         (2, "FR", "mobile", 1.0, "u3"),
         (2, "FR", "mobile", 1.0, "u4"),
     ]);
-    let stream = shop_stream();
-    let spec = report(
+    let spec = checked(
         r#"name = "bars_over_time"
 from = "s"
 time = { grain = "1m" }
@@ -668,8 +679,6 @@ group_by = ["device"]
 measures = [{ name = "events", metric = "events" }]
 chart = { kind = "bar", stacked = true }"#,
     );
-    let datasets = crate::model::reports::Datasets { streams: std::slice::from_ref(&stream), imports: vec![] };
-    assert_eq!(spec.problems(&datasets), Vec::<String>::new());
     let (_, ReportChart::Bars(bars)) = drawn(&state, &spec, 2 * MINUTE + 1) else { panic!("bars expected") };
     let times = bars.times.as_ref().expect("bars over time");
     assert_eq!(times.starts, [0, MINUTE, 2 * MINUTE], "a bar per minute, the quiet one too");
@@ -681,7 +690,7 @@ chart = { kind = "bar", stacked = true }"#,
 
     let mut two_fields = spec.clone();
     two_fields.group_by.push("country".into());
-    let problems = two_fields.problems(&datasets);
+    let problems = problems_of(&two_fields);
     assert!(problems.iter().any(|p| p.contains("bars over time")), "{problems:?}");
 }
 
@@ -694,16 +703,13 @@ fn a_pivots_totals_are_the_measure_over_their_whole_group_not_sums_of_cells() {
         (1, "FR", "mobile", 5.0, "u1"),
         (1, "FR", "mobile", 5.0, "u3"),
     ]);
-    let stream = shop_stream();
-    let spec = report(
+    let spec = checked(
         r#"name = "pivot"
 from = "s"
 group_by = ["country", "device"]
 measures = [{ name = "users", metric = "users" }, { name = "avg_price", metric = "avg_price" }]
 chart = { kind = "pivot", y = "users", columns = "device" }"#,
     );
-    let datasets = crate::model::reports::Datasets { streams: std::slice::from_ref(&stream), imports: vec![] };
-    assert_eq!(spec.problems(&datasets), Vec::<String>::new());
     let (_, ReportChart::Pivot(pivot)) = drawn(&state, &spec, 0) else { panic!("a pivot expected") };
     assert_eq!(pivot.row_fields, ["country"]);
     assert_eq!(pivot.columns, ["mobile", "desktop"], "by size: 3 users on mobile cells, 2 on desktop");
