@@ -116,7 +116,7 @@ pub struct ReportDraft {
     computing: Option<Pending<Preview>>,
     /// The spec the preview (shown or computing) is of, and when the draft last changed.
     previewed: Option<ReportSpec>,
-    preview_started: Instant,
+    freshness: crate::ui::report_state::Freshness,
     changed_at: Instant,
 }
 
@@ -168,7 +168,7 @@ impl ReportDraft {
             preview: None,
             computing: None,
             previewed: None,
-            preview_started: Instant::now(),
+            freshness: crate::ui::report_state::Freshness::default(),
             changed_at: Instant::now(),
         };
         draft.sync_derived();
@@ -233,12 +233,13 @@ impl ReportDraft {
         }
         if let Some(answer) = self.computing.as_mut().and_then(Pending::take) {
             self.computing = None;
+            self.freshness.finished();
             self.preview = Some(answer.and_then(|preview| preview));
             changed = true;
         }
         let settled = self.changed_at.elapsed() >= SETTLE;
-        // Live data moves on: the same draft is computed again every few seconds.
-        let stale = self.preview_started.elapsed() >= crate::ui::report_state::refresh_every(&self.spec, sources);
+        // Live data moves on: the same draft is computed again once its stream publishes newer data.
+        let stale = self.freshness.is_stale(&self.spec, sources);
         if settled && self.computing.is_none() && (self.previewed.as_ref() != Some(&self.spec) || stale) {
             self.start_preview(workbook, sources, wake);
         }
@@ -254,7 +255,7 @@ impl ReportDraft {
 
     fn start_preview(&mut self, workbook: &Workbook, sources: &ReportSources, wake: &crate::engine::Waker) {
         self.previewed = Some(self.spec.clone());
-        self.preview_started = Instant::now();
+        self.freshness.started(&self.spec, sources);
         if !self.problems(workbook).is_empty() {
             self.preview = None;
             return;

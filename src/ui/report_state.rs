@@ -1,9 +1,11 @@
 //! The report shown in the central area: its answer computed on a
 //! background thread over its datasets (a running stream's live snapshot, the
-//! tables' current versions), recomputed on Refresh, every second while it
-//! is shown over a running stream (every few seconds over tables only); the
-//! window never waits for it, and a computation is never started while the
-//! previous one still runs (the next starts from fresher data instead).
+//! tables' current versions), recomputed on Refresh and while it is shown:
+//! over a running stream as soon as the stream has published a newer
+//! snapshot (about once a second while events arrive, never while it is
+//! quiet), and every few seconds for the tables' new versions; the window
+//! never waits for it, and a computation is never started while the previous
+//! one still runs (the next starts from fresher data instead).
 
 use std::time::{Duration, Instant};
 
@@ -17,10 +19,8 @@ use crate::model::Workbook;
 use crate::model::reports::ReportSpec;
 use crate::ui::background::Pending;
 
-/// How often a shown report over imported tables only is recomputed on its own.
+/// How often a shown report is recomputed for its tables' new versions.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
-/// How often a shown report over a running stream is recomputed.
-pub const LIVE_REFRESH_EVERY: Duration = Duration::from_secs(1);
 
 /// What a background computation hands back: the answer and its chart.
 pub type Computed = (ReportAnswer, Result<Option<ReportChart>, String>);
@@ -58,11 +58,49 @@ pub struct ReportState {
     /// The size and look of the chart's PNG export.
     pub png: crate::ui::png::PngOptions,
     computing: Option<Pending<Result<Computed, String>>>,
-    started: Instant,
-    /// How long the last computation took: a report that takes long is
-    /// computed again no sooner than twice that after it started, so that a
-    /// big live report leaves a core to the streams.
+    freshness: Freshness,
+}
+
+/// What a shown answer was computed from, to tell when it is out of date.
+#[derive(Debug, Default)]
+pub struct Freshness {
+    started: Option<Instant>,
+    /// The live snapshot the computation read (when it published), if it read one.
+    from_snapshot: Option<i64>,
+    /// How long the last computation took: one that takes long is started
+    /// again no sooner than twice that after it started, so that a big live
+    /// report leaves a core to the streams.
     took: Duration,
+}
+
+impl Freshness {
+    /// A computation of `report` starts now, over what `sources` hold now.
+    pub fn started(&mut self, report: &ReportSpec, sources: &ReportSources) {
+        self.started = Some(Instant::now());
+        self.from_snapshot = sources.live.serving(&report.from).map(|snapshot| snapshot.meta.published_micros);
+    }
+
+    /// The computation started last has finished.
+    pub fn finished(&mut self) {
+        self.took = self.started.map_or(Duration::ZERO, |started| started.elapsed());
+    }
+
+    /// Whether `report` should be computed again: its stream published a newer
+    /// snapshot (or stopped), or its tables may have new versions.
+    pub fn is_stale(&self, report: &ReportSpec, sources: &ReportSources) -> bool {
+        let Some(started) = self.started else { return true };
+        let elapsed = started.elapsed();
+        if elapsed < self.took * 2 {
+            return false;
+        }
+        let latest = sources.live.serving(&report.from).map(|snapshot| snapshot.meta.published_micros);
+        latest != self.from_snapshot || elapsed >= REFRESH_EVERY
+    }
+
+    /// Whether the computation started last read a running stream's live snapshot.
+    pub fn is_live(&self) -> bool {
+        self.from_snapshot.is_some()
+    }
 }
 
 impl ReportState {
@@ -80,8 +118,7 @@ impl ReportState {
             error: None,
             png: crate::ui::png::PngOptions::default(),
             computing: None,
-            started: Instant::now(),
-            took: Duration::ZERO,
+            freshness: Freshness::default(),
         };
         state.refresh(workbook, sources, wake);
         state
@@ -96,9 +133,9 @@ impl ReportState {
             self.error = Some(format!("the workbook has no report `{}` any more", self.name));
             return;
         };
-        self.live = sources.live.serving(&report.from).is_some();
+        self.freshness.started(&report, sources);
+        self.live = self.freshness.is_live();
         let (workbook, sources) = (workbook.clone(), sources.clone());
-        self.started = Instant::now();
         self.computing = Some(Pending::spawn("tidepool-report", wake.clone(), move || {
             compute_with_chart(&workbook, &report, &sources)
         }));
@@ -111,14 +148,14 @@ impl ReportState {
     /// Takes a finished computation; starts the next when one is due. Answers whether anything changed.
     pub fn poll(&mut self, workbook: &Workbook, sources: &ReportSources, wake: &crate::engine::Waker) -> bool {
         let Some(answer) = self.computing.as_mut().and_then(Pending::take) else {
-            let due = workbook.report(&self.name).map_or(REFRESH_EVERY, |report| refresh_every(report, sources));
-            if !self.is_computing() && self.started.elapsed() >= due.max(self.took * 2) {
+            let stale = workbook.report(&self.name).is_some_and(|report| self.freshness.is_stale(report, sources));
+            if !self.is_computing() && stale {
                 self.refresh(workbook, sources, wake);
             }
             return false;
         };
         self.computing = None;
-        self.took = self.started.elapsed();
+        self.freshness.finished();
         match answer.and_then(|answer| answer) {
             Ok((answer, chart)) => {
                 let limit = workbook.report(&self.name).and_then(|report| report.limit);
@@ -138,8 +175,49 @@ impl ReportState {
     }
 }
 
-/// How often `report` is recomputed while shown: every second when it reads a
-/// running stream's live rollup, else every few seconds.
-pub fn refresh_every(report: &ReportSpec, sources: &ReportSources) -> Duration {
-    if sources.live.serving(&report.from).is_some() { LIVE_REFRESH_EVERY } else { REFRESH_EVERY }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::snapshots::SnapshotMeta;
+
+    #[test]
+    fn a_live_answer_is_stale_once_its_stream_publishes_newer_data_or_stops() {
+        let spec = crate::model::workbook::test_stream(
+            "granularity = \"1m\"\ndimensions = []\nmetrics = [{ name = \"events\", kind = \"count\" }]",
+        );
+        let report: ReportSpec =
+            toml::from_str("name = \"r\"\nfrom = \"s\"\nmeasures = [{ name = \"events\", metric = \"events\" }]")
+                .unwrap();
+        let context = crate::engine::imports::ImportContext {
+            data_dir: "unused".into(),
+            workbook_id: "w".into(),
+            base_dir: "unused".into(),
+        };
+        let sources = ReportSources::stored(context);
+        let publish = |published_micros| {
+            let changes = crate::engine::rollup::RollupState::new(&spec.rollup).encode_all().unwrap();
+            sources.live.publish(
+                "s",
+                &changes,
+                SnapshotMeta { counted: published_micros as u64, published_micros, ..SnapshotMeta::default() },
+            );
+        };
+        publish(1);
+        let mut freshness = Freshness::default();
+        assert!(freshness.is_stale(&report, &sources), "never computed");
+        freshness.started(&report, &sources);
+        freshness.finished();
+        assert!(freshness.is_live());
+        assert!(!freshness.is_stale(&report, &sources), "nothing new: a quiet stream is not recomputed");
+        publish(2);
+        // Past the back-off (twice the last computation's few microseconds).
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(freshness.is_stale(&report, &sources), "the stream published newer data");
+        freshness.started(&report, &sources);
+        freshness.finished();
+        assert!(!freshness.is_stale(&report, &sources));
+        sources.live.withdraw("s");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(freshness.is_stale(&report, &sources), "the stream stopped: its checkpoint is read instead");
+    }
 }

@@ -43,7 +43,7 @@ pub fn report_view_ui(ui: &mut Ui, report: &ReportState) -> Vec<Action> {
     });
     if let Some(at) = report.computed_at {
         let over = if report.live {
-            "the running stream's live rollup and the tables' current versions; again every second"
+            "the running stream's live rollup and the tables' current versions; again as new events arrive"
         } else {
             "the streams' last checkpoints and the tables' current versions; again every few seconds"
         };
