@@ -190,10 +190,12 @@ fn supervise(
                 let worker = stream::worker::StreamWorker::new(*spec, options, mode, history, links);
                 let panic_sink = sink.clone();
                 let panic_name = name.clone();
-                let panic_snapshots = snapshots.clone();
+                let published = snapshots.clone();
                 let body = move || {
-                    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run())) {
-                        panic_snapshots.withdraw(&panic_name);
+                    let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run()));
+                    // However the stream ended, readers go back to its checkpoint.
+                    published.withdraw(&panic_name);
+                    if let Err(panic) = ended {
                         panic_sink.send(Event::StreamFailed {
                             stream: panic_name,
                             message: format!(

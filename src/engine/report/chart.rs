@@ -7,6 +7,8 @@
 //! series field down, time or another field across), or as one big number
 //! with its trend. Runs beside the computation, never on the UI thread.
 
+use std::collections::HashMap;
+
 use polars::prelude::{DataFrame, DataType, TimeUnit};
 
 use super::{OTHER, PivotTotals, ReportAnswer};
@@ -33,14 +35,7 @@ pub fn answer_chart(
     answer: &ReportAnswer,
     now_micros: i64,
 ) -> Result<Option<ReportChart>, String> {
-    match (report.chart_or_default().kind, report.chart_measure()) {
-        (ChartKind::Pivot, Some(measure)) => {
-            let utc_offset = crate::engine::chart::local_utc_offset_seconds(now_micros);
-            pivot_table(stream, report, measure, &answer.frame, answer.totals.as_ref(), utc_offset)
-                .map(|table| Some(ReportChart::Pivot(table)))
-        }
-        _ => report_chart(stream, report, &answer.frame, now_micros),
-    }
+    chart_of(stream, report, &answer.frame, answer.totals.as_ref(), now_micros)
 }
 
 /// The chart of `answer`, or `None` when the report is drawn as a table (or
@@ -51,6 +46,16 @@ pub fn report_chart(
     stream: Option<&StreamSpec>,
     report: &ReportSpec,
     answer: &DataFrame,
+    now_micros: i64,
+) -> Result<Option<ReportChart>, String> {
+    chart_of(stream, report, answer, None, now_micros)
+}
+
+fn chart_of(
+    stream: Option<&StreamSpec>,
+    report: &ReportSpec,
+    answer: &DataFrame,
+    totals: Option<&PivotTotals>,
     now_micros: i64,
 ) -> Result<Option<ReportChart>, String> {
     let Some(measure) = report.chart_measure() else { return Ok(None) };
@@ -68,7 +73,8 @@ pub fn report_chart(
         ChartKind::Heatmap => Ok(heatmap(stream, report, measure, answer, now_micros)?.map(ReportChart::Heatmap)),
         ChartKind::Pivot => {
             let utc_offset = crate::engine::chart::local_utc_offset_seconds(now_micros);
-            pivot_table(stream, report, measure, answer, None, utc_offset).map(|table| Some(ReportChart::Pivot(table)))
+            pivot_table(stream, report, measure, answer, totals, utc_offset)
+                .map(|table| Some(ReportChart::Pivot(table)))
         }
         ChartKind::BigNumber => {
             if let Some(trend) = time_chart(stream, report, measure, answer, now_micros)? {
@@ -321,14 +327,15 @@ fn pivot_table(
             layout.across.as_deref().is_some_and(|f| is_own_other(report, f)),
         )
     };
+    let column_of: HashMap<&str, usize> = columns.iter().enumerate().map(|(c, name)| (name.as_str(), c)).collect();
     let mut rows: Vec<PivotRow> = Vec::new();
+    let mut row_of: HashMap<&[String], usize> = HashMap::new();
     for (row, keys) in row_keys.iter().enumerate() {
-        let known = rows.iter().position(|known| &known.keys == keys);
-        let index = known.unwrap_or_else(|| {
+        let index = *row_of.entry(keys.as_slice()).or_insert_with(|| {
             rows.push(PivotRow { keys: keys.clone(), cells: vec![None; columns.len()], total: None });
             rows.len() - 1
         });
-        if let (Some(c), Some(value)) = (columns.iter().position(|name| *name == across[row]), values.get(row)) {
+        if let (Some(&c), Some(value)) = (column_of.get(across[row].as_str()), values.get(row)) {
             rows[index].cells[c] = Some(value);
         }
     }
@@ -336,14 +343,14 @@ fn pivot_table(
     if let Some(totals) = totals {
         let by_rows = measure_values(&totals.by_rows, measure)?;
         for (row, keys) in keys_of(&totals.by_rows)?.iter().enumerate() {
-            if let Some(known) = rows.iter_mut().find(|known| &known.keys == keys) {
-                known.total = by_rows.get(row);
+            if let Some(&index) = row_of.get(keys.as_slice()) {
+                rows[index].total = by_rows.get(row);
             }
         }
         if let Some(field) = &layout.across {
             let by_columns = measure_values(&totals.by_columns, measure)?;
             for (row, label) in labels(&totals.by_columns, field)?.iter().enumerate() {
-                if let Some(c) = columns.iter().position(|name| name == label) {
+                if let Some(&c) = column_of.get(label.as_str()) {
                     column_totals[c] = by_columns.get(row);
                 }
             }
@@ -399,7 +406,7 @@ fn pie_chart(
     let Some(field) = report.chart_series_field() else { return Ok(None) };
     let labels = labels_of(answer, field)?;
     let values = measure_values(answer, measure)?;
-    let own_other = report.top.as_ref().is_some_and(|top| top.field == field);
+    let own_other = is_own_other(report, field);
     let mut parts: Vec<(String, f64, bool)> = Vec::new();
     for (row, label) in labels.into_iter().enumerate() {
         let value = values.get(row).unwrap_or(0.0);
@@ -449,8 +456,7 @@ fn scatter_chart(
         if let Some(known) = series.iter_mut().find(|s| s.label == label) {
             known.points.push(point);
         } else {
-            let is_other =
-                label == OTHER && report.top.as_ref().is_some_and(|top| Some(top.field.as_str()) == series_field);
+            let is_other = label == OTHER && series_field.is_some_and(|field| is_own_other(report, field));
             series.push(ScatterSeries { label, is_other, points: vec![point] });
         }
     }
@@ -565,12 +571,14 @@ fn ordered_by_total(
     own_other: bool,
 ) -> Vec<String> {
     let mut totals: Vec<(String, f64)> = Vec::new();
+    let mut index_of: HashMap<&str, usize> = HashMap::new();
     for (row, label) in labels.iter().enumerate() {
         let value = values.get(row).unwrap_or(0.0).abs();
-        match totals.iter_mut().find(|(known, _)| known == label) {
-            Some((_, total)) => *total += value,
-            None => totals.push((label.clone(), value)),
-        }
+        let index = *index_of.entry(label.as_str()).or_insert_with(|| {
+            totals.push((label.clone(), 0.0));
+            totals.len() - 1
+        });
+        totals[index].1 += value;
     }
     let last = |label: &str| own_other && label == OTHER;
     if by_size {

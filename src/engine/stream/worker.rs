@@ -171,7 +171,6 @@ impl StreamWorker {
                 }
                 SessionEnd::Failed(err) if err.recovery == kafka::Recovery::UserMustFix => {
                     self.checkpoint_now(&mut checkpointer, &mut ingestor);
-                    self.snapshots.withdraw(&self.spec.name);
                     self.sink.send(Event::StreamFailed { stream: self.name(), message: err.message });
                     return;
                 }
@@ -180,7 +179,6 @@ impl StreamWorker {
                         && started.elapsed() + retry_in > give_up_after
                     {
                         self.checkpoint_now(&mut checkpointer, &mut ingestor);
-                        self.snapshots.withdraw(&self.spec.name);
                         self.sink.send(Event::StreamFailed {
                             stream: self.name(),
                             message: format!("{err}; gave up after {}s", started.elapsed().as_secs()),
@@ -194,7 +192,6 @@ impl StreamWorker {
             }
         }
         self.checkpoint_now(&mut checkpointer, &mut ingestor);
-        self.snapshots.withdraw(&self.spec.name);
         if caught_up {
             self.sink.send(Event::StreamCaughtUp { stream: self.name(), stats: stats_of(&ingestor, Some(0)) });
         }
@@ -466,14 +463,18 @@ impl StreamWorker {
     /// Publishes the rollup's buckets changed since the last take as its live
     /// snapshot; the next checkpoint writes them.
     fn publish_snapshot(&mut self, ingestor: &mut Ingestor) {
-        match ingestor.rollup.take_changes() {
-            Ok(changes) => {
-                self.publish(&changes, ingestor);
-                self.unsaved.absorb(changes);
-            }
+        if let Err(why) = self.take_and_publish(ingestor) {
             // The log is kept (and marked to write everything): the next checkpoint says what failed.
-            Err(why) => tracing::warn!(stream = %self.spec.name, "cannot publish the rollup's snapshot: {why}"),
+            tracing::warn!(stream = %self.spec.name, "cannot publish the rollup's snapshot: {why}");
         }
+    }
+
+    /// Takes the rollup's changes, publishes them and keeps them for the next checkpoint.
+    fn take_and_publish(&mut self, ingestor: &mut Ingestor) -> Result<(), String> {
+        let changes = ingestor.rollup.take_changes()?;
+        self.publish(&changes, ingestor);
+        self.unsaved.absorb(changes);
+        Ok(())
     }
 
     fn publish(&mut self, changes: &RollupChanges, ingestor: &Ingestor) {
@@ -510,18 +511,12 @@ impl StreamWorker {
             return false;
         }
         ingestor.apply_retention(now_micros());
-        let changes = match ingestor.rollup.take_changes() {
-            Ok(changes) => {
-                self.publish(&changes, ingestor);
-                self.unsaved.absorb(changes);
-                self.unsaved.take()
-            }
-            Err(why) => {
-                let message = StoreError::Encode { stream: self.name(), why }.to_string();
-                self.sink.send(Event::CheckpointFailed { stream: self.name(), message });
-                return false;
-            }
-        };
+        if let Err(why) = self.take_and_publish(ingestor) {
+            let message = StoreError::Encode { stream: self.name(), why }.to_string();
+            self.sink.send(Event::CheckpointFailed { stream: self.name(), message });
+            return false;
+        }
+        let changes = self.unsaved.take();
         let write = CheckpointWrite {
             key: self.checkpoint_key(),
             fingerprint: self.definition.fingerprint(),
