@@ -84,6 +84,21 @@ enum Verb {
     Quarantine { workbook: PathBuf, stream: String },
     /// Forget one stream's checkpoint, rollup and quarantine, so the next run starts over.
     Reset { workbook: PathBuf, stream: String },
+    /// Store a password or token in the OS keyring (read without echo, or from a pipe), or remove
+    /// it; workbooks name it with `password_keyring = "ENTRY"` or `headers_keyring`.
+    Secret {
+        #[arg(value_enum)]
+        action: SecretVerb,
+        entry: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SecretVerb {
+    /// Store the secret under ENTRY (replacing what it held).
+    Set,
+    /// Remove ENTRY.
+    Forget,
 }
 
 #[cfg(feature = "gui")]
@@ -156,6 +171,13 @@ fn main() -> ExitCode {
         }
         Some(Verb::Quarantine { workbook, stream }) => cli::quarantine(&workbook, &stream, &data_dir),
         Some(Verb::Reset { workbook, stream }) => cli::reset(&workbook, &stream, &data_dir),
+        Some(Verb::Secret { action, entry }) => cli::secret(
+            match action {
+                SecretVerb::Set => cli::SecretAction::Set,
+                SecretVerb::Forget => cli::SecretAction::Forget,
+            },
+            &entry,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,7 +7,9 @@
 # read into an environment variable (the way a user supplies it).
 #
 # Sets TIDEPOOL_TEST_TLS_BROKER (host:port of the TLS listener) and
-# TIDEPOOL_TEST_TLS_DIR (ca.pem, client.pem, client.key, client.key.password).
+# TIDEPOOL_TEST_TLS_DIR (ca.pem, client.pem, client.key, client.key.password,
+# and db.pem / db.key: an unencrypted client certificate for the user
+# tidepool_cert of the databases below).
 
 start_tls_broker() {
     local dir tls_port conf log
@@ -24,6 +26,9 @@ start_tls_broker() {
         openssl req -newkey rsa:2048 -subj "/CN=tidepool test client" \
             -passout file:client.key.password -keyout client.key -out client.csr 2>/dev/null
         openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out client.pem 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=tidepool_cert" -keyout db.key -out db.csr 2>/dev/null
+        openssl x509 -req -in db.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out db.pem 2>/dev/null
+        chmod 600 db.key
     )
     tls_port="$(free_port)"
     start_broker "$tls_port"
@@ -73,5 +78,51 @@ start_tls_mariadb() {
         --ssl-ca="$TIDEPOOL_TEST_TLS_DIR/ca.pem" --require-secure-transport=ON >"$log" 2>&1 &
     BROKER_PIDS+=("$!")
     wait_for_port "$port" "$!" "$log"
+    # A user that logs in with a client certificate of the test CA, no password.
+    mariadb --no-defaults --socket="$dir/mariadb.sock" -u root \
+        -e "CREATE USER tidepool_cert@'%' REQUIRE X509; GRANT SELECT ON mysql.* TO tidepool_cert@'%'"
     TIDEPOOL_TEST_TLS_MARIADB="127.0.0.1:$port"
+}
+
+# Runs a command as the postgres user when this script runs as root
+# (PostgreSQL's server refuses to run as root), else as this user. setpriv
+# execs the command itself (runuser would stay its parent and not pass on
+# the TERM that stops the server). It execs: call it in a subshell.
+as_postgres() {
+    if [ "$(id -u)" = 0 ]; then
+        exec setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
+    fi
+    exec "$@"
+}
+
+# A private PostgreSQL server that accepts TLS connections only, with the
+# certificate start_tls_broker made for 127.0.0.1, where the user
+# tidepool_cert logs in with its client certificate (db.pem / db.key) and no
+# password (`cert` authentication); others are trusted over TLS. The
+# machine's own PostgreSQL is left as it is. Data in a temporary folder.
+#
+# Sets TIDEPOOL_TEST_CERT_POSTGRES (host:port).
+start_cert_postgres() {
+    local bin dir port log
+    bin="$(find /usr/lib/postgresql -maxdepth 3 -name initdb -path '*/bin/*' 2>/dev/null | sort -V | tail -n 1)"
+    [ -n "$bin" ] || { echo "no PostgreSQL server binaries (initdb) under /usr/lib/postgresql" >&2; return 1; }
+    bin="$(dirname "$bin")"
+    dir="$(mktemp -d -t tidepool-pg.XXXXXX)"
+    cp "$TIDEPOOL_TEST_TLS_DIR/server.pem" "$TIDEPOOL_TEST_TLS_DIR/server.key" "$TIDEPOOL_TEST_TLS_DIR/ca.pem" "$dir/"
+    chmod 600 "$dir/server.key"
+    [ "$(id -u)" = 0 ] && chown -R postgres "$dir"
+    log="$dir/server.log"
+    (cd "$dir" && as_postgres "$bin/initdb" --no-sync -A trust -U postgres -D "$dir/data" >"$dir/initdb.log" 2>&1) \
+        || { cat "$dir/initdb.log" >&2; return 1; }
+    printf 'local all all trust\nhostssl all tidepool_cert 127.0.0.1/32 cert\nhostssl all all 127.0.0.1/32 trust\n' \
+        >"$dir/data/pg_hba.conf"
+    port="$(free_port)"
+    printf '==> starting a TLS-only PostgreSQL with client-certificate login on 127.0.0.1:%s (log: %s)\n' "$port" "$log"
+    (cd "$dir" && as_postgres "$bin/postgres" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses=127.0.0.1 \
+        -c ssl=on -c ssl_cert_file="$dir/server.pem" -c ssl_key_file="$dir/server.key" -c ssl_ca_file="$dir/ca.pem" \
+        -c fsync=off -c shared_buffers=16MB >"$log" 2>&1) &
+    BROKER_PIDS+=("$!")
+    wait_for_port "$port" "$!" "$log"
+    (cd "$dir" && as_postgres "$bin/psql" -X -q -h "$dir" -p "$port" -U postgres -d postgres -c "CREATE USER tidepool_cert")
+    TIDEPOOL_TEST_CERT_POSTGRES="127.0.0.1:$port"
 }

@@ -1,9 +1,10 @@
 //! The headless verbs behind the command line: `run`, `import`, `history`,
-//! `export`, `quarantine` and `reset`. Each loads the workbook, talks to the engine or the state
+//! `export`, `quarantine`, `reset` and `secret`. Each loads the workbook, talks to the engine or the state
 //! store, prints for a terminal and returns an error for `main` to show once.
 
 mod imports;
 mod run;
+mod secrets;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -18,6 +19,7 @@ use crate::model::{StreamSpec, Workbook};
 
 pub use imports::{history, import};
 pub use run::{RunOptions, run};
+pub use secrets::{SecretAction, secret};
 
 /// Loads a workbook and finds one of its streams by name.
 fn workbook_and_stream(path: &Path, name: &str) -> Result<(Workbook, StreamSpec)> {

@@ -16,6 +16,7 @@ mod protocol;
 pub mod report;
 pub mod rollup;
 pub mod schedule;
+pub mod secrets;
 mod short_text;
 pub mod snapshots;
 pub mod store;

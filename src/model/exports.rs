@@ -58,6 +58,9 @@ pub struct TableTarget {
     pub url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
+    /// Or the OS keyring's entry holding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_keyring: Option<String>,
     pub table: String,
     #[serde(default)]
     pub mode: TableWriteMode,
@@ -110,10 +113,15 @@ pub fn export_problems(export: &ExportSpec, datasets: &[&str]) -> Vec<String> {
             if url_has_password(&target.url) {
                 problems.push(format!(
                     "the url of export `{}` holds a password; remove it and name the environment variable that \
-                     holds it with password_env",
+                     holds it with password_env (or a keyring entry with password_keyring)",
                     export.name
                 ));
             }
+            problems.extend(crate::model::imports::secret_field_problems(
+                target.password_env.as_ref(),
+                target.password_keyring.as_ref(),
+                "password",
+            ));
         }
     }
     problems

@@ -222,6 +222,9 @@ pub struct DatabaseSource {
     /// Environment variable holding the password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
+    /// Or the OS keyring's entry holding it (stored with `tidepool secret set ENTRY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_keyring: Option<String>,
     /// A table (or view) to read whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
@@ -270,6 +273,9 @@ pub struct HttpSource {
     /// Headers whose values come from environment variables, e.g. { Authorization = "`API_TOKEN`" }.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers_env: BTreeMap<String, String>,
+    /// Headers whose values come from OS keyring entries, e.g. { Authorization = "`rates-token`" }.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers_keyring: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub query: BTreeMap<String, String>,
     /// A JSON body for POST.
@@ -558,16 +564,13 @@ pub fn import_problems(import: &ImportSpec) -> Vec<String> {
             if url_has_password(&db.url) {
                 problems.push(format!(
                     "the url of import `{}` holds a password; remove it and name the environment variable \
-                     that holds it: password_env = \"{}\"",
+                     that holds it, password_env = \"{}\", or a keyring entry: password_keyring = \"NAME\" \
+                     (stored with `tidepool secret set NAME`)",
                     import.name,
                     default_password_env(&import.source)
                 ));
             }
-            if let Some(variable) = &db.password_env
-                && !is_env_name(variable)
-            {
-                problems.push(format!("password_env names `{variable}`, which is not an environment variable name"));
-            }
+            problems.extend(secret_field_problems(db.password_env.as_ref(), db.password_keyring.as_ref(), "password"));
             if let (LoadMode::Incremental { .. }, Some(query)) = (&import.mode, &db.query)
                 && query.trim_end().ends_with(';')
             {
@@ -598,9 +601,12 @@ pub fn import_problems(import: &ImportSpec) -> Vec<String> {
                     ));
                 }
             }
-            for variable in http.headers_env.values() {
-                if !is_env_name(variable) {
-                    problems.push(format!("headers_env names `{variable}`, which is not an environment variable name"));
+            for (header, variable) in &http.headers_env {
+                problems.extend(secret_field_problems(Some(variable), http.headers_keyring.get(header), "headers"));
+            }
+            for (header, entry) in &http.headers_keyring {
+                if !http.headers_env.contains_key(header) {
+                    problems.extend(secret_field_problems(None, Some(entry), "headers"));
                 }
             }
             if http.body.is_some() && http.method == HttpMethod::Get {
@@ -618,6 +624,36 @@ fn default_password_env(source: &ImportSource) -> &'static str {
         ImportSource::Mysql(_) => "MYSQL_PWD",
         _ => "DB_PASSWORD",
     }
+}
+
+/// Problems of a secret named by a pair of fields (`{stem}_env`, `{stem}_keyring`):
+/// a variable that is no variable name, an empty keyring entry, or both at once.
+pub(crate) fn secret_field_problems(env: Option<&String>, keyring: Option<&String>, stem: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(variable) = env
+        && !is_env_name(variable)
+    {
+        problems.push(format!("{stem}_env names `{variable}`, which is not an environment variable name"));
+    }
+    if let Some(entry) = keyring
+        && !is_keyring_entry(entry)
+    {
+        problems.push(format!(
+            "{stem}_keyring names `{entry}`: a keyring entry's name is not empty and has no spaces at its ends \
+             or control characters"
+        ));
+    }
+    if let (Some(variable), Some(entry)) = (env, keyring) {
+        problems.push(format!(
+            "the secret comes from one place: the environment variable {variable} or the keyring entry `{entry}`, \
+             not both"
+        ));
+    }
+    problems
+}
+
+fn is_keyring_entry(entry: &str) -> bool {
+    !entry.is_empty() && entry.trim() == entry && !entry.chars().any(char::is_control)
 }
 
 /// Whether `user:password@` appears in a URL's authority.

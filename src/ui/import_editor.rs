@@ -77,6 +77,26 @@ pub enum ModeKind {
     Incremental,
 }
 
+/// Where a secret the form names is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretFrom {
+    /// An environment variable.
+    Env,
+    /// An entry of the OS keyring (`tidepool secret set ENTRY`).
+    Keyring,
+}
+
+impl SecretFrom {
+    /// The place and name a workbook's pair of fields gives (the variable first).
+    fn of(env: Option<&String>, keyring: Option<&String>) -> (Self, String) {
+        match (env, keyring) {
+            (Some(variable), _) => (Self::Env, variable.clone()),
+            (None, Some(entry)) => (Self::Keyring, entry.clone()),
+            (None, None) => (Self::Env, String::new()),
+        }
+    }
+}
+
 /// The form of the import editor; empty text means "not set".
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportDraft {
@@ -91,15 +111,18 @@ pub struct ImportDraft {
     pub header: bool,
     pub encoding: TextEncoding,
     pub file_name_column: String,
-    pub password_env: String,
+    /// Where the database password is kept, and the variable's or entry's name.
+    pub password_from: SecretFrom,
+    pub password_name: String,
     /// Read a query instead of a table.
     pub use_query: bool,
     pub table: String,
     pub query: String,
     pub method: HttpMethod,
     pub records: String,
-    /// The environment variable whose value is sent as the `Authorization` header.
-    pub token_env: String,
+    /// Where the value sent as the `Authorization` header is kept, and the variable's or entry's name.
+    pub token_from: SecretFrom,
+    pub token_name: String,
     pub schedule_kind: ScheduleKind,
     pub every: String,
     pub cron: String,
@@ -133,13 +156,15 @@ impl ImportDraft {
             header: true,
             encoding: TextEncoding::Utf8,
             file_name_column: String::new(),
-            password_env: String::new(),
+            password_from: SecretFrom::Env,
+            password_name: String::new(),
             use_query: false,
             table: String::new(),
             query: String::new(),
             method: HttpMethod::Get,
             records: String::new(),
-            token_env: String::new(),
+            token_from: SecretFrom::Env,
+            token_name: String::new(),
             schedule_kind: ScheduleKind::Manual,
             every: "1h".into(),
             cron: "0 6 * * *".into(),
@@ -184,7 +209,8 @@ impl ImportDraft {
             }
             ImportSource::Sqlite(db) | ImportSource::Postgres(db) | ImportSource::Mysql(db) => {
                 draft.location.clone_from(&db.url);
-                draft.password_env = db.password_env.clone().unwrap_or_default();
+                (draft.password_from, draft.password_name) =
+                    SecretFrom::of(db.password_env.as_ref(), db.password_keyring.as_ref());
                 draft.use_query = db.query.is_some();
                 draft.table = db.table.clone().unwrap_or_default();
                 draft.query = db.query.clone().unwrap_or_default();
@@ -193,7 +219,8 @@ impl ImportDraft {
                 draft.location.clone_from(&http.url);
                 draft.method = http.method;
                 draft.records.clone_from(&http.records);
-                draft.token_env = http.headers_env.get("Authorization").cloned().unwrap_or_default();
+                (draft.token_from, draft.token_name) =
+                    SecretFrom::of(http.headers_env.get("Authorization"), http.headers_keyring.get("Authorization"));
             }
         }
         match &spec.schedule {
@@ -337,9 +364,11 @@ impl ImportDraft {
                 ImportSource::File(file)
             }
             SourceKind::Sqlite | SourceKind::Postgres | SourceKind::Mysql => {
+                let password = if self.kind == SourceKind::Sqlite { None } else { text(&self.password_name) };
                 let db = DatabaseSource {
                     url: self.location.trim().to_string(),
-                    password_env: if self.kind == SourceKind::Sqlite { None } else { text(&self.password_env) },
+                    password_env: password.clone().filter(|_| self.password_from == SecretFrom::Env),
+                    password_keyring: password.filter(|_| self.password_from == SecretFrom::Keyring),
                     table: if self.use_query { None } else { text(&self.table) },
                     query: if self.use_query { text(&self.query) } else { None },
                 };
@@ -357,13 +386,14 @@ impl ImportDraft {
                 http.url = self.location.trim().to_string();
                 http.method = self.method;
                 http.records = self.records.trim().to_string();
-                match text(&self.token_env) {
-                    Some(variable) => {
-                        http.headers_env.insert("Authorization".into(), variable);
-                    }
-                    None => {
-                        http.headers_env.remove("Authorization");
-                    }
+                http.headers_env.remove("Authorization");
+                http.headers_keyring.remove("Authorization");
+                if let Some(name) = text(&self.token_name) {
+                    let place = match self.token_from {
+                        SecretFrom::Env => &mut http.headers_env,
+                        SecretFrom::Keyring => &mut http.headers_keyring,
+                    };
+                    place.insert("Authorization".into(), name);
                 }
                 ImportSource::Http(http)
             }
@@ -401,7 +431,13 @@ fn blank_spec(kind: SourceKind) -> ImportSpec {
     let source = match kind {
         SourceKind::File => ImportSource::File(blank_file()),
         SourceKind::Http => ImportSource::Http(blank_http()),
-        _ => ImportSource::Sqlite(DatabaseSource { url: String::new(), password_env: None, table: None, query: None }),
+        _ => ImportSource::Sqlite(DatabaseSource {
+            url: String::new(),
+            password_env: None,
+            password_keyring: None,
+            table: None,
+            query: None,
+        }),
     };
     ImportSpec {
         name: String::new(),
@@ -439,6 +475,7 @@ fn blank_http() -> HttpSource {
         method: HttpMethod::Get,
         headers: BTreeMap::new(),
         headers_env: BTreeMap::new(),
+        headers_keyring: BTreeMap::new(),
         query: BTreeMap::new(),
         body: None,
         records: String::new(),

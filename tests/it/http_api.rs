@@ -218,3 +218,30 @@ fn failures_rate_limits_and_hangs() {
     assert!(started.elapsed() < std::time::Duration::from_secs(15), "the request timeout cut it short");
     assert!(stderr(&output).contains(&format!("{base}/items")), "{}", stderr(&output));
 }
+
+/// An API token kept in the OS keyring travels as its header; forgotten, the
+/// import fails saying how to store it again.
+#[test]
+fn a_header_from_the_os_keyring_is_sent() {
+    let entry = format!("tidepool-test-{}", crate::support::unique_topic("api-token"));
+    let (base, _) = serve(|r| match r.headers.get("authorization").map(String::as_str) {
+        Some("Bearer from-the-keyring") => Some((200, vec![], items(1, 3))),
+        _ => Some((401, vec![], "{\"error\": \"who are you\"}".into())),
+    });
+    let sandbox = Sandbox::new();
+    let workbook = http_workbook(&sandbox, &base, &format!("headers_keyring = {{ Authorization = \"{entry}\" }}"));
+    let mut child = sandbox
+        .command(&["secret", "set", &entry])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"Bearer from-the-keyring\n").unwrap();
+    assert_success(&child.wait_with_output().unwrap(), "secret set");
+    assert_success(&sandbox.tidepool(&["import", path_str(&workbook), "api"]), "import with the keyring's token");
+    assert_eq!(ids(&sandbox.export(&workbook, "api")), vec![1, 2]);
+    assert_success(&sandbox.tidepool(&["secret", "forget", &entry]), "secret forget");
+    let output = sandbox.tidepool(&["import", path_str(&workbook), "api"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains(&format!("tidepool secret set {entry}")), "{}", stderr(&output));
+}

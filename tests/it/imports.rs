@@ -735,3 +735,93 @@ fn database_imports_use_tls_as_the_url_asks_and_a_failed_handshake_is_not_retrie
         assert!(said.contains("secure connection"), "the server's lack of TLS is named: {said}");
     }
 }
+
+/// Client certificates: the private TLS-only PostgreSQL and MariaDB that
+/// scripts/test starts let the user `tidepool_cert` in with a certificate of
+/// the test CA and no password; without it both refuse, and an encrypted key
+/// is named with what to do, not retried.
+#[test]
+fn database_imports_log_in_with_a_client_certificate() {
+    let tls_dir = std::env::var("TIDEPOOL_TEST_TLS_DIR").expect("scripts/test makes the test CA");
+    let tls_mariadb = std::env::var("TIDEPOOL_TEST_TLS_MARIADB").expect("scripts/test starts a TLS-only MariaDB");
+    let cert_postgres =
+        std::env::var("TIDEPOOL_TEST_CERT_POSTGRES").expect("scripts/test starts a TLS-only PostgreSQL");
+    let ca = format!("{tls_dir}/ca.pem");
+    let identity = format!("{tls_dir}/db.pem");
+    let key = format!("{tls_dir}/db.key");
+    let pg = format!("postgresql://tidepool_cert@{cert_postgres}/postgres?sslmode=verify-full&sslrootcert={ca}");
+    let maria = format!("mysql://tidepool_cert@{tls_mariadb}/mysql?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}");
+    let pg_who = "SELECT current_user::text AS who, client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let sandbox = Sandbox::new();
+    let workbook = sandbox.write_workbook(&format!(
+        "[[imports]]\nname = \"pg_cert\"\nsource = {{ kind = \"postgres\", url = \"{pg}&sslcert={identity}&sslkey={key}\", query = \"{pg_who}\" }}\n\
+         [[imports]]\nname = \"pg_no_cert\"\nattempts = 1\nsource = {{ kind = \"postgres\", url = \"{pg}\", query = \"SELECT 1 AS one\" }}\n\
+         [[imports]]\nname = \"maria_cert\"\nsource = {{ kind = \"mysql\", url = \"{maria}&ssl-cert={identity}&ssl-key={key}\", query = \"SELECT CURRENT_USER() AS who\" }}\n\
+         [[imports]]\nname = \"maria_no_cert\"\nattempts = 1\nsource = {{ kind = \"mysql\", url = \"{maria}\", query = \"SELECT 1 AS one\" }}\n\
+         [[imports]]\nname = \"maria_encrypted_key\"\nattempts = 3\nretry_delay = \"1s\"\n\
+         source = {{ kind = \"mysql\", url = \"{maria}&ssl-cert={tls_dir}/client.pem&ssl-key={tls_dir}/client.key\", query = \"SELECT 1 AS one\" }}\n"
+    ));
+    let by_certificate = imported(&sandbox, &workbook, "pg_cert");
+    assert_eq!(value(&by_certificate, "who", 0).str_value(), "tidepool_cert");
+    assert_eq!(value(&by_certificate, "client_dn", 0).str_value(), "/CN=tidepool_cert");
+    assert_eq!(value(&imported(&sandbox, &workbook, "maria_cert"), "who", 0).str_value(), "tidepool_cert@%");
+
+    let refused = import(&sandbox, &workbook, "pg_no_cert");
+    assert!(!refused.status.success(), "PostgreSQL's cert login needs the certificate");
+    assert!(stderr(&refused).contains("client certificate"), "{}", stderr(&refused));
+    let refused = import(&sandbox, &workbook, "maria_no_cert");
+    assert!(!refused.status.success(), "REQUIRE X509 needs the certificate");
+    assert!(stderr(&refused).contains("Access denied"), "{}", stderr(&refused));
+    let encrypted = import(&sandbox, &workbook, "maria_encrypted_key");
+    assert!(!encrypted.status.success());
+    let said = stderr(&encrypted);
+    assert!(said.contains("client.key") && said.contains("unencrypted"), "{said}");
+    assert!(!said.contains("attempts"), "a key that cannot be read is not retried: {said}");
+}
+
+/// A database password kept in the OS keyring (`tidepool secret set`, fed
+/// through a pipe) logs in to MariaDB, which checks it; without the entry the
+/// import says how to store it; the value is never printed.
+#[test]
+fn a_database_password_from_the_os_keyring_logs_in() {
+    use mysql::prelude::Queryable as _;
+    let user = unique_table("keyring_user");
+    let entry = format!("tidepool-test-{user}");
+    let password = format!("pw-{}", unique_topic("kr"));
+    let mut connection = mariadb();
+    connection.query_drop(format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")).unwrap();
+    let sandbox = Sandbox::new();
+    let workbook = sandbox.write_workbook(&format!(
+        "[[imports]]\nname = \"who\"\nattempts = 1\nsource = {{ kind = \"mysql\", url = \"mysql://{user}@127.0.0.1:3306/\", \
+         password_keyring = \"{entry}\", query = \"SELECT CURRENT_USER() AS who\" }}\n"
+    ));
+    let missing = import(&sandbox, &workbook, "who");
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains(&format!("tidepool secret set {entry}")), "{}", stderr(&missing));
+
+    let secret = |args: &[&str], input: &str| {
+        let mut child = sandbox
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let stored = secret(&["secret", "set", &entry], &format!("{password}\n"));
+    assert_success(&stored, "secret set");
+    assert!(!stderr(&stored).contains(&password) && !stdout(&stored).contains(&password));
+    let logged_in = import(&sandbox, &workbook, "who");
+    assert_success(&logged_in, "import with the keyring's password");
+    assert!(!stderr(&logged_in).contains(&password));
+    assert_eq!(value(&sandbox.export(&workbook, "who"), "who", 0).str_value(), format!("{user}@%"));
+
+    assert_success(&secret(&["secret", "set", &entry], "not-the-password\n"), "secret set again");
+    let wrong = import(&sandbox, &workbook, "who");
+    assert!(stderr(&wrong).contains("Access denied"), "the new value is the one sent: {}", stderr(&wrong));
+    assert_success(&secret(&["secret", "forget", &entry], ""), "secret forget");
+    assert!(stderr(&import(&sandbox, &workbook, "who")).contains("tidepool secret set"));
+    connection.query_drop(format!("DROP USER '{user}'@'%'")).unwrap();
+}

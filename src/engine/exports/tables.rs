@@ -217,7 +217,8 @@ pub fn write_postgres(
     let shown = format!("PostgreSQL {} table {}", target.url, target.table);
     let error =
         |err: postgres::Error| ImportError::Source(format!("{shown}: {}", postgres_source::describe_error(&err)));
-    let password = password(target.password_env.as_ref(), &format!("export `{export}`"))?;
+    let password =
+        password(target.password_env.as_ref(), target.password_keyring.as_ref(), &format!("export `{export}`"))?;
     let mut client = postgres_source::connect(&target.url, password)?;
     let mut transaction = client.transaction().map_err(error)?;
     transaction.batch_execute("SET LOCAL TimeZone = 'UTC'").map_err(error)?;
@@ -257,7 +258,8 @@ pub fn write_mysql(
 ) -> Result<String, ImportError> {
     let shown = format!("MariaDB/MySQL {} table {}", target.url, target.table);
     let error = |err: mysql::Error| ImportError::Source(format!("{shown}: {err}"));
-    let password = password(target.password_env.as_ref(), &format!("export `{export}`"))?;
+    let password =
+        password(target.password_env.as_ref(), target.password_keyring.as_ref(), &format!("export `{export}`"))?;
     let mut connection = mysql_source::connect(&target.url, password, None)?;
     // Replace: fill a new table, then swap it in with one atomic RENAME.
     let fill = if target.mode == TableWriteMode::Replace {

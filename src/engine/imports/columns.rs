@@ -1,8 +1,12 @@
 //! Rows to columns: the one builder every database source fills, cell by cell,
-//! into typed Polars columns, a batch at a time.
+//! into typed Polars columns, a batch at a time. Each column appends straight
+//! into a Polars builder of its type; text and bytes are borrowed from the
+//! source's buffers until then (no allocation per value).
 //!
 //! Owns the mapping from a source's column kinds to Polars types. Must not
 //! talk to a database: sources decode their values into [`Cell`]s first.
+
+use std::borrow::Cow;
 
 use polars::prelude::*;
 
@@ -62,9 +66,9 @@ impl ColumnKind {
     }
 }
 
-/// One value as a source decoded it.
+/// One value as a source decoded it (text and bytes borrowed from the source where it can).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
+pub enum Cell<'a> {
     Null,
     Bool(bool),
     Int(i64),
@@ -72,8 +76,8 @@ pub enum Cell {
     Float(f64),
     /// A decimal's digits as an integer, with its scale (123.45 = (12345, 2)).
     Decimal(i128, usize),
-    Text(String),
-    Bytes(Vec<u8>),
+    Text(Cow<'a, str>),
+    Bytes(Cow<'a, [u8]>),
     /// Days since 1970-01-01.
     Date(i32),
     /// Nanoseconds since midnight.
@@ -87,7 +91,8 @@ pub enum Cell {
 pub struct BatchBuilder {
     names: Vec<String>,
     kinds: Vec<ColumnKind>,
-    columns: Vec<Vec<Cell>>,
+    columns: Vec<ColumnValues>,
+    rows: usize,
 }
 
 /// A value that does not fit its column's type.
@@ -99,12 +104,12 @@ pub struct CellMismatch {
 
 impl BatchBuilder {
     pub fn new(names: Vec<String>, kinds: Vec<ColumnKind>) -> Self {
-        let columns = kinds.iter().map(|_| Vec::new()).collect();
-        Self { names, kinds, columns }
+        let columns = names.iter().zip(&kinds).map(|(name, kind)| ColumnValues::new(name, kind)).collect();
+        Self { names, kinds, columns, rows: 0 }
     }
 
     pub fn rows(&self) -> usize {
-        self.columns.first().map_or(0, Vec::len)
+        self.rows
     }
 
     pub fn width(&self) -> usize {
@@ -116,7 +121,7 @@ impl BatchBuilder {
     }
 
     /// Adds one row; a cell that does not fit its column leaves the batch unchanged.
-    pub fn push_row(&mut self, row: Vec<Cell>) -> Result<(), CellMismatch> {
+    pub fn push_row(&mut self, row: Vec<Cell<'_>>) -> Result<(), CellMismatch> {
         for (index, cell) in row.iter().enumerate() {
             if let Some(why) = misfit(&self.kinds[index], cell) {
                 return Err(CellMismatch { column: self.names[index].clone(), why });
@@ -125,22 +130,165 @@ impl BatchBuilder {
         for (column, cell) in self.columns.iter_mut().zip(row) {
             column.push(cell);
         }
+        self.rows += 1;
         Ok(())
     }
 
     /// The batch as a frame; the builder is empty afterwards.
     pub fn take_frame(&mut self) -> PolarsResult<DataFrame> {
         let mut series = Vec::with_capacity(self.kinds.len());
-        for ((name, kind), cells) in self.names.iter().zip(&self.kinds).zip(&mut self.columns) {
-            let cells = std::mem::take(cells);
-            series.push(build_column(name, kind, cells)?);
+        for ((name, kind), values) in self.names.iter().zip(&self.kinds).zip(&mut self.columns) {
+            let full = std::mem::replace(values, ColumnValues::new(name, kind));
+            series.push(full.finish()?);
         }
-        DataFrame::new_infer_height(series)
+        let height = std::mem::take(&mut self.rows);
+        DataFrame::new(height, series)
+    }
+}
+
+/// One column's values so far, in a Polars builder of its type.
+enum ColumnValues {
+    Boolean(BooleanChunkedBuilder),
+    Int8(PrimitiveChunkedBuilder<Int8Type>),
+    Int16(PrimitiveChunkedBuilder<Int16Type>),
+    Int32(PrimitiveChunkedBuilder<Int32Type>),
+    Int64(PrimitiveChunkedBuilder<Int64Type>),
+    UInt8(PrimitiveChunkedBuilder<UInt8Type>),
+    UInt16(PrimitiveChunkedBuilder<UInt16Type>),
+    UInt32(PrimitiveChunkedBuilder<UInt32Type>),
+    UInt64(PrimitiveChunkedBuilder<UInt64Type>),
+    Float32(PrimitiveChunkedBuilder<Float32Type>),
+    Float64(PrimitiveChunkedBuilder<Float64Type>),
+    Decimal { digits: PrimitiveChunkedBuilder<Int128Type>, precision: usize, scale: usize },
+    Text(StringChunkedBuilder),
+    Binary(BinaryChunkedBuilder),
+    Date(PrimitiveChunkedBuilder<Int32Type>),
+    Time(PrimitiveChunkedBuilder<Int64Type>),
+    Datetime { micros: PrimitiveChunkedBuilder<Int64Type>, utc: bool },
+}
+
+impl std::fmt::Debug for ColumnValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ColumnValues")
+    }
+}
+
+/// Rows a column's builder makes room for at first (a batch grows past it as needed).
+const FIRST_CAPACITY: usize = 4_096;
+
+impl ColumnValues {
+    fn new(name: &str, kind: &ColumnKind) -> Self {
+        let name = PlSmallStr::from(name);
+        let capacity = FIRST_CAPACITY;
+        match kind {
+            ColumnKind::Boolean => Self::Boolean(BooleanChunkedBuilder::new(name, capacity)),
+            ColumnKind::Int8 => Self::Int8(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnKind::Int16 => Self::Int16(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnKind::Int32 => Self::Int32(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnKind::Int64 => Self::Int64(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnKind::UInt8 => Self::UInt8(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnKind::UInt16 => Self::UInt16(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnKind::UInt32 => Self::UInt32(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnKind::UInt64 => Self::UInt64(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnKind::Float32 => Self::Float32(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnKind::Float64 => Self::Float64(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnKind::Decimal { precision, scale } => Self::Decimal {
+                digits: PrimitiveChunkedBuilder::new(name, capacity),
+                precision: *precision,
+                scale: *scale,
+            },
+            ColumnKind::Text => Self::Text(StringChunkedBuilder::new(name, capacity)),
+            ColumnKind::Binary => Self::Binary(BinaryChunkedBuilder::new(name, capacity)),
+            ColumnKind::Date => Self::Date(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnKind::Time => Self::Time(PrimitiveChunkedBuilder::new(name, capacity)),
+            ColumnKind::Datetime { utc } => {
+                Self::Datetime { micros: PrimitiveChunkedBuilder::new(name, capacity), utc: *utc }
+            }
+        }
+    }
+
+    /// Appends a cell that [`misfit`] accepted (anything else is a null).
+    fn push(&mut self, cell: Cell<'_>) {
+        macro_rules! integer {
+            ($builder:expr, $native:ty) => {
+                $builder.append_option(match cell {
+                    Cell::Int(v) => <$native>::try_from(v).ok(),
+                    Cell::UInt(v) => <$native>::try_from(v).ok(),
+                    _ => None,
+                })
+            };
+        }
+        match self {
+            Self::Boolean(builder) => builder.append_option(if let Cell::Bool(v) = cell { Some(v) } else { None }),
+            Self::Int8(builder) => integer!(builder, i8),
+            Self::Int16(builder) => integer!(builder, i16),
+            Self::Int32(builder) => integer!(builder, i32),
+            Self::Int64(builder) => integer!(builder, i64),
+            Self::UInt8(builder) => integer!(builder, u8),
+            Self::UInt16(builder) => integer!(builder, u16),
+            Self::UInt32(builder) => integer!(builder, u32),
+            Self::UInt64(builder) => integer!(builder, u64),
+            Self::Float32(builder) => builder.append_option(match cell {
+                Cell::Float(v) => Some(v as f32),
+                Cell::Int(v) => Some(v as f32),
+                _ => None,
+            }),
+            Self::Float64(builder) => builder.append_option(match cell {
+                Cell::Float(v) => Some(v),
+                Cell::Int(v) => Some(v as f64),
+                _ => None,
+            }),
+            Self::Decimal { digits, scale, .. } => digits.append_option(match cell {
+                Cell::Decimal(value, from) => rescale(value, from, *scale),
+                Cell::Int(v) => rescale(i128::from(v), 0, *scale),
+                _ => None,
+            }),
+            Self::Text(builder) => match cell {
+                Cell::Text(text) => builder.append_value(text.as_ref()),
+                _ => builder.append_null(),
+            },
+            Self::Binary(builder) => match cell {
+                Cell::Bytes(bytes) => builder.append_value(bytes.as_ref()),
+                Cell::Text(text) => builder.append_value(text.as_bytes()),
+                _ => builder.append_null(),
+            },
+            Self::Date(builder) => builder.append_option(if let Cell::Date(v) = cell { Some(v) } else { None }),
+            Self::Time(builder) => builder.append_option(if let Cell::Time(v) = cell { Some(v) } else { None }),
+            Self::Datetime { micros, .. } => {
+                micros.append_option(if let Cell::Timestamp(v) = cell { Some(v) } else { None });
+            }
+        }
+    }
+
+    fn finish(self) -> PolarsResult<Column> {
+        let series = match self {
+            Self::Boolean(builder) => builder.finish().into_series(),
+            Self::Int8(builder) => builder.finish().into_series(),
+            Self::Int16(builder) => builder.finish().into_series(),
+            Self::Int32(builder) => builder.finish().into_series(),
+            Self::Int64(builder) => builder.finish().into_series(),
+            Self::UInt8(builder) => builder.finish().into_series(),
+            Self::UInt16(builder) => builder.finish().into_series(),
+            Self::UInt32(builder) => builder.finish().into_series(),
+            Self::UInt64(builder) => builder.finish().into_series(),
+            Self::Float32(builder) => builder.finish().into_series(),
+            Self::Float64(builder) => builder.finish().into_series(),
+            Self::Decimal { digits, precision, scale } => digits.finish().into_decimal(precision, scale)?.into_series(),
+            Self::Text(builder) => builder.finish().into_series(),
+            Self::Binary(builder) => builder.finish().into_series(),
+            Self::Date(builder) => builder.finish().into_date().into_series(),
+            Self::Time(builder) => builder.finish().into_time().into_series(),
+            Self::Datetime { micros, utc } => micros
+                .finish()
+                .into_datetime(TimeUnit::Microseconds, utc.then_some(polars::prelude::TimeZone::UTC))
+                .into_series(),
+        };
+        Ok(series.into_column())
     }
 }
 
 /// Why `cell` cannot be stored in a column of `kind` (`None` when it fits).
-fn misfit(kind: &ColumnKind, cell: &Cell) -> Option<String> {
+fn misfit(kind: &ColumnKind, cell: &Cell<'_>) -> Option<String> {
     let fits = match (kind, cell) {
         (_, Cell::Null)
         | (ColumnKind::Boolean, Cell::Bool(_))
@@ -173,7 +321,7 @@ fn misfit(kind: &ColumnKind, cell: &Cell) -> Option<String> {
     (!fits).then(|| format!("a {} value in a {:?} column", cell_kind(cell), kind))
 }
 
-fn cell_kind(cell: &Cell) -> &'static str {
+fn cell_kind(cell: &Cell<'_>) -> &'static str {
     match cell {
         Cell::Null => "null",
         Cell::Bool(_) => "boolean",
@@ -225,81 +373,6 @@ pub fn parse_decimal(text: &str) -> Option<(i128, usize)> {
     Some((if negative { -digits } else { digits }, fraction.len()))
 }
 
-fn build_column(name: &str, kind: &ColumnKind, cells: Vec<Cell>) -> PolarsResult<Column> {
-    let name = PlSmallStr::from(name);
-    macro_rules! ints {
-        ($chunked:ty, $native:ty) => {{
-            let values: Vec<Option<$native>> = cells
-                .into_iter()
-                .map(|cell| match cell {
-                    Cell::Int(v) => <$native>::try_from(v).ok(),
-                    Cell::UInt(v) => <$native>::try_from(v).ok(),
-                    _ => None,
-                })
-                .collect();
-            <$chunked>::from_iter_options(name, values.into_iter()).into_series()
-        }};
-    }
-    let series = match kind {
-        ColumnKind::Boolean => {
-            let values = cells.into_iter().map(|cell| if let Cell::Bool(v) = cell { Some(v) } else { None });
-            BooleanChunked::from_iter_options(name, values).into_series()
-        }
-        ColumnKind::Int8 => ints!(Int8Chunked, i8),
-        ColumnKind::Int16 => ints!(Int16Chunked, i16),
-        ColumnKind::Int32 => ints!(Int32Chunked, i32),
-        ColumnKind::Int64 => ints!(Int64Chunked, i64),
-        ColumnKind::UInt8 => ints!(UInt8Chunked, u8),
-        ColumnKind::UInt16 => ints!(UInt16Chunked, u16),
-        ColumnKind::UInt32 => ints!(UInt32Chunked, u32),
-        ColumnKind::UInt64 => ints!(UInt64Chunked, u64),
-        ColumnKind::Float32 | ColumnKind::Float64 => {
-            let values = cells.into_iter().map(|cell| match cell {
-                Cell::Float(v) => Some(v),
-                Cell::Int(v) => Some(v as f64),
-                _ => None,
-            });
-            let series = Float64Chunked::from_iter_options(name, values).into_series();
-            if *kind == ColumnKind::Float32 { series.cast(&DataType::Float32)? } else { series }
-        }
-        ColumnKind::Decimal { precision, scale } => {
-            let values = cells.into_iter().map(|cell| match cell {
-                Cell::Decimal(digits, from) => rescale(digits, from, *scale),
-                Cell::Int(v) => rescale(i128::from(v), 0, *scale),
-                _ => None,
-            });
-            Int128Chunked::from_iter_options(name, values).into_decimal(*precision, *scale)?.into_series()
-        }
-        ColumnKind::Text => {
-            let values = cells.into_iter().map(|cell| if let Cell::Text(v) = cell { Some(v) } else { None });
-            StringChunked::from_iter_options(name, values).into_series()
-        }
-        ColumnKind::Binary => {
-            let values = cells.into_iter().map(|cell| match cell {
-                Cell::Bytes(v) => Some(v),
-                Cell::Text(v) => Some(v.into_bytes()),
-                _ => None,
-            });
-            BinaryChunked::from_iter_options(name, values).into_series()
-        }
-        ColumnKind::Date => {
-            let values = cells.into_iter().map(|cell| if let Cell::Date(v) = cell { Some(v) } else { None });
-            Int32Chunked::from_iter_options(name, values).into_date().into_series()
-        }
-        ColumnKind::Time => {
-            let values = cells.into_iter().map(|cell| if let Cell::Time(v) = cell { Some(v) } else { None });
-            Int64Chunked::from_iter_options(name, values).into_time().into_series()
-        }
-        ColumnKind::Datetime { utc } => {
-            let values = cells.into_iter().map(|cell| if let Cell::Timestamp(v) = cell { Some(v) } else { None });
-            Int64Chunked::from_iter_options(name, values)
-                .into_datetime(TimeUnit::Microseconds, utc.then_some(polars::prelude::TimeZone::UTC))
-                .into_series()
-        }
-    };
-    Ok(series.into_column())
-}
-
 /// Days since 1970-01-01 of a civil date.
 pub fn days_from_civil(date: chrono::NaiveDate) -> i32 {
     (date - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
@@ -307,7 +380,7 @@ pub fn days_from_civil(date: chrono::NaiveDate) -> i32 {
 
 /// Parses the date and time texts databases write (`2026-11-20`, `2026-11-20 07:42:10.5`,
 /// `07:42:10`) into cells of the given kind.
-pub fn parse_temporal(kind: &ColumnKind, text: &str) -> Option<Cell> {
+pub fn parse_temporal(kind: &ColumnKind, text: &str) -> Option<Cell<'static>> {
     let text = text.trim();
     match kind {
         ColumnKind::Date => {
@@ -362,7 +435,7 @@ mod tests {
             .push_row(vec![
                 Cell::Int(-7),
                 Cell::Decimal(1_234, 2),
-                Cell::Text("ä".into()),
+                Cell::Text(Cow::Borrowed("ä")),
                 Cell::Timestamp(1_000_000),
                 Cell::Date(20_000),
             ])

@@ -134,27 +134,47 @@ impl<R: std::io::Read> RecordReader<R> {
         Ok(())
     }
 
-    /// Scans the unscanned text, stopping once `max` records are found.
+    /// Scans the unscanned text, stopping once `max` records are found. Line
+    /// breaks, quotes and delimiters are found by `memchr`, not byte by byte.
     fn scan(&mut self, max: usize) {
         let text = &self.buffer;
         let mut index = self.scanned;
         while index < text.len() && self.found.len() < max {
-            let byte = text[index];
-            if Some(byte) == self.quote {
-                self.in_quotes = !self.in_quotes;
-            } else if byte == b'\n' {
-                self.line += 1;
-                if !self.in_quotes {
-                    let end = if index > self.start && text[index - 1] == b'\r' { index - 1 } else { index };
-                    if end > self.start {
-                        self.found.push(Record { line: self.record_line, start: self.start, end, fields: self.fields });
-                    }
-                    self.start = index + 1;
-                    self.fields = 1;
-                    self.record_line = self.line;
+            let rest = &text[index..];
+            if self.in_quotes {
+                // Inside quotes only the closing quote matters (and line breaks, for line numbers).
+                let quote = self.quote.unwrap_or(b'"');
+                let close = memchr::memchr(quote, rest);
+                let inside = &rest[..close.unwrap_or(rest.len())];
+                self.line += memchr::memchr_iter(b'\n', inside).count() as u64;
+                index += inside.len();
+                if close.is_some() {
+                    self.in_quotes = false;
+                    index += 1;
                 }
-            } else if byte == self.delimiter && !self.in_quotes {
-                self.fields += 1;
+                continue;
+            }
+            let stop = match self.quote {
+                Some(quote) => memchr::memchr2(b'\n', quote, rest),
+                None => memchr::memchr(b'\n', rest),
+            };
+            let field_text = &rest[..stop.unwrap_or(rest.len())];
+            self.fields += memchr::memchr_iter(self.delimiter, field_text).count();
+            index += field_text.len();
+            if stop.is_none() {
+                break;
+            }
+            if text[index] == b'\n' {
+                self.line += 1;
+                let end = if index > self.start && text[index - 1] == b'\r' { index - 1 } else { index };
+                if end > self.start {
+                    self.found.push(Record { line: self.record_line, start: self.start, end, fields: self.fields });
+                }
+                self.start = index + 1;
+                self.fields = 1;
+                self.record_line = self.line;
+            } else {
+                self.in_quotes = true;
             }
             index += 1;
         }

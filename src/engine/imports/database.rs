@@ -57,15 +57,15 @@ pub fn source_sql(source: &DatabaseSource, since: Option<&Since>, quoting: Quoti
     }
 }
 
-/// The password in the environment variable `variable` names, or an error
-/// naming the variable; `job` says who asks, e.g. "import `orders`".
-pub fn password(variable: Option<&String>, job: &str) -> Result<Option<String>, ImportError> {
-    let Some(variable) = variable else { return Ok(None) };
-    std::env::var(variable).map(Some).map_err(|_| {
-        ImportError::Config(format!(
-            "{job} reads its database password from the environment variable {variable}, which is not set"
-        ))
-    })
+/// The database password where the workbook says it is (an environment
+/// variable or a keyring entry), or an error naming that place; `job` says
+/// who asks, e.g. "import `orders`".
+pub fn password(env: Option<&String>, keyring: Option<&String>, job: &str) -> Result<Option<String>, ImportError> {
+    crate::engine::secrets::read_optional(
+        crate::engine::secrets::SecretPlace::from_fields(env, keyring),
+        &format!("{job} reads its database password"),
+    )
+    .map_err(|err| ImportError::Config(err.to_string()))
 }
 
 /// Fills batches from rows and hands each full one to `fetched`.
@@ -83,7 +83,7 @@ impl<'a> Batcher<'a> {
     }
 
     /// Adds one row; after every [`BATCH_ROWS`] the batch goes on and the cancel is looked at.
-    pub fn push(&mut self, row: Vec<Cell>, cancel: &Cancel) -> Result<(), ImportError> {
+    pub fn push(&mut self, row: Vec<Cell<'_>>, cancel: &Cancel) -> Result<(), ImportError> {
         if let Err(CellMismatch { column, why }) = self.builder.push_row(row) {
             return self.push_undecodable(&column, &why);
         }
@@ -97,9 +97,9 @@ impl<'a> Batcher<'a> {
 
     /// Adds one row from its decoded values; a value that could not be
     /// decoded (`None`) makes the row a bad row naming its column.
-    pub fn push_decoded(
+    pub fn push_decoded<'c>(
         &mut self,
-        values: impl Iterator<Item = Option<Cell>>,
+        values: impl Iterator<Item = Option<Cell<'c>>>,
         cancel: &Cancel,
     ) -> Result<(), ImportError> {
         let mut cells = Vec::with_capacity(self.builder.width());
@@ -154,8 +154,13 @@ mod tests {
 
     #[test]
     fn incremental_queries_wrap_the_source_and_quote_names() {
-        let source =
-            DatabaseSource { url: "x".into(), password_env: None, table: Some("shop.order\"s".into()), query: None };
+        let source = DatabaseSource {
+            url: "x".into(),
+            password_env: None,
+            password_keyring: None,
+            table: Some("shop.order\"s".into()),
+            query: None,
+        };
         let since = Since { column: "updated_at".into(), literal: "'2026-11-20 00:00:00'".into() };
         assert_eq!(
             source_sql(&source, Some(&since), Quoting::DoubleQuotes),

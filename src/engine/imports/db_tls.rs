@@ -1,13 +1,15 @@
 //! TLS to the databases imports read and exports write, declared in the
 //! connection URL with the parameter names each database's own clients use:
 //! PostgreSQL's `sslmode` (`disable`, `prefer` — the default, as in libpq —,
-//! `require`, `verify-ca`, `verify-full`) and `sslrootcert`; MariaDB/MySQL's
-//! `ssl-mode` (`DISABLED` — the default —, `REQUIRED`, `VERIFY_CA`,
-//! `VERIFY_IDENTITY`) and `ssl-ca`. The system OpenSSL does the handshake
+//! `require`, `verify-ca`, `verify-full`), `sslrootcert`, and for a client
+//! certificate `sslcert` and `sslkey`; MariaDB/MySQL's `ssl-mode` (`DISABLED` —
+//! the default —, `REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY`), `ssl-ca`,
+//! `ssl-cert` and `ssl-key`. The system OpenSSL does the handshake
 //! (native-tls, shared with librdkafka and the HTTP client).
 //!
-//! Owns parsing those parameters out of the URL and the TLS connector they
-//! ask for; opens no connection itself.
+//! Owns parsing those parameters out of the URL, the TLS connector they ask
+//! for and the client identity (certificate and key) they name; opens no
+//! connection itself.
 
 use std::path::PathBuf;
 
@@ -35,6 +37,16 @@ pub struct TlsSettings {
     pub mode: TlsMode,
     /// The CA file that signs the server's certificate (PEM); the system's CAs otherwise.
     pub root_certificate: Option<PathBuf>,
+    /// The client's certificate (PEM, the chain after it) and private key
+    /// (PEM, unencrypted), for servers that authenticate clients by certificate.
+    pub client: Option<ClientCertificate>,
+}
+
+/// A client certificate and its key, as files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
 }
 
 impl TlsSettings {
@@ -42,6 +54,7 @@ impl TlsSettings {
     pub fn postgres(url: &str) -> Result<Self, ImportError> {
         let mut mode = TlsMode::Prefer;
         let mut root_certificate = None;
+        let (mut certificate, mut client_key) = (None, None);
         let rest = take_parameters(url, |key, value| match key {
             "sslmode" => {
                 mode = match value {
@@ -62,15 +75,25 @@ impl TlsSettings {
                 root_certificate = Some(PathBuf::from(value));
                 Ok(true)
             }
+            "sslcert" => {
+                certificate = Some(PathBuf::from(value));
+                Ok(true)
+            }
+            "sslkey" => {
+                client_key = Some(PathBuf::from(value));
+                Ok(true)
+            }
             _ => Ok(false),
         })?;
-        Ok(Self { url: rest, mode, root_certificate })
+        let client = ClientCertificate::pair(certificate, client_key, ("sslcert", "sslkey"))?;
+        Ok(Self { url: rest, mode, root_certificate, client })
     }
 
     /// MariaDB/MySQL: `ssl-mode` and `ssl-ca` (also spelled `ssl_mode`, `ssl_ca`).
     pub fn mysql(url: &str) -> Result<Self, ImportError> {
         let mut mode = TlsMode::Disable;
         let mut root_certificate = None;
+        let (mut certificate, mut client_key) = (None, None);
         let rest = take_parameters(url, |key, value| match key {
             "ssl-mode" | "ssl_mode" | "sslmode" => {
                 mode = match value.to_ascii_uppercase().as_str() {
@@ -91,9 +114,18 @@ impl TlsSettings {
                 root_certificate = Some(PathBuf::from(value));
                 Ok(true)
             }
+            "ssl-cert" | "ssl_cert" => {
+                certificate = Some(PathBuf::from(value));
+                Ok(true)
+            }
+            "ssl-key" | "ssl_key" => {
+                client_key = Some(PathBuf::from(value));
+                Ok(true)
+            }
             _ => Ok(false),
         })?;
-        Ok(Self { url: rest, mode, root_certificate })
+        let client = ClientCertificate::pair(certificate, client_key, ("ssl-cert", "ssl-key"))?;
+        Ok(Self { url: rest, mode, root_certificate, client })
     }
 
     /// The CA certificate's PEM text, or an error naming the file.
@@ -123,6 +155,13 @@ impl TlsSettings {
             }
             TlsMode::VerifyFull => {}
         }
+        if let Some(client) = &self.client {
+            let (certificate, key) = client.pem()?;
+            let identity = native_tls::Identity::from_pkcs8(&certificate, &key).map_err(|err| {
+                ImportError::Config(format!("the client certificate {} cannot be used: {err}", client.shown()))
+            })?;
+            builder.identity(identity);
+        }
         if let Some(pem) = self.root_pem()? {
             let certificate = native_tls::Certificate::from_pem(&pem).map_err(|err| {
                 ImportError::Config(format!("the CA certificate {} is not PEM: {err}", self.shown_root()))
@@ -134,6 +173,82 @@ impl TlsSettings {
 
     fn shown_root(&self) -> String {
         self.root_certificate.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+    }
+}
+
+impl ClientCertificate {
+    /// Both files or neither; one without the other is an error naming the missing parameter.
+    fn pair(
+        certificate: Option<PathBuf>,
+        key: Option<PathBuf>,
+        (certificate_name, key_name): (&str, &str),
+    ) -> Result<Option<Self>, ImportError> {
+        match (certificate, key) {
+            (Some(certificate), Some(key)) => Ok(Some(Self { certificate, key })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ImportError::Config(format!(
+                "the url names a client certificate ({certificate_name}) but not its private key: add {key_name}"
+            ))),
+            (None, Some(_)) => Err(ImportError::Config(format!(
+                "the url names a client key ({key_name}) but not its certificate: add {certificate_name}"
+            ))),
+        }
+    }
+
+    fn shown(&self) -> String {
+        self.certificate.display().to_string()
+    }
+
+    fn read(path: &std::path::Path, what: &str) -> Result<Vec<u8>, ImportError> {
+        std::fs::read(path)
+            .map_err(|err| ImportError::Config(format!("cannot read the client {what} {}: {err}", path.display())))
+    }
+
+    /// The key, parsed; an encrypted or malformed key is an error naming the file.
+    fn private_key(&self) -> Result<openssl::pkey::PKey<openssl::pkey::Private>, ImportError> {
+        let pem = Self::read(&self.key, "key")?;
+        // An encrypted key asks for a passphrase: answer none, so it fails rather than prompting.
+        openssl::pkey::PKey::private_key_from_pem_callback(&pem, |_| Ok(0)).map_err(|err| {
+            ImportError::Config(format!(
+                "the client key {} cannot be read ({err}); tidepool reads client keys as unencrypted PEM — \
+                 decrypt it (`openssl pkey -in KEY -out KEY.pem`) and keep it readable only by you",
+                self.key.display()
+            ))
+        })
+    }
+
+    /// The certificate chain's PEM text and the key as PKCS#8 PEM, as native-tls takes them.
+    fn pem(&self) -> Result<(Vec<u8>, Vec<u8>), ImportError> {
+        let certificate = Self::read(&self.certificate, "certificate")?;
+        let key = self.private_key()?.private_key_to_pem_pkcs8().map_err(|err| {
+            ImportError::Config(format!("the client key {} cannot be used: {err}", self.key.display()))
+        })?;
+        Ok((certificate, key))
+    }
+
+    /// The certificate, its chain and key as a PKCS#12 archive (DER) with an
+    /// empty password, for clients that take only that form (MariaDB/MySQL's).
+    pub fn pkcs12(&self) -> Result<Vec<u8>, ImportError> {
+        let unusable = |err: &dyn std::fmt::Display| {
+            ImportError::Config(format!("the client certificate {} cannot be used: {err}", self.shown()))
+        };
+        let mut chain = openssl::x509::X509::stack_from_pem(&Self::read(&self.certificate, "certificate")?)
+            .map_err(|err| unusable(&err))?
+            .into_iter();
+        let leaf = chain.next().ok_or_else(|| unusable(&"the file holds no PEM certificate"))?;
+        let mut rest = openssl::stack::Stack::new().map_err(|err| unusable(&err))?;
+        for certificate in chain {
+            rest.push(certificate).map_err(|err| unusable(&err))?;
+        }
+        let key = self.private_key()?;
+        openssl::pkcs12::Pkcs12::builder()
+            .name("tidepool")
+            .pkey(&key)
+            .cert(&leaf)
+            .ca(rest)
+            .build2("")
+            .and_then(|archive| archive.to_der())
+            .map_err(|err| unusable(&err))
     }
 }
 
@@ -196,6 +311,11 @@ mod tests {
         assert_eq!((default.mode, default.url.as_str()), (TlsMode::Prefer, "postgresql://app@db/shop"));
         let words = TlsSettings::postgres("host=db user=app sslmode=require dbname=shop").unwrap();
         assert_eq!((words.mode, words.url.as_str()), (TlsMode::Require, "host=db user=app dbname=shop"));
+        let mutual = TlsSettings::postgres("host=db sslmode=verify-full sslcert=/c.pem sslkey=/k.pem").unwrap();
+        assert_eq!(mutual.url, "host=db");
+        assert_eq!(mutual.client.map(|c| c.key), Some(PathBuf::from("/k.pem")));
+        let half = TlsSettings::postgres("postgresql://db/x?sslkey=/k.pem").unwrap_err().to_string();
+        assert!(half.contains("add sslcert"), "{half}");
         let err = TlsSettings::postgres("postgresql://db/shop?sslmode=always").unwrap_err().to_string();
         assert!(err.contains("`always`") && err.contains("verify-full"), "{err}");
     }
@@ -206,9 +326,61 @@ mod tests {
             .unwrap();
         assert_eq!(tls.url, "mysql://app@db:3306/shop?prefer_socket=false");
         assert_eq!(tls.mode, TlsMode::VerifyCa);
+        assert_eq!(tls.client, None);
+        let mutual =
+            TlsSettings::mysql("mysql://app@db/shop?ssl-mode=REQUIRED&ssl-cert=/c.pem&ssl_key=/k.pem").unwrap();
+        assert_eq!(
+            mutual.client,
+            Some(ClientCertificate { certificate: PathBuf::from("/c.pem"), key: PathBuf::from("/k.pem") })
+        );
+        assert_eq!(mutual.url, "mysql://app@db/shop");
+        let half = TlsSettings::mysql("mysql://db/shop?ssl-mode=REQUIRED&ssl-cert=/c.pem").unwrap_err().to_string();
+        assert!(half.contains("add ssl-key"), "{half}");
         assert_eq!(TlsSettings::mysql("mysql://db/shop").unwrap().mode, TlsMode::Disable);
         assert_eq!(TlsSettings::mysql("mysql://db/shop?ssl_mode=required").unwrap().mode, TlsMode::Require);
         assert!(TlsSettings::mysql("mysql://db/shop?ssl-mode=PREFERRED").is_err());
+    }
+
+    #[test]
+    fn an_encrypted_client_key_is_refused_with_what_to_do_and_a_plain_one_makes_an_identity() {
+        use openssl::asn1::Asn1Time;
+        use openssl::hash::MessageDigest;
+        use openssl::pkey::PKey;
+        use openssl::rsa::Rsa;
+        use openssl::x509::{X509, X509NameBuilder};
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "tidepool unit").unwrap();
+        let name = name.build();
+        let mut certificate = X509::builder().unwrap();
+        certificate.set_subject_name(&name).unwrap();
+        certificate.set_issuer_name(&name).unwrap();
+        certificate.set_pubkey(&key).unwrap();
+        certificate.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+        certificate.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
+        certificate.sign(&key, MessageDigest::sha256()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let write = |file: &str, bytes: &[u8]| {
+            let path = dir.path().join(file);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let certificate = write("client.pem", &certificate.build().to_pem().unwrap());
+        let plain = write("plain.key", &key.private_key_to_pem_pkcs8().unwrap());
+        let cipher = openssl::symm::Cipher::aes_256_cbc();
+        let encrypted = write("encrypted.key", &key.private_key_to_pem_pkcs8_passphrase(cipher, b"pw").unwrap());
+
+        let usable = ClientCertificate { certificate: certificate.clone(), key: plain };
+        let archive = usable.pkcs12().unwrap();
+        let parsed = openssl::pkcs12::Pkcs12::from_der(&archive).unwrap().parse2("").unwrap();
+        assert!(parsed.cert.is_some() && parsed.pkey.is_some(), "the archive holds the certificate and key");
+        let tls =
+            TlsSettings { url: String::new(), mode: TlsMode::Require, root_certificate: None, client: Some(usable) };
+        assert!(tls.connector().is_ok());
+
+        let refused = ClientCertificate { certificate, key: encrypted };
+        let err = refused.pkcs12().unwrap_err().to_string();
+        assert!(err.contains("encrypted.key") && err.contains("unencrypted") && err.contains("openssl pkey"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! HTTP JSON API imports (ureq): GET or POST with headers (secret ones from
-//! environment variables), query parameters and a body; the records array at
+//! environment variables or the OS keyring), query parameters and a body; the records array at
 //! a dotted path of each response; pagination by page number, offset/limit,
 //! a cursor field, or a next link (a body field or the `Link` header), up to
 //! a page cap; `429 Too Many Requests` waits as `Retry-After` says; each
@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::file::flatten_structs;
 use super::{Cancel, Fetched, ImportError};
+use crate::engine::secrets::{self, SecretPlace};
 use crate::model::imports::{HttpMethod, HttpSource, Pagination};
 
 /// Times one page may answer 429 before the run fails.
@@ -28,12 +29,14 @@ const MAX_BODY_BYTES: u64 = 512 * 1024 * 1024;
 
 pub fn fetch(source: &HttpSource, import: &str, cancel: &Cancel, fetched: &mut Fetched) -> Result<(), ImportError> {
     let mut headers: Vec<(String, String)> = source.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    for (header, variable) in &source.headers_env {
-        let value = std::env::var(variable).map_err(|_| {
-            ImportError::Config(format!(
-                "import `{import}` reads header {header} from the environment variable {variable}, which is not set"
-            ))
-        })?;
+    let secret_headers = source
+        .headers_env
+        .iter()
+        .map(|(header, variable)| (header, SecretPlace::Env(variable)))
+        .chain(source.headers_keyring.iter().map(|(header, entry)| (header, SecretPlace::Keyring(entry))));
+    for (header, place) in secret_headers {
+        let value = secrets::read(place, &format!("import `{import}` reads header {header}"))
+            .map_err(|err| ImportError::Config(err.to_string()))?;
         headers.push((header.clone(), value));
     }
     let timeout = Duration::from_secs(source.request_timeout.seconds().max(1) as u64);

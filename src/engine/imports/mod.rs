@@ -15,6 +15,7 @@ pub(crate) mod database;
 pub(crate) mod db_tls;
 pub mod file;
 mod http;
+mod json_array;
 pub(crate) mod mysql;
 pub(crate) mod postgres;
 pub mod preview;

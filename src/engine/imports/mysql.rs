@@ -5,6 +5,7 @@
 //! The session runs in UTC (so TIMESTAMP columns are instants) with the
 //! import's timeout as the statement limit. Never writes.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use mysql::consts::{ColumnFlags, ColumnType};
@@ -32,7 +33,8 @@ pub fn fetch(
 ) -> Result<(), ImportError> {
     let shown = source.url.clone();
     let error = |err: mysql::Error| ImportError::Source(format!("MariaDB/MySQL {shown}: {err}"));
-    let password = password(source.password_env.as_ref(), &format!("import `{import}`"))?;
+    let password =
+        password(source.password_env.as_ref(), source.password_keyring.as_ref(), &format!("import `{import}`"))?;
     let mut connection = connect(&source.url, password, Some(timeout))?;
     // MariaDB's limit, then MySQL's; each server ignores the other's by failing.
     let _ = connection.query_drop(format!("SET SESSION max_statement_time = {}", timeout.as_secs().max(1)));
@@ -70,7 +72,9 @@ pub(crate) fn connect(
     if let Some(password) = password {
         builder = builder.pass(Some(password));
     }
-    if let Some(ssl) = ssl_options(&tls)? {
+    // The client identity's PKCS#12 file must live until the handshake is done.
+    let (ssl, _identity_file) = ssl_options(&tls)?.unzip();
+    if let Some(ssl) = ssl {
         builder = builder.ssl_opts(ssl);
     }
     let mut connection = Conn::new(builder).map_err(|err| match err {
@@ -83,8 +87,10 @@ pub(crate) fn connect(
     Ok(connection)
 }
 
-/// The client's TLS options for the URL's `ssl-mode` and `ssl-ca` (none: plaintext).
-fn ssl_options(tls: &TlsSettings) -> Result<Option<SslOpts>, ImportError> {
+/// The client's TLS options for the URL's `ssl-mode`, `ssl-ca`, `ssl-cert`
+/// and `ssl-key` (none: plaintext), with the temporary PKCS#12 file the
+/// client reads its identity from (the `mysql` client takes no other form).
+fn ssl_options(tls: &TlsSettings) -> Result<Option<(SslOpts, Option<tempfile::NamedTempFile>)>, ImportError> {
     let ssl = match tls.mode {
         TlsMode::Disable | TlsMode::Prefer => return Ok(None),
         TlsMode::Require => {
@@ -93,7 +99,7 @@ fn ssl_options(tls: &TlsSettings) -> Result<Option<SslOpts>, ImportError> {
         TlsMode::VerifyCa => SslOpts::default().with_danger_skip_domain_validation(true),
         TlsMode::VerifyFull => SslOpts::default(),
     };
-    Ok(Some(match &tls.root_certificate {
+    let ssl = match &tls.root_certificate {
         Some(path) => {
             if !path.is_file() {
                 return Err(ImportError::Config(format!("the CA certificate {} does not exist", path.display())));
@@ -101,7 +107,18 @@ fn ssl_options(tls: &TlsSettings) -> Result<Option<SslOpts>, ImportError> {
             ssl.with_root_cert_path(Some(path.clone()))
         }
         None => ssl,
-    }))
+    };
+    let Some(client) = &tls.client else { return Ok(Some((ssl, None))) };
+    let archive = client.pkcs12()?;
+    let written = || -> std::io::Result<tempfile::NamedTempFile> {
+        // Created readable by this user only.
+        let mut file = tempfile::Builder::new().prefix("tidepool-identity").suffix(".p12").tempfile()?;
+        std::io::Write::write_all(&mut file, &archive)?;
+        Ok(file)
+    };
+    let file = written().map_err(|err| ImportError::Source(format!("cannot write the client identity: {err}")))?;
+    let identity = mysql::ClientIdentity::new(file.path().to_path_buf()).with_password("");
+    Ok(Some((ssl.with_client_identity(Some(identity)), Some(file))))
 }
 
 fn kind_of(column: &mysql::Column) -> ColumnKind {
@@ -143,8 +160,7 @@ fn kind_of(column: &mysql::Column) -> ColumnKind {
     }
 }
 
-fn cell_of(kind: &ColumnKind, value: &Value) -> Option<Cell> {
-    let text = |bytes: &[u8]| std::str::from_utf8(bytes).ok().map(str::to_string);
+fn cell_of<'a>(kind: &ColumnKind, value: &'a Value) -> Option<Cell<'a>> {
     Some(match (kind, value) {
         (_, Value::NULL) => Cell::Null,
         (ColumnKind::Boolean, Value::Int(v)) => Cell::Bool(*v != 0),
@@ -164,8 +180,8 @@ fn cell_of(kind: &ColumnKind, value: &Value) -> Option<Cell> {
             // BIT(n) arrives as big-endian bytes.
             Cell::UInt(bytes.iter().fold(0_u64, |acc, b| (acc << 8) | u64::from(*b)))
         }
-        (ColumnKind::Binary, Value::Bytes(bytes)) => Cell::Bytes(bytes.clone()),
-        (ColumnKind::Text, Value::Bytes(bytes)) => Cell::Text(text(bytes)?),
+        (ColumnKind::Binary, Value::Bytes(bytes)) => Cell::Bytes(Cow::Borrowed(bytes)),
+        (ColumnKind::Text, Value::Bytes(bytes)) => Cell::Text(Cow::Borrowed(std::str::from_utf8(bytes).ok()?)),
         (ColumnKind::Date, Value::Date(year, month, day, ..)) => Cell::Date(days_from_civil(
             chrono::NaiveDate::from_ymd_opt(i32::from(*year), u32::from(*month), u32::from(*day))?,
         )),

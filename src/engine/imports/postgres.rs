@@ -6,6 +6,7 @@
 //! Runs in a read-only transaction with the session in UTC and the import's
 //! timeout as `statement_timeout`. Never writes.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -41,7 +42,8 @@ pub fn fetch(
         }
         ImportError::Source(format!("PostgreSQL {shown}: {}", describe_error(&err)))
     };
-    let password = password(source.password_env.as_ref(), &format!("import `{import}`"))?;
+    let password =
+        password(source.password_env.as_ref(), source.password_keyring.as_ref(), &format!("import `{import}`"))?;
     let mut client = connect(&source.url, password)?;
     let mut transaction = client.transaction().map_err(error)?;
     transaction
@@ -253,7 +255,7 @@ fn be<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
     bytes.try_into().ok()
 }
 
-fn decode(ty: &Type, kind: &ColumnKind, bytes: &[u8]) -> Option<Cell> {
+fn decode<'a>(ty: &Type, kind: &ColumnKind, bytes: &'a [u8]) -> Option<Cell<'a>> {
     Some(match *ty {
         Type::BOOL => Cell::Bool(*bytes.first()? != 0),
         Type::INT2 => Cell::Int(i64::from(i16::from_be_bytes(be(bytes)?))),
@@ -268,7 +270,7 @@ fn decode(ty: &Type, kind: &ColumnKind, bytes: &[u8]) -> Option<Cell> {
         }
         // Unconstrained numeric, read as a float: through its exact text, so the float is the nearest one.
         Type::NUMERIC => Cell::Float(numeric_text(bytes)?.parse().ok()?),
-        Type::JSONB => Cell::Text(String::from_utf8(bytes.get(1..)?.to_vec()).ok()?),
+        Type::JSONB => Cell::Text(Cow::Borrowed(std::str::from_utf8(bytes.get(1..)?).ok()?)),
         Type::UUID => {
             let hex = bytes.iter().fold(String::new(), |mut hex, b| {
                 let _ = write!(hex, "{b:02x}");
@@ -277,9 +279,16 @@ fn decode(ty: &Type, kind: &ColumnKind, bytes: &[u8]) -> Option<Cell> {
             if hex.len() != 32 {
                 return None;
             }
-            Cell::Text(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]))
+            Cell::Text(Cow::Owned(format!(
+                "{}-{}-{}-{}-{}",
+                &hex[..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..]
+            )))
         }
-        Type::BYTEA => Cell::Bytes(bytes.to_vec()),
+        Type::BYTEA => Cell::Bytes(Cow::Borrowed(bytes)),
         Type::DATE => {
             let days = i32::from_be_bytes(be(bytes)?);
             // ±infinity are i32::MAX / i32::MIN: no date to show.
@@ -296,7 +305,7 @@ fn decode(ty: &Type, kind: &ColumnKind, bytes: &[u8]) -> Option<Cell> {
             }
             Cell::Timestamp(micros.checked_add(PG_EPOCH_MICROS)?)
         }
-        _ => Cell::Text(String::from_utf8(bytes.to_vec()).ok()?),
+        _ => Cell::Text(Cow::Borrowed(std::str::from_utf8(bytes).ok()?)),
     })
 }
 

@@ -3,6 +3,7 @@
 //!
 //! Opens the file read-only; never writes to it.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use rusqlite::types::ValueRef;
@@ -126,8 +127,7 @@ fn kind_of_declared(declared: &str) -> ColumnKind {
     }
 }
 
-fn cell_of(kind: &ColumnKind, value: ValueRef<'_>) -> Option<Cell> {
-    let text = |bytes: &[u8]| std::str::from_utf8(bytes).ok().map(str::to_string);
+fn cell_of<'a>(kind: &ColumnKind, value: ValueRef<'a>) -> Option<Cell<'a>> {
     Some(match (kind, value) {
         (_, ValueRef::Null) => Cell::Null,
         (ColumnKind::Boolean, ValueRef::Integer(v)) => Cell::Bool(v != 0),
@@ -148,12 +148,12 @@ fn cell_of(kind: &ColumnKind, value: ValueRef<'_>) -> Option<Cell> {
             let (digits, scale) = parse_decimal(&v.to_string())?;
             Cell::Decimal(digits, scale)
         }
-        (ColumnKind::Text, ValueRef::Text(t)) => Cell::Text(text(t)?),
-        (ColumnKind::Text, ValueRef::Integer(v)) => Cell::Text(v.to_string()),
-        (ColumnKind::Text, ValueRef::Real(v)) => Cell::Text(v.to_string()),
-        (ColumnKind::Binary, ValueRef::Blob(b) | ValueRef::Text(b)) => Cell::Bytes(b.to_vec()),
-        (ColumnKind::Binary, ValueRef::Integer(v)) => Cell::Bytes(v.to_string().into_bytes()),
-        (ColumnKind::Binary, ValueRef::Real(v)) => Cell::Bytes(v.to_string().into_bytes()),
+        (ColumnKind::Text, ValueRef::Text(t)) => Cell::Text(Cow::Borrowed(std::str::from_utf8(t).ok()?)),
+        (ColumnKind::Text, ValueRef::Integer(v)) => Cell::Text(Cow::Owned(v.to_string())),
+        (ColumnKind::Text, ValueRef::Real(v)) => Cell::Text(Cow::Owned(v.to_string())),
+        (ColumnKind::Binary, ValueRef::Blob(b) | ValueRef::Text(b)) => Cell::Bytes(Cow::Borrowed(b)),
+        (ColumnKind::Binary, ValueRef::Integer(v)) => Cell::Bytes(Cow::Owned(v.to_string().into_bytes())),
+        (ColumnKind::Binary, ValueRef::Real(v)) => Cell::Bytes(Cow::Owned(v.to_string().into_bytes())),
         (ColumnKind::Date | ColumnKind::Time | ColumnKind::Datetime { .. }, ValueRef::Text(t)) => {
             parse_temporal(kind, std::str::from_utf8(t).ok()?)?
         }

@@ -9,7 +9,7 @@ use egui::{RichText, Ui};
 use super::Action;
 use crate::engine::imports::preview::Preview;
 use crate::model::imports::{BadRowPolicy, FileFormat, HttpMethod, TextEncoding};
-use crate::ui::import_editor::{ImportDraft, ModeKind, ScheduleKind, SourceKind};
+use crate::ui::import_editor::{ImportDraft, ModeKind, ScheduleKind, SecretFrom, SourceKind};
 use crate::ui::session::{Session, group_digits};
 use crate::ui::widgets::frame_table::{Header, frame_table_ui};
 use crate::ui::widgets::{ask_before_discarding, cancel_or_discard_ui};
@@ -160,10 +160,7 @@ fn source_rows_ui(ui: &mut Ui, draft: &mut ImportDraft, actions: &mut Vec<Action
         SourceKind::Sqlite | SourceKind::Postgres | SourceKind::Mysql => {
             if draft.kind != SourceKind::Sqlite {
                 ui.label("Password from");
-                ui.add(
-                    egui::TextEdit::singleline(&mut draft.password_env)
-                        .hint_text("environment variable, e.g. SHOP_DB_PASSWORD"),
-                );
+                secret_place_ui(ui, &mut draft.password_from, &mut draft.password_name, "SHOP_DB_PASSWORD");
                 ui.end_row();
             }
             ui.label("Read");
@@ -197,13 +194,27 @@ fn source_rows_ui(ui: &mut Ui, draft: &mut ImportDraft, actions: &mut Vec<Action
             ui.add(egui::TextEdit::singleline(&mut draft.records).hint_text("data.items (empty: the whole response)"));
             ui.end_row();
             ui.label("Token from");
-            ui.add(
-                egui::TextEdit::singleline(&mut draft.token_env)
-                    .hint_text("environment variable sent as the Authorization header"),
-            );
+            secret_place_ui(ui, &mut draft.token_from, &mut draft.token_name, "API_TOKEN")
+                .on_hover_text("its value is sent as the Authorization header");
             ui.end_row();
         }
     }
+}
+
+/// Where a secret is kept (an environment variable or a keyring entry) and its name.
+fn secret_place_ui(ui: &mut Ui, from: &mut SecretFrom, name: &mut String, example: &str) -> egui::Response {
+    ui.horizontal(|ui| {
+        ui.selectable_value(from, SecretFrom::Env, "environment variable")
+            .on_hover_text("the variable is read when the import runs");
+        ui.selectable_value(from, SecretFrom::Keyring, "keyring entry")
+            .on_hover_text("stored in the OS keyring with `tidepool secret set ENTRY`");
+        let hint = match from {
+            SecretFrom::Env => format!("e.g. {example}"),
+            SecretFrom::Keyring => format!("e.g. {}", example.to_ascii_lowercase().replace('_', "-")),
+        };
+        ui.add(egui::TextEdit::singleline(name).hint_text(hint).desired_width(200.0));
+    })
+    .response
 }
 
 fn schedule_ui(ui: &mut Ui, draft: &mut ImportDraft) {
