@@ -538,6 +538,34 @@ pagination = { by = "cursor", field = "next", param = "after" }
     }
 
     #[test]
+    fn a_secret_kept_in_the_keyring_stays_there_and_can_move_to_a_variable() {
+        let spec = parsed(
+            r#"name = "shop"
+[source]
+kind = "postgres"
+url = "postgresql://analyst@db/shop"
+password_keyring = "shop-db"
+table = "orders"
+"#,
+        );
+        let mut draft = ImportDraft::from_spec(&spec);
+        assert_eq!((draft.password_from, draft.password_name.as_str()), (SecretFrom::Keyring, "shop-db"));
+        assert_eq!(draft.to_spec().unwrap(), spec, "unchanged, it round-trips");
+        draft.password_from = SecretFrom::Env;
+        draft.password_name = "SHOP_DB_PASSWORD".into();
+        let ImportSource::Postgres(db) = draft.to_spec().unwrap().source else { panic!("a PostgreSQL import") };
+        assert_eq!((db.password_env.as_deref(), db.password_keyring), (Some("SHOP_DB_PASSWORD"), None));
+
+        let api = parsed(
+            "name = \"rates\"\n[source]\nkind = \"http\"\nurl = \"https://api.example/v1\"\n\
+             headers_keyring = { Authorization = \"rates-token\" }\n",
+        );
+        let draft = ImportDraft::from_spec(&api);
+        assert_eq!((draft.token_from, draft.token_name.as_str()), (SecretFrom::Keyring, "rates-token"));
+        assert_eq!(draft.to_spec().unwrap(), api);
+    }
+
+    #[test]
     fn problems_are_worded_for_the_form() {
         let mut draft = ImportDraft::new();
         draft.name = "x".into();

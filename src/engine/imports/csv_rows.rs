@@ -40,6 +40,8 @@ pub struct RecordReader<R> {
     /// Bytes read from the file so far.
     pub bytes_read: u64,
     block: usize,
+    /// Where each block is read into before it joins `buffer`.
+    read_buffer: Vec<u8>,
 }
 
 /// Some records and the text they point into.
@@ -70,6 +72,7 @@ impl<R: std::io::Read> RecordReader<R> {
             at_end: false,
             bytes_read: 0,
             block: READ_BLOCK,
+            read_buffer: Vec::new(),
         }
     }
 
@@ -112,24 +115,26 @@ impl<R: std::io::Read> RecordReader<R> {
     }
 
     fn read_block(&mut self) -> std::io::Result<()> {
-        let mut block = vec![0_u8; self.block];
+        // One block buffer for the whole file: a fresh one per read costs a
+        // page fault and a zeroed page for every 4 KB read.
+        self.read_buffer.resize(self.block, 0);
         let mut filled = 0;
-        while filled < block.len() {
-            match self.reader.read(&mut block[filled..]) {
+        while filled < self.read_buffer.len() {
+            match self.reader.read(&mut self.read_buffer[filled..]) {
                 Ok(0) => break,
                 Ok(read) => filled += read,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(err),
             }
         }
-        block.truncate(filled);
+        let block = &self.read_buffer[..filled];
         self.bytes_read += filled as u64;
         if filled == 0 {
             self.at_end = true;
         } else if self.latin1 {
-            self.buffer.extend(latin1_to_utf8(&block));
+            self.buffer.extend(latin1_to_utf8(block));
         } else {
-            self.buffer.extend_from_slice(&block);
+            self.buffer.extend_from_slice(block);
         }
         Ok(())
     }

@@ -837,6 +837,36 @@ mod tests {
     use super::*;
     use crate::engine::imports::spool;
 
+    /// The file as Polars reads it in one go (types from every record), flattened.
+    fn polars_reads_whole(path: &Path, format: JsonFormat) -> DataFrame {
+        let whole = JsonReader::new(std::fs::File::open(path).unwrap())
+            .with_json_format(format)
+            .infer_schema_len(None)
+            .finish()
+            .unwrap();
+        flatten_structs(whole).unwrap()
+    }
+
+    /// Runs `read` (a reader of small blocks) into a spool in `dir`, checks it
+    /// read `rows` rows in several parts (blocks of other shapes), and answers
+    /// the table built from them.
+    fn read_in_blocks(
+        dir: &Path,
+        rows: u64,
+        read: &dyn Fn(&Cancel, &mut Fetched) -> Result<u64, ImportError>,
+    ) -> DataFrame {
+        let cancel = Cancel::new(Arc::new(AtomicBool::new(false)), Duration::from_mins(1));
+        let mut fetched = Fetched::new(Arc::new(|_| {}));
+        fetched.spool = Some(spool::Spool::new(dir));
+        assert_eq!(read(&cancel, &mut fetched).unwrap(), rows);
+        let spooled = fetched.spool.take().unwrap();
+        assert!(spooled.parts() > 1, "the blocks' shapes differ, so the test exercises combining them");
+        let parts = spooled.finish().unwrap();
+        let inputs: Vec<spool::Input<'_>> = parts.iter().map(spool::Part::as_input).collect();
+        let built = spool::build(dir, &inputs, None, &|| Ok(())).unwrap();
+        ParquetReader::new(std::fs::File::open(&built.written).unwrap()).finish().unwrap()
+    }
+
     #[test]
     fn ndjson_read_in_small_blocks_gives_the_table_a_whole_read_gives() {
         let dir = tempfile::tempdir().unwrap();
@@ -854,24 +884,11 @@ mod tests {
         }
         drop(file);
 
-        let cancel = Cancel::new(Arc::new(AtomicBool::new(false)), Duration::from_mins(1));
-        let mut fetched = Fetched::new(Arc::new(|_| {}));
-        fetched.spool = Some(spool::Spool::new(dir.path()));
-        let rows = read_ndjson(&path, 2_048, &cancel, &mut fetched, &|frame| Ok(frame)).unwrap();
-        assert_eq!(rows, 1_000);
-        let spooled = fetched.spool.take().unwrap();
-        assert!(spooled.parts() > 1, "the blocks' shapes differ, so the test exercises combining them");
-        let parts = spooled.finish().unwrap();
-        let inputs: Vec<spool::Input<'_>> = parts.iter().map(spool::Part::as_input).collect();
-        let built = spool::build(dir.path(), &inputs, None, &|| Ok(())).unwrap();
-        let in_blocks = ParquetReader::new(std::fs::File::open(&built.written).unwrap()).finish().unwrap();
+        let in_blocks = read_in_blocks(dir.path(), 1_000, &|cancel, fetched| {
+            read_ndjson(&path, 2_048, cancel, fetched, &|frame| Ok(frame))
+        });
 
-        let whole = JsonReader::new(std::fs::File::open(&path).unwrap())
-            .with_json_format(JsonFormat::JsonLines)
-            .infer_schema_len(None)
-            .finish()
-            .unwrap();
-        let whole = flatten_structs(whole).unwrap();
+        let whole = polars_reads_whole(&path, JsonFormat::JsonLines);
         let names =
             |frame: &DataFrame| frame.get_column_names().into_iter().map(ToString::to_string).collect::<Vec<_>>();
         assert_eq!(names(&in_blocks), names(&whole));
@@ -894,28 +911,17 @@ mod tests {
         }
         std::fs::write(&path, format!("[\n{}\n]\n", records.join(",\n"))).unwrap();
 
-        let cancel = Cancel::new(Arc::new(AtomicBool::new(false)), Duration::from_mins(1));
-        let mut fetched = Fetched::new(Arc::new(|_| {}));
-        fetched.spool = Some(spool::Spool::new(dir.path()));
-        let rows = read_json(&path, 2_048, &cancel, &mut fetched, &|frame| Ok(frame)).unwrap();
-        assert_eq!(rows, 600);
-        let spooled = fetched.spool.take().unwrap();
-        assert!(spooled.parts() > 1, "several blocks of different shapes");
-        let parts = spooled.finish().unwrap();
-        let inputs: Vec<spool::Input<'_>> = parts.iter().map(spool::Part::as_input).collect();
-        let built = spool::build(dir.path(), &inputs, None, &|| Ok(())).unwrap();
-        let in_blocks = ParquetReader::new(std::fs::File::open(&built.written).unwrap()).finish().unwrap();
+        let in_blocks = read_in_blocks(dir.path(), 600, &|cancel, fetched| {
+            read_json(&path, 2_048, cancel, fetched, &|frame| Ok(frame))
+        });
 
-        let whole = JsonReader::new(std::fs::File::open(&path).unwrap())
-            .with_json_format(JsonFormat::Json)
-            .infer_schema_len(None)
-            .finish()
-            .unwrap();
-        let whole = flatten_structs(whole).unwrap();
+        let whole = polars_reads_whole(&path, JsonFormat::Json);
         assert!(in_blocks.equals_missing(&whole), "{in_blocks}\n{whole}");
 
         let broken = dir.path().join("broken.json");
         std::fs::write(&broken, "[{\"id\": 1}, {\"id\": 2}, {\"id\": tru}]").unwrap();
+        let cancel = Cancel::new(Arc::new(AtomicBool::new(false)), Duration::from_mins(1));
+        let mut fetched = Fetched::new(Arc::new(|_| {}));
         let err = read_json(&broken, 1_024, &cancel, &mut fetched, &|frame| Ok(frame)).unwrap_err().to_string();
         assert!(err.contains("broken.json, records 1-3"), "{err}");
     }

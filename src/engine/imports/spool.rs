@@ -25,8 +25,10 @@ use super::ImportError;
 /// a row group at a time stays small whatever the table's size.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// zstd's level 1 for table files: a third faster to write than its default
-/// (3) for a few percent more bytes, and reading is as fast.
+/// zstd's level 1 for table files: faster to write than its default (3),
+/// which kept CSV imports behind `DuckDB`'s, for about half again the bytes
+/// (the import benchmark's 10M rows: 64 MB instead of 42 MB, against 173 MB
+/// for `DuckDB`'s snappy file); reading is as fast.
 fn table_zstd_level() -> polars::polars_utils::compression::ZstdLevel {
     polars::polars_utils::compression::ZstdLevel::try_new(1).unwrap_or_default()
 }
