@@ -27,7 +27,10 @@ pub fn secret(action: SecretAction, entry: &str) -> Result<()> {
                 bail!("no secret given for keyring entry `{entry}`: nothing stored");
             }
             secrets::store_in_keyring(entry, &secret)?;
-            eprintln!("stored keyring entry `{entry}`; a workbook reads it with password_keyring = \"{entry}\"");
+            eprintln!(
+                "stored keyring entry `{entry}`; a workbook reads it with password_keyring = \"{entry}\" \
+                 (or headers_keyring = {{ Authorization = \"{entry}\" }})"
+            );
         }
         SecretAction::Forget => {
             if secrets::forget_in_keyring(entry)? {

@@ -61,11 +61,8 @@ pub fn source_sql(source: &DatabaseSource, since: Option<&Since>, quoting: Quoti
 /// variable or a keyring entry), or an error naming that place; `job` says
 /// who asks, e.g. "import `orders`".
 pub fn password(env: Option<&String>, keyring: Option<&String>, job: &str) -> Result<Option<String>, ImportError> {
-    crate::engine::secrets::read_optional(
-        crate::engine::secrets::SecretPlace::from_fields(env, keyring),
-        &format!("{job} reads its database password"),
-    )
-    .map_err(|err| ImportError::Config(err.to_string()))
+    let place = crate::engine::secrets::SecretPlace::from_fields(env, keyring);
+    Ok(crate::engine::secrets::read_optional(place, &format!("{job} reads its database password"))?)
 }
 
 /// Fills batches from rows and hands each full one to `fetched`.

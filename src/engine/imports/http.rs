@@ -35,8 +35,7 @@ pub fn fetch(source: &HttpSource, import: &str, cancel: &Cancel, fetched: &mut F
         .map(|(header, variable)| (header, SecretPlace::Env(variable)))
         .chain(source.headers_keyring.iter().map(|(header, entry)| (header, SecretPlace::Keyring(entry))));
     for (header, place) in secret_headers {
-        let value = secrets::read(place, &format!("import `{import}` reads header {header}"))
-            .map_err(|err| ImportError::Config(err.to_string()))?;
+        let value = secrets::read(place, &format!("import `{import}` reads header {header}"))?;
         headers.push((header.clone(), value));
     }
     let timeout = Duration::from_secs(source.request_timeout.seconds().max(1) as u64);

@@ -76,6 +76,13 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
+/// A secret that cannot be had is the user's to fix (store it, set the variable): not retried.
+impl From<crate::engine::secrets::SecretError> for ImportError {
+    fn from(err: crate::engine::secrets::SecretError) -> Self {
+        Self::Config(err.to_string())
+    }
+}
+
 impl ImportError {
     /// Whether another attempt could succeed.
     pub fn retryable(&self) -> bool {
