@@ -5,7 +5,10 @@
 //!   (d) `DuckDB` rolling up the same events from an NDJSON file (the peer);
 //!   (e) peak memory for 10M events rolled up at 1-minute granularity, and
 //!   (f) how long checkpoints of that rollup hold the stream thread (the first, and one while live).
+//!   (i) with `--report-join`: a report joining a 10M-row rollup with a 1M-row table, beside DuckDB.
 //! Without `--bench` it runs a tiny smoke pass only; `--engine-only` repeats (a) for profiling.
+
+mod report_join;
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -354,6 +357,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(count) = args.iter().position(|a| a == "--peak-memory-child").and_then(|i| args.get(i + 1)) {
         peak_memory_child(count.parse().expect("count"));
+        return;
+    }
+    if let Some(at) = args.iter().position(|a| a == "--report-join") {
+        let number =
+            |offset: usize, default: usize| args.get(at + offset).and_then(|n| n.parse().ok()).unwrap_or(default);
+        report_join::run(number(1, 10_000_000), number(2, 1_000_000));
         return;
     }
     if args.iter().any(|a| a == "--engine-only") {

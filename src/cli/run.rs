@@ -170,8 +170,10 @@ fn summary(stats: &StreamStats) -> String {
     } else {
         String::new()
     };
+    let filtered =
+        if stats.filtered > 0 { format!(", {} left out by the filter", stats.filtered) } else { String::new() };
     format!(
-        "{} events, {} quarantined, {} late, lag {}, {} rows{skipped}, {} new this run",
+        "{} events{filtered}, {} quarantined, {} late, lag {}, {} rows{skipped}, {} new this run",
         stats.events,
         stats.quarantined,
         stats.late,

@@ -118,7 +118,9 @@ pub struct StreamStats {
     pub rows: usize,
     /// Offsets never delivered by the broker (see `StreamProgress::skipped_offsets`).
     pub skipped_offsets: u64,
-    /// Messages counted (merged or quarantined) since this worker started; the
+    /// Messages the rollup's filter left out.
+    pub filtered: u64,
+    /// Messages counted (merged, filtered out or quarantined) since this worker started; the
     /// rest came from the checkpoint it resumed.
     pub counted_this_run: u64,
 }

@@ -1,13 +1,13 @@
 //! The identity of a rollup definition: what must match for a checkpoint to be reused.
 //!
-//! Granularity, dimensions, metrics, the time source, the topic and the message
-//! format define what a rollup frame means; brokers, start position, lateness
+//! Granularity, dimensions, metrics, the ingestion filter, the time source, the
+//! topic and the message format define what a rollup frame means; brokers, start position, lateness
 //! and retention do not (they change how it is fed, not what a row holds).
 
 use serde::{Deserialize, Serialize};
 
 use super::Granularity;
-use super::workbook::{MessageFormat, MetricSpec, StreamSpec, TimeSpec};
+use super::workbook::{EventFilter, MessageFormat, MetricSpec, StreamSpec, TimeSpec};
 
 /// The parts of a stream that define the meaning of its rollup frame.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,6 +18,9 @@ pub struct RollupDefinition {
     pub granularity: Granularity,
     pub dimensions: Vec<String>,
     pub metrics: Vec<MetricSpec>,
+    /// Left out of the canonical form when unset, so rollups without a filter keep their fingerprints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<EventFilter>,
 }
 
 impl RollupDefinition {
@@ -29,6 +32,7 @@ impl RollupDefinition {
             granularity: stream.rollup.granularity,
             dimensions: stream.rollup.dimensions.clone(),
             metrics: stream.rollup.metrics.clone(),
+            filter: stream.rollup.filter.clone(),
         }
     }
 
@@ -77,6 +81,11 @@ impl RollupDefinition {
                 self.dimensions.join(", ")
             ));
         }
+        if self.filter != previous.filter {
+            let words =
+                |filter: &Option<EventFilter>| filter.as_ref().map_or("every event".into(), EventFilter::describe);
+            changes.push(format!("filter from {} to {}", words(&previous.filter), words(&self.filter)));
+        }
         if self.metrics != previous.metrics {
             let renamed: Vec<String> = previous
                 .metrics
@@ -92,5 +101,28 @@ impl RollupDefinition {
             }
         }
         changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn definition(filter: &str) -> RollupDefinition {
+        RollupDefinition::of(&crate::model::workbook::test_stream(&format!(
+            "granularity = \"1m\"\nmetrics = [{{ name = \"events\", kind = \"count\" }}]\n{filter}"
+        )))
+    }
+
+    #[test]
+    fn a_filter_is_part_of_the_definition_and_no_filter_leaves_the_old_form_alone() {
+        let plain = definition("");
+        assert!(!plain.canonical_json().contains("filter"), "checkpoints made before filters keep their identity");
+        let orders = definition(r#"filter = { field = "type", in = ["order"] }"#);
+        assert_ne!(orders.fingerprint(), plain.fingerprint());
+        assert!(!orders.computes_the_same_as(&plain));
+        assert_eq!(orders.changes_since(&plain), ["filter from every event to type is order"]);
+        let stored: RollupDefinition = serde_json::from_str(&orders.canonical_json()).unwrap();
+        assert_eq!(stored, orders);
     }
 }

@@ -215,6 +215,79 @@ pub struct RollupSpec {
     pub allowed_lateness: SpanDuration,
     /// When set, events older than now minus this are rejected as "too old", and older buckets dropped.
     pub retention: Option<SpanDuration>,
+    /// When set, only the events it keeps are rolled up; the others are counted as filtered out.
+    pub filter: Option<EventFilter>,
+}
+
+/// Which events a rollup keeps, by one field's value (Druid's ingestion
+/// filter): `{ field = "type", in = ["order"] }` keeps orders only,
+/// `{ field = "type", not_in = ["heartbeat"] }` everything but heartbeats.
+/// Numbers and booleans are compared by their JSON text (`in = ["1"]`); an
+/// event without the field is never `in` the list, and always `not_in` it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawEventFilter", into = "RawEventFilter")]
+pub struct EventFilter {
+    pub field: String,
+    pub values: Vec<String>,
+    /// `true` for `in` (keep the listed values), `false` for `not_in` (keep all others).
+    pub keep_listed: bool,
+}
+
+impl EventFilter {
+    /// Whether an event whose field reads `value` (`None`: absent or null) is kept.
+    pub fn keeps(&self, value: Option<&str>) -> bool {
+        let listed = value.is_some_and(|value| self.values.iter().any(|listed| listed == value));
+        listed == self.keep_listed
+    }
+
+    /// Human words, e.g. "type is order or refund".
+    pub fn describe(&self) -> String {
+        let verb = if self.keep_listed { "is" } else { "is not" };
+        let joiner = if self.keep_listed { " or " } else { " nor " };
+        format!("{} {verb} {}", self.field, self.values.join(joiner))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEventFilter {
+    field: String,
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    one_of: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    not_in: Option<Vec<String>>,
+}
+
+impl TryFrom<RawEventFilter> for EventFilter {
+    type Error = String;
+
+    fn try_from(raw: RawEventFilter) -> Result<Self, Self::Error> {
+        if raw.field.trim().is_empty() {
+            return Err("a filter needs the field it looks at, e.g. { field = \"type\", in = [\"order\"] }".into());
+        }
+        let (values, keep_listed) = match (raw.one_of, raw.not_in) {
+            (Some(values), None) => (values, true),
+            (None, Some(values)) => (values, false),
+            _ => {
+                return Err(format!(
+                    "the filter on `{}` needs exactly one of `in` (values to keep) or `not_in` (values to leave out)",
+                    raw.field
+                ));
+            }
+        };
+        if values.is_empty() {
+            return Err(format!("the filter on `{}` lists no values", raw.field));
+        }
+        Ok(Self { field: raw.field, values, keep_listed })
+    }
+}
+
+impl From<EventFilter> for RawEventFilter {
+    fn from(filter: EventFilter) -> Self {
+        let (one_of, not_in) =
+            if filter.keep_listed { (Some(filter.values), None) } else { (None, Some(filter.values)) };
+        Self { field: filter.field, one_of, not_in }
+    }
 }
 
 /// Name of the time-bucket column in every rollup frame and export.
@@ -233,6 +306,8 @@ struct RawRollupSpec {
     allowed_lateness: Option<SpanDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retention: Option<SpanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    filter: Option<EventFilter>,
 }
 
 impl TryFrom<RawRollupSpec> for RollupSpec {
@@ -272,6 +347,7 @@ impl TryFrom<RawRollupSpec> for RollupSpec {
             metrics: raw.metrics,
             allowed_lateness: raw.allowed_lateness.unwrap_or(SpanDuration::from_seconds(DEFAULT_ALLOWED_LATENESS_SECS)),
             retention: raw.retention,
+            filter: raw.filter,
         })
     }
 }
@@ -284,6 +360,7 @@ impl From<RollupSpec> for RawRollupSpec {
             metrics: spec.metrics,
             allowed_lateness: Some(spec.allowed_lateness),
             retention: spec.retention,
+            filter: spec.filter,
         }
     }
 }
@@ -833,6 +910,29 @@ schedule = { every = "1h" }
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.starts_with("shop.toml, line 16"), "{err}");
         assert!(err.contains("divide a day"), "{err}");
+    }
+
+    #[test]
+    fn a_rollup_filter_round_trips_and_a_malformed_one_names_its_line() {
+        let with =
+            |filter: &str| GOOD.replace("granularity = \"1m\"", &format!("granularity = \"1m\"\nfilter = {filter}"));
+        let workbook = parse(&with(r#"{ field = "type", not_in = ["heartbeat", "ping"] }"#)).unwrap();
+        let filter = workbook.stream("clicks").unwrap().rollup.filter.clone().unwrap();
+        assert_eq!((filter.field.as_str(), filter.keep_listed), ("type", false));
+        assert_eq!(filter.describe(), "type is not heartbeat nor ping");
+        assert!(filter.keeps(Some("order")) && filter.keeps(None) && !filter.keeps(Some("ping")));
+        assert_eq!(parse(&workbook.to_toml().unwrap()).unwrap(), workbook);
+        for (bad, says) in [
+            (r#"{ field = "type" }"#, "exactly one of `in`"),
+            (r#"{ field = "type", in = ["a"], not_in = ["b"] }"#, "exactly one of `in`"),
+            (r#"{ field = "type", in = [] }"#, "lists no values"),
+            (r#"{ field = " ", in = ["a"] }"#, "needs the field"),
+            (r#"{ field = "type", equals = "a" }"#, "equals"),
+        ] {
+            let err = parse(&with(bad)).unwrap_err().to_string();
+            assert!(err.starts_with("shop.toml, line 1"), "{bad}: {err}");
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -94,6 +94,11 @@ pub struct StreamDraft {
     pub allowed_lateness: String,
     /// Empty: keep everything.
     pub retention: String,
+    /// The rollup's filter: the field it reads (empty: no filter), its values
+    /// separated by commas, and whether those are kept (`in`) or left out (`not_in`).
+    pub filter_field: String,
+    pub filter_values: String,
+    pub filter_keeps_listed: bool,
     pub client: ClientDraft,
     /// The stream as it was before editing: settings the form does not show come from here.
     pub carried: Option<Box<StreamSpec>>,
@@ -123,6 +128,9 @@ impl StreamDraft {
             new_metric: (MetricKind::Sum, String::new()),
             allowed_lateness: "1m".into(),
             retention: String::new(),
+            filter_field: String::new(),
+            filter_values: String::new(),
+            filter_keeps_listed: true,
             client: ClientDraft::default(),
             carried: None,
             name_suggested: false,
@@ -179,6 +187,9 @@ impl StreamDraft {
             new_metric: (MetricKind::Sum, String::new()),
             allowed_lateness: spec.rollup.allowed_lateness.to_string(),
             retention: spec.rollup.retention.map(|retention| retention.to_string()).unwrap_or_default(),
+            filter_field: spec.rollup.filter.as_ref().map(|filter| filter.field.clone()).unwrap_or_default(),
+            filter_values: spec.rollup.filter.as_ref().map(|filter| filter.values.join(", ")).unwrap_or_default(),
+            filter_keeps_listed: spec.rollup.filter.as_ref().is_none_or(|filter| filter.keep_listed),
             client: ClientDraft::from_spec(&spec.kafka),
             carried: Some(Box::new(spec.clone())),
             name_suggested: true,
@@ -220,6 +231,21 @@ impl StreamDraft {
             self.time_field.clone_from(&field.path);
             self.time_format = format;
         }
+    }
+
+    /// The `filter = …` line of the rollup (empty without a filter field).
+    fn filter_toml(&self, quote: &dyn Fn(&str) -> String) -> Result<String, String> {
+        let field = self.filter_field.trim();
+        if field.is_empty() {
+            return Ok(String::new());
+        }
+        let values: Vec<String> =
+            self.filter_values.split(',').map(str::trim).filter(|value| !value.is_empty()).map(quote).collect();
+        if values.is_empty() {
+            return Err(format!("type the values of `{field}` the filter keeps or leaves out, separated by commas"));
+        }
+        let list = if self.filter_keeps_listed { "in" } else { "not_in" };
+        Ok(format!("filter = {{ field = {}, {list} = [{}] }}\n", quote(field), values.join(", ")))
     }
 
     /// The stream as the workbook will hold it, or the first problem (with the same words as a workbook error).
@@ -269,9 +295,10 @@ impl StreamDraft {
         } else {
             format!("retention = {}\n", quote(&self.retention))
         };
+        let filter = self.filter_toml(&quote)?;
         let text = format!(
             "[[streams]]\nname = {}\nbrokers = {}\ntopic = {}\nstart = {}\ntime = {time}\n\
-             [streams.rollup]\ngranularity = {}\ndimensions = [{}]\nmetrics = [{}]\nallowed_lateness = {}\n{retention}",
+             [streams.rollup]\ngranularity = {}\ndimensions = [{}]\nmetrics = [{}]\nallowed_lateness = {}\n{retention}{filter}",
             quote(self.name.trim()),
             quote(self.brokers.trim()),
             quote(self.topic.trim()),
@@ -371,6 +398,7 @@ time = { field = "ts", format = "epoch_ms" }
 granularity = "1m"
 allowed_lateness = "10m"
 retention = "30d"
+filter = { field = "type", not_in = ["heartbeat", "ping"] }
 metrics = [{ name = "events", kind = "count" }, { name = "ms", kind = "quantiles", field = "ms", quantiles = [0.25, 0.999] }]
 [streams.kafka]
 security_protocol = "SASL_SSL"
@@ -391,6 +419,23 @@ properties = { "client.rack" = "eu-1" }
         assert_eq!(edited.rollup.allowed_lateness, spec.rollup.allowed_lateness);
         assert_eq!(edited.rollup.metrics, spec.rollup.metrics);
         assert_eq!((edited.max_message_bytes, edited.quarantine_capacity), (2_000_000, 55));
+        assert_eq!(edited.rollup.filter, spec.rollup.filter);
+    }
+
+    #[test]
+    fn the_filter_is_edited_in_the_form() {
+        let mut draft = StreamDraft::new("localhost:9092");
+        draft.name = "orders".into();
+        draft.topic = "clicks".into();
+        draft.time_field = "ts".into();
+        assert_eq!(draft.to_spec().unwrap().rollup.filter, None, "an empty field means no filter");
+        draft.filter_field = "type".into();
+        assert!(draft.to_spec().unwrap_err().contains("type the values of `type`"));
+        draft.filter_values = " order ,, refund ".into();
+        let filter = draft.to_spec().unwrap().rollup.filter.unwrap();
+        assert_eq!((filter.values, filter.keep_listed), (vec!["order".to_string(), "refund".to_string()], true));
+        draft.filter_keeps_listed = false;
+        assert!(!draft.to_spec().unwrap().rollup.filter.unwrap().keep_listed);
     }
 
     #[test]

@@ -28,6 +28,33 @@ fn rollup_matches_an_independent_group_by_over_three_partitions() {
     assert_frames_match(&actual, &expected, &[]);
 }
 
+/// A rollup with a filter holds exactly the rollup of the events it keeps; the
+/// rest are counted as left out, and none is quarantined.
+#[test]
+fn a_filtered_rollup_equals_the_group_by_of_the_kept_events() {
+    let topic = unique_topic("filtered");
+    create_topic(&topic, 2);
+    let events = generate_events(2_000, 2, 1_764_000_000_000, 700, 11);
+    produce(&topic, &events.iter().map(TestEvent::outgoing).collect::<Vec<_>>());
+    let sandbox = Sandbox::new();
+    let text = full_workbook(&topic, "1m").replace(
+        "allowed_lateness = \"1m\"",
+        "allowed_lateness = \"1m\"\nfilter = { field = \"country\", in = [\"DE\", \"FR\"] }",
+    );
+    let workbook = sandbox.write_workbook(&text);
+
+    let output = sandbox.run_until_caught_up(&workbook);
+    let kept: Vec<TestEvent> = events.iter().filter(|e| ["DE", "FR"].contains(&e.country)).cloned().collect();
+    assert!(!kept.is_empty() && kept.len() < events.len(), "the filter should keep some events and not others");
+    let summary =
+        format!("shop: {} events, {} left out by the filter, 0 quarantined", kept.len(), events.len() - kept.len());
+    assert!(stdout(&output).contains(&summary), "expected `{summary}` in: {}", stdout(&output));
+
+    let actual = sorted(&sandbox.export(&workbook, "shop"), &DIMENSIONS);
+    let expected = sorted(&expected_rollup(&kept, 60_000), &DIMENSIONS);
+    assert_frames_match(&actual, &expected, &[]);
+}
+
 #[test]
 fn csv_export_has_bucket_dimensions_and_named_metrics() {
     let topic = unique_topic("csv");

@@ -14,6 +14,7 @@ mod imports;
 mod quarantine_and_lateness;
 mod reports;
 mod resume;
+mod scram;
 mod security;
 mod start_positions;
 #[cfg(feature = "gui")]

@@ -156,6 +156,29 @@ fn the_demo_reports_revenue_per_category_and_in_euros() {
     let revenue: f64 = answer.column("revenue").unwrap().f64().unwrap().iter().flatten().sum();
     // Each order is 1–4 items of 4.99–254.98.
     assert!(orders > 0 && revenue >= orders as f64 * 4.99 && revenue <= orders as f64 * 4.0 * 254.99, "{answer}");
+
+    // Orders by customer segment: the orders-only stream joined with the customers import.
+    step_until(&mut harness, "the customers", |h| h.query_by_label_contains("version 1 · 20,000 rows").is_some());
+    click_listed(&mut harness, "orders_by_segment");
+    let answer = report_answer(&mut harness, "orders_by_segment");
+    let segments: std::collections::HashSet<&str> =
+        answer.column("segment").unwrap().str().unwrap().iter().map(|s| s.unwrap_or("(no customer)")).collect();
+    assert!(
+        !segments.is_empty() && segments.is_subset(&["consumer", "student", "business"].into()),
+        "every buyer is a customer with a segment: {segments:?}\n{answer}"
+    );
+    let orders = answer.column("orders").unwrap().i64().unwrap().clone();
+    let buyers = answer.column("buyers").unwrap().i64().unwrap().clone();
+    let revenue = answer.column("revenue").unwrap().f64().unwrap().clone();
+    for ((orders, buyers), revenue) in orders.iter().zip(buyers.iter()).zip(revenue.iter()) {
+        let (Some(orders), Some(buyers), Some(revenue)) = (orders, buyers, revenue) else {
+            panic!("a segment's minute without orders, buyers or revenue:\n{answer}")
+        };
+        assert!(orders > 0 && buyers <= orders, "{orders} orders by {buyers} buyers?\n{answer}");
+        assert!(revenue >= orders as f64 * 4.99 && revenue <= orders as f64 * 4.0 * 254.99, "{answer}");
+    }
+    let orders_stream = stream(&harness, "orders").expect("the demo's orders stream");
+    assert!(orders_stream.stats.filtered > orders_stream.stats.events, "most clicks are not orders and are left out");
 }
 
 /// The demo's donut, heatmap and scatter: each drawn from its answer, with
@@ -167,19 +190,7 @@ fn the_demo_draws_a_donut_a_heatmap_and_a_scatter_from_their_answers() {
     let (_turn, mut harness) = demo_window();
     step_until(&mut harness, "the countries table", |h| h.query_by_label_contains("version 1 · 12 rows").is_some());
     let chart_of = |harness: &mut Harness<'static, TidepoolApp>, name: &str| {
-        // Six reports: the last ones are below the left panel's fold.
-        harness.get_by_label(name).scroll_to_me();
-        // Scrolling is animated: click once the row has stopped moving.
-        let mut at = harness.get_by_label(name).rect();
-        for _ in 0..60 {
-            harness.step();
-            let now = harness.get_by_label(name).rect();
-            if now == at {
-                break;
-            }
-            at = now;
-        }
-        harness.get_by_label(name).click();
+        click_listed(harness, name);
         let answer = report_answer(harness, name);
         step_until(harness, &format!("the chart of {name}"), |h| {
             h.state().session.as_ref().and_then(|s| s.report.as_ref()).is_some_and(|r| r.chart.is_some())
@@ -237,6 +248,23 @@ fn the_demo_draws_a_donut_a_heatmap_and_a_scatter_from_their_answers() {
 }
 
 /// Steps until the report `name` shown has an answer, and returns it.
+/// Clicks an entry of the left panel, scrolled into view first (the last
+/// reports are below the panel's fold).
+fn click_listed(harness: &mut Harness<'static, TidepoolApp>, name: &str) {
+    harness.get_by_label(name).scroll_to_me();
+    // Scrolling is animated: click once the row has stopped moving.
+    let mut at = harness.get_by_label(name).rect();
+    for _ in 0..60 {
+        harness.step();
+        let now = harness.get_by_label(name).rect();
+        if now == at {
+            break;
+        }
+        at = now;
+    }
+    harness.get_by_label(name).click();
+}
+
 fn report_answer(harness: &mut Harness<'static, TidepoolApp>, name: &str) -> polars::prelude::DataFrame {
     // Until the stream's first checkpoint the report says it has no rollup yet.
     step_until(harness, &format!("the answer of {name}"), |h| {

@@ -1,5 +1,5 @@
-//! The hot path from a raw message to the rollup: size checks, decoding, event
-//! time, type checks, lateness and retention, then the merge. Knows nothing of
+//! The hot path from a raw message to the rollup: size checks, decoding, the
+//! rollup's filter, event time, type checks, lateness and retention, then the merge. Knows nothing of
 //! Kafka clients or storage, so the benchmark and unit tests drive it directly.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -11,7 +11,7 @@ use super::decode::{DecodeError, FieldPlan, Scalar};
 use super::quarantine::{QuarantineReason, QuarantinedRecord};
 use crate::engine::rollup::distinct::coupon_of;
 use crate::engine::rollup::{EventOrder, MetricInput, RollupState};
-use crate::model::workbook::{TimeFormat, TimeSource};
+use crate::model::workbook::{EventFilter, TimeFormat, TimeSource};
 use crate::model::{MetricKind, StreamSpec};
 
 /// Quarantined records kept in memory for live views.
@@ -50,11 +50,19 @@ pub struct StreamProgress {
     /// transaction markers, or data deleted by retention before it was read).
     #[serde(default)]
     pub skipped_offsets: u64,
+    /// Well-formed messages the rollup's filter left out (not merged, not quarantined).
+    #[serde(default)]
+    pub filtered: u64,
 }
 
 impl StreamProgress {
     pub fn quarantined_total(&self) -> u64 {
         self.quarantined.values().sum()
+    }
+
+    /// Messages accounted for: merged, filtered out or quarantined.
+    pub fn counted(&self) -> u64 {
+        self.events + self.filtered + self.quarantined_total()
     }
 }
 
@@ -64,6 +72,8 @@ pub enum Outcome {
     Merged,
     MergedLate,
     Quarantined(QuarantineReason),
+    /// Left out by the rollup's filter.
+    Filtered,
     /// Below the partition's checkpointed position: already counted, ignored.
     AlreadyCounted,
 }
@@ -72,6 +82,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Ingestor {
     plan: FieldPlan,
+    /// The rollup's filter and the decoded slot of the field it reads.
+    filter: Option<(usize, EventFilter)>,
     time: TimeSlot,
     dimension_slots: Vec<usize>,
     metric_slots: Vec<MetricSlot>,
@@ -114,6 +126,18 @@ struct Rejection {
     detail: String,
 }
 
+/// Why a message is not merged.
+enum Checked {
+    FilteredOut,
+    Rejected(Rejection),
+}
+
+impl From<Rejection> for Checked {
+    fn from(rejection: Rejection) -> Self {
+        Self::Rejected(rejection)
+    }
+}
+
 impl Rejection {
     fn new(reason: QuarantineReason, detail: String) -> Self {
         Self { reason, detail }
@@ -128,6 +152,7 @@ impl Ingestor {
     /// Continues from a checkpoint's rollup and progress.
     pub fn resume(spec: &StreamSpec, rollup: RollupState, progress: StreamProgress) -> Self {
         let mut plan = FieldPlan::default();
+        let filter = spec.rollup.filter.as_ref().map(|filter| (plan.add_path(&filter.field), filter.clone()));
         let time = match &spec.time.source {
             TimeSource::Field { path, format } => TimeSlot::Field { slot: plan.add_path(path), format: *format },
             TimeSource::KafkaTimestamp => TimeSlot::Kafka,
@@ -145,6 +170,7 @@ impl Ingestor {
             .collect();
         Self {
             plan,
+            filter,
             time,
             dimension_slots,
             metric_slots,
@@ -153,7 +179,7 @@ impl Ingestor {
             retention_micros: spec.rollup.retention.map(crate::model::SpanDuration::micros),
             quarantine_capacity: spec.quarantine_capacity,
             rollup,
-            counted_at_start: progress.events + progress.quarantined_total(),
+            counted_at_start: progress.counted(),
             progress,
             pending_quarantine: VecDeque::new(),
             recent_quarantine: VecDeque::new(),
@@ -198,7 +224,11 @@ impl Ingestor {
                     Outcome::Merged
                 }
             }
-            Err(rejection) => {
+            Err(Checked::FilteredOut) => {
+                self.progress.filtered += 1;
+                Outcome::Filtered
+            }
+            Err(Checked::Rejected(rejection)) => {
                 self.quarantine(message, payload, rejection.reason, rejection.detail);
                 Outcome::Quarantined(rejection.reason)
             }
@@ -208,13 +238,24 @@ impl Ingestor {
     }
 
     /// Validates a message completely before anything is merged; fills `self.inputs`.
+    /// A well-formed message the filter leaves out is not checked further.
     fn check<'a>(
         &mut self,
         message: IncomingMessage<'_>,
         payload: &'a [u8],
         now_micros: i64,
         slots: &mut Vec<Scalar<'a>>,
-    ) -> Result<i64, Rejection> {
+    ) -> Result<i64, Checked> {
+        self.decode(payload, slots)?;
+        if let Some((slot, filter)) = &self.filter
+            && !filter.keeps(dimension_text(&slots[*slot], &mut self.text))
+        {
+            return Err(Checked::FilteredOut);
+        }
+        Ok(self.check_decoded(message, now_micros, slots)?)
+    }
+
+    fn decode<'a>(&mut self, payload: &'a [u8], slots: &mut Vec<Scalar<'a>>) -> Result<(), Rejection> {
         if payload.is_empty() {
             return Err(Rejection::new(QuarantineReason::Empty, "the message has no payload".into()));
         }
@@ -229,7 +270,15 @@ impl Ingestor {
             DecodeError::NotAnObject(found) => {
                 Rejection::new(QuarantineReason::NotAnObject, format!("expected a JSON object, found {found}"))
             }
-        })?;
+        })
+    }
+
+    fn check_decoded(
+        &mut self,
+        message: IncomingMessage<'_>,
+        now_micros: i64,
+        slots: &[Scalar<'_>],
+    ) -> Result<i64, Rejection> {
         let event_micros = match self.time {
             TimeSlot::Kafka => {
                 let ms = message.timestamp_ms.ok_or_else(|| {
@@ -591,5 +640,90 @@ metrics = [
             let frame = ingestor.rollup.to_frame().unwrap();
             assert!(frame.equals_missing(&reference), "interleaving {seed} gave another rollup:\n{frame}\n{reference}");
         }
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::*;
+    use polars::prelude::*;
+
+    fn orders_spec(filter: &str) -> StreamSpec {
+        crate::model::workbook::test_stream(&format!(
+            r#"granularity = "1m"
+dimensions = ["user"]
+filter = {filter}
+metrics = [{{ name = "orders", kind = "count" }}, {{ name = "revenue", kind = "sum", field = "revenue" }}]"#
+        ))
+    }
+
+    fn orders_only(filter: &str) -> Ingestor {
+        Ingestor::new(&orders_spec(filter))
+    }
+
+    fn message(offset: i64, payload: &[u8]) -> IncomingMessage<'_> {
+        IncomingMessage { partition: 0, offset, timestamp_ms: None, payload: Some(payload) }
+    }
+
+    #[test]
+    fn only_the_events_the_filter_keeps_are_rolled_up_and_the_rest_are_counted() {
+        let mut ingestor = orders_only(r#"{ field = "type", in = ["order", "7"] }"#);
+        let outcomes: Vec<Outcome> = [
+            &br#"{"ts":1000,"type":"order","user":"a","revenue":10}"#[..],
+            br#"{"ts":2000,"type":"page_view","user":"a"}"#,
+            br#"{"ts":3000,"type":"order","user":"b","revenue":5}"#,
+            br#"{"ts":4000,"user":"c"}"#,
+            br#"{"ts":5000,"type":7,"user":"c","revenue":1}"#,
+            br#"not json"#,
+            br#"{"ts":"yesterday","type":"page_view"}"#,
+            br#"{"ts":"yesterday","type":"order"}"#,
+            br#"{"ts":6000,"type":{"nested":1}}"#,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(offset, payload)| ingestor.ingest(message(offset as i64, payload), 0))
+        .collect();
+        assert_eq!(
+            outcomes,
+            [
+                Outcome::Merged,
+                Outcome::Filtered,
+                Outcome::Merged,
+                Outcome::Filtered,
+                Outcome::Merged,
+                Outcome::Quarantined(QuarantineReason::NotJson),
+                Outcome::Filtered,
+                Outcome::Quarantined(QuarantineReason::BadTime),
+                Outcome::Filtered,
+            ],
+            "a number matches its JSON text; a bad time only matters in a kept event"
+        );
+        assert_eq!((ingestor.progress.events, ingestor.progress.filtered), (3, 4));
+        assert_eq!(ingestor.progress.counted(), 9, "every message is accounted for once");
+        let frame = ingestor.rollup.to_frame().unwrap().sort(["user"], SortMultipleOptions::default()).unwrap();
+        let users: Vec<Option<&str>> = frame.column("user").unwrap().str().unwrap().into_iter().collect();
+        assert_eq!(users, [Some("a"), Some("b"), Some("c")]);
+        let revenue: Vec<Option<f64>> = frame.column("revenue").unwrap().f64().unwrap().into_iter().collect();
+        assert_eq!(revenue, [Some(10.0), Some(5.0), Some(1.0)], "page views add nothing");
+    }
+
+    #[test]
+    fn not_in_keeps_everything_but_the_listed_values_including_events_without_the_field() {
+        let mut ingestor = orders_only(r#"{ field = "type", not_in = ["heartbeat"] }"#);
+        assert_eq!(ingestor.ingest(message(0, br#"{"ts":1000,"type":"heartbeat"}"#), 0), Outcome::Filtered);
+        assert_eq!(ingestor.ingest(message(1, br#"{"ts":1000,"type":"order"}"#), 0), Outcome::Merged);
+        assert_eq!(ingestor.ingest(message(2, br#"{"ts":1000}"#), 0), Outcome::Merged);
+        assert_eq!(ingestor.ingest(message(3, br#"{"ts":1000,"type":null}"#), 0), Outcome::Merged);
+    }
+
+    #[test]
+    fn filtered_messages_count_towards_the_resume_position() {
+        let mut ingestor = orders_only(r#"{ field = "type", in = ["order"] }"#);
+        ingestor.ingest(message(0, br#"{"ts":1000,"type":"view"}"#), 0);
+        ingestor.ingest(message(1, br#"{"ts":1000,"type":"view"}"#), 0);
+        let spec = orders_spec(r#"{ field = "type", in = ["order"] }"#);
+        let resumed = Ingestor::resume(&spec, RollupState::new(&spec.rollup), ingestor.progress.clone());
+        assert_eq!(resumed.counted_at_start, 2);
+        assert_eq!(resumed.next_offset(0), Some(2));
     }
 }

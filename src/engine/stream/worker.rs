@@ -283,7 +283,7 @@ impl StreamWorker {
         let mut last_checkpoint = Instant::now();
         let mut rows_at_checkpoint = ingestor.rollup.row_count();
         let mut last_status = Instant::now();
-        let mut events_at_last_status = ingestor.progress.events + ingestor.progress.quarantined_total();
+        let mut events_at_last_status = ingestor.progress.counted();
         // When reading until caught up, a session that makes no progress for the
         // give-up time fails, whatever the reason (fetch errors, a silent broker).
         let mut last_progress = Instant::now();
@@ -422,7 +422,7 @@ impl StreamWorker {
             }
             if last_status.elapsed() >= STATUS_EVERY {
                 self.publish_snapshot(ingestor);
-                let seen = ingestor.progress.events + ingestor.progress.quarantined_total();
+                let seen = ingestor.progress.counted();
                 let rate = (seen - events_at_last_status) as f64 / last_status.elapsed().as_secs_f64();
                 events_at_last_status = seen;
                 last_status = Instant::now();
@@ -483,7 +483,7 @@ impl StreamWorker {
             self.published_quarantine = (quarantined, ingestor.recent_quarantine().into());
         }
         let meta = SnapshotMeta {
-            counted: ingestor.progress.events + quarantined,
+            counted: ingestor.progress.counted(),
             published_micros: now_micros(),
             rebuilding: self.rebuild.is_some(),
             recent_quarantine: self.published_quarantine.1.clone(),
@@ -572,7 +572,7 @@ impl StreamWorker {
     ) -> Result<u64, ConnectError> {
         let Some(rebuild) = &self.rebuild else { return Ok(0) };
         let replaced = &rebuild.replaced;
-        let counted = replaced.events + replaced.quarantined_total();
+        let counted = replaced.counted();
         let mut still_held: u64 = 0;
         for &partition in partitions {
             let Some(&old_end) = replaced.next_offsets.get(&partition) else { continue };
@@ -595,7 +595,7 @@ impl StreamWorker {
         if let Some(rebuild) = &mut self.rebuild {
             rebuild.consent_asked = true;
         }
-        let counted = self.rebuild.as_ref().map_or(0, |r| r.replaced.events + r.replaced.quarantined_total());
+        let counted = self.rebuild.as_ref().map_or(0, |r| r.replaced.counted());
         self.sink.send(Event::StreamRebuildNeedsConsent { stream: self.name(), lost_messages: lost });
         format!(
             "the rebuild of stream `{}` for its changed definition would lose {lost} of the {counted} messages \
@@ -649,7 +649,7 @@ fn lag_msgs(consumer: &StreamConsumer, ingestor: &Ingestor, at_end: &HashMap<i32
 }
 
 fn stats_of(ingestor: &Ingestor, lag_msgs: Option<i64>) -> StreamStats {
-    let counted = ingestor.progress.events + ingestor.progress.quarantined_total();
+    let counted = ingestor.progress.counted();
     StreamStats {
         counted_this_run: counted.saturating_sub(ingestor.counted_at_start),
         events: ingestor.progress.events,
@@ -658,6 +658,7 @@ fn stats_of(ingestor: &Ingestor, lag_msgs: Option<i64>) -> StreamStats {
         lag_msgs,
         rows: ingestor.rollup.row_count(),
         skipped_offsets: ingestor.progress.skipped_offsets,
+        filtered: ingestor.progress.filtered,
     }
 }
 

@@ -383,6 +383,22 @@ fn rollup_ui(ui: &mut Ui, draft: &mut StreamDraft, sample: Option<&TopicSample>)
         ui.add(egui::TextEdit::singleline(&mut draft.retention).desired_width(80.0).hint_text("keep all"))
             .on_hover_text("e.g. 30d: older events are quarantined as too old and older buckets dropped");
         ui.end_row();
+        ui.label("Keep only events where");
+        ui.horizontal(|ui| {
+            ui.add(egui::TextEdit::singleline(&mut draft.filter_field).desired_width(100.0).hint_text("field"))
+                .on_hover_text("leave empty to roll up every event");
+            egui::ComboBox::from_id_salt("filter_mode")
+                .selected_text(if draft.filter_keeps_listed { "is one of" } else { "is none of" })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut draft.filter_keeps_listed, true, "is one of");
+                    ui.selectable_value(&mut draft.filter_keeps_listed, false, "is none of");
+                });
+            ui.add(
+                egui::TextEdit::singleline(&mut draft.filter_values).desired_width(160.0).hint_text("order, refund"),
+            )
+            .on_hover_text("values separated by commas; events left out are counted, not quarantined");
+        });
+        ui.end_row();
         ui.label("Metrics");
         ui.vertical(|ui| {
             let mut remove = None;

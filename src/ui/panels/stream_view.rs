@@ -41,8 +41,14 @@ pub fn central_ui(ui: &mut Ui, app: &TidepoolApp) -> Vec<Action> {
                 state.spec.brokers, state.spec.topic, state.spec.rollup.granularity
             ));
         });
+        let filtered = match &state.spec.rollup.filter {
+            Some(filter) => {
+                format!(" · {} left out (keeps events whose {})", group_digits(state.stats.filtered), filter.describe())
+            }
+            None => String::new(),
+        };
         ui.label(format!(
-            "{} events · {} rows · {} late · {} quarantined",
+            "{} events · {} rows · {} late · {} quarantined{filtered}",
             group_digits(state.stats.events),
             group_digits(state.stats.rows as u64),
             group_digits(state.stats.late),
