@@ -1,7 +1,7 @@
 //! (i) A report joining a large stream rollup with a large imported table,
-//! filtered and grouped, beside DuckDB running the same query on the same data
+//! filtered and grouped, beside `DuckDB` running the same query on the same data
 //! (issue 10 §10). Both sides start from data already in memory: tidepool
-//! from the rollup and the table's frame, DuckDB from tables it loaded from
+//! from the rollup and the table's frame, `DuckDB` from tables it loaded from
 //! Parquet files of the same rows before the clock starts.
 //!
 //! `tidepool-bench --report-join [ROLLUP_ROWS [TABLE_ROWS]]` (default 10M and 1M).
@@ -93,7 +93,7 @@ fn write_parquet(frame: &mut DataFrame, path: &std::path::Path) {
     ParquetWriter::new(file).finish(frame).expect("parquet written");
 }
 
-/// DuckDB's query times (ms) and its answer's row count and revenue total.
+/// `DuckDB`'s query times (ms) and its answer's row count and revenue total.
 fn duckdb(rollup: &std::path::Path, customers: &std::path::Path) -> Option<(Vec<f64>, u64, f64)> {
     let script = format!(
         r#"

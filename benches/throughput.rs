@@ -5,7 +5,7 @@
 //!   (d) `DuckDB` rolling up the same events from an NDJSON file (the peer);
 //!   (e) peak memory for 10M events rolled up at 1-minute granularity, and
 //!   (f) how long checkpoints of that rollup hold the stream thread (the first, and one while live).
-//!   (i) with `--report-join`: a report joining a 10M-row rollup with a 1M-row table, beside DuckDB.
+//!   (i) with `--report-join`: a report joining a 10M-row rollup with a 1M-row table, beside `DuckDB`.
 //! Without `--bench` it runs a tiny smoke pass only; `--engine-only` repeats (a) for profiling.
 
 mod report_join;

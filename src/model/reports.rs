@@ -744,10 +744,16 @@ impl MeasureSpec {
             }
             (None, Some(Aggregation::Sum), Some(_))
                 if self.field.as_deref().is_some_and(|field| derived.contains(&field)) => {}
+            // Distinct values of a dimension or a joined column are the same over
+            // rollup rows as over the events they hold (each row holds one value).
+            (None, Some(Aggregation::CountDistinct), Some(stream))
+                if self.field.as_deref().is_some_and(|field| {
+                    !stream.rollup.metrics.iter().any(|metric| metric.output_columns().iter().any(|c| c == field))
+                }) => {}
             (None, Some(_), Some(stream)) => problems.push(format!(
                 "a report from stream `{}` combines its metrics (`metric = …`); counting or summing its rollup rows \
                  would not count events (`agg = \"sum\"` does add up a derived column, such as `revenue / rate`, over \
-                 the rollup rows)",
+                 the rollup rows, and `agg = \"count_distinct\"` counts the values of a dimension or a joined column)",
                 stream.name
             )),
             (None, Some(agg), None) => {

@@ -1,4 +1,4 @@
-//! A broker that really authenticates with SCRAM, over TLS (SASL_SSL): a
+//! A broker that really authenticates with SCRAM, over TLS (`SASL_SSL`): a
 //! stream consumes a zstd-compressed topic with SCRAM-SHA-512 and another with
 //! SCRAM-SHA-256 and rolls up exactly; a wrong password fails at once with the
 //! authentication error, in `run` and in the editor's connection test.
@@ -118,7 +118,7 @@ fn a_wrong_scram_password_fails_at_once_with_the_authentication_error() {
     let message = stderr(&output);
     assert!(!output.status.success(), "a wrong password cannot consume: {}", stdout(&output));
     assert!(!message.contains("gave up after"), "no retry loop for what only the user can fix: {message}");
-    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}: {message}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_mins(1), "took {:?}: {message}", started.elapsed());
     assert!(message.contains("rejected the credentials"), "{message}");
     assert!(message.contains(&broker.address), "names the broker: {message}");
     assert!(!message.contains("not-the-password"), "the password never shows: {message}");

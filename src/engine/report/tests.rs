@@ -732,3 +732,40 @@ chart = { kind = "pivot", y = "users", columns = "device" }"#,
     let germany = means.rows.iter().find(|r| r.keys == ["DE"]).unwrap();
     assert_eq!(germany.total, Some(20.0), "60 / 3");
 }
+
+/// Distinct values of a dimension (or of a joined column) counted over rollup
+/// rows equal those counted over the events; a metric's column is refused.
+#[test]
+fn a_count_distinct_of_a_dimension_over_rollup_rows_is_the_count_over_the_events() {
+    let events = [
+        (0, "DE", "mobile", 1.0, "u1"),
+        (0, "DE", "desktop", 1.0, "u1"),
+        (0, "FR", "mobile", 1.0, "u2"),
+        (0, "US", "tablet", 1.0, "u3"),
+        (1, "DE", "mobile", 1.0, "u1"),
+        (1, "FR", "tablet", 1.0, "u2"),
+    ];
+    let state = rollup(&events);
+    let spec = checked(
+        r#"name = "devices_per_region"
+from = "s"
+joins = [{ with = "countries", on = { country = "code" } }]
+group_by = ["region"]
+measures = [
+  { name = "devices", agg = "count_distinct", field = "device" },
+  { name = "countries", agg = "count_distinct", field = "country" },
+]
+sort = [{ field = "region" }]"#,
+    );
+    let answer = compute(&spec, Base::Stream(&state), &countries(), 0).unwrap().frame;
+    // Counted over the events themselves: EU saw mobile, desktop and tablet in DE and FR; NA a tablet in US.
+    let count = |column: &str| -> Vec<Option<i64>> { answer.column(column).unwrap().i64().unwrap().iter().collect() };
+    assert_eq!(count("devices"), [Some(3), Some(1)], "{answer}");
+    assert_eq!(count("countries"), [Some(2), Some(1)], "{answer}");
+    let refused = report(
+        r#"name = "r"
+from = "s"
+measures = [{ name = "n", agg = "count_distinct", field = "revenue" }]"#,
+    );
+    assert!(problems_of(&refused).iter().any(|problem| problem.contains("combines its metrics")), "a metric's column");
+}

@@ -674,7 +674,7 @@ metrics = [{{ name = "orders", kind = "count" }}, {{ name = "revenue", kind = "s
             br#"{"ts":3000,"type":"order","user":"b","revenue":5}"#,
             br#"{"ts":4000,"user":"c"}"#,
             br#"{"ts":5000,"type":7,"user":"c","revenue":1}"#,
-            br#"not json"#,
+            b"not json",
             br#"{"ts":"yesterday","type":"page_view"}"#,
             br#"{"ts":"yesterday","type":"order"}"#,
             br#"{"ts":6000,"type":{"nested":1}}"#,
@@ -701,9 +701,9 @@ metrics = [{{ name = "orders", kind = "count" }}, {{ name = "revenue", kind = "s
         assert_eq!((ingestor.progress.events, ingestor.progress.filtered), (3, 4));
         assert_eq!(ingestor.progress.counted(), 9, "every message is accounted for once");
         let frame = ingestor.rollup.to_frame().unwrap().sort(["user"], SortMultipleOptions::default()).unwrap();
-        let users: Vec<Option<&str>> = frame.column("user").unwrap().str().unwrap().into_iter().collect();
+        let users: Vec<Option<&str>> = frame.column("user").unwrap().str().unwrap().iter().collect();
         assert_eq!(users, [Some("a"), Some("b"), Some("c")]);
-        let revenue: Vec<Option<f64>> = frame.column("revenue").unwrap().f64().unwrap().into_iter().collect();
+        let revenue: Vec<Option<f64>> = frame.column("revenue").unwrap().f64().unwrap().iter().collect();
         assert_eq!(revenue, [Some(10.0), Some(5.0), Some(1.0)], "page views add nothing");
     }
 
