@@ -3,8 +3,8 @@
 //! SCRAM-SHA-256 and rolls up exactly; a wrong password fails at once with the
 //! authentication error, in `run` and in the editor's connection test.
 //!
-//! `scripts/test` starts the broker (tansu with PostgreSQL storage, which
-//! keeps SCRAM users, behind stunnel) and sets `TIDEPOOL_TEST_SASL_BROKER`,
+//! `scripts/test` starts the broker (tansu with its SQLite store, which keeps
+//! SCRAM users, behind stunnel) and sets `TIDEPOOL_TEST_SASL_BROKER`,
 //! `TIDEPOOL_TEST_SCRAM_PASSWORD` and `TIDEPOOL_TEST_TLS_DIR` (its CA).
 
 use std::time::{Duration, Instant};
