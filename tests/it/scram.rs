@@ -68,11 +68,6 @@ impl ScramBroker {
     }
 }
 
-fn workbook_on(brokers: &str, topic: &str, kafka_table: &str) -> String {
-    full_workbook(topic, "1m").replace(&format!("brokers = \"{}\"", broker()), &format!("brokers = \"{brokers}\""))
-        + kafka_table
-}
-
 #[test]
 fn streams_consume_over_tls_with_scram_sha_512_and_256_and_roll_up_exactly() {
     let broker = ScramBroker::from_env();
@@ -86,8 +81,11 @@ fn streams_consume_over_tls_with_scram_sha_512_and_256_and_roll_up_exactly() {
         produce_with(&producer, &topic, &events.iter().map(TestEvent::outgoing).collect::<Vec<_>>());
 
         let sandbox = Sandbox::new();
-        let workbook =
-            sandbox.write_workbook(&workbook_on(&broker.address, &topic, &broker.kafka_table(user, mechanism)));
+        let workbook = sandbox.write_workbook(&workbook_with_client(
+            &broker.address,
+            &topic,
+            &broker.kafka_table(user, mechanism),
+        ));
         let output = sandbox
             .command(&["run", path_str(&workbook), "--until-caught-up", "--give-up-after", "60s"])
             .env(PASSWORD_ENV, &broker.password)
@@ -104,7 +102,7 @@ fn streams_consume_over_tls_with_scram_sha_512_and_256_and_roll_up_exactly() {
 fn a_wrong_scram_password_fails_at_once_with_the_authentication_error() {
     let broker = ScramBroker::from_env();
     let sandbox = Sandbox::new();
-    let workbook = sandbox.write_workbook(&workbook_on(
+    let workbook = sandbox.write_workbook(&workbook_with_client(
         &broker.address,
         "any-topic",
         &broker.kafka_table("tidepool512", "SCRAM-SHA-512"),

@@ -65,12 +65,6 @@ impl TlsBroker {
     }
 }
 
-/// `full_workbook` on another broker, with a `[streams.kafka]` table.
-fn workbook_on(brokers: &str, topic: &str, kafka_table: &str) -> String {
-    full_workbook(topic, "1m").replace(&format!("brokers = \"{}\"", broker()), &format!("brokers = \"{brokers}\""))
-        + kafka_table
-}
-
 #[test]
 fn a_stream_consumes_over_mutual_tls_with_the_key_password_from_the_environment() {
     let tls = TlsBroker::from_env();
@@ -81,7 +75,8 @@ fn a_stream_consumes_over_mutual_tls_with_the_key_password_from_the_environment(
     produce_with(&producer, &topic, &events.iter().map(TestEvent::outgoing).collect::<Vec<_>>());
 
     let sandbox = Sandbox::new();
-    let workbook = sandbox.write_workbook(&workbook_on(&tls.address, &topic, &tls.kafka_table(&tls.file("ca.pem"))));
+    let workbook =
+        sandbox.write_workbook(&workbook_with_client(&tls.address, &topic, &tls.kafka_table(&tls.file("ca.pem"))));
     let output = sandbox
         .command(&["run", path_str(&workbook), "--until-caught-up", "--give-up-after", "60s"])
         .env(KEY_PASSWORD_ENV, tls.key_password())
@@ -128,7 +123,7 @@ fn a_missing_secret_names_its_environment_variable_and_fails_at_once() {
     let tls = TlsBroker::from_env();
     let sandbox = Sandbox::new();
     let workbook =
-        sandbox.write_workbook(&workbook_on(&tls.address, "any-topic", &tls.kafka_table(&tls.file("ca.pem"))));
+        sandbox.write_workbook(&workbook_with_client(&tls.address, "any-topic", &tls.kafka_table(&tls.file("ca.pem"))));
     let message = run_expecting_prompt_failure(&sandbox, &workbook, &[]);
     assert!(message.contains(KEY_PASSWORD_ENV) && message.contains("not set"), "{message}");
 }
@@ -138,8 +133,11 @@ fn a_certificate_that_does_not_verify_fails_at_once_and_says_so() {
     let tls = TlsBroker::from_env();
     let sandbox = Sandbox::new();
     // Trust the client certificate as if it were the CA: the broker's certificate does not verify.
-    let workbook =
-        sandbox.write_workbook(&workbook_on(&tls.address, "any-topic", &tls.kafka_table(&tls.file("client.pem"))));
+    let workbook = sandbox.write_workbook(&workbook_with_client(
+        &tls.address,
+        "any-topic",
+        &tls.kafka_table(&tls.file("client.pem")),
+    ));
     let message = run_expecting_prompt_failure(&sandbox, &workbook, &[(KEY_PASSWORD_ENV, tls.key_password())]);
     assert!(message.to_ascii_lowercase().contains("certificate"), "{message}");
     assert!(message.contains(&tls.address), "names the broker: {message}");
@@ -162,7 +160,7 @@ fn every_sasl_mechanism_is_built_in_and_a_broker_without_sasl_is_reported() {
                      \"enable.sasl.oauthbearer.unsecure.jwt\" = \"true\" }\n"
                 .to_string();
         }
-        let workbook = sandbox.write_workbook(&workbook_on(&broker(), &topic, &kafka));
+        let workbook = sandbox.write_workbook(&workbook_with_client(&broker(), &topic, &kafka));
         let started = Instant::now();
         let output = sandbox
             .command(&["run", path_str(&workbook), "--until-caught-up", "--give-up-after", "8s"])

@@ -110,6 +110,11 @@ pub fn full_workbook_on(brokers: &str, topic: &str, granularity: &str) -> String
         .replace(&format!("brokers = \"{}\"", broker()), &format!("brokers = \"{brokers}\""))
 }
 
+/// `full_workbook` at 1m on another broker, with a `[streams.kafka]` table.
+pub fn workbook_with_client(brokers: &str, topic: &str, kafka_table: &str) -> String {
+    full_workbook_on(brokers, topic, "1m") + kafka_table
+}
+
 /// Runs a future to completion on this thread (the admin API is async).
 fn futures_executor<F: std::future::Future>() -> impl FnOnce(F) -> F::Output {
     |future| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(future)
