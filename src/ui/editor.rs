@@ -75,6 +75,11 @@ impl ClientDraft {
     }
 }
 
+/// `text` as a TOML string literal, quoted and escaped.
+fn quote(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
 /// The form of the stream editor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamDraft {
@@ -234,7 +239,7 @@ impl StreamDraft {
     }
 
     /// The `filter = …` line of the rollup (empty without a filter field).
-    fn filter_toml(&self, quote: &dyn Fn(&str) -> String) -> Result<String, String> {
+    fn filter_toml(&self) -> Result<String, String> {
         let field = self.filter_field.trim();
         if field.is_empty() {
             return Ok(String::new());
@@ -268,7 +273,6 @@ impl StreamDraft {
         if self.metrics.is_empty() {
             return Err("add at least one metric, e.g. a count of events".into());
         }
-        let quote = |text: &str| toml::Value::String(text.to_string()).to_string();
         let time = if self.time_format == TimeFormat::Kafka {
             "{ format = \"kafka\" }".to_string()
         } else {
@@ -295,7 +299,7 @@ impl StreamDraft {
         } else {
             format!("retention = {}\n", quote(&self.retention))
         };
-        let filter = self.filter_toml(&quote)?;
+        let filter = self.filter_toml()?;
         let text = format!(
             "[[streams]]\nname = {}\nbrokers = {}\ntopic = {}\nstart = {}\ntime = {time}\n\
              [streams.rollup]\ngranularity = {}\ndimensions = [{}]\nmetrics = [{}]\nallowed_lateness = {}\n{retention}{filter}",
