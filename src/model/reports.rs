@@ -5,7 +5,7 @@
 //! Plain data and its checks against the rest of the workbook; computing a
 //! report is the engine's (`engine::report`), drawing its chart the window's.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -234,6 +234,36 @@ impl ReportSpec {
             }
         }
         problems
+    }
+
+    /// Every field of the (joined) rows the report reads — keys, derived
+    /// columns' inputs, filters, groups, time, measures — so that the engine
+    /// builds only those columns; `beside_join` leaves out that join's own
+    /// keys. `None` when a derived column cannot be read (then every field may be).
+    pub fn fields_read(&self, beside_join: Option<usize>) -> Option<BTreeSet<String>> {
+        let mut fields: BTreeSet<String> = BTreeSet::new();
+        for (index, join) in self.joins.iter().enumerate() {
+            if Some(index) != beside_join {
+                fields.extend(join.on.keys().cloned());
+            }
+            if let Some(asof) = &join.asof {
+                fields.insert(asof.left_field().to_string());
+            }
+        }
+        for derived in &self.derive {
+            fields.extend(derived.parsed().ok()?.fields().into_iter().map(str::to_string));
+        }
+        fields.extend(self.filters.iter().map(|filter| filter.field.clone()));
+        fields.extend(self.group_by.iter().cloned());
+        fields.extend(self.time.as_ref().map(|time| time.field_name().to_string()));
+        fields.extend(self.range.as_ref().and_then(|range| range.field.clone()));
+        fields.extend(self.top.as_ref().map(|top| top.field.clone()));
+        for measure in &self.measures {
+            fields.extend(measure.field.iter().chain(&measure.metric).cloned());
+        }
+        fields.extend(self.sort.iter().map(|sort| sort.field.clone()));
+        fields.insert(BUCKET_COLUMN.to_string());
+        Some(fields)
     }
 
     /// Where a pivot's fields go: which one runs across, which ones down.
@@ -783,6 +813,30 @@ metrics = [{ name = "events", kind = "count" }, { name = "latency", kind = "quan
         let streams = [stream];
         let datasets = Datasets { streams: &streams, imports: vec!["countries", "orders"] };
         report(text).problems(&datasets)
+    }
+
+    #[test]
+    fn the_fields_a_report_reads_are_its_keys_inputs_groups_and_measures() {
+        let spec = report(
+            r#"name = "r"
+from = "s"
+joins = [{ with = "customers", on = { user = "user_id" } }, { with = "rates", how = "asof", asof = { right = "at" } }]
+derive = [{ name = "eur", expr = "revenue / rate" }]
+filters = [{ field = "segment", op = "!=", value = "student" }]
+group_by = ["country"]
+time = { grain = "1h" }
+measures = [{ name = "events", metric = "events" }, { name = "buyers", agg = "count_distinct", field = "user" }]"#,
+        );
+        let read = |beside| spec.fields_read(beside).unwrap().into_iter().collect::<Vec<_>>();
+        let expected = ["bucket", "country", "events", "rate", "revenue", "segment", "user"];
+        assert_eq!(read(None), expected, "the as-of join reads `bucket`; the count reads `user`");
+        let mut without_keys = spec.clone();
+        without_keys.measures.pop();
+        let read_beside_first = without_keys.fields_read(Some(0)).unwrap();
+        assert!(!read_beside_first.contains("user"), "only the first join read `user`: {read_beside_first:?}");
+        let mut unreadable = spec;
+        unreadable.derive[0].expr = "revenue /".into();
+        assert_eq!(unreadable.fields_read(None), None, "then every field may be read");
     }
 
     #[test]

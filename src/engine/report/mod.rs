@@ -1,12 +1,10 @@
 //! Computing a report: the dataset it starts from (a stream's rollup rows or
-//! an imported table), joined with imported tables and filtered in Polars,
-//! then grouped by its fields and time grain. A stream's metrics are
-//! re-aggregated with combining aggregators — the rollup's own accumulators
-//! merged over the rows of each group (`RollupState::combine`, the code the
-//! chart series use): counts and sums add, a mean is Σsum / Σcount, min of
-//! mins, first/last by event order, distinct counts unite their HLL sketches
-//! and quantiles merge their KLL sketches — never a sum of per-row estimates
-//! or a mean of means. A table's fields are aggregated by Polars.
+//! an imported table), joined with imported tables (`join`), with derived
+//! columns (`derive`), filtered in Polars, then grouped by its fields and time
+//! grain. A stream's metrics are re-aggregated with combining aggregators
+//! (`combine`): counts and sums add, a mean is Σsum / Σcount, distinct counts
+//! unite their sketches — never a sum of per-row estimates or a mean of means.
+//! A table's fields are aggregated by Polars.
 //!
 //! `compute` is pure (frames in, frame out); `run_report` reads the datasets
 //! from [`ReportSources`]: a running stream's live snapshot (only the buckets
@@ -14,7 +12,10 @@
 //! version. Runs on the caller's thread, never the UI's nor a stream's.
 
 pub mod chart;
+mod combine;
 mod derive;
+mod dimension_join;
+mod join;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -29,10 +30,11 @@ use crate::engine::store::tables::TableCatalog;
 use crate::engine::store::{StateStore, StreamKey};
 use crate::model::Workbook;
 use crate::model::reports::{
-    Aggregation, AsofSpec, FilterOp, FilterSpec, JoinKind, JoinSpec, MeasureSpec, ReportSpec, TimeGrouping, TimeRange,
-    TopSpec,
+    Aggregation, FilterOp, FilterSpec, MeasureSpec, ReportSpec, TimeGrouping, TimeRange, TopSpec,
 };
 use crate::model::workbook::BUCKET_COLUMN;
+use combine::Combining;
+pub use join::JoinStats;
 
 /// The column that carries each rollup row's index through joins and filters.
 const ROW: &str = "__tidepool_rollup_row";
@@ -57,53 +59,6 @@ pub struct PivotTotals {
     pub by_columns: DataFrame,
     /// Over everything: one row.
     pub grand: DataFrame,
-}
-
-/// What a join matched, for the user to trust it (or not): what an inner join
-/// drops, what a left join leaves without values, whether keys repeat.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JoinStats {
-    pub with: String,
-    pub left_rows: u64,
-    /// Left rows with at least one match.
-    pub matched_left: u64,
-    pub right_rows: u64,
-    /// Table rows matching at least one left row.
-    pub matched_right: u64,
-    /// Rows after the join.
-    pub joined_rows: u64,
-}
-
-impl JoinStats {
-    /// Whether some left rows met several table rows (keys repeat in the table).
-    pub fn multiplies_rows(&self) -> bool {
-        self.joined_rows > self.left_rows
-    }
-}
-
-impl std::fmt::Display for JoinStats {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "join with `{}`: {} of {} rows matched ({} without a match), {} of {} table rows used ({} unused); {} rows after the join",
-            self.with,
-            self.matched_left,
-            self.left_rows,
-            self.left_rows - self.matched_left,
-            self.matched_right,
-            self.right_rows,
-            self.right_rows - self.matched_right,
-            self.joined_rows
-        )?;
-        if self.multiplies_rows() {
-            write!(
-                f,
-                " — more than it was given: keys repeat in `{}`, so some rows meet several of its rows",
-                self.with
-            )?;
-        }
-        Ok(())
-    }
 }
 
 /// Where a report starts.
@@ -260,29 +215,55 @@ pub fn compute(
     tables: &BTreeMap<String, DataFrame>,
     now_micros: i64,
 ) -> Result<ReportAnswer, ImportError> {
+    match compute_over(report, base.clone(), tables, now_micros, true) {
+        // Rows built with only the columns the report reads would name only
+        // those where a field is missing: say it with every field there is.
+        Err(_) if matches!(base, Base::Stream(_)) => compute_over(report, base, tables, now_micros, false),
+        answer => answer,
+    }
+}
+
+/// [`compute`], over a rollup's rows built with only the columns the report
+/// reads when `pruned`.
+fn compute_over(
+    report: &ReportSpec,
+    base: Base<'_>,
+    tables: &BTreeMap<String, DataFrame>,
+    now_micros: i64,
+    pruned: bool,
+) -> Result<ReportAnswer, ImportError> {
+    let mut join_stats = Vec::with_capacity(report.joins.len());
     let (frame, state) = match base {
         Base::Stream(state) => {
-            let rows = state.to_unsorted_frame().map_err(failed("building the rollup rows"))?;
-            (rows.with_row_index(ROW.into(), None).map_err(failed("numbering the rollup rows"))?, Some(state))
+            let first_table = report.joins.first().and_then(|join| tables.get(&join.with));
+            let through_dictionary = match first_table {
+                Some(table) => dimension_join::through_dictionary(state, report, table, pruned)?,
+                None => None,
+            };
+            match through_dictionary {
+                Some((rows, matched)) => {
+                    join_stats.push(matched);
+                    (rows, Some(state))
+                }
+                None => (rollup_rows(state, report, pruned)?, Some(state)),
+            }
         }
         Base::Table(frame) => (frame, None),
     };
     // Each join runs on the materialized result of the ones before, so that
     // counting what it matched does not run the joins before it again.
     let mut joined = frame;
-    let mut join_stats = Vec::with_capacity(report.joins.len());
-    for join in &report.joins {
+    for join in &report.joins[join_stats.len()..] {
         let right = tables
             .get(&join.with)
             .ok_or_else(|| ImportError::Config(format!("the joined table `{}` was not read", join.with)))?;
-        check_join_keys(&joined, right, join)?;
-        let (next, matched) = match (join.how, &join.asof) {
-            (JoinKind::Asof, Some(asof)) => asof_join(&joined, right, join, asof)?,
-            _ => equi_join(&joined, right, join)?,
-        };
+        let (next, matched) = join::joined(&joined, right, join)?;
         joined = next;
         join_stats.push(matched);
     }
+    // Each rollup row is in the joined rows at most once unless a join met several table rows for it.
+    let combining =
+        state.map(|state| Combining { state, each_row_once: join_stats.iter().all(|stats| stats.repeated_left == 0) });
     let schema = joined.schema().clone();
     let mut lazy = derive::with_derived(joined.lazy(), &schema, &report.derive)?;
     for filter in &report.filters {
@@ -305,7 +286,7 @@ pub fn compute(
         }
     }
     if let Some(top) = &report.top {
-        lazy = with_top_values(lazy, report, top, state)?;
+        lazy = with_top_values(lazy, report, top, combining.as_ref())?;
     }
     let mut keys: Vec<Expr> = Vec::new();
     let mut key_names: Vec<String> = Vec::new();
@@ -319,33 +300,52 @@ pub fn compute(
         keys.push(col(field.as_str()));
         key_names.push(field.clone());
     }
-    let answer = grouped(lazy, keys, &report.measures, report, state)?;
+    let answer = grouped(lazy, keys, &report.measures, report, combining.as_ref())?;
     let mut order: Vec<PlSmallStr> = key_names.iter().map(|n| PlSmallStr::from(n.as_str())).collect();
     order.extend(report.measures.iter().map(|m| PlSmallStr::from(m.name.as_str())));
     let answer = answer.select(order).map_err(failed("ordering the report's columns"))?;
     Ok(ReportAnswer { frame: sorted_and_cut(answer, report, &key_names)?, joins: join_stats, totals: None })
 }
 
-/// `lazy` grouped by `keys` (one row over everything without keys), with `measures`.
+/// The rollup's rows numbered in `ROW`, with only the columns the report reads when `pruned`.
+fn rollup_rows(state: &RollupState, report: &ReportSpec, pruned: bool) -> Result<DataFrame, ImportError> {
+    let read = if pruned { report.fields_read(None) } else { None };
+    let rows = state
+        .to_unsorted_frame_of(&|name| read.as_ref().is_none_or(|read| read.contains(name)))
+        .map_err(failed("building the rollup rows"))?;
+    rows.with_row_index(ROW.into(), None).map_err(failed("numbering the rollup rows"))
+}
+
+/// `lazy` grouped by `keys` (one row over everything without keys), with
+/// `measures`: a table's fields aggregated by Polars, a stream's metrics
+/// combined as `combining` says.
 fn grouped(
     lazy: LazyFrame,
     keys: Vec<Expr>,
     measures: &[MeasureSpec],
     report: &ReportSpec,
-    state: Option<&RollupState>,
+    combining: Option<&Combining<'_>>,
 ) -> Result<DataFrame, ImportError> {
-    let mut aggregations: Vec<Expr> = measures
-        .iter()
-        .filter_map(|measure| Some(aggregation(measure.agg?, measure.field.as_deref()).alias(measure.name.as_str())))
-        .collect();
-    if state.is_some() {
+    let mut aggregations: Vec<Expr> = Vec::new();
+    let mut by_rows: Vec<&MeasureSpec> = Vec::new();
+    for measure in measures {
+        let name = measure.name.as_str();
+        match (&measure.metric, combining) {
+            (Some(metric), Some(combining)) => match combining.as_column_aggregation(metric, report) {
+                Some(aggregation) => aggregations.push(aggregation.alias(name)),
+                None => by_rows.push(measure),
+            },
+            _ => aggregations.extend(measure.agg.map(|agg| aggregation(agg, measure.field.as_deref()).alias(name))),
+        }
+    }
+    if !by_rows.is_empty() {
         aggregations.push(if keys.is_empty() { col(ROW).implode(true) } else { col(ROW) }.alias(ROW));
     }
     let grouped = if keys.is_empty() { lazy.select(aggregations) } else { lazy.group_by(keys).agg(aggregations) };
     let answer = grouped.collect().map_err(failed(&format!("computing report `{}`", report.name)))?;
-    match state {
-        Some(state) => with_combined_metrics(answer, measures, report, state),
-        None => Ok(answer),
+    match combining {
+        Some(combining) if !by_rows.is_empty() => combining.by_rows(answer, &by_rows, report),
+        _ => Ok(answer),
     }
 }
 
@@ -358,11 +358,11 @@ fn with_top_values(
     lazy: LazyFrame,
     report: &ReportSpec,
     top: &TopSpec,
-    state: Option<&RollupState>,
+    combining: Option<&Combining<'_>>,
 ) -> Result<LazyFrame, ImportError> {
     let by: Vec<MeasureSpec> = report.measures.iter().filter(|m| m.name == top.by).cloned().collect();
     let field = top.field.as_str();
-    let ranking = grouped(lazy.clone(), vec![col(field)], &by, report, state)?;
+    let ranking = grouped(lazy.clone(), vec![col(field)], &by, report, combining)?;
     let options = SortMultipleOptions::default()
         .with_order_descending_multi([true, false])
         .with_nulls_last(true)
@@ -383,170 +383,6 @@ fn with_top_values(
             .otherwise(lit(OTHER))
             .alias(field),
     ))
-}
-
-/// `left` joined with `right` on the `on` fields, and what the join matched.
-fn equi_join(left: &DataFrame, right: &DataFrame, join: &JoinSpec) -> Result<(DataFrame, JoinStats), ImportError> {
-    let left_on: Vec<Expr> = join.on.keys().map(|k| col(k.as_str())).collect();
-    let right_on: Vec<Expr> = join.on.values().map(|v| col(v.as_str())).collect();
-    let how = match join.how {
-        JoinKind::Inner => JoinType::Inner,
-        JoinKind::Left | JoinKind::Asof => JoinType::Left,
-        JoinKind::Full => JoinType::Full,
-    };
-    let semi = || JoinArgs::new(JoinType::Semi);
-    let matched_left =
-        count_rows(left.clone().lazy().join(right.clone().lazy(), left_on.clone(), right_on.clone(), semi()))?;
-    let matched_right =
-        count_rows(right.clone().lazy().join(left.clone().lazy(), right_on.clone(), left_on.clone(), semi()))?;
-    let joined = left
-        .clone()
-        .lazy()
-        .join(right.clone().lazy(), left_on, right_on, JoinArgs::new(how).with_coalesce(JoinCoalesce::CoalesceColumns))
-        .collect()
-        .map_err(failed(&format!("the join with `{}`", join.with)))?;
-    let stats = JoinStats {
-        with: join.with.clone(),
-        left_rows: left.height() as u64,
-        matched_left,
-        right_rows: right.height() as u64,
-        matched_right,
-        joined_rows: joined.height() as u64,
-    };
-    Ok((joined, stats))
-}
-
-/// The column an as-of join adds for a moment to count what it matched.
-const MATCHED_ROW: &str = "__tidepool_matched_row";
-
-/// Each left row with the table row nearest in time as `asof` says (and equal
-/// in the `on` fields); both sides sorted by time first, the table's time cast
-/// to the left side's type (a table in ms meets a rollup in µs).
-fn asof_join(
-    left: &DataFrame,
-    right: &DataFrame,
-    join: &JoinSpec,
-    asof: &AsofSpec,
-) -> Result<(DataFrame, JoinStats), ImportError> {
-    let schema = left.schema();
-    let left_time = asof.left_field();
-    let config = |message: String| ImportError::Config(format!("the as-of join with `{}`: {message}", join.with));
-    let left_type =
-        schema.get(left_time).cloned().ok_or_else(|| config(format!("no field `{left_time}` on the left")))?;
-    let right_type = right
-        .schema()
-        .get(asof.right.as_str())
-        .cloned()
-        .ok_or_else(|| config(format!("table `{}` has no column `{}`", join.with, asof.right)))?;
-    // A JSON API's times arrive as text (RFC 3339): read as UTC datetimes.
-    let right_is_text = right_type == DataType::String && matches!(left_type, DataType::Datetime(_, _));
-    if !(left_type.is_temporal() || left_type.is_primitive_numeric())
-        || !(right_type.is_temporal() || right_type.is_primitive_numeric() || right_is_text)
-    {
-        return Err(config(format!(
-            "`{left_time}` is {left_type} and `{}` is {right_type}: as-of joins match times or numbers",
-            asof.right
-        )));
-    }
-    let table = right
-        .clone()
-        .lazy()
-        .with_row_index(MATCHED_ROW, None)
-        .with_column(time_column(asof.right.as_str(), right_is_text).strict_cast(left_type))
-        .sort([asof.right.as_str()], SortMultipleOptions::default());
-    let by = |names: Vec<&String>| {
-        (!names.is_empty()).then(|| names.into_iter().map(|n| PlSmallStr::from(n.as_str())).collect())
-    };
-    let options = AsOfOptions {
-        strategy: match asof.strategy {
-            crate::model::reports::AsofStrategy::Backward => AsofStrategy::Backward,
-            crate::model::reports::AsofStrategy::Forward => AsofStrategy::Forward,
-            crate::model::reports::AsofStrategy::Nearest => AsofStrategy::Nearest,
-        },
-        tolerance_str: asof.tolerance.map(|t| PlSmallStr::from(format!("{}s", t.seconds()))),
-        left_by: by(join.on.keys().collect()),
-        right_by: by(join.on.values().collect()),
-        allow_eq: true,
-        ..AsOfOptions::default()
-    };
-    let joined = left
-        .clone()
-        .lazy()
-        .sort([left_time], SortMultipleOptions::default())
-        .join(table, [col(left_time)], [col(asof.right.as_str())], JoinArgs::new(JoinType::AsOf(Box::new(options))))
-        .collect()
-        .map_err(failed(&format!("the as-of join with `{}`", join.with)))?;
-    let matches = joined.column(MATCHED_ROW).map_err(failed("the as-of join's matches"))?;
-    let stats = JoinStats {
-        with: join.with.clone(),
-        left_rows: left.height() as u64,
-        matched_left: (matches.len() - matches.null_count()) as u64,
-        right_rows: right.height() as u64,
-        matched_right: matches.drop_nulls().n_unique().map_err(failed("the as-of join's matches"))? as u64,
-        joined_rows: joined.height() as u64,
-    };
-    Ok((joined.drop(MATCHED_ROW).map_err(failed("the as-of join's matches"))?, stats))
-}
-
-/// The table's time column, text parsed as UTC datetimes (an offset in the text is honoured).
-fn time_column(name: &str, is_text: bool) -> Expr {
-    if !is_text {
-        return col(name);
-    }
-    let options = StrptimeOptions { format: None, strict: true, exact: true, cache: true };
-    col(name)
-        .str()
-        .to_datetime(Some(TimeUnit::Microseconds), Some(TimeZone::UTC), options, lit("raise"))
-        .dt()
-        .replace_time_zone(None, lit("raise"), NonExistent::Raise)
-}
-
-fn count_rows(frame: LazyFrame) -> Result<u64, ImportError> {
-    let counted = frame.select([len().alias("rows")]).collect().map_err(failed("counting a join's rows"))?;
-    let value = counted.column("rows").and_then(|c| c.get(0)).map_err(failed("counting a join's rows"))?;
-    Ok(value.extract::<u64>().unwrap_or_default())
-}
-
-/// The measures of a stream's metrics, each combined over its group's rows.
-fn with_combined_metrics(
-    mut answer: DataFrame,
-    measures: &[MeasureSpec],
-    report: &ReportSpec,
-    state: &RollupState,
-) -> Result<DataFrame, ImportError> {
-    let groups = answer.column(ROW).map_err(failed("the rollup rows of each group"))?.list().cloned();
-    let groups = groups.map_err(failed("the rollup rows of each group"))?;
-    let rows_of: Vec<Vec<usize>> = groups
-        .amortized_iter()
-        .map(|rows| {
-            rows.and_then(|rows| rows.as_ref().cast(&DataType::UInt64).ok())
-                .map(|rows| rows.u64().map(|r| r.iter().flatten().map(|r| r as usize).collect()).unwrap_or_default())
-                .map(|mut rows: Vec<usize>| {
-                    // A rollup row that met two table rows of the same group counts once in it.
-                    rows.sort_unstable();
-                    rows.dedup();
-                    rows
-                })
-                .unwrap_or_default()
-        })
-        .collect();
-    for measure in measures {
-        let Some(metric) = &measure.metric else { continue };
-        let index = state.metric_names().iter().position(|name| name == metric).ok_or_else(|| {
-            ImportError::Config(format!(
-                "the rollup of `{}` has no metric `{metric}` (it was built before the definition changed?)",
-                report.from
-            ))
-        })?;
-        let values = rows_of.iter().map(|rows| state.combine(index, rows.iter().copied(), measure.quantile));
-        let column = if state.metric_is_integral(index) {
-            values.map(|v| v.map(|v| v as i64)).collect::<Int64Chunked>().into_column()
-        } else {
-            values.collect::<Float64Chunked>().into_column()
-        };
-        answer.with_column(column.with_name(measure.name.as_str().into())).map_err(failed("adding a measure"))?;
-    }
-    Ok(answer)
 }
 
 /// Sorted as the report says (by its groups otherwise, so the answer is the same every time), then cut.
@@ -572,53 +408,6 @@ fn sorted_and_cut(answer: DataFrame, report: &ReportSpec, key_names: &[String]) 
         Some(limit) => answer.head(Some(limit)),
         None => answer,
     })
-}
-
-/// A join whose key types differ would match nothing (or fail deep in Polars): say so with the types.
-fn check_join_keys(left: &DataFrame, right: &DataFrame, join: &JoinSpec) -> Result<(), ImportError> {
-    let left_schema = left.schema();
-    for (left_field, right_field) in &join.on {
-        let left_type = left_schema.get(left_field.as_str()).ok_or_else(|| {
-            ImportError::Config(format!(
-                "the join with `{}`: no field `{left_field}` on the left side; it has {}",
-                join.with,
-                names_of(left_schema.iter_names().map(PlSmallStr::as_str))
-            ))
-        })?;
-        let right_type = right.schema().get(right_field.as_str()).cloned().ok_or_else(|| {
-            ImportError::Config(format!(
-                "the join with `{}`: table `{}` has no column `{right_field}`; it has {}",
-                join.with,
-                join.with,
-                names_of(right.get_column_names().into_iter().map(PlSmallStr::as_str))
-            ))
-        })?;
-        if *left_type != right_type {
-            let same_type: Vec<&str> =
-                right.schema().iter().filter(|(_, dtype)| *dtype == left_type).map(|(name, _)| name.as_str()).collect();
-            let hint = if same_type.is_empty() {
-                String::new()
-            } else {
-                format!(" (columns of `{}` that are {left_type}: {})", join.with, names_of(same_type.into_iter()))
-            };
-            return Err(ImportError::Config(format!(
-                "the join with `{}`: `{left_field}` is {left_type} but `{right_field}` is {right_type}; \
-                 keys must have the same type{hint}",
-                join.with
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// `a`, `b`, `c` (at most 20, then how many more).
-fn names_of<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    let names: Vec<&str> = names.filter(|n| *n != ROW).collect();
-    let mut shown: Vec<String> = names.iter().take(20).map(|n| format!("`{n}`")).collect();
-    if names.len() > 20 {
-        shown.push(format!("and {} more", names.len() - 20));
-    }
-    shown.join(", ")
 }
 
 fn aggregation(agg: Aggregation, field: Option<&str>) -> Expr {

@@ -9,7 +9,7 @@ fn report(text: &str) -> ReportSpec {
     toml::from_str(text).unwrap()
 }
 
-/// A rollup per minute, country and device of events (minute, country, device, price, user).
+/// A rollup per minute, country and device of events (minute, country, device, price or NaN, user).
 fn rollup(events: &[(i64, &str, &str, f64, &str)]) -> RollupState {
     let spec = crate::model::workbook::test_stream(
         r#"granularity = "1m"
@@ -25,7 +25,9 @@ metrics = [
     );
     let mut state = RollupState::new(&spec.rollup);
     for (offset, (minute, country, device, price, user)) in events.iter().enumerate() {
-        let number = MetricInput::Number { value: *price, exact: None };
+        // NaN: an event without a price.
+        let number =
+            if price.is_nan() { MetricInput::Absent } else { MetricInput::Number { value: *price, exact: None } };
         let inputs = [MetricInput::Absent, number, number, number, MetricInput::Distinct(coupon_of(user)), number];
         let micros = minute * MINUTE;
         let order = EventOrder { micros, partition: 0, offset: offset as i64 };
@@ -218,6 +220,105 @@ measures = [{ name = "events", metric = "events" }, { name = "revenue", metric =
     assert_eq!(floats(&answer.frame, "events"), [Some(2.0)]);
     assert_eq!(floats(&answer.frame, "revenue"), [Some(15.0)]);
     assert!(answer.joins[0].multiplies_rows(), "and the join says its keys repeat");
+}
+
+#[test]
+fn counts_sums_and_extremes_combine_the_same_whether_or_not_a_join_repeats_rollup_rows() {
+    let state = rollup(&[
+        (0, "DE", "mobile", 10.0, "u1"),
+        (0, "DE", "desktop", 4.0, "u2"),
+        (1, "FR", "mobile", 5.0, "u2"),
+        (1, "JP", "mobile", f64::NAN, "u3"),
+        (2, "JP", "mobile", f64::NAN, "u4"),
+    ]);
+    let spec = report(
+        r#"name = "r"
+from = "s"
+joins = [{ with = "countries", on = { country = "code" } }]
+group_by = ["region"]
+measures = [
+  { name = "events", metric = "events" },
+  { name = "revenue", metric = "revenue" },
+  { name = "cheapest", metric = "cheapest" },
+]"#,
+    );
+    let table = |codes: &[&str], regions: &[&str]| {
+        let table = df!("code" => codes, "region" => regions).unwrap();
+        BTreeMap::from([("countries".to_string(), table)])
+    };
+    let once = table(&["DE", "FR", "JP"], &["EU", "EU", "APAC"]);
+    // DE twice in one region: its rows meet two table rows, so each group's rows are merged one by one.
+    let twice = table(&["DE", "DE", "FR", "JP"], &["EU", "EU", "EU", "APAC"]);
+    let by_columns = compute(&spec, Base::Stream(&state), &once, 0).unwrap();
+    let by_rows = compute(&spec, Base::Stream(&state), &twice, 0).unwrap();
+    assert_eq!(by_columns.joins[0].repeated_left, 0);
+    assert_eq!(by_rows.joins[0].repeated_left, 2, "the two DE rows");
+    assert!(by_columns.frame.equals_missing(&by_rows.frame), "{}\n{}", by_columns.frame, by_rows.frame);
+    assert_eq!(floats(&by_columns.frame, "events"), [Some(2.0), Some(3.0)], "APAC, then EU");
+    assert_eq!(floats(&by_columns.frame, "revenue"), [None, Some(19.0)], "no price in APAC is no sum, not 0");
+    assert_eq!(floats(&by_columns.frame, "cheapest"), [None, Some(4.0)]);
+}
+
+#[test]
+fn a_join_through_a_dimensions_values_equals_the_general_join_of_every_row() {
+    let mut state = rollup(&[
+        (0, "DE", "mobile", 10.0, "u1"),
+        (0, "DE", "desktop", 4.0, "u2"),
+        (1, "FR", "mobile", 5.0, "u2"),
+        (1, "JP", "mobile", 7.0, "u3"),
+        (2, "US", "tablet", 1.0, "u4"),
+    ]);
+    // An event without a country meets no table row, even one whose code is null.
+    let price = MetricInput::Number { value: 2.0, exact: None };
+    let inputs = [MetricInput::Absent, price, price, price, MetricInput::Absent, price];
+    state.merge(0, &[None, Some("mobile")], &inputs, EventOrder { micros: 0, partition: 0, offset: 99 });
+    // `device` is also a dimension: the table's is `device_right` after the join, as Polars names it.
+    let table = df!(
+        "code" => [Some("DE"), Some("FR"), Some("US"), None, Some("BR")],
+        "region" => ["EU", "EU", "NA", "nowhere", "SA"],
+        "device" => ["de", "fr", "us", "none", "br"],
+    )
+    .unwrap();
+    let tables = BTreeMap::from([("countries".to_string(), table)]);
+    for how in ["inner", "left"] {
+        let over = |from: &str, events: &str, revenue: &str| {
+            report(&format!(
+                r#"name = "r"
+from = "{from}"
+joins = [{{ with = "countries", on = {{ country = "code" }}, how = "{how}" }}]
+group_by = ["region", "device_right"]
+measures = [{{ name = "events", {events} }}, {{ name = "revenue", {revenue} }}]"#
+            ))
+        };
+        let by_values =
+            compute(&over("s", r#"metric = "events""#, r#"metric = "revenue""#), Base::Stream(&state), &tables, 0)
+                .unwrap();
+        let every_row = state.to_unsorted_frame().unwrap();
+        let plain = over("rows", r#"agg = "sum", field = "events""#, r#"agg = "sum", field = "revenue""#);
+        let general = compute(&plain, Base::Table(every_row), &tables, 0).unwrap();
+        assert!(by_values.frame.equals_missing(&general.frame), "{how}:\n{}\n{}", by_values.frame, general.frame);
+        assert_eq!(by_values.joins, general.joins, "{how}");
+        let join = &by_values.joins[0];
+        assert_eq!((join.left_rows, join.matched_left, join.matched_right), (6, 4, 3), "{how}: {join}");
+    }
+}
+
+#[test]
+fn an_inner_join_that_drops_some_rows_and_doubles_others_says_so() {
+    let orders = df!("country" => ["DE", "DE", "JP", "FR"], "amount" => [1.0, 2.0, 3.0, 4.0]).unwrap();
+    let table = df!("code" => ["DE", "FR", "FR"], "region" => ["EU", "EU", "Europe"]).unwrap();
+    let spec = report(
+        r#"name = "r"
+from = "orders"
+joins = [{ with = "countries", on = { country = "code" }, how = "inner" }]
+measures = [{ name = "n", agg = "count" }]"#,
+    );
+    let tables = BTreeMap::from([("countries".to_string(), table)]);
+    let stats = compute(&spec, Base::Table(orders), &tables, 0).unwrap().joins.remove(0);
+    assert_eq!((stats.left_rows, stats.joined_rows), (4, 4), "as many rows out as in");
+    assert_eq!((stats.matched_left, stats.repeated_left, stats.matched_right), (3, 1, 3), "{stats}");
+    assert!(stats.multiplies_rows(), "FR met two rows though no more rows came out");
+    assert!(stats.to_string().contains("keys repeat in `countries`: 1 row met several of its rows"), "{stats}");
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Turns rollup state into a Polars frame: `bucket` (UTC datetime), one
-//! string column per dimension, one column per metric named as in the workbook.
+//! string column per dimension, one column per metric named as in the workbook
+//! (all of them, or only those a reader wants), and a dimension's ids and
+//! values for joining through its dictionary.
 
 use polars::prelude::*;
 
@@ -17,6 +19,12 @@ impl RollupState {
 
     /// A snapshot of every row in storage order, for callers that sort it their own way.
     pub fn to_unsorted_frame(&self) -> PolarsResult<DataFrame> {
+        self.to_unsorted_frame_of(&|_| true)
+    }
+
+    /// A snapshot of every row in storage order with `bucket` and only the
+    /// dimension and metric columns `wanted` names: a report builds no column it does not read.
+    pub fn to_unsorted_frame_of(&self, wanted: &dyn Fn(&str) -> bool) -> PolarsResult<DataFrame> {
         let rows = self.row_count();
         let width = self.dimension_names.len();
         let mut columns: Vec<Column> = Vec::with_capacity(1 + width + self.columns.len());
@@ -24,6 +32,9 @@ impl RollupState {
             .into_datetime(TimeUnit::Microseconds, None);
         columns.push(buckets.into_column());
         for (dimension, name) in self.dimension_names.iter().enumerate() {
+            if !wanted(name) {
+                continue;
+            }
             let dictionary = &self.dictionaries[dimension];
             let values: StringChunked =
                 (0..rows).map(|row| dictionary.value(self.dimension_ids[row * width + dimension])).collect();
@@ -31,8 +42,11 @@ impl RollupState {
         }
         for (name, column) in self.metric_names.iter().zip(&self.columns) {
             for output in 0..column.output_width() {
-                let values = (0..rows).map(|row| column.output_value(output, row, self.event_counts[row]));
                 let name = output_name(name, column, output);
+                if !wanted(&name) {
+                    continue;
+                }
+                let values = (0..rows).map(|row| column.output_value(output, row, self.event_counts[row]));
                 let series = if column.is_integral() {
                     let whole: Int64Chunked = values.map(|v| v.map(|v| v as i64)).collect();
                     whole.with_name(name.as_str().into()).into_series()
@@ -44,6 +58,34 @@ impl RollupState {
             }
         }
         DataFrame::new(rows, columns)
+    }
+
+    /// The names of the frame's columns: `bucket`, the dimensions, the metrics' outputs.
+    pub fn column_names(&self) -> Vec<String> {
+        let mut names = vec![BUCKET_COLUMN.to_string()];
+        names.extend(self.dimension_names.iter().cloned());
+        for (name, column) in self.metric_names.iter().zip(&self.columns) {
+            names.extend((0..column.output_width()).map(|output| output_name(name, column, output)));
+        }
+        names
+    }
+
+    /// The position of dimension `name`, if the rollup has it.
+    pub fn dimension_index(&self, name: &str) -> Option<usize> {
+        self.dimension_names.iter().position(|dimension| dimension == name)
+    }
+
+    /// Each row's id of dimension `dimension`: an index into [`Self::dimension_values`].
+    pub fn dimension_ids(&self, dimension: usize) -> Vec<u32> {
+        let width = self.dimension_names.len();
+        self.dimension_ids.iter().skip(dimension).step_by(width.max(1)).copied().collect()
+    }
+
+    /// The values of dimension `dimension` by id (null for events without it):
+    /// as many as there are distinct values, however many rows hold them.
+    pub fn dimension_values(&self, dimension: usize) -> StringChunked {
+        let dictionary = &self.dictionaries[dimension];
+        (0..dictionary.len() as u32).map(|id| dictionary.value(id)).collect()
     }
 }
 

@@ -30,6 +30,16 @@ pub const OTHER_LABEL: &str = "other";
 /// Label for rows whose split dimension has no value.
 pub const NULL_LABEL: &str = "(none)";
 
+/// The plain aggregation of a metric's frame column that equals combining its
+/// accumulators (see [`RollupState::column_combiner`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnCombiner {
+    /// Σ of the rows' values (null when no row has one).
+    Sum,
+    Min,
+    Max,
+}
+
 /// A merged accumulator of one metric over several rows.
 #[derive(Debug, Clone)]
 enum Merged {
@@ -155,6 +165,19 @@ impl RollupState {
             }
         }
         merged.value()
+    }
+
+    /// How metric `metric` combines over rows that each count once, as a plain
+    /// aggregation of its frame column: counts and sums add, min of mins, max
+    /// of maxes. `None` for the metrics that only [`Self::combine`] merges
+    /// (means need Σsum / Σcount, first/last the event order, sketches a union).
+    pub fn column_combiner(&self, metric: usize) -> Option<ColumnCombiner> {
+        match self.columns.get(metric)? {
+            MetricColumn::Count | MetricColumn::Sum(_) => Some(ColumnCombiner::Sum),
+            MetricColumn::Min(_) => Some(ColumnCombiner::Min),
+            MetricColumn::Max(_) => Some(ColumnCombiner::Max),
+            _ => None,
+        }
     }
 
     /// Whether metric `metric` holds whole numbers (counts, distinct counts).
