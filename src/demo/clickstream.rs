@@ -206,6 +206,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_json_scanner_reads_every_demo_event_without_serde_json() {
+        let mut plan = tidepool_json::FieldPlan::default();
+        for path in ["ts", "type", "country", "price", "latency_ms", "user"] {
+            plan.add_path(path);
+        }
+        let mut stream = Clickstream::new(ClickstreamOptions::default());
+        for _ in 0..1_000 {
+            let event = String::from_utf8(stream.next_event()).unwrap();
+            assert!(plan.scans(&event), "declined {event}");
+            assert_eq!(tidepool_json::check_agreement(&mut plan, event.as_bytes()), Ok(()));
+        }
+    }
+
+    #[test]
     fn events_are_json_objects_of_about_200_bytes() {
         let mut stream = Clickstream::new(ClickstreamOptions::default());
         let mut total = 0;

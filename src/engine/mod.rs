@@ -17,7 +17,6 @@ pub mod report;
 pub mod rollup;
 pub mod schedule;
 pub mod secrets;
-mod short_text;
 pub mod snapshots;
 pub mod store;
 pub mod stream;

@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::DefaultHashBuilder;
 
-use crate::engine::short_text::edge_words;
+use tidepool_json::short_text::edge_words;
 
 /// Spreads a value's length over the whole word.
 const LENGTH_FACTOR: u64 = 0xff51_afd7_ed55_8ccd;

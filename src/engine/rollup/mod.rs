@@ -20,13 +20,13 @@ mod sketch_bytes;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::short_text::same_bytes;
 use crate::model::RollupSpec;
 use dictionary::Dictionary;
 use key_hash::KeyHasher;
 pub use metrics::{EventOrder, MetricColumn, MetricInput};
 use row_index::RowIndex;
 use segments::ChangeLog;
+use tidepool_json::short_text::same_bytes;
 
 /// Rows keyed by (bucket, dimension ids), with their metric accumulators.
 #[derive(Debug, Clone, Deserialize)]

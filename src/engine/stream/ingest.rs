@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::decode::{DecodeError, FieldPlan, Scalar};
 use super::quarantine::{QuarantineReason, QuarantinedRecord};
 use crate::engine::rollup::distinct::coupon_of;
 use crate::engine::rollup::{EventOrder, MetricInput, RollupState};
 use crate::model::workbook::{EventFilter, TimeFormat, TimeSource};
 use crate::model::{MetricKind, StreamSpec};
+use tidepool_json::{DecodeError, FieldPlan, Scalar};
 
 /// Quarantined records kept in memory for live views.
 pub const RECENT_QUARANTINE: usize = 200;

@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 
 use super::{NestedKind, PlanNode, Scalar};
-use crate::engine::short_text::{edge_words, word64_at};
+use crate::short_text::{edge_words, word64_at};
 
 /// Deeper nesting is left to `serde_json` (which stops at 128 levels).
 const MAX_DEPTH: usize = 100;
