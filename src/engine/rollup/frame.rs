@@ -82,10 +82,11 @@ impl RollupState {
     }
 
     /// The values of dimension `dimension` by id (null for events without it):
-    /// as many as there are distinct values, however many rows hold them.
+    /// one more than there are distinct values, however many rows hold them.
     pub fn dimension_values(&self, dimension: usize) -> StringChunked {
         let dictionary = &self.dictionaries[dimension];
-        (0..dictionary.len() as u32).map(|id| dictionary.value(id)).collect()
+        // Ids start at 1; 0 stands for no value.
+        (0..=dictionary.len() as u32).map(|id| dictionary.value(id)).collect()
     }
 }
 
