@@ -48,40 +48,38 @@ pub(super) fn through_dictionary(
     let Some(table_row_of_value) = table_rows_by_value(state, dimension, table, right_key)? else {
         return Ok(None);
     };
-    {
-        let read = if pruned { report.fields_read(Some(0)) } else { None };
-        let wanted = |name: &str| read.as_ref().is_none_or(|read| read.contains(name));
-        let ids = state.dimension_ids(dimension);
-        let table_rows: IdxCa = ids.iter().map(|&id| table_row_of_value[id as usize]).collect();
-        let rows = state
-            .to_unsorted_frame_of(&wanted)
-            .and_then(|rows| rows.with_row_index(ROW.into(), None))
-            .map_err(failed("building the rollup rows"))?;
-        let (rows, table_rows) = match join.how {
-            JoinKind::Inner => {
-                let matched = table_rows.is_not_null();
-                let rows = rows.filter(&matched).map_err(failed("the rows the join matched"))?;
-                (rows, table_rows.filter(&matched).map_err(failed("the rows the join matched"))?)
-            }
-            _ => (rows, table_rows),
-        };
-        let taken = table_columns(state, table, right_key, &wanted)?
-            .take(&table_rows)
-            .map_err(failed(&format!("the join with `{}`", join.with)))?;
-        let joined = rows.hstack(taken.columns()).map_err(failed(&format!("the join with `{}`", join.with)))?;
-        let mut used = vec![false; table.height()];
-        table_rows.iter().flatten().for_each(|row| used[row as usize] = true);
-        let matched = JoinStats {
-            with: join.with.clone(),
-            left_rows: state.row_count() as u64,
-            matched_left: (table_rows.len() - table_rows.null_count()) as u64,
-            right_rows: table.height() as u64,
-            matched_right: used.iter().filter(|&&used| used).count() as u64,
-            joined_rows: joined.height() as u64,
-            repeated_left: 0,
-        };
-        Ok(Some((joined, matched)))
-    }
+    let read = if pruned { report.fields_read(Some(0)) } else { None };
+    let wanted = |name: &str| read.as_ref().is_none_or(|read| read.contains(name));
+    let ids = state.dimension_ids(dimension);
+    let table_rows: IdxCa = ids.iter().map(|&id| table_row_of_value[id as usize]).collect();
+    let rows = state
+        .to_unsorted_frame_of(&wanted)
+        .and_then(|rows| rows.with_row_index(ROW.into(), None))
+        .map_err(failed("building the rollup rows"))?;
+    let (rows, table_rows) = match join.how {
+        JoinKind::Inner => {
+            let matched = table_rows.is_not_null();
+            let rows = rows.filter(&matched).map_err(failed("the rows the join matched"))?;
+            (rows, table_rows.filter(&matched).map_err(failed("the rows the join matched"))?)
+        }
+        _ => (rows, table_rows),
+    };
+    let taken = table_columns(state, table, right_key, &wanted)?
+        .take(&table_rows)
+        .map_err(failed(&format!("the join with `{}`", join.with)))?;
+    let joined = rows.hstack(taken.columns()).map_err(failed(&format!("the join with `{}`", join.with)))?;
+    let mut used = vec![false; table.height()];
+    table_rows.iter().flatten().for_each(|row| used[row as usize] = true);
+    let matched = JoinStats {
+        with: join.with.clone(),
+        left_rows: state.row_count() as u64,
+        matched_left: (table_rows.len() - table_rows.null_count()) as u64,
+        right_rows: table.height() as u64,
+        matched_right: used.iter().filter(|&&used| used).count() as u64,
+        joined_rows: joined.height() as u64,
+        repeated_left: 0,
+    };
+    Ok(Some((joined, matched)))
 }
 
 /// The table row each value id of `dimension` meets (`None` when it meets
