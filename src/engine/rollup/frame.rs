@@ -36,8 +36,14 @@ impl RollupState {
                 continue;
             }
             let dictionary = &self.dictionaries[dimension];
-            let values: StringChunked =
-                (0..rows).map(|row| dictionary.value(self.dimension_ids[row * width + dimension])).collect();
+            let values: StringChunked = if rows >= dictionary.len() {
+                // Each distinct text written once, then gathered by id: copying a
+                // view per row is far cheaper than writing each row's text.
+                let ids = IdxCa::from_vec(PlSmallStr::EMPTY, self.dimension_ids(dimension));
+                self.dimension_values(dimension).take(&ids)?
+            } else {
+                (0..rows).map(|row| dictionary.value(self.dimension_ids[row * width + dimension])).collect()
+            };
             columns.push(values.with_name(name.as_str().into()).into_column());
         }
         for (name, column) in self.metric_names.iter().zip(&self.columns) {
@@ -98,5 +104,39 @@ fn output_name(name: &str, column: &MetricColumn, output: usize) -> String {
             format!("{name}_{label}")
         }
         _ => name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rollup::{EventOrder, MetricInput};
+
+    fn texts(frame: &DataFrame, column: &str) -> Vec<Option<String>> {
+        frame.column(column).unwrap().str().unwrap().iter().map(|v| v.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn dimension_texts_are_the_same_gathered_by_id_or_written_row_by_row() {
+        let spec = crate::model::workbook::test_stream(
+            r#"granularity = "1m"
+dimensions = ["country"]
+metrics = [{ name = "events", kind = "count" }]"#,
+        );
+        let mut state = RollupState::new(&spec.rollup);
+        let minute = 60_000_000;
+        let countries =
+            [Some("DE"), None, Some("a country name longer than twelve bytes"), Some("DE"), Some("FR"), None];
+        for (index, country) in countries.into_iter().enumerate() {
+            let micros = index as i64 * minute;
+            let order = EventOrder { micros, partition: 0, offset: index as i64 };
+            state.merge(micros, &[country], &[MetricInput::Absent], order);
+        }
+        // Six rows, three texts: gathered by id.
+        let expected: Vec<Option<String>> = countries.iter().map(|c| c.map(str::to_string)).collect();
+        assert_eq!(texts(&state.to_unsorted_frame().unwrap(), "country"), expected);
+        // Two rows left, three texts still known: written row by row.
+        state.drop_buckets_before(4 * minute);
+        assert_eq!(texts(&state.to_unsorted_frame().unwrap(), "country"), expected[4..]);
     }
 }
