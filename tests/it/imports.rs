@@ -600,7 +600,10 @@ fn a_watched_file_is_imported_again_after_it_changes() {
     };
     wait_for("the first run", &|h| h.contains("succeeded"));
     std::fs::write(sandbox.path("prices.csv"), "sku,price\na,1.5\nb,2.5\nc,3.5\n").unwrap();
-    let seen = wait_for("the run on the change", &|h| h.contains("file changed"));
+    // Finished, not only started: stopping the process mid-run would keep the old version.
+    let seen = wait_for("the run on the change", &|h| {
+        h.lines().any(|line| line.contains("file changed") && line.contains("succeeded"))
+    });
     let status = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
     assert!(status.success());
     assert!(child.wait().unwrap().success());
