@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use polars::prelude::*;
 
-use super::join::JoinStats;
+use super::join::{JoinStats, TABLE_ROW};
 use super::{ROW, failed};
 use crate::engine::imports::ImportError;
 use crate::engine::rollup::RollupState;
@@ -25,7 +25,6 @@ use crate::model::reports::{JoinKind, ReportSpec};
 
 const ID: &str = "__tidepool_value_id";
 const VALUE: &str = "__tidepool_value";
-const TABLE_ROW: &str = "__tidepool_table_row";
 
 /// The rollup's rows (numbered in `ROW`; with only the columns the report
 /// reads when `pruned`, else all) joined with `table` as the report's first

@@ -14,7 +14,7 @@ use crate::model::reports::{AsofSpec, JoinKind, JoinSpec};
 
 /// Row numbers of the left side and of the table, carried through a join to count what it matched.
 const LEFT_ROW: &str = "__tidepool_left_row";
-const TABLE_ROW: &str = "__tidepool_table_row";
+pub(super) const TABLE_ROW: &str = "__tidepool_table_row";
 
 /// `left` joined with `right` as `join` says, and what the join matched.
 pub(super) fn joined(
