@@ -5,9 +5,11 @@
 //!   (d) `DuckDB` rolling up the same events from an NDJSON file (the peer);
 //!   (e) peak memory for 10M events rolled up at 1-minute granularity, and
 //!   (f) how long checkpoints of that rollup hold the stream thread (the first, and one while live).
-//!   (i) with `--report-join`: a report joining a 10M-row rollup with a 1M-row table, beside `DuckDB`.
+//!   (i) with `--report-join`: a report joining a 10M-row rollup with a 1M-row table, beside `DuckDB`;
+//!   (j) with `--live-report`: a live report over a 1M-row rollup while its stream ingests 100k events/s.
 //! Without `--bench` it runs a tiny smoke pass only; `--engine-only` repeats (a) for profiling.
 
+mod live_report;
 mod report_join;
 
 use std::io::Write as _;
@@ -26,7 +28,15 @@ use tidepool::model::{StreamSpec, Workbook};
 const PARTITIONS: i32 = 2;
 
 fn demo_stream(brokers: &str, topic: &str) -> StreamSpec {
-    let text = format!(
+    Workbook::from_toml(&demo_stream_toml(brokers, topic), std::path::Path::new("bench.toml"))
+        .expect("bench workbook")
+        .streams
+        .remove(0)
+}
+
+/// The demo-shaped stream as workbook text.
+fn demo_stream_toml(brokers: &str, topic: &str) -> String {
+    format!(
         r#"[[streams]]
 name = "clicks"
 brokers = "{brokers}"
@@ -42,8 +52,7 @@ metrics = [
   {{ name = "users", kind = "approx_distinct", field = "user" }},
 ]
 "#
-    );
-    Workbook::from_toml(&text, std::path::Path::new("bench.toml")).expect("bench workbook").streams.remove(0)
+    )
 }
 
 fn messages(count: usize) -> Vec<Vec<u8>> {
@@ -363,6 +372,12 @@ fn main() {
         let number =
             |offset: usize, default: usize| args.get(at + offset).and_then(|n| n.parse().ok()).unwrap_or(default);
         report_join::run(number(1, 10_000_000), number(2, 1_000_000));
+        return;
+    }
+    if let Some(at) = args.iter().position(|a| a == "--live-report") {
+        let brokers = std::env::var("TIDEPOOL_BENCH_BROKER").expect("TIDEPOOL_BENCH_BROKER (scripts/bench sets it)");
+        let history = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(12_500_000);
+        live_report::run(&brokers, history);
         return;
     }
     if args.iter().any(|a| a == "--engine-only") {

@@ -93,8 +93,8 @@ impl Engine {
     pub fn start(options: EngineOptions, waker: Waker) -> std::io::Result<Self> {
         let (commands, command_receiver) = sync_channel(CHANNEL_CAPACITY);
         let (event_sender, events) = sync_channel(CHANNEL_CAPACITY);
+        let snapshots = snapshots::Snapshots::notifying(waker.clone());
         let sink = EventSink { sender: event_sender, waker };
-        let snapshots = snapshots::Snapshots::default();
         let published = snapshots.clone();
         let supervisor = std::thread::Builder::new()
             .name("tidepool-engine".into())

@@ -1,11 +1,14 @@
 //! The catalogue of live rollup snapshots. Each running stream publishes an
-//! immutable snapshot of its rollup about once a second: only the buckets that
+//! immutable snapshot of its rollup a few times a second: only the buckets that
 //! changed since the previous one are encoded anew (the stream's thread does
 //! that, as it does for a checkpoint), every other bucket is shared with the
 //! previous snapshot. Readers — reports, the window's stream views — take the
 //! latest snapshot and put the buckets they need back together on their own
 //! threads, never on the stream's, so readers do not slow ingestion and every
 //! reader of one moment sees the same rows.
+//!
+//! A publish calls the catalogue's waker (the window's), so that a live
+//! report is computed as soon as there is something new to show.
 //!
 //! Owns no thread and no I/O; must not decide when a stream publishes (its
 //! worker does) nor what a reader computes.
@@ -62,20 +65,52 @@ impl RollupSnapshot {
     /// The rollup rows of the buckets starting in `buckets` (µs since the
     /// epoch), put back together; the reader's own copy.
     pub fn rollup(&self, buckets: impl RangeBounds<i64>) -> Result<RollupState, String> {
-        let rows = self.segments.range((buckets.start_bound(), buckets.end_bound())).map(|(_, s)| s.rows).sum();
-        let segments = self.segments.range(buckets).map(|(&bucket, segment)| (bucket, segment.bytes.clone()));
-        RollupState::from_segments_of_rows(&self.header, segments, rows)
+        self.rollup_of(self.segments(buckets))
+    }
+
+    /// The encoded buckets starting in `buckets`, oldest first: an unchanged
+    /// bucket is the same shared segment in every later snapshot.
+    pub fn segments(&self, buckets: impl RangeBounds<i64>) -> impl Iterator<Item = &EncodedSegment> + Clone {
+        self.segments.range(buckets).map(|(_, segment)| segment)
+    }
+
+    /// The rollup rows of `segments` (this snapshot's, oldest first), put back together.
+    pub fn rollup_of<'a>(
+        &self,
+        segments: impl Iterator<Item = &'a EncodedSegment> + Clone,
+    ) -> Result<RollupState, String> {
+        let rows = segments.clone().map(|segment| segment.rows).sum();
+        RollupState::from_segments_of_rows(&self.header, segments.map(|s| (s.bucket, s.bytes.clone())), rows)
+    }
+
+    /// The rollup's definition as encoded (granularity, names, metric kinds).
+    pub fn header(&self) -> &[u8] {
+        &self.header
     }
 }
 
 /// The latest snapshot of every running stream, shared by the engine's
 /// streams (which publish) and its readers.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Snapshots {
     latest: Arc<Mutex<HashMap<String, Arc<RollupSnapshot>>>>,
+    /// Called after each publish, so that a window showing a live report
+    /// starts computing it at once instead of at its next look.
+    published: Option<crate::engine::Waker>,
+}
+
+impl std::fmt::Debug for Snapshots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshots").field("streams", &self.map().len()).finish_non_exhaustive()
+    }
 }
 
 impl Snapshots {
+    /// A catalogue that calls `published` after each publish.
+    pub fn notifying(published: crate::engine::Waker) -> Self {
+        Self { latest: Arc::default(), published: Some(published) }
+    }
+
     /// Publishes stream `stream`'s next snapshot: the last one with `changes`
     /// applied (nothing when nothing changed).
     pub fn publish(&self, stream: &str, changes: &RollupChanges, meta: SnapshotMeta) {
@@ -92,6 +127,9 @@ impl Snapshots {
         // Built outside the lock: only the stream's own thread publishes under its name.
         let next = Arc::new(RollupSnapshot::next(previous.as_deref(), changes, meta));
         self.map().insert(stream.to_string(), next);
+        if let Some(published) = &self.published {
+            published();
+        }
     }
 
     /// The latest snapshot of stream `stream`, while it runs.

@@ -117,6 +117,8 @@ pub struct ReportDraft {
     /// The spec the preview (shown or computing) is of, and when the draft last changed.
     previewed: Option<ReportSpec>,
     freshness: crate::ui::report_state::Freshness,
+    /// The preview's time groups kept between its computations over a running stream.
+    live_cache: crate::ui::report_state::LiveCache,
     changed_at: Instant,
 }
 
@@ -169,6 +171,7 @@ impl ReportDraft {
             computing: None,
             previewed: None,
             freshness: crate::ui::report_state::Freshness::default(),
+            live_cache: crate::ui::report_state::LiveCache::default(),
             changed_at: Instant::now(),
         };
         draft.sync_derived();
@@ -261,8 +264,9 @@ impl ReportDraft {
             return;
         }
         let (workbook, sources, spec) = (workbook.clone(), sources.clone(), self.spec.clone());
+        let live = self.live_cache.clone();
         self.computing = Some(Pending::spawn("tidepool-report-preview", wake.clone(), move || {
-            crate::ui::report_state::compute_with_chart(&workbook, &spec, &sources)
+            crate::ui::report_state::compute_with_chart(&workbook, &spec, &sources, Some(&live))
         }));
     }
 

@@ -2,17 +2,19 @@
 //! background thread over its datasets (a running stream's live snapshot, the
 //! tables' current versions), recomputed on Refresh and while it is shown:
 //! over a running stream as soon as the stream has published a newer
-//! snapshot (about once a second while events arrive, never while it is
-//! quiet), and every few seconds for the tables' new versions; the window
+//! snapshot (a few times a second while events arrive, never while it is
+//! quiet; only the time groups whose buckets changed are computed again), and
+//! every few seconds for the tables' new versions; the window
 //! never waits for it, and a computation is never started while the previous
 //! one still runs (the next starts from fresher data instead).
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use polars::prelude::DataFrame;
 
 use crate::engine::chart::ReportChart;
-use crate::engine::report::{JoinStats, ReportAnswer};
+use crate::engine::report::{JoinStats, LiveAnswer, ReportAnswer};
 
 use crate::engine::report::ReportSources;
 use crate::model::Workbook;
@@ -25,14 +27,25 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
 /// What a background computation hands back: the answer and its chart.
 pub type Computed = (ReportAnswer, Result<Option<ReportChart>, String>);
 
-/// Computes `report` over the stored datasets and draws its chart: the work
-/// of a background thread (the shown report's and the builder's preview).
+/// One shown report's cache of live answers per time group, kept between its
+/// computations (which never overlap) on their background threads.
+pub type LiveCache = Arc<Mutex<LiveAnswer>>;
+
+/// Computes `report` over its datasets and draws its chart: the work of a
+/// background thread (the shown report's and the builder's preview). With
+/// `live`, a report over a running stream computes again only the time groups
+/// whose buckets changed since the cache's last computation.
 pub fn compute_with_chart(
     workbook: &Workbook,
     report: &ReportSpec,
     sources: &ReportSources,
+    live: Option<&LiveCache>,
 ) -> Result<Computed, String> {
-    let answer = crate::engine::report::run_report(workbook, report, sources).map_err(|err| err.to_string())?;
+    let answer = match live {
+        Some(live) => live.lock().unwrap_or_else(PoisonError::into_inner).run(workbook, report, sources),
+        None => crate::engine::report::run_report(workbook, report, sources),
+    };
+    let answer = answer.map_err(|err| err.to_string())?;
     let now = chrono::Utc::now().timestamp_micros();
     let chart = crate::engine::report::chart::answer_chart(workbook.stream(&report.from), report, &answer, now);
     Ok((answer, chart))
@@ -59,6 +72,7 @@ pub struct ReportState {
     pub png: crate::ui::png::PngOptions,
     computing: Option<Pending<Result<Computed, String>>>,
     freshness: Freshness,
+    live_cache: LiveCache,
 }
 
 /// What a shown answer was computed from, to tell when it is out of date.
@@ -119,6 +133,7 @@ impl ReportState {
             png: crate::ui::png::PngOptions::default(),
             computing: None,
             freshness: Freshness::default(),
+            live_cache: LiveCache::default(),
         };
         state.refresh(workbook, sources, wake);
         state
@@ -135,9 +150,9 @@ impl ReportState {
         };
         self.freshness.started(&report, sources);
         self.live = self.freshness.is_live();
-        let (workbook, sources) = (workbook.clone(), sources.clone());
+        let (workbook, sources, live) = (workbook.clone(), sources.clone(), self.live_cache.clone());
         self.computing = Some(Pending::spawn("tidepool-report", wake.clone(), move || {
-            compute_with_chart(&workbook, &report, &sources)
+            compute_with_chart(&workbook, &report, &sources, Some(&live))
         }));
     }
 

@@ -34,6 +34,44 @@ fn step_until(
     panic!("timed out after 60 s waiting for {what}; the window shows:\n{:#?}", harness.root());
 }
 
+/// Clicks the widget labelled `label` and steps until `done` holds, clicking
+/// it again each second meanwhile. A click lands where the widget was drawn
+/// in the last frame, and the demo's left panel can move between two frames
+/// (an import lands, a line grows) when the machine is busy: one lost click
+/// must not fail a test.
+fn click_until(
+    harness: &mut Harness<'static, TidepoolApp>,
+    label: &str,
+    what: &str,
+    done: impl Fn(&Harness<'static, TidepoolApp>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while Instant::now() < deadline {
+        harness.get_by_label(label).click();
+        let again = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < again {
+            harness.step();
+            if done(harness) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    panic!("timed out after 60 s clicking `{label}` for {what}; the window shows:\n{:#?}", harness.root());
+}
+
+/// Opens report `name` from the left panel.
+fn open_report(harness: &mut Harness<'static, TidepoolApp>, name: &str) {
+    click_until(harness, name, &format!("report {name} to open"), |h| {
+        h.state().session.as_ref().and_then(|s| s.report.as_ref()).is_some_and(|r| r.name == name)
+    });
+}
+
+/// Opens the report builder on a new report.
+fn open_new_report(harness: &mut Harness<'static, TidepoolApp>) {
+    click_until(harness, "+ New report", "the report builder", |h| h.state().report_builder.is_some());
+}
+
 /// What the window knows of one stream.
 fn stream<'h>(
     harness: &'h Harness<'static, TidepoolApp>,
@@ -75,7 +113,7 @@ fn the_demo_imports_its_exchange_rates_from_its_own_api() {
 fn the_demo_report_joins_the_live_stream_with_the_countries_table() {
     let (_turn, mut harness) = demo_window();
     step_until(&mut harness, "the countries table", |h| h.query_by_label_contains("version 1 · 12 rows").is_some());
-    harness.get_by_label("regions_per_minute").click();
+    open_report(&mut harness, "regions_per_minute");
     step_until(&mut harness, "the report's answer", |h| {
         let report = h.state().session.as_ref().and_then(|s| s.report.as_ref());
         report.and_then(|r| r.answer.as_ref()).is_some_and(|answer| answer.height() > 0)
@@ -129,7 +167,7 @@ fn the_demo_reports_revenue_per_category_and_in_euros() {
         h.query_by_label_contains("version 1 · 90 rows").is_some()
             && h.query_by_label_contains("version 1 · 120 rows").is_some()
     });
-    harness.get_by_label("revenue_in_eur").click();
+    open_report(&mut harness, "revenue_in_eur");
     let answer = report_answer(&mut harness, "revenue_in_eur");
     let usd = answer.column("revenue_usd").unwrap().f64().unwrap().clone();
     let eur = answer.column("revenue_eur").unwrap().f64().unwrap().clone();
@@ -149,7 +187,7 @@ fn the_demo_reports_revenue_per_category_and_in_euros() {
         .skip(1)
         .filter_map(|line| line.split(',').nth_back(2))
         .collect();
-    harness.get_by_label("revenue_by_category").click();
+    open_report(&mut harness, "revenue_by_category");
     let answer = report_answer(&mut harness, "revenue_by_category");
     let shown = answer.column("category").unwrap().str().unwrap().clone();
     assert!(shown.iter().flatten().all(|c| categories.contains(c)), "{categories:?}\n{answer}");
@@ -257,8 +295,8 @@ fn the_demo_draws_a_donut_a_heatmap_and_a_scatter_from_their_answers() {
 }
 
 /// Steps until the report `name` shown has an answer, and returns it.
-/// Clicks an entry of the left panel, scrolled into view first (the last
-/// reports are below the panel's fold).
+/// Opens a report listed in the left panel, scrolled into view first (the
+/// last reports are below the panel's fold).
 fn click_listed(harness: &mut Harness<'static, TidepoolApp>, name: &str) {
     harness.get_by_label(name).scroll_to_me();
     // The scroll request is taken on the next frame and animated over several:
@@ -275,7 +313,7 @@ fn click_listed(harness: &mut Harness<'static, TidepoolApp>, name: &str) {
             break;
         }
     }
-    harness.get_by_label(name).click();
+    open_report(harness, name);
 }
 
 fn report_answer(harness: &mut Harness<'static, TidepoolApp>, name: &str) -> polars::prelude::DataFrame {
@@ -708,7 +746,7 @@ fn orders_report_shown(rest: &str) -> (crate::support::Sandbox, std::path::PathB
     );
     let mut harness = open_window(Launch::Open { workbook: workbook.clone(), data_dir: Some(sandbox.data_dir()) });
     step_until_shown(&mut harness, "by_country");
-    harness.get_by_label("by_country").click();
+    open_report(&mut harness, "by_country");
     (sandbox, workbook, harness)
 }
 
@@ -757,7 +795,7 @@ fn builder<'h>(harness: &'h Harness<'static, TidepoolApp>) -> &'h tidepool::ui::
 fn a_joined_report_is_built_by_dragging_undone_and_saved() {
     let (_turn, mut harness) = demo_window();
     step_until(&mut harness, "the countries table", |h| h.query_by_label_contains("version 1 · 12 rows").is_some());
-    harness.get_by_label("+ New report").click();
+    open_new_report(&mut harness);
     step_until(&mut harness, "the builder with the tables' columns", |h| {
         h.state().report_builder.is_some() && h.query_by_label("region").is_some()
     });
@@ -852,7 +890,7 @@ fn a_joined_report_is_built_by_dragging_undone_and_saved() {
 #[test]
 fn a_derived_column_is_written_in_the_builder_and_summed() {
     let (_turn, mut harness) = demo_window();
-    harness.get_by_label("+ New report").click();
+    open_new_report(&mut harness);
     step_until_shown(&mut harness, "Add column");
     type_into_derived_form(&mut harness, 0, "cents");
     type_into_derived_form(&mut harness, 1, "revenue *");

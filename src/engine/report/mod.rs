@@ -16,6 +16,7 @@ mod combine;
 mod derive;
 mod dimension_join;
 mod join;
+pub mod live;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -35,6 +36,7 @@ use crate::model::reports::{
 use crate::model::workbook::BUCKET_COLUMN;
 use combine::Combining;
 pub use join::JoinStats;
+pub use live::LiveAnswer;
 
 /// The column that carries each rollup row's index through joins and filters.
 const ROW: &str = "__tidepool_rollup_row";

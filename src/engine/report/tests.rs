@@ -5,12 +5,12 @@ use crate::engine::rollup::{EventOrder, MetricInput};
 
 const MINUTE: i64 = 60_000_000;
 
-fn report(text: &str) -> ReportSpec {
+pub(super) fn report(text: &str) -> ReportSpec {
     toml::from_str(text).unwrap()
 }
 
 /// A rollup per minute, country and device of events (minute, country, device, price or NaN, user).
-fn rollup(events: &[(i64, &str, &str, f64, &str)]) -> RollupState {
+pub(super) fn rollup(events: &[(i64, &str, &str, f64, &str)]) -> RollupState {
     let spec = crate::model::workbook::test_stream(
         r#"granularity = "1m"
 dimensions = ["country", "device"]
@@ -24,16 +24,21 @@ metrics = [
 ]"#,
     );
     let mut state = RollupState::new(&spec.rollup);
-    for (offset, (minute, country, device, price, user)) in events.iter().enumerate() {
-        // NaN: an event without a price.
-        let number =
-            if price.is_nan() { MetricInput::Absent } else { MetricInput::Number { value: *price, exact: None } };
-        let inputs = [MetricInput::Absent, number, number, number, MetricInput::Distinct(coupon_of(user)), number];
-        let micros = minute * MINUTE;
-        let order = EventOrder { micros, partition: 0, offset: offset as i64 };
-        state.merge(micros, &[Some(country), Some(device)], &inputs, order);
+    for (offset, event) in events.iter().enumerate() {
+        merge_event(&mut state, offset as i64, *event);
     }
     state
+}
+
+/// Merges one event (minute, country, device, price or NaN, user) into a rollup made by [`rollup`].
+pub(super) fn merge_event(state: &mut RollupState, offset: i64, event: (i64, &str, &str, f64, &str)) {
+    let (minute, country, device, price, user) = event;
+    // NaN: an event without a price.
+    let number = if price.is_nan() { MetricInput::Absent } else { MetricInput::Number { value: price, exact: None } };
+    let inputs = [MetricInput::Absent, number, number, number, MetricInput::Distinct(coupon_of(user)), number];
+    let micros = minute * MINUTE;
+    let order = EventOrder { micros, partition: 0, offset };
+    state.merge(micros, &[Some(country), Some(device)], &inputs, order);
 }
 
 fn countries() -> BTreeMap<String, DataFrame> {

@@ -87,7 +87,7 @@ pub struct EncodedSegment {
 }
 
 /// The changes taken from a rollup since its last saved checkpoint: taken
-/// every second for the live snapshot, written together by the next
+/// for each live snapshot (a few times a second), written together by the next
 /// checkpoint (a bucket changed twice is written once, in its latest form).
 #[derive(Debug, Default)]
 pub struct UnsavedChanges {
@@ -391,7 +391,7 @@ metrics = [
         assert_eq!(frame_of(&again), frame_of(&state));
     }
 
-    /// Changes taken every second and written together by the next checkpoint
+    /// Changes taken for each live snapshot and written together by the next checkpoint
     /// store what one take at checkpoint time would have stored.
     #[test]
     fn changes_gathered_between_checkpoints_store_the_same_rollup() {

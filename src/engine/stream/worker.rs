@@ -30,6 +30,14 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// How often a stream publishes its live snapshot while events arrive, at
+/// most: a live report shows an event this long after it is read, plus its
+/// own computation.
+const SNAPSHOT_EVERY: Duration = Duration::from_millis(200);
+/// Publishing takes at most one part in this many of the stream's thread: a
+/// publish that took 20 ms (a coarse rollup's big bucket) waits 400 ms before
+/// the next, so that live readers never slow ingestion by more than about 5%.
+const SNAPSHOT_SHARE: u32 = 20;
 /// Messages ingested between two looks at the clocks, controls and timers.
 const HOUSEKEEPING_MESSAGES: u32 = 64;
 
@@ -37,6 +45,32 @@ const HOUSEKEEPING_MESSAGES: u32 = 64;
 /// the last one: a checkpoint writes the rows that changed, so this bounds how
 /// long it holds the stream while a backlog is read (live, the interval comes first).
 const CHECKPOINT_AFTER_NEW_ROWS: usize = 50_000;
+
+/// When the next live snapshot is due: every `SNAPSHOT_EVERY`, or less often
+/// when publishing takes long.
+#[derive(Debug)]
+struct SnapshotPace {
+    last: Instant,
+    every: Duration,
+}
+
+impl Default for SnapshotPace {
+    fn default() -> Self {
+        Self { last: Instant::now(), every: SNAPSHOT_EVERY }
+    }
+}
+
+impl SnapshotPace {
+    fn is_due(&self) -> bool {
+        self.last.elapsed() >= self.every
+    }
+
+    /// A publish that took `took` has just finished.
+    fn published(&mut self, took: Duration) {
+        self.last = Instant::now();
+        self.every = SNAPSHOT_EVERY.max(took * SNAPSHOT_SHARE);
+    }
+}
 
 /// Consumes one stream on the calling thread until stopped (or caught up).
 #[derive(Debug)]
@@ -283,6 +317,7 @@ impl StreamWorker {
         let mut last_checkpoint = Instant::now();
         let mut rows_at_checkpoint = ingestor.rollup.row_count();
         let mut last_status = Instant::now();
+        let mut snapshot_pace = SnapshotPace::default();
         let mut events_at_last_status = ingestor.progress.counted();
         // When reading until caught up, a session that makes no progress for the
         // give-up time fails, whatever the reason (fetch errors, a silent broker).
@@ -420,8 +455,12 @@ impl StreamWorker {
                     give_up_after.as_secs()
                 )));
             }
-            if last_status.elapsed() >= STATUS_EVERY {
+            if snapshot_pace.is_due() {
+                let started = Instant::now();
                 self.publish_snapshot(ingestor);
+                snapshot_pace.published(started.elapsed());
+            }
+            if last_status.elapsed() >= STATUS_EVERY {
                 let seen = ingestor.progress.counted();
                 let rate = (seen - events_at_last_status) as f64 / last_status.elapsed().as_secs_f64();
                 events_at_last_status = seen;

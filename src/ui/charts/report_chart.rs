@@ -42,7 +42,7 @@ pub fn export_report_png(
     path: &std::path::Path,
     options: &PngOptions,
 ) -> Result<String, String> {
-    let (_, chart) = crate::ui::report_state::compute_with_chart(workbook, report, sources)?;
+    let (_, chart) = crate::ui::report_state::compute_with_chart(workbook, report, sources, None)?;
     let chart = chart?.ok_or_else(|| {
         format!(
             "report `{}` is drawn as a table, which has no picture: give it a chart (`chart = {{ kind = \"line\" }}`, \"bar\" or \"big_number\") or export it as CSV",
