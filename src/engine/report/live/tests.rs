@@ -14,7 +14,7 @@ const DEVICES: [&str; 2] = ["mobile", "desktop"];
 type TestEvent = (i64, &'static str, &'static str, f64, &'static str);
 
 /// A few events per minute in `minutes`, of every country, device and user, some without a price.
-fn events(minutes: std::ops::Range<i64>) -> Vec<TestEvent> {
+fn events(minutes: std::ops::RangeInclusive<i64>) -> Vec<TestEvent> {
     let mut events = Vec::new();
     for minute in minutes {
         for i in 0..(minute % 5 + 1) {
@@ -78,7 +78,7 @@ fn assert_same_answers(snapshots: &Snapshots, answers: &mut [LiveAnswer], now: i
 #[test]
 fn a_live_report_computes_only_the_changed_time_groups_and_answers_as_the_whole_report() {
     let snapshots = Snapshots::default();
-    let mut state = rollup(&events(0..90));
+    let mut state = rollup(&events(0..=89));
     snapshots.publish("s", &state.encode_all().expect("encoded"), meta(1));
     let _ = state.take_changes();
     let mut answers: Vec<LiveAnswer> = reports().iter().map(|_| LiveAnswer::default()).collect();
@@ -88,10 +88,9 @@ fn a_live_report_computes_only_the_changed_time_groups_and_answers_as_the_whole_
     assert_eq!((first.groups, first.recomputed), (90, 90), "the first refresh computes every minute");
 
     // Events in the newest minute, a new minute and a late one in minute 12.
-    let mut offset = 10_000;
-    for event in events(89..91).into_iter().chain([(12, "FR", "mobile", 1000.0, "u9")]) {
+    let new_events = events(89..=90).into_iter().chain([(12, "FR", "mobile", 1000.0, "u9")]);
+    for (offset, event) in (10_000..).zip(new_events) {
         merge_event(&mut state, offset, event);
-        offset += 1;
     }
     snapshots.publish("s", &state.take_changes().expect("encoded"), meta(2));
     let now = 91 * MINUTE;
@@ -127,7 +126,8 @@ fn a_live_report_computes_only_the_changed_time_groups_and_answers_as_the_whole_
 fn reports_whose_groups_depend_on_each_other_are_computed_whole() {
     let base = reports().remove(0);
     assert!(answers_by_group(&base));
-    let variants: [(&str, fn(&mut ReportSpec)); 4] = [
+    type Change = fn(&mut ReportSpec);
+    let variants: [(&str, Change); 4] = [
         ("without time", |r| r.time = None),
         ("top N", |r| {
             r.top = Some(
@@ -137,7 +137,7 @@ n = 2
 by = "events""#,
                 )
                 .unwrap(),
-            )
+            );
         }),
         ("joined", |r| {
             r.joins = vec![
@@ -146,7 +146,7 @@ by = "events""#,
 on = { country = "code" }"#,
                 )
                 .unwrap(),
-            ]
+            ];
         }),
         ("ranged on another field", |r| {
             r.range = Some(
@@ -155,7 +155,7 @@ on = { country = "code" }"#,
 last = "1h""#,
                 )
                 .unwrap(),
-            )
+            );
         }),
     ];
     for (what, change) in variants {
