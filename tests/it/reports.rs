@@ -85,10 +85,12 @@ fn a_report_joins_a_stream_with_a_table_and_combines_its_metrics_per_hour_and_re
 /// A report over a running stream reads the stream's live snapshot: its
 /// answer counts events the stream has not checkpointed yet, follows new
 /// events within seconds, and equals the answer over the checkpoint once the
-/// stream stops and saves.
+/// stream stops and saves. A report grouped per minute, refreshed as the
+/// window refreshes it (`LiveAnswer`), computes only the minutes the new
+/// events touched and still equals an independent computation of every minute.
 #[test]
 fn a_report_over_a_running_stream_reads_its_live_snapshot_before_any_checkpoint() {
-    use tidepool::engine::report::{ReportSources, run_report};
+    use tidepool::engine::report::{LiveAnswer, ReportSources, run_report};
     use tidepool::engine::{Command, Engine, EngineOptions, HistoryLoss, RunMode};
 
     let topic = unique_topic("live-report");
@@ -100,7 +102,9 @@ fn a_report_over_a_running_stream_reads_its_live_snapshot_before_any_checkpoint(
     let text = format!(
         "{}\n[[reports]]\nname = \"per_country\"\nfrom = \"shop\"\ngroup_by = [\"country\"]\n\
          measures = [{{ name = \"events\", metric = \"events\" }}, {{ name = \"users\", metric = \"users\" }}]\n\
-         sort = [{{ field = \"country\" }}]\n",
+         sort = [{{ field = \"country\" }}]\n\
+         [[reports]]\nname = \"per_minute\"\nfrom = \"shop\"\ntime = {{ grain = \"1m\" }}\ngroup_by = [\"country\"]\n\
+         measures = [{{ name = \"events\", metric = \"events\" }}, {{ name = \"users\", metric = \"users\" }}]\n",
         full_workbook(&topic, "1m")
     );
     let path = sandbox.write_workbook(&text);
@@ -124,47 +128,81 @@ fn a_report_over_a_running_stream_reads_its_live_snapshot_before_any_checkpoint(
         mode: RunMode::Continuous,
         history: HistoryLoss::Refuse,
     });
-    let total_events = |answer: &DataFrame| column_total(answer, "events");
-    let answer_after = |wanted: i64| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
-        loop {
-            while engine.try_next_event().is_some() {}
-            if let Ok(answer) = run_report(&workbook, &report, &sources)
-                && total_events(&answer.frame) == wanted
-            {
-                return answer.frame;
-            }
-            assert!(std::time::Instant::now() < deadline, "the live report never counted {wanted} events");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+    let answer_after =
+        |wanted: i64| answer_counting(&engine, wanted, "the live report", || run_report(&workbook, &report, &sources));
+    let per_minute = workbook.report("per_minute").unwrap().clone();
+    let live_answer = std::cell::RefCell::new(LiveAnswer::default());
+    let per_minute_after = |wanted: i64| {
+        answer_counting(&engine, wanted, "the live report per minute", || {
+            live_answer.borrow_mut().run(&workbook, &per_minute, &sources)
+        })
     };
+    let minutes = per_minute_after(2_000);
+    assert_frames_match(&minutes, &events_and_users(first, true), &[]);
+    let first_refresh = live_answer.borrow().last_refresh().expect("answered per time group");
+
     let live = answer_after(2_000);
     let stored_only = run_report(&workbook, &report, &ReportSources::stored(context.clone()));
     assert!(
         stored_only.as_ref().is_err_and(|err| err.to_string().contains("has not checkpointed")),
         "no checkpoint was written, so the answer came from the live snapshot: {stored_only:?}"
     );
-    let expected = |events: &[TestEvent]| {
-        df!(
-            "country" => events.iter().map(|e| e.country).collect::<Vec<_>>(),
-            "user" => events.iter().map(|e| e.user.clone()).collect::<Vec<_>>(),
-        )
-        .unwrap()
-        .lazy()
-        .group_by([col("country")])
-        .agg([len().cast(DataType::Int64).alias("events"), col("user").n_unique().cast(DataType::Int64).alias("users")])
-        .sort(["country"], SortMultipleOptions::default().with_nulls_last(true))
-        .collect()
-        .unwrap()
-    };
-    assert_frames_match(&live, &expected(first), &[]);
+    assert_frames_match(&live, &events_and_users(first, false), &[]);
 
     produce(&topic, &second.iter().map(TestEvent::outgoing).collect::<Vec<_>>());
     let moved_on = answer_after(3_000);
-    assert_frames_match(&moved_on, &expected(&events), &[]);
+    assert_frames_match(&moved_on, &events_and_users(&events, false), &[]);
+    let minutes = per_minute_after(3_000);
+    assert_frames_match(&minutes, &events_and_users(&events, true), &[]);
+    let refresh = live_answer.borrow().last_refresh().expect("answered per time group");
+    assert!(
+        refresh.groups > first_refresh.groups && refresh.recomputed < refresh.groups,
+        "the later events' minutes were computed again, not every minute: {first_refresh:?} then {refresh:?}"
+    );
 
     drop(engine); // stops the stream, which checkpoints and withdraws its snapshot
     assert!(sources.live.latest("shop").is_none(), "a stopped stream publishes nothing");
     let from_checkpoint = run_report(&workbook, &report, &sources).expect("the checkpoint's answer").frame;
     assert_frames_match(&from_checkpoint, &moved_on, &[]);
+}
+
+/// Polls `answer` (taking the engine's events meanwhile) until its `events`
+/// column totals `wanted`, for up to a minute.
+fn answer_counting<E>(
+    engine: &tidepool::engine::Engine,
+    wanted: i64,
+    what: &str,
+    mut answer: impl FnMut() -> Result<tidepool::engine::report::ReportAnswer, E>,
+) -> DataFrame {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    loop {
+        while engine.try_next_event().is_some() {}
+        if let Ok(answer) = answer()
+            && column_total(&answer.frame, "events") == wanted
+        {
+            return answer.frame;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} never counted {wanted} events");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Events and distinct users per country — and per minute first, as `bucket`,
+/// when `per_minute` — computed from the events themselves.
+fn events_and_users(events: &[TestEvent], per_minute: bool) -> DataFrame {
+    let minute_ms = |e: &TestEvent| e.ts_ms.div_euclid(60_000) * 60_000;
+    let keys: Vec<&str> = if per_minute { vec!["bucket", "country"] } else { vec!["country"] };
+    df!(
+        "bucket" => events.iter().map(|e| minute_ms(e) * 1000).collect::<Vec<_>>(),
+        "country" => events.iter().map(|e| e.country).collect::<Vec<_>>(),
+        "user" => events.iter().map(|e| e.user.clone()).collect::<Vec<_>>(),
+    )
+    .unwrap()
+    .lazy()
+    .with_column(col("bucket").cast(DataType::Datetime(TimeUnit::Microseconds, None)))
+    .group_by(keys.iter().map(|key| col(*key)).collect::<Vec<_>>())
+    .agg([len().cast(DataType::Int64).alias("events"), col("user").n_unique().cast(DataType::Int64).alias("users")])
+    .sort(keys.clone(), SortMultipleOptions::default().with_nulls_last(true))
+    .collect()
+    .unwrap()
 }

@@ -33,7 +33,7 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// How often a stream publishes its live snapshot while events arrive, at
 /// most: a live report shows an event this long after it is read, plus its
 /// own computation.
-const SNAPSHOT_EVERY: Duration = Duration::from_millis(200);
+const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 /// Publishing takes at most one part in this many of the stream's thread: a
 /// publish that took 20 ms (a coarse rollup's big bucket) waits 400 ms before
 /// the next, so that live readers never slow ingestion by more than about 5%.
