@@ -165,9 +165,10 @@ fn merge_an_event(rollup: &mut RollupState) {
     rollup.merge(micros, &dimensions, &inputs, EventOrder { micros, partition: 0, offset: 0 });
 }
 
-/// A checkpoint of every metric kind, with null and long dimension texts, few
-/// and many distinct values per row (list and set distinct-count sketches) and
-/// many values per quantile sketch: the fuzzer's seed and the tests' input.
+/// A checkpoint of every metric kind, with null and long dimension texts, few,
+/// many and very many distinct values per row (inline, set-mode and dense
+/// distinct-count sketches) and many values per quantile sketch: the fuzzer's
+/// seed and the tests' input.
 pub fn sample_checkpoint() -> RollupChanges {
     const MINUTE: i64 = 60_000_000;
     let metric = |name: &str, kind| MetricShape { name: name.into(), kind, ranks: Vec::new() };
@@ -198,6 +199,13 @@ pub fn sample_checkpoint() -> RollupChanges {
         inputs.extend([number; 6]);
         inputs.extend([MetricInput::Distinct(coupon_of(&user)), number]);
         rollup.merge(micros, &[country, device], &inputs, EventOrder { micros, partition: 0, offset: event });
+    }
+    // One row of the next minute with thousands of users: a dense sketch.
+    for event in 0..4_000_i64 {
+        let micros = 3 * MINUTE + event;
+        let mut inputs = vec![MetricInput::Absent; 9];
+        inputs[7] = MetricInput::Distinct(coupon_of(&format!("user-{event}")));
+        rollup.merge(micros, &[Some("DE"), None], &inputs, EventOrder { micros, partition: 1, offset: event });
     }
     rollup.take_changes().expect("a new rollup saves")
 }
