@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use polars::prelude::*;
 use tidepool::engine::report::{Base, compute};
+use tidepool::engine::rollup::RollupFrame;
 use tidepool::engine::stream::ingest::{IncomingMessage, Ingestor};
 use tidepool::model::Workbook;
 use tidepool::model::reports::ReportSpec;

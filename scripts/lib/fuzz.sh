@@ -1,8 +1,10 @@
 # shellcheck shell=bash
 # The fuzz targets (fuzz/, cargo-fuzz with libFuzzer on nightly Rust), each run
-# for a bounded time by the test command. The JSON scanner's target builds only
-# the small tidepool-json crate (no Polars, no librdkafka), so it costs about
-# two minutes on a fresh machine and TIDEPOOL_FUZZ_SECONDS (default 60) after.
+# for a bounded time by the test command: the JSON scanner against serde_json
+# (json_scanner) and the checkpoint loader (checkpoint_loader). Each builds only
+# a small crate (tidepool-json, tidepool-rollup: no Polars, no librdkafka), so
+# together they cost a few minutes on a fresh machine and TIDEPOOL_FUZZ_SECONDS
+# (default 60) each after.
 
 CARGO_FUZZ_VERSION=0.13.2
 FUZZ_SECONDS="${TIDEPOOL_FUZZ_SECONDS:-60}"
@@ -24,7 +26,7 @@ install_cargo_fuzz() {
 # with the input that caused it (fuzz/artifacts/TARGET/).
 run_fuzz_targets() {
     local target corpus
-    for target in json_scanner; do
+    for target in json_scanner checkpoint_loader; do
         printf '\n==> fuzzing %s for %s s (cargo fuzz)\n' "$target" "$FUZZ_SECONDS"
         corpus="$(mktemp -d)"
         cp fuzz/seeds/"$target"/* "$corpus"/

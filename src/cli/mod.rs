@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::engine::export::write_frame;
 use crate::engine::paths;
+use crate::engine::rollup::RollupFrame;
 use crate::engine::store::{StateStore, StreamKey};
 use crate::model::fingerprint::RollupDefinition;
 use crate::model::{StreamSpec, Workbook};

@@ -157,7 +157,7 @@ impl Snapshots {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::rollup::{EventOrder, MetricInput};
+    use crate::engine::rollup::{EventOrder, MetricInput, RollupFrame};
 
     const MINUTE: i64 = 60_000_000;
 
@@ -167,7 +167,7 @@ mod tests {
 dimensions = ["country"]
 metrics = [{ name = "revenue", kind = "sum", field = "price" }]"#,
         );
-        RollupState::new(&spec.rollup)
+        RollupState::new(&spec.rollup.shape())
     }
 
     fn merge(state: &mut RollupState, minute: i64, country: &str, price: f64) {

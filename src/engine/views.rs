@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use polars::prelude::{DataFrame, SortMultipleOptions};
 
 use crate::engine::chart::TimeChart;
-use crate::engine::rollup::RollupState;
 use crate::engine::rollup::series::SeriesQuery;
+use crate::engine::rollup::{RollupFrame, RollupState};
 use crate::engine::snapshots::{RollupSnapshot, Snapshots};
 use crate::engine::{Event, EventSink, StreamViewData, StreamViewSpec, TableRequest};
 use crate::model::StreamSpec;

@@ -6,7 +6,6 @@
 //! line); checks across tables are done afterwards.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +14,7 @@ use super::duration::{Granularity, SpanDuration};
 use super::exports::{ExportSpec, export_problems};
 use super::imports::{ImportSpec, cross_import_problems, dependency_cycle, import_problems};
 use super::reports::{Datasets, ReportSpec};
+pub use tidepool_rollup::spec::{MetricKind, MetricShape, QuantileRank, RollupShape};
 
 /// Default cap on one message's size; larger ones are quarantined as oversized.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -219,6 +219,25 @@ pub struct RollupSpec {
     pub filter: Option<EventFilter>,
 }
 
+impl RollupSpec {
+    /// What the rollup state needs of this definition.
+    pub fn shape(&self) -> RollupShape {
+        RollupShape {
+            granularity_micros: self.granularity.micros(),
+            dimensions: self.dimensions.clone(),
+            metrics: self
+                .metrics
+                .iter()
+                .map(|metric| MetricShape {
+                    name: metric.name.clone(),
+                    kind: metric.kind,
+                    ranks: metric.quantiles.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Which events a rollup keeps, by one field's value (Druid's ingestion
 /// filter): `{ field = "type", in = ["order"] }` keeps orders only,
 /// `{ field = "type", not_in = ["heartbeat"] }` everything but heartbeats.
@@ -365,70 +384,8 @@ impl From<RollupSpec> for RawRollupSpec {
     }
 }
 
-/// What a metric computes per (bucket, dimensions) row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MetricKind {
-    /// Number of events.
-    Count,
-    /// Sum of a numeric field.
-    Sum,
-    /// Smallest value of a numeric field.
-    Min,
-    /// Largest value of a numeric field.
-    Max,
-    /// Arithmetic mean of a numeric field.
-    Mean,
-    /// Value of a numeric field in the earliest event (by event time, then partition and offset).
-    First,
-    /// Value of a numeric field in the latest event (by event time, then partition and offset).
-    Last,
-    /// Number of distinct values of a field (Apache `DataSketches` HLL, as Druid's
-    /// `HLLSketchBuild`): exact up to about a thousand values per row, ~0.8% standard error beyond.
-    ApproxDistinct,
-    /// Quantiles of a numeric field (Apache `DataSketches` KLL, as Druid's
-    /// `KllDoublesSketch`), one output column per rank: `latency_p50`, `latency_p99`…
-    Quantiles,
-}
-
-impl MetricKind {
-    pub fn needs_field(self) -> bool {
-        self != Self::Count
-    }
-
-    /// Whether the field must hold numbers (distinct counts take any scalar).
-    pub fn needs_number(self) -> bool {
-        !matches!(self, Self::Count | Self::ApproxDistinct)
-    }
-}
-
-/// A rank of a `quantiles` metric, kept in millionths (0.99 → 990,000) so that
-/// specs compare and hash exactly; written in the workbook as a fraction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct QuantileRank(u32);
-
 /// Ranks a `quantiles` metric reports when the workbook names none.
 pub const DEFAULT_QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
-
-impl QuantileRank {
-    pub fn from_fraction(fraction: f64) -> Result<Self, String> {
-        if fraction.is_finite() && fraction > 0.0 && fraction <= 1.0 {
-            Ok(Self((fraction * 1e6).round() as u32))
-        } else {
-            Err(format!("quantile {fraction} is not between 0 and 1 (e.g. 0.99 for p99)"))
-        }
-    }
-
-    pub fn fraction(self) -> f64 {
-        f64::from(self.0) / 1e6
-    }
-
-    /// `p50`, `p99`, `p99.9`: how the rank names its output column.
-    pub fn label(self) -> String {
-        let percent = f64::from(self.0) / 1e4;
-        format!("p{percent}")
-    }
-}
 
 /// One metric column of a rollup.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -787,23 +744,6 @@ impl Workbook {
             .name
             .clone()
             .unwrap_or_else(|| path.file_stem().map_or_else(|| "workbook".into(), |s| s.to_string_lossy().into_owned()))
-    }
-}
-
-impl fmt::Display for MetricKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = match self {
-            Self::Count => "count",
-            Self::Sum => "sum",
-            Self::Min => "min",
-            Self::Max => "max",
-            Self::Mean => "mean",
-            Self::First => "first",
-            Self::Last => "last",
-            Self::ApproxDistinct => "approx_distinct",
-            Self::Quantiles => "quantiles",
-        };
-        f.write_str(text)
     }
 }
 

@@ -210,7 +210,7 @@ mod tests {
         };
         let sources = ReportSources::stored(context);
         let publish = |published_micros| {
-            let changes = crate::engine::rollup::RollupState::new(&spec.rollup).encode_all().unwrap();
+            let changes = crate::engine::rollup::RollupState::new(&spec.rollup.shape()).encode_all().unwrap();
             sources.live.publish(
                 "s",
                 &changes,

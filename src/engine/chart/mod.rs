@@ -43,15 +43,8 @@ impl EmptyBuckets {
     }
 }
 
-/// One line of a chart.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChartSeries {
-    pub label: String,
-    /// The merge of the values outside the top N, drawn quieter.
-    pub is_other: bool,
-    /// `(bucket start µs, value)` in time order, one per bucket that has rows.
-    pub points: Vec<(i64, f64)>,
-}
+/// One line of a chart (computed from a rollup by the rollup crate's series).
+pub use crate::engine::rollup::series::ChartSeries;
 
 /// A time chart, ready to draw.
 #[derive(Debug, Clone, PartialEq)]

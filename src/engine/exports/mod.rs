@@ -15,6 +15,7 @@ use std::time::Duration;
 use polars::prelude::DataFrame;
 
 use crate::engine::imports::{Cancel, ImportContext, ImportError, RunFailure, read_version, with_retries};
+use crate::engine::rollup::RollupFrame;
 use crate::engine::store::tables::{RunOutcome, RunResult, RunTrigger, TableCatalog};
 use crate::engine::store::{StateStore, StreamKey, StreamLock};
 use crate::model::Workbook;

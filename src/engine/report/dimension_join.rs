@@ -20,7 +20,7 @@ use polars::prelude::*;
 use super::join::{JoinStats, TABLE_ROW};
 use super::{ROW, failed};
 use crate::engine::imports::ImportError;
-use crate::engine::rollup::RollupState;
+use crate::engine::rollup::{RollupFrame, RollupState};
 use crate::model::reports::{JoinKind, ReportSpec};
 
 const ID: &str = "__tidepool_value_id";

@@ -25,7 +25,7 @@ use polars::prelude::*;
 
 use crate::engine::exports::dataset_frame;
 use crate::engine::imports::{ImportContext, ImportError, read_version};
-use crate::engine::rollup::RollupState;
+use crate::engine::rollup::{RollupFrame, RollupState};
 use crate::engine::snapshots::Snapshots;
 use crate::engine::store::tables::TableCatalog;
 use crate::engine::store::{StateStore, StreamKey};

@@ -1,7 +1,7 @@
 use super::*;
 use crate::engine::chart::ReportChart;
 use crate::engine::rollup::distinct::coupon_of;
-use crate::engine::rollup::{EventOrder, MetricInput};
+use crate::engine::rollup::{EventOrder, MetricInput, RollupFrame};
 
 const MINUTE: i64 = 60_000_000;
 
@@ -23,7 +23,7 @@ metrics = [
   { name = "price", kind = "quantiles", field = "price", quantiles = [0.5] },
 ]"#,
     );
-    let mut state = RollupState::new(&spec.rollup);
+    let mut state = RollupState::new(&spec.rollup.shape());
     for (offset, event) in events.iter().enumerate() {
         merge_event(&mut state, offset as i64, *event);
     }

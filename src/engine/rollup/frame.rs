@@ -1,58 +1,72 @@
 //! Turns rollup state into a Polars frame: `bucket` (UTC datetime), one
 //! string column per dimension, one column per metric named as in the workbook
-//! (all of them, or only those a reader wants), and a dimension's ids and
-//! values for joining through its dictionary.
+//! (all of them, or only those a reader wants), and a dimension's values by id
+//! for joining through its dictionary. Reads the state; never changes it.
 
 use polars::prelude::*;
 
 use super::RollupState;
-use super::metrics::MetricColumn;
 use crate::model::workbook::BUCKET_COLUMN;
 
-impl RollupState {
+/// The rollup as Polars frames (the state itself knows nothing of Polars).
+pub trait RollupFrame {
     /// A snapshot of every row, sorted by bucket and then dimensions.
-    pub fn to_frame(&self) -> PolarsResult<DataFrame> {
-        let mut order: Vec<PlSmallStr> = vec![BUCKET_COLUMN.into()];
-        order.extend(self.dimension_names.iter().map(|name| PlSmallStr::from(name.as_str())));
-        self.to_unsorted_frame()?.sort(order, SortMultipleOptions::default().with_nulls_last(true))
-    }
+    fn to_frame(&self) -> PolarsResult<DataFrame>;
 
     /// A snapshot of every row in storage order, for callers that sort it their own way.
-    pub fn to_unsorted_frame(&self) -> PolarsResult<DataFrame> {
+    fn to_unsorted_frame(&self) -> PolarsResult<DataFrame> {
         self.to_unsorted_frame_of(&|_| true)
     }
 
     /// A snapshot of every row in storage order with `bucket` and only the
     /// dimension and metric columns `wanted` names: a report builds no column it does not read.
-    pub fn to_unsorted_frame_of(&self, wanted: &dyn Fn(&str) -> bool) -> PolarsResult<DataFrame> {
+    fn to_unsorted_frame_of(&self, wanted: &dyn Fn(&str) -> bool) -> PolarsResult<DataFrame>;
+
+    /// The names of the frame's columns: `bucket`, the dimensions, the metrics' outputs.
+    fn column_names(&self) -> Vec<String>;
+
+    /// The values of dimension `dimension` by id (null for events without it):
+    /// one more than there are distinct values, however many rows hold them.
+    fn dimension_values(&self, dimension: usize) -> StringChunked;
+}
+
+impl RollupFrame for RollupState {
+    fn to_frame(&self) -> PolarsResult<DataFrame> {
+        let mut order: Vec<PlSmallStr> = vec![BUCKET_COLUMN.into()];
+        order.extend(self.dimension_names().iter().map(|name| PlSmallStr::from(name.as_str())));
+        self.to_unsorted_frame()?.sort(order, SortMultipleOptions::default().with_nulls_last(true))
+    }
+
+    fn to_unsorted_frame_of(&self, wanted: &dyn Fn(&str) -> bool) -> PolarsResult<DataFrame> {
         let rows = self.row_count();
-        let width = self.dimension_names.len();
-        let mut columns: Vec<Column> = Vec::with_capacity(1 + width + self.columns.len());
-        let buckets = Int64Chunked::from_vec(BUCKET_COLUMN.into(), self.buckets.clone())
+        let metrics = self.metric_columns();
+        let mut columns: Vec<Column> = Vec::with_capacity(1 + self.dimension_names().len() + metrics.len());
+        let buckets = Int64Chunked::from_vec(BUCKET_COLUMN.into(), self.buckets().to_vec())
             .into_datetime(TimeUnit::Microseconds, None);
         columns.push(buckets.into_column());
-        for (dimension, name) in self.dimension_names.iter().enumerate() {
+        for (dimension, name) in self.dimension_names().iter().enumerate() {
             if !wanted(name) {
                 continue;
             }
-            let dictionary = &self.dictionaries[dimension];
+            let dictionary = self.dictionary(dimension);
             let values: StringChunked = if rows >= dictionary.len() {
                 // Each distinct text written once, then gathered by id: copying a
                 // view per row is far cheaper than writing each row's text.
                 let ids = IdxCa::from_vec(PlSmallStr::EMPTY, self.dimension_ids(dimension));
                 self.dimension_values(dimension).take(&ids)?
             } else {
-                (0..rows).map(|row| dictionary.value(self.dimension_ids[row * width + dimension])).collect()
+                (0..rows).map(|row| dictionary.value(self.dimension_id(row, dimension))).collect()
             };
             columns.push(values.with_name(name.as_str().into()).into_column());
         }
-        for (name, column) in self.metric_names.iter().zip(&self.columns) {
+        let event_counts = self.event_counts();
+        for (name, column) in self.metric_names().iter().zip(metrics) {
             for output in 0..column.output_width() {
-                let name = output_name(name, column, output);
+                let name = column.output_name(name, output);
                 if !wanted(&name) {
                     continue;
                 }
-                let values = (0..rows).map(|row| column.output_value(output, row, self.event_counts[row]));
+                let values = (0..rows).map(|row| column.output_value(output, row, event_counts[row]));
                 let series = if column.is_integral() {
                     let whole: Int64Chunked = values.map(|v| v.map(|v| v as i64)).collect();
                     whole.with_name(name.as_str().into()).into_series()
@@ -66,44 +80,19 @@ impl RollupState {
         DataFrame::new(rows, columns)
     }
 
-    /// The names of the frame's columns: `bucket`, the dimensions, the metrics' outputs.
-    pub fn column_names(&self) -> Vec<String> {
+    fn column_names(&self) -> Vec<String> {
         let mut names = vec![BUCKET_COLUMN.to_string()];
-        names.extend(self.dimension_names.iter().cloned());
-        for (name, column) in self.metric_names.iter().zip(&self.columns) {
-            names.extend((0..column.output_width()).map(|output| output_name(name, column, output)));
+        names.extend(self.dimension_names().iter().cloned());
+        for (name, column) in self.metric_names().iter().zip(self.metric_columns()) {
+            names.extend((0..column.output_width()).map(|output| column.output_name(name, output)));
         }
         names
     }
 
-    /// The position of dimension `name`, if the rollup has it.
-    pub fn dimension_index(&self, name: &str) -> Option<usize> {
-        self.dimension_names.iter().position(|dimension| dimension == name)
-    }
-
-    /// Each row's id of dimension `dimension`: an index into [`Self::dimension_values`].
-    pub fn dimension_ids(&self, dimension: usize) -> Vec<u32> {
-        let width = self.dimension_names.len();
-        self.dimension_ids.iter().skip(dimension).step_by(width.max(1)).copied().collect()
-    }
-
-    /// The values of dimension `dimension` by id (null for events without it):
-    /// one more than there are distinct values, however many rows hold them.
-    pub fn dimension_values(&self, dimension: usize) -> StringChunked {
-        let dictionary = &self.dictionaries[dimension];
+    fn dimension_values(&self, dimension: usize) -> StringChunked {
+        let dictionary = self.dictionary(dimension);
         // Ids start at 1; 0 stands for no value.
         (0..=dictionary.len() as u32).map(|id| dictionary.value(id)).collect()
-    }
-}
-
-/// The frame column of one output of a metric: its name, or `name_p99` for a quantile.
-fn output_name(name: &str, column: &MetricColumn, output: usize) -> String {
-    match column {
-        MetricColumn::Quantiles(quantiles) => {
-            let label = quantiles.ranks.get(output).map_or_else(|| format!("q{output}"), |rank| rank.label());
-            format!("{name}_{label}")
-        }
-        _ => name.to_string(),
     }
 }
 
@@ -123,7 +112,7 @@ mod tests {
 dimensions = ["country"]
 metrics = [{ name = "events", kind = "count" }]"#,
         );
-        let mut state = RollupState::new(&spec.rollup);
+        let mut state = RollupState::new(&spec.rollup.shape());
         let minute = 60_000_000;
         let countries =
             [Some("DE"), None, Some("a country name longer than twelve bytes"), Some("DE"), Some("FR"), None];

@@ -460,6 +460,7 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::rollup::RollupFrame;
     use crate::engine::stream::ingest::{IncomingMessage, Ingestor};
 
     #[test]

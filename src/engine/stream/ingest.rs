@@ -146,7 +146,7 @@ impl Rejection {
 
 impl Ingestor {
     pub fn new(spec: &StreamSpec) -> Self {
-        Self::resume(spec, RollupState::new(&spec.rollup), StreamProgress::default())
+        Self::resume(spec, RollupState::new(&spec.rollup.shape()), StreamProgress::default())
     }
 
     /// Continues from a checkpoint's rollup and progress.
@@ -485,6 +485,7 @@ pub fn format_micros(micros: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::rollup::RollupFrame;
 
     fn ingestor() -> Ingestor {
         Ingestor::new(&crate::model::workbook::test_stream(
@@ -646,6 +647,7 @@ metrics = [
 #[cfg(test)]
 mod filter_tests {
     use super::*;
+    use crate::engine::rollup::RollupFrame;
     use polars::prelude::*;
 
     fn orders_spec(filter: &str) -> StreamSpec {
@@ -722,7 +724,7 @@ metrics = [{{ name = "orders", kind = "count" }}, {{ name = "revenue", kind = "s
         ingestor.ingest(message(0, br#"{"ts":1000,"type":"view"}"#), 0);
         ingestor.ingest(message(1, br#"{"ts":1000,"type":"view"}"#), 0);
         let spec = orders_spec(r#"{ field = "type", in = ["order"] }"#);
-        let resumed = Ingestor::resume(&spec, RollupState::new(&spec.rollup), ingestor.progress.clone());
+        let resumed = Ingestor::resume(&spec, RollupState::new(&spec.rollup.shape()), ingestor.progress.clone());
         assert_eq!(resumed.counted_at_start, 2);
         assert_eq!(resumed.next_offset(0), Some(2));
     }

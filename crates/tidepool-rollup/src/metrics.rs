@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::distinct::DistinctSketch;
 use super::quantiles::QuantileSketch;
-use crate::model::workbook::QuantileRank;
-use crate::model::{MetricKind, MetricSpec};
+use super::spec::{MetricKind, MetricShape, QuantileRank};
 
 /// What one event contributes to one metric, after validation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,7 +82,7 @@ impl SumColumn {
     }
 
     fn add(&mut self, row: usize, value: f64, exact: Option<i64>) {
-        self.values[row] += 1;
+        self.values[row] = self.values[row].saturating_add(1);
         match exact.and_then(|whole| self.exact[row].checked_add(whole)) {
             Some(total) => self.exact[row] = total,
             None => self.inexact[row] += value,
@@ -100,7 +99,7 @@ impl SumColumn {
 }
 
 impl MetricColumn {
-    pub fn new(metric: &MetricSpec) -> Self {
+    pub fn new(metric: &MetricShape) -> Self {
         match metric.kind {
             MetricKind::Count => Self::Count,
             MetricKind::Sum => Self::Sum(SumColumn::default()),
@@ -111,8 +110,20 @@ impl MetricColumn {
             MetricKind::Last => Self::Last(PositionedColumn::default()),
             MetricKind::ApproxDistinct => Self::ApproxDistinct(Vec::new()),
             MetricKind::Quantiles => {
-                Self::Quantiles(QuantileColumn { ranks: metric.quantiles.clone(), sketches: Vec::new() })
+                Self::Quantiles(QuantileColumn { ranks: metric.ranks.clone(), sketches: Vec::new() })
             }
+        }
+    }
+
+    /// The name of output `output` of the metric called `name`: the name
+    /// itself, or `name_p99` for a quantile.
+    pub fn output_name(&self, name: &str, output: usize) -> String {
+        match self {
+            Self::Quantiles(quantiles) => {
+                let label = quantiles.ranks.get(output).map_or_else(|| format!("q{output}"), |rank| rank.label());
+                format!("{name}_{label}")
+            }
+            _ => name.to_string(),
         }
     }
 
@@ -147,11 +158,11 @@ impl MetricColumn {
             (Self::Sum(sum) | Self::Mean(sum), MetricInput::Number { value, exact }) => sum.add(row, value, exact),
             (Self::Min(extreme), MetricInput::Number { value, .. }) => {
                 extreme.value[row] = extreme.value[row].min(value);
-                extreme.values[row] += 1;
+                extreme.values[row] = extreme.values[row].saturating_add(1);
             }
             (Self::Max(extreme), MetricInput::Number { value, .. }) => {
                 extreme.value[row] = extreme.value[row].max(value);
-                extreme.values[row] += 1;
+                extreme.values[row] = extreme.values[row].saturating_add(1);
             }
             (Self::First(positioned), MetricInput::Number { value, .. })
                 if positioned.order[row].is_none_or(|held| order < held) =>
@@ -292,7 +303,7 @@ impl MetricColumn {
     }
 
     /// The metric kind this column accumulates.
-    fn kind(&self) -> MetricKind {
+    pub fn kind(&self) -> MetricKind {
         match self {
             Self::Count => MetricKind::Count,
             Self::Sum(_) => MetricKind::Sum,

@@ -121,13 +121,28 @@ impl DistinctSketch {
     }
 
     /// Reads a sketch written by [`Self::to_bytes`] (or by `DataSketches` in any language).
+    /// A damaged image is refused: one holding an empty (zero) or repeated
+    /// coupon, or one `DataSketches` reads but could not read back once written.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
         if let Some(coupons) = small_list_coupons(bytes) {
+            let repeated = coupons.iter().enumerate().any(|(at, coupon)| coupons[..at].contains(coupon));
+            if coupons.contains(&0) || repeated {
+                return Err("a damaged distinct-count sketch: an empty or repeated value".into());
+            }
             let mut inline = [0; INLINE];
             inline[..coupons.len()].copy_from_slice(&coupons);
             return Ok(Self::Inline { len: coupons.len() as u8, coupons: inline });
         }
-        HllSketch::deserialize(bytes).map(|sketch| Self::Sketch(Box::new(sketch))).map_err(|err| err.to_string())
+        if let Some(problem) = dense_image_problem(bytes) {
+            return Err(format!("a damaged distinct-count sketch: {problem}"));
+        }
+        let sketch = HllSketch::deserialize(bytes).map_err(|err| err.to_string())?;
+        // DataSketches 0.6 counts an empty (zero) coupon of a list or set image
+        // as a value, then leaves it out when it writes the sketch: what it
+        // writes would not load again. Reading it back finds such damage.
+        HllSketch::deserialize(&sketch.serialize())
+            .map_err(|err| format!("a damaged distinct-count sketch, which would not load once saved: {err}"))?;
+        Ok(Self::Sketch(Box::new(sketch)))
     }
 
     fn as_sketch(&self) -> HllSketch {
@@ -222,6 +237,40 @@ fn list_image(coupons: &[u32]) -> Vec<u8> {
 fn list_sketch(coupons: &[u32]) -> HllSketch {
     HllSketch::deserialize(&list_image(coupons))
         .unwrap_or_else(|err| unreachable!("a list image of {} coupons is valid: {err}", coupons.len()))
+}
+
+// The dense (HLL-mode) image: a 40-byte preamble, then one byte per register for HLL8.
+const CUR_MODE_HLL: u8 = 2;
+const HLL_PREAMBLE: usize = 40;
+const HLL_ZERO_COUNT_AT: usize = 32;
+/// Register values are 6-bit ranks; `DataSketches` 0.6 reads a larger one and
+/// then shifts by it (a panic in debug builds, a wrong estimate in release).
+const MAX_REGISTER: u8 = 63;
+
+/// What is wrong with a dense image that `DataSketches` itself would take:
+/// tidepool writes dense sketches only as HLL8 at [`LG_K`], and a register
+/// above [`MAX_REGISTER`] or a zero count that differs from the registers'
+/// is damage. `None` for other modes, and for a short image, which
+/// `DataSketches` refuses with its own words.
+fn dense_image_problem(bytes: &[u8]) -> Option<String> {
+    let (lg_k, mode) = (*bytes.get(3)?, *bytes.get(7)?);
+    if mode & 3 != CUR_MODE_HLL {
+        return None;
+    }
+    if lg_k != LG_K || (mode >> 2) & 3 != TARGET_HLL8 {
+        return Some(format!(
+            "a dense sketch of lg_k {lg_k}, type {}, where tidepool writes HLL8 at lg_k {LG_K}",
+            (mode >> 2) & 3
+        ));
+    }
+    let zero_count = bytes.get(HLL_ZERO_COUNT_AT..HLL_ZERO_COUNT_AT + 4)?;
+    let zero_count = u32::from_le_bytes([zero_count[0], zero_count[1], zero_count[2], zero_count[3]]);
+    let registers = bytes.get(HLL_PREAMBLE..HLL_PREAMBLE + (1 << LG_K))?;
+    if let Some(&value) = registers.iter().find(|&&value| value > MAX_REGISTER) {
+        return Some(format!("a register of {value}, above {MAX_REGISTER}"));
+    }
+    let zeros: usize = registers.iter().map(|&value| usize::from(value == 0)).sum();
+    (usize::try_from(zero_count) != Ok(zeros)).then(|| format!("{zero_count} empty registers declared, {zeros} found"))
 }
 
 /// The coupons of a compact list-mode image small enough to keep inline.

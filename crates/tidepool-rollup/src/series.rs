@@ -10,7 +10,16 @@ use super::RollupState;
 use super::distinct::DistinctUnion;
 use super::metrics::{EventOrder, MetricColumn};
 use super::quantiles::QuantileSketch;
-use crate::engine::chart::ChartSeries;
+
+/// One line of a chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartSeries {
+    pub label: String,
+    /// The merge of the values outside the top N, drawn quieter.
+    pub is_other: bool,
+    /// `(bucket start µs, value)` in time order, one per bucket that has rows.
+    pub points: Vec<(i64, f64)>,
+}
 
 /// Which series to compute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,14 +89,14 @@ impl Merged {
 
     fn add_row(&mut self, column: &MetricColumn, row: usize, events: u64) {
         match (self, column) {
-            (Self::Count(n), MetricColumn::Count) => *n += events,
+            (Self::Count(n), MetricColumn::Count) => *n = n.saturating_add(events),
             (
                 Self::Sum { total, values } | Self::Mean { total, values },
                 MetricColumn::Sum(sum) | MetricColumn::Mean(sum),
             ) => {
                 if let Some(row_total) = sum.total(row) {
                     *total += row_total;
-                    *values += sum.values[row];
+                    *values = values.saturating_add(sum.values[row]);
                 }
             }
             (Self::Min(best), MetricColumn::Min(extreme)) if extreme.values[row] > 0 => {
@@ -118,13 +127,13 @@ impl Merged {
 
     fn merge(&mut self, other: &Self) {
         match (self, other) {
-            (Self::Count(a), Self::Count(b)) => *a += b,
+            (Self::Count(a), Self::Count(b)) => *a = a.saturating_add(*b),
             (
                 Self::Sum { total, values } | Self::Mean { total, values },
                 Self::Sum { total: t, values: v } | Self::Mean { total: t, values: v },
             ) => {
                 *total += t;
-                *values += v;
+                *values = values.saturating_add(*v);
             }
             (Self::Min(a), Self::Min(b)) => *a = [*a, *b].into_iter().flatten().reduce(f64::min),
             (Self::Max(a), Self::Max(b)) => *a = [*a, *b].into_iter().flatten().reduce(f64::max),
@@ -209,7 +218,8 @@ impl RollupState {
             let split = query.split_by.map_or(0, |dimension| self.dimension_ids[row * width + dimension]);
             let events = self.event_counts[row];
             cells.entry((bucket, split)).or_insert_with(|| Merged::empty(column)).add_row(column, row, events);
-            *weight_by_value.entry(split).or_default() += events;
+            let weight = weight_by_value.entry(split).or_default();
+            *weight = weight.saturating_add(events);
         }
         let mut ranked: Vec<(u32, u64)> = weight_by_value.into_iter().collect();
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -249,20 +259,21 @@ impl RollupState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::rollup::MetricInput;
+    use crate::MetricInput;
+    use crate::spec::{MetricKind, MetricShape, RollupShape};
 
     fn state() -> RollupState {
-        let spec = crate::model::workbook::test_stream(
-            r#"granularity = "1m"
-dimensions = ["country", "device"]
-metrics = [
-  { name = "events", kind = "count" },
-  { name = "revenue", kind = "sum", field = "price" },
-  { name = "avg", kind = "mean", field = "price" },
-  { name = "users", kind = "approx_distinct", field = "user" },
-]"#,
-        );
-        RollupState::new(&spec.rollup)
+        let metric = |name: &str, kind| MetricShape { name: name.into(), kind, ranks: Vec::new() };
+        RollupState::new(&RollupShape {
+            granularity_micros: 60_000_000,
+            dimensions: vec!["country".into(), "device".into()],
+            metrics: vec![
+                metric("events", MetricKind::Count),
+                metric("revenue", MetricKind::Sum),
+                metric("avg", MetricKind::Mean),
+                metric("users", MetricKind::ApproxDistinct),
+            ],
+        })
     }
 
     fn add(state: &mut RollupState, minute: i64, country: &str, device: &str, price: f64, user: u64, offset: i64) {
@@ -270,7 +281,7 @@ metrics = [
             MetricInput::Absent,
             MetricInput::Number { value: price, exact: None },
             MetricInput::Number { value: price, exact: None },
-            MetricInput::Distinct(crate::engine::rollup::distinct::coupon_of(&user.to_string())),
+            MetricInput::Distinct(crate::distinct::coupon_of(&user.to_string())),
         ];
         state.merge(
             minute * 60_000_000,
