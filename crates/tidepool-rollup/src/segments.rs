@@ -182,13 +182,7 @@ impl RollupState {
     }
 
     fn encode_changes(&self, log: &ChangeLog) -> Result<RollupChanges, String> {
-        let header = Header {
-            granularity_micros: self.granularity_micros,
-            dimension_names: self.dimension_names.clone(),
-            metric_names: self.metric_names.clone(),
-            columns: self.columns.iter().map(|column| column.select(&[])).collect(),
-        };
-        let header = postcard::to_stdvec(&header).map_err(|err| err.to_string())?;
+        let header = self.encode_header()?;
         let mut buckets: Vec<i64> =
             if log.everything { self.rows_by_key.buckets().collect() } else { log.buckets.iter().copied().collect() };
         buckets.sort_unstable();
@@ -202,6 +196,17 @@ impl RollupState {
             segments.push(EncodedSegment { bucket, rows: bucket_rows.len(), bytes: Arc::from(bytes) });
         }
         Ok(RollupChanges { header, replace_all: log.everything, dropped_before: log.dropped_before, segments })
+    }
+
+    /// The header every segment shares: granularity, names and metric kinds.
+    pub fn encode_header(&self) -> Result<Vec<u8>, String> {
+        let header = Header {
+            granularity_micros: self.granularity_micros,
+            dimension_names: self.dimension_names.clone(),
+            metric_names: self.metric_names.clone(),
+            columns: self.columns.iter().map(|column| column.select(&[])).collect(),
+        };
+        postcard::to_stdvec(&header).map_err(|err| err.to_string())
     }
 
     fn segment(&self, rows: &[usize]) -> SegmentRef<'_> {
@@ -234,6 +239,34 @@ impl RollupState {
         segments: impl IntoIterator<Item = (i64, B)>,
         rows: usize,
     ) -> Result<Self, String> {
+        let mut state = Self::from_header(header, rows)?;
+        for (bucket, bytes) in segments {
+            state.add_segment(bucket, bytes.as_ref()).map_err(|why| segment_error(bucket, &why))?;
+        }
+        state.rebuild_index();
+        Ok(state)
+    }
+
+    /// As [`Self::from_segments`], keeping the segments as they were read:
+    /// they encode the rollup just as [`Self::encode_all`] would (up to the
+    /// order of a sketch's coupons), so a restored stream publishes them
+    /// instead of encoding every bucket again.
+    pub fn from_stored_segments(
+        header: &[u8],
+        segments: Vec<(i64, Vec<u8>)>,
+    ) -> Result<(Self, Vec<EncodedSegment>), String> {
+        let mut state = Self::from_header(header, 0)?;
+        let mut kept = Vec::with_capacity(segments.len());
+        for (bucket, bytes) in segments {
+            let rows = state.add_segment(bucket, &bytes).map_err(|why| segment_error(bucket, &why))?;
+            kept.push(EncodedSegment { bucket, rows, bytes: Arc::from(bytes) });
+        }
+        state.rebuild_index();
+        Ok((state, kept))
+    }
+
+    /// An empty rollup of the header's shape, with room for `rows` rows.
+    fn from_header(header: &[u8], rows: usize) -> Result<Self, String> {
         let header: Header = postcard::from_bytes(header).map_err(|err| format!("header: {err}"))?;
         if header.granularity_micros <= 0 {
             return Err(format!("granularity of {} µs", header.granularity_micros));
@@ -242,7 +275,7 @@ impl RollupState {
             return Err(format!("{} metric columns for {} metrics", header.columns.len(), header.metric_names.len()));
         }
         let width = header.dimension_names.len();
-        let mut state = Self {
+        Ok(Self {
             granularity_micros: header.granularity_micros,
             dictionaries: vec![Dictionary::default(); width],
             dimension_names: header.dimension_names,
@@ -254,15 +287,11 @@ impl RollupState {
             rows_by_key: super::RowIndex::default(),
             hasher: super::KeyHasher::default(),
             changes: ChangeLog::default(),
-        };
-        for (bucket, bytes) in segments {
-            state.add_segment(bucket, bytes.as_ref()).map_err(|why| format!("segment of bucket {bucket} µs: {why}"))?;
-        }
-        state.rebuild_index();
-        Ok(state)
+        })
     }
 
-    fn add_segment(&mut self, bucket: i64, bytes: &[u8]) -> Result<(), String> {
+    /// Appends one bucket's rows; answers how many.
+    fn add_segment(&mut self, bucket: i64, bytes: &[u8]) -> Result<usize, String> {
         if bucket.rem_euclid(self.granularity_micros) != 0 {
             return Err("the bucket does not start on the granularity".into());
         }
@@ -288,6 +317,10 @@ impl RollupState {
         for (column, rows) in self.columns.iter_mut().zip(segment.columns) {
             column.append(rows)?;
         }
-        Ok(())
+        Ok(rows)
     }
+}
+
+fn segment_error(bucket: i64, why: &str) -> String {
+    format!("segment of bucket {bucket} µs: {why}")
 }

@@ -173,3 +173,33 @@ fn damaged_checkpoints_that_load_turn_into_frames() {
     }
     assert!(loaded > 100, "enough damaged checkpoints load to test the frames ({loaded})");
 }
+
+/// A restored stream publishes its segments as they were stored: they load
+/// the same rollup, keep their bytes and row counts, and read back from the
+/// live snapshot as the rollup itself.
+#[test]
+fn stored_segments_are_kept_as_read_and_publish_the_same_rollup() {
+    use crate::engine::snapshots::{SnapshotMeta, Snapshots};
+    let mut state = RollupState::new(&spec());
+    for minute in 0..5 {
+        for user in 0..12 {
+            let country = [Some("DE"), Some("FR"), None][user % 3];
+            merge(&mut state, minute, country, &format!("u{user}"), 2.5, minute * 100 + user as i64);
+        }
+    }
+    let changes = state.take_changes().expect("encoded");
+    let stored: Vec<(i64, Vec<u8>)> = changes.segments.iter().map(|s| (s.bucket, s.bytes.to_vec())).collect();
+    let (restored, kept) = RollupState::from_stored_segments(&changes.header, stored).expect("loaded");
+    assert_eq!(frame_of(&restored), frame_of(&state));
+    let as_written = |segments: &[EncodedSegment]| -> Vec<(i64, usize, Vec<u8>)> {
+        segments.iter().map(|s| (s.bucket, s.rows, s.bytes.to_vec())).collect()
+    };
+    assert_eq!(as_written(&kept), as_written(&changes.segments));
+
+    let snapshots = Snapshots::default();
+    let header = restored.encode_header().expect("header");
+    let published = RollupChanges { header, replace_all: true, dropped_before: None, segments: kept };
+    snapshots.publish("s", &published, SnapshotMeta::default());
+    let snapshot = snapshots.latest("s").expect("published");
+    assert_eq!(frame_of(&snapshot.rollup(..).expect("read back")), frame_of(&state));
+}

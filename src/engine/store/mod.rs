@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use lock::StreamLock;
 
 use crate::engine::rollup::RollupState;
-use crate::engine::rollup::segments::RollupChanges;
+use crate::engine::rollup::segments::{EncodedSegment, RollupChanges};
 use crate::engine::stream::ingest::StreamProgress;
 use crate::engine::stream::quarantine::{QuarantineReason, QuarantinedRecord};
 
@@ -113,6 +113,9 @@ pub struct Checkpoint {
     pub definition: String,
     pub progress: StreamProgress,
     pub rollup: RollupState,
+    /// The rollup's segments as stored (`None` for a checkpoint of the older,
+    /// whole-rollup format): what a restored stream publishes as its snapshot.
+    pub segments: Option<Vec<EncodedSegment>>,
 }
 
 /// A failure of the state store, naming the database file.
@@ -184,15 +187,19 @@ impl StateStore {
             .map_err(|err| self.sqlite_error(err))?;
         let Some((fingerprint, definition, progress, rollup, format)) = row else { return Ok(None) };
         let corrupt = |why: String| StoreError::Corrupt { path: self.path.clone(), stream: key.stream.clone(), why };
-        let rollup = match format {
-            CHECKPOINT_FORMAT => RollupState::from_segments(&rollup, self.segments(key)?).map_err(corrupt)?,
-            WHOLE_ROLLUP_FORMAT => postcard::from_bytes(&rollup).map_err(|err| corrupt(err.to_string()))?,
+        let (rollup, segments) = match format {
+            CHECKPOINT_FORMAT => {
+                let (rollup, segments) =
+                    RollupState::from_stored_segments(&rollup, self.segments(key)?).map_err(corrupt)?;
+                (rollup, Some(segments))
+            }
+            WHOLE_ROLLUP_FORMAT => (postcard::from_bytes(&rollup).map_err(|err| corrupt(err.to_string()))?, None),
             found => {
                 return Err(StoreError::OtherFormat { path: self.path.clone(), stream: key.stream.clone(), found });
             }
         };
         let progress = serde_json::from_str(&progress).map_err(|err| corrupt(err.to_string()))?;
-        Ok(Some(Checkpoint { fingerprint, definition, progress, rollup }))
+        Ok(Some(Checkpoint { fingerprint, definition, progress, rollup, segments }))
     }
 
     /// The stored segments of a stream's rollup, oldest bucket first.

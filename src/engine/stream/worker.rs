@@ -19,7 +19,7 @@ use super::checkpointer::{CheckpointWrite, Checkpointer, WriteOutcome};
 use super::ingest::{IncomingMessage, Ingestor, StreamProgress};
 use super::kafka::{self, ConnectError, StreamConsumer};
 use super::quarantine::QuarantinedRecord;
-use crate::engine::rollup::segments::{RollupChanges, UnsavedChanges};
+use crate::engine::rollup::segments::{EncodedSegment, RollupChanges, UnsavedChanges};
 use crate::engine::snapshots::{SnapshotMeta, Snapshots};
 use crate::engine::store::{StateStore, StoreError, StreamKey, StreamLock};
 use crate::engine::{EngineOptions, Event, EventSink, HistoryLoss, RunMode, StreamStats, StreamStatus};
@@ -169,14 +169,14 @@ impl StreamWorker {
                 return;
             }
         };
-        let (store, mut ingestor) = match self.restore() {
+        let (store, mut ingestor, stored_segments) = match self.restore() {
             Ok(restored) => restored,
             Err(err) => {
                 self.sink.send(Event::StreamFailed { stream: self.name(), message: err.to_string() });
                 return;
             }
         };
-        self.publish_whole(&ingestor);
+        self.publish_restored(&ingestor, stored_segments);
         let mut checkpointer = match Checkpointer::start(store, &self.spec.name) {
             Ok(checkpointer) => checkpointer,
             Err(err) => {
@@ -232,8 +232,9 @@ impl StreamWorker {
         self.sink.send(Event::StreamStopped { stream: self.name(), stats: stats_of(&ingestor, None) });
     }
 
-    /// Opens the store and resumes from the checkpoint when it matches the definition.
-    fn restore(&mut self) -> Result<(StateStore, Ingestor), StoreError> {
+    /// Opens the store and resumes from the checkpoint when it matches the
+    /// definition; also answers the resumed rollup's segments as stored.
+    fn restore(&mut self) -> Result<(StateStore, Ingestor, Option<Vec<EncodedSegment>>), StoreError> {
         let mut store = StateStore::open(&self.data_dir)?;
         let checkpoint = match store.load(&self.key) {
             Ok(checkpoint) => checkpoint,
@@ -247,9 +248,11 @@ impl StreamWorker {
         };
         // The definition the checkpoint was built for (`None` when written by another version).
         let previous = checkpoint.as_ref().and_then(|c| serde_json::from_str::<RollupDefinition>(&c.definition).ok());
+        let mut stored = None;
         let ingestor = match checkpoint {
             Some(checkpoint) if checkpoint.fingerprint == self.definition.fingerprint() => {
                 self.sink.send(Event::StreamStarted { stream: self.name(), resumed: true });
+                stored = checkpoint.segments;
                 Ingestor::resume(&self.spec, checkpoint.rollup, checkpoint.progress)
             }
             Some(mut checkpoint)
@@ -260,6 +263,7 @@ impl StreamWorker {
                 let changes = previous.map(|previous| self.definition.changes_since(&previous)).unwrap_or_default();
                 self.sink.send(Event::StreamDefinitionRenamed { stream: self.name(), changes });
                 self.sink.send(Event::StreamStarted { stream: self.name(), resumed: true });
+                stored = checkpoint.segments;
                 Ingestor::resume(&self.spec, checkpoint.rollup, checkpoint.progress)
             }
             Some(checkpoint) => {
@@ -275,6 +279,7 @@ impl StreamWorker {
                 match store.load(&rebuild_key) {
                     Ok(Some(partial)) if partial.fingerprint == self.definition.fingerprint() => {
                         self.sink.send(Event::StreamStarted { stream: self.name(), resumed: true });
+                        stored = partial.segments;
                         Ingestor::resume(&self.spec, partial.rollup, partial.progress)
                     }
                     _ => {
@@ -289,7 +294,7 @@ impl StreamWorker {
                 Ingestor::new(&self.spec)
             }
         };
-        Ok((store, ingestor))
+        Ok((store, ingestor, stored))
     }
 
     #[allow(clippy::too_many_lines)] // one poll loop: splitting it would scatter its state
@@ -483,6 +488,23 @@ impl StreamWorker {
             {
                 last_checkpoint = Instant::now();
                 rows_at_checkpoint = ingestor.rollup.row_count();
+            }
+        }
+    }
+
+    /// Publishes a restored rollup as the stream's live snapshot: its segments
+    /// as they were stored, without encoding any bucket again (the whole rollup
+    /// is encoded only for a checkpoint of the older format, or none).
+    fn publish_restored(&mut self, ingestor: &Ingestor, stored: Option<Vec<EncodedSegment>>) {
+        let Some(segments) = stored else { return self.publish_whole(ingestor) };
+        match ingestor.rollup.encode_header() {
+            Ok(header) => {
+                let changes = RollupChanges { header, replace_all: true, dropped_before: None, segments };
+                self.publish(&changes, ingestor);
+            }
+            Err(why) => {
+                tracing::warn!(stream = %self.spec.name, "cannot publish the rollup's snapshot: {why}");
+                self.snapshots.withdraw(&self.spec.name);
             }
         }
     }
