@@ -121,8 +121,8 @@ impl DistinctSketch {
     }
 
     /// Reads a sketch written by [`Self::to_bytes`] (or by `DataSketches` in any language).
-    /// A damaged image is refused: one holding an empty (zero) or repeated
-    /// coupon, or one `DataSketches` reads but could not read back once written.
+    /// A damaged image is refused (see [`sparse_image_problem`] and
+    /// [`dense_image_problem`] for what `DataSketches` 0.6 would take).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
         if let Some(coupons) = small_list_coupons(bytes) {
             let repeated = coupons.iter().enumerate().any(|(at, coupon)| coupons[..at].contains(coupon));
@@ -133,16 +133,10 @@ impl DistinctSketch {
             inline[..coupons.len()].copy_from_slice(&coupons);
             return Ok(Self::Inline { len: coupons.len() as u8, coupons: inline });
         }
-        if let Some(problem) = dense_image_problem(bytes) {
+        if let Some(problem) = sparse_image_problem(bytes).or_else(|| dense_image_problem(bytes)) {
             return Err(format!("a damaged distinct-count sketch: {problem}"));
         }
-        let sketch = HllSketch::deserialize(bytes).map_err(|err| err.to_string())?;
-        // DataSketches 0.6 counts an empty (zero) coupon of a list or set image
-        // as a value, then leaves it out when it writes the sketch: what it
-        // writes would not load again. Reading it back finds such damage.
-        HllSketch::deserialize(&sketch.serialize())
-            .map_err(|err| format!("a damaged distinct-count sketch, which would not load once saved: {err}"))?;
-        Ok(Self::Sketch(Box::new(sketch)))
+        HllSketch::deserialize(bytes).map(|sketch| Self::Sketch(Box::new(sketch))).map_err(|err| err.to_string())
     }
 
     fn as_sketch(&self) -> HllSketch {
@@ -246,6 +240,51 @@ const HLL_ZERO_COUNT_AT: usize = 32;
 /// Register values are 6-bit ranks; `DataSketches` 0.6 reads a larger one and
 /// then shifts by it (a panic in debug builds, a wrong estimate in release).
 const MAX_REGISTER: u8 = 63;
+
+// The sparse (list- and set-mode) images: coupons after an 8- or 12-byte preamble.
+const CUR_MODE_LIST: u8 = 0;
+const CUR_MODE_SET: u8 = 1;
+const SET_PREAMBLE: usize = 12;
+
+/// What is wrong with a list- or set-mode image that `DataSketches` itself
+/// would take: 0.6 counts an empty (zero) coupon as a value, then leaves it
+/// out when it writes the sketch (which then would not load again), does not
+/// look for a repeated coupon in a list, and makes room for `2^lg_arr` slots
+/// before reading any. A sparse sketch at [`LG_K`] never has more than
+/// `2^LG_K` slots. `None` for other modes, and for a short image, which
+/// `DataSketches` refuses with its own words.
+fn sparse_image_problem(bytes: &[u8]) -> Option<String> {
+    let (lg_arr, flags, mode) = (*bytes.get(4)?, *bytes.get(5)?, *bytes.get(7)?);
+    let (count, start) = match mode & 3 {
+        CUR_MODE_LIST => (usize::from(*bytes.get(6)?), LIST_PREAMBLE),
+        CUR_MODE_SET => {
+            let count = bytes.get(8..SET_PREAMBLE)?;
+            (u32::from_le_bytes([count[0], count[1], count[2], count[3]]) as usize, SET_PREAMBLE)
+        }
+        _ => return None,
+    };
+    if lg_arr > LG_K {
+        return Some(format!("a sparse sketch of 2^{lg_arr} slots, beyond 2^{LG_K}"));
+    }
+    let slots = if flags & COMPACT_FLAG != 0 { count } else { 1 << lg_arr };
+    let body = bytes.get(start..start.checked_add(slots.checked_mul(4)?)?)?;
+    let mut coupons: Vec<u32> = body
+        .chunks_exact(4)
+        .map(|word| u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
+        .filter(|&coupon| coupon != 0)
+        .collect();
+    if coupons.len() != count {
+        return Some(format!("{count} values declared, {} found", coupons.len()));
+    }
+    if mode & 3 == CUR_MODE_LIST {
+        coupons.sort_unstable();
+        coupons.dedup();
+        if coupons.len() != count {
+            return Some("a repeated value".into());
+        }
+    }
+    None
+}
 
 /// What is wrong with a dense image that `DataSketches` itself would take:
 /// tidepool writes dense sketches only as HLL8 at [`LG_K`], and a register
@@ -378,5 +417,42 @@ mod tests {
                 assert!((estimate as f64 - truth as f64).abs() / (truth as f64) < 0.02, "{estimate} vs {truth}");
             }
         }
+    }
+
+    /// Damage `DataSketches` 0.6 itself would take (found by the checkpoint
+    /// loader's fuzz target) is refused: a set image with an empty coupon, a
+    /// list image with a repeated one, a set too large for the sketch, and a
+    /// dense image with a register past 63 or a wrong count of empty registers.
+    #[test]
+    fn damaged_images_datasketches_would_take_are_refused() {
+        let refused = |bytes: &[u8], why: &str| {
+            let found = DistinctSketch::from_bytes(bytes).expect_err(why);
+            assert!(found.starts_with("a damaged distinct-count sketch"), "{why}: {found}");
+        };
+        let set = sketch_of(0..40).to_bytes();
+        assert_eq!(set[7] & 3, CUR_MODE_SET);
+        DistinctSketch::from_bytes(&set).expect("the undamaged set loads");
+        let mut empty_coupon = set.clone();
+        empty_coupon[SET_PREAMBLE..SET_PREAMBLE + 4].fill(0);
+        refused(&empty_coupon, "an empty coupon in a set");
+        let mut huge = set;
+        huge[4] = 40;
+        refused(&huge, "a set of 2^40 slots");
+
+        let list: Vec<u32> = (1..=8).collect();
+        let mut repeated = list_image(&list[..7]);
+        repeated[LIST_PREAMBLE + 4..LIST_PREAMBLE + 8].copy_from_slice(&1_u32.to_le_bytes());
+        refused(&repeated, "a repeated coupon in a list");
+
+        let dense = sketch_of(0..20_000).to_bytes();
+        assert_eq!(dense[7] & 3, CUR_MODE_HLL);
+        DistinctSketch::from_bytes(&dense).expect("the undamaged dense sketch loads");
+        let register = (HLL_PREAMBLE..dense.len()).find(|&at| dense[at] != 0).expect("a set register");
+        let mut too_high = dense.clone();
+        too_high[register] = 64;
+        refused(&too_high, "a register of 64");
+        let mut emptied = dense;
+        emptied[register] = 0;
+        refused(&emptied, "a register emptied without its count");
     }
 }
