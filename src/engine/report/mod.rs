@@ -354,6 +354,12 @@ fn grouped(
 /// The label of the values outside a report's top N.
 pub const OTHER: &str = "other";
 
+/// A report whose computation took `T` is computed again no sooner than
+/// `BUSY_SHARE × T` after that computation started: a refreshing report
+/// takes at most an eighth of a core, which the streams it reads need (a
+/// live refresh of a few ms still follows every 100 ms snapshot).
+pub const BUSY_SHARE: u32 = 8;
+
 /// `lazy` with the values of `top.field` outside its top N (by the measure
 /// `top.by` over the whole range) replaced by "other", so that they group together.
 fn with_top_values(
