@@ -8,8 +8,8 @@
 //! the 3.5 hours before now — from the broker. Then a producer sends events
 //! stamped now, of a country of their own, 1,000 every 10 ms, and a reader
 //! does what the window does for a shown report: as soon as the stream has
-//! published a newer snapshot (and no sooner than `BUSY_SHARE` times its last
-//! computation after that one started), it computes the report — per minute and country
+//! published a newer snapshot (and no sooner than `refresh_back_off` of its
+//! last computation after that one started), it computes the report — per minute and country
 //! over the last hour, counts and sums added, distinct users united — and
 //! its chart. An event's latency runs from its being handed to the producer
 //! to the end of the first computation that counts it. The reader runs once
@@ -32,7 +32,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use tidepool::demo::clickstream::{Clickstream, ClickstreamOptions};
 use tidepool::engine::imports::ImportContext;
-use tidepool::engine::report::{BUSY_SHARE, LiveAnswer, ReportSources, run_report};
+use tidepool::engine::report::{LiveAnswer, ReportSources, refresh_back_off, run_report};
 use tidepool::engine::{Command, Engine, EngineOptions, Event, HistoryLoss, RunMode};
 use tidepool::model::Workbook;
 
@@ -183,7 +183,7 @@ fn read_live(bench: &Bench, by_group: bool, stop: &AtomicBool) -> Vec<Refreshed>
     while !stop.load(Ordering::Relaxed) {
         bench.drain_events();
         let published = bench.sources.live.serving("clicks").map(|snapshot| snapshot.meta.published_micros);
-        let backing_off = started.is_some_and(|started| started.elapsed() < took * BUSY_SHARE);
+        let backing_off = started.is_some_and(|started| started.elapsed() < refresh_back_off(took));
         if published == read_from || backing_off {
             std::thread::sleep(Duration::from_millis(1));
             continue;

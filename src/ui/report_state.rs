@@ -81,9 +81,9 @@ pub struct Freshness {
     started: Option<Instant>,
     /// The live snapshot the computation read (when it published), if it read one.
     from_snapshot: Option<i64>,
-    /// How long the last computation took: one that takes long is started
-    /// again no sooner than `BUSY_SHARE` times that after it started, so that
-    /// a big live report leaves the streams their cores.
+    /// How long the last computation took: the next starts no sooner than
+    /// `report::refresh_back_off` of it after it started, so that a big live
+    /// report leaves the streams their cores.
     took: Duration,
 }
 
@@ -104,7 +104,7 @@ impl Freshness {
     pub fn is_stale(&self, report: &ReportSpec, sources: &ReportSources) -> bool {
         let Some(started) = self.started else { return true };
         let elapsed = started.elapsed();
-        if elapsed < self.took * crate::engine::report::BUSY_SHARE {
+        if elapsed < crate::engine::report::refresh_back_off(self.took) {
             return false;
         }
         let latest = sources.live.serving(&report.from).map(|snapshot| snapshot.meta.published_micros);
@@ -225,7 +225,7 @@ mod tests {
         assert!(freshness.is_live());
         assert!(!freshness.is_stale(&report, &sources), "nothing new: a quiet stream is not recomputed");
         publish(2);
-        // Past the back-off (`BUSY_SHARE` times the last computation's few microseconds).
+        // Past the back-off (eight times the last computation's few microseconds).
         std::thread::sleep(Duration::from_millis(2));
         assert!(freshness.is_stale(&report, &sources), "the stream published newer data");
         freshness.started(&report, &sources);

@@ -20,6 +20,7 @@ pub mod live;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::time::Duration;
 
 use polars::prelude::*;
 
@@ -357,8 +358,17 @@ pub const OTHER: &str = "other";
 /// A report whose computation took `T` is computed again no sooner than
 /// `BUSY_SHARE × T` after that computation started: a refreshing report
 /// takes at most an eighth of a core, which the streams it reads need (a
-/// live refresh of a few ms still follows every 100 ms snapshot).
+/// live refresh of a few ms still follows every 100 ms snapshot)…
 pub const BUSY_SHARE: u32 = 8;
+/// …but a live report is computed again at least this often, unless a
+/// computation takes more than half of it (then it waits twice its time).
+pub const REFRESH_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
+
+/// How long after the start of a computation that took `took` the report's
+/// next computation may start (see [`BUSY_SHARE`]).
+pub fn refresh_back_off(took: Duration) -> Duration {
+    (took * BUSY_SHARE).min(REFRESH_AT_LEAST_EVERY).max(took * 2)
+}
 
 /// `lazy` with the values of `top.field` outside its top N (by the measure
 /// `top.by` over the whole range) replaced by "other", so that they group together.

@@ -875,3 +875,15 @@ measures = [{ name = "n", agg = "count_distinct", field = "revenue" }]"#,
     );
     assert!(problems_of(&refused).iter().any(|problem| problem.contains("combines its metrics")), "a metric's column");
 }
+
+/// A refresh waits eight times its last computation, at most a second, and
+/// at least twice the computation: cheap live refreshes follow every
+/// snapshot, a costly one never takes more than an eighth of a core unless
+/// that would leave it refreshing less than once a second.
+#[test]
+fn a_refresh_backs_off_by_its_cost_but_comes_at_least_once_a_second() {
+    let ms = std::time::Duration::from_millis;
+    assert_eq!(refresh_back_off(ms(3)), ms(24));
+    assert_eq!(refresh_back_off(ms(200)), ms(1_000));
+    assert_eq!(refresh_back_off(ms(700)), ms(1_400));
+}
