@@ -133,7 +133,7 @@ fn the_demo_report_joins_the_live_stream_with_the_countries_table() {
     assert!(regions.iter().flatten().all(|r| known.contains(&r)), "{answer}");
     assert!(regions.iter().flatten().count() > 0, "{answer}");
     let events: i64 = answer.column("events").unwrap().i64().unwrap().iter().flatten().sum();
-    assert!(events > 0 && events as u64 <= session.streams["clicks"].stats.events, "{events} events");
+    assert!(events > 0, "{events} events");
     let chart = report.chart.as_ref().and_then(tidepool::engine::chart::ReportChart::as_time);
     let chart = chart.expect("the report is drawn over time");
     assert_eq!(chart.y_label, "revenue per 1 min");
@@ -154,6 +154,11 @@ fn the_demo_report_joins_the_live_stream_with_the_countries_table() {
     );
     assert!(chart.series.iter().all(|s| known.contains(&s.label.as_str())), "one line per region");
     assert_eq!(chart.end_micros - chart.start_micros, 30 * 60 * 1_000_000, "the x-axis is the report's range");
+    // The report reads snapshots published every 100 ms, the stream's status
+    // comes once a second: the events it counted are ones the stream reports soon after.
+    step_until(&mut harness, "the stream's count to reach the report's", |h| {
+        h.state().session.as_ref().is_some_and(|s| s.streams["clicks"].stats.events >= events as u64)
+    });
     step_until_shown(&mut harness, "join with `countries`");
 }
 
