@@ -257,10 +257,7 @@ fn sparse_image_problem(bytes: &[u8]) -> Option<String> {
     let (lg_arr, flags, mode) = (*bytes.get(4)?, *bytes.get(5)?, *bytes.get(7)?);
     let (count, start) = match mode & 3 {
         CUR_MODE_LIST => (usize::from(*bytes.get(6)?), LIST_PREAMBLE),
-        CUR_MODE_SET => {
-            let count = bytes.get(8..SET_PREAMBLE)?;
-            (u32::from_le_bytes([count[0], count[1], count[2], count[3]]) as usize, SET_PREAMBLE)
-        }
+        CUR_MODE_SET => (words(bytes.get(8..SET_PREAMBLE)?).next()? as usize, SET_PREAMBLE),
         _ => return None,
     };
     if lg_arr > LG_K {
@@ -268,11 +265,7 @@ fn sparse_image_problem(bytes: &[u8]) -> Option<String> {
     }
     let slots = if flags & COMPACT_FLAG != 0 { count } else { 1 << lg_arr };
     let body = bytes.get(start..start.checked_add(slots.checked_mul(4)?)?)?;
-    let mut coupons: Vec<u32> = body
-        .chunks_exact(4)
-        .map(|word| u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
-        .filter(|&coupon| coupon != 0)
-        .collect();
+    let mut coupons: Vec<u32> = words(body).filter(|&coupon| coupon != 0).collect();
     if coupons.len() != count {
         return Some(format!("{count} values declared, {} found", coupons.len()));
     }
@@ -302,8 +295,7 @@ fn dense_image_problem(bytes: &[u8]) -> Option<String> {
             (mode >> 2) & 3
         ));
     }
-    let zero_count = bytes.get(HLL_ZERO_COUNT_AT..HLL_ZERO_COUNT_AT + 4)?;
-    let zero_count = u32::from_le_bytes([zero_count[0], zero_count[1], zero_count[2], zero_count[3]]);
+    let zero_count = words(bytes.get(HLL_ZERO_COUNT_AT..HLL_ZERO_COUNT_AT + 4)?).next()?;
     let registers = bytes.get(HLL_PREAMBLE..HLL_PREAMBLE + (1 << LG_K))?;
     if let Some(&value) = registers.iter().find(|&&value| value > MAX_REGISTER) {
         return Some(format!("a register of {value}, above {MAX_REGISTER}"));
@@ -326,7 +318,12 @@ fn small_list_coupons(bytes: &[u8]) -> Option<Vec<u32>> {
     }
     let count = usize::from(preamble[6]);
     let body = bytes.get(LIST_PREAMBLE..LIST_PREAMBLE + 4 * count)?;
-    Some(body.chunks_exact(4).map(|word| u32::from_le_bytes([word[0], word[1], word[2], word[3]])).collect())
+    Some(words(body).collect())
+}
+
+/// The little-endian 32-bit words of an image's part (coupons, counts).
+fn words(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    bytes.chunks_exact(4).map(|word| u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
 }
 
 impl Serialize for DistinctSketch {

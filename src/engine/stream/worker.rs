@@ -497,23 +497,25 @@ impl StreamWorker {
     /// is encoded only for a checkpoint of the older format, or none).
     fn publish_restored(&mut self, ingestor: &Ingestor, stored: Option<Vec<EncodedSegment>>) {
         let Some(segments) = stored else { return self.publish_whole(ingestor) };
-        match ingestor.rollup.encode_header() {
-            Ok(header) => {
-                let changes = RollupChanges { header, replace_all: true, dropped_before: None, segments };
-                self.publish(&changes, ingestor);
-            }
-            Err(why) => {
-                tracing::warn!(stream = %self.spec.name, "cannot publish the rollup's snapshot: {why}");
-                self.snapshots.withdraw(&self.spec.name);
-            }
-        }
+        let changes = ingestor.rollup.encode_header().map(|header| RollupChanges {
+            header,
+            replace_all: true,
+            dropped_before: None,
+            segments,
+        });
+        self.publish_or_withdraw(changes, ingestor);
     }
 
     /// Publishes the whole rollup as the stream's live snapshot (after a restore
     /// or a promoted rebuild); the log of changes is left for the next checkpoint.
     fn publish_whole(&mut self, ingestor: &Ingestor) {
-        match ingestor.rollup.encode_all() {
-            Ok(all) => self.publish(&all, ingestor),
+        self.publish_or_withdraw(ingestor.rollup.encode_all(), ingestor);
+    }
+
+    /// Publishes a whole rollup, or withdraws the snapshot when it could not be encoded.
+    fn publish_or_withdraw(&mut self, whole: Result<RollupChanges, String>, ingestor: &Ingestor) {
+        match whole {
+            Ok(whole) => self.publish(&whole, ingestor),
             Err(why) => {
                 tracing::warn!(stream = %self.spec.name, "cannot publish the rollup's snapshot: {why}");
                 self.snapshots.withdraw(&self.spec.name);
