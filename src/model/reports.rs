@@ -241,6 +241,20 @@ impl ReportSpec {
     /// builds only those columns; `beside_join` leaves out that join's own
     /// keys. `None` when a derived column cannot be read (then every field may be).
     pub fn fields_read(&self, beside_join: Option<usize>) -> Option<BTreeSet<String>> {
+        let mut fields = self.fields_grouped_or_filtered(beside_join)?;
+        for measure in &self.measures {
+            fields.extend(measure.field.iter().chain(&measure.metric).cloned());
+        }
+        fields.extend(self.sort.iter().map(|sort| sort.field.clone()));
+        fields.insert(BUCKET_COLUMN.to_string());
+        Some(fields)
+    }
+
+    /// The fields of the (joined) rows that decide which rows there are and
+    /// which group each falls in — keys, derived columns' inputs, filters,
+    /// groups, time, range, top N — but not what the measures aggregate nor
+    /// how the answer is sorted. `None` when a derived column cannot be read.
+    pub fn fields_grouped_or_filtered(&self, beside_join: Option<usize>) -> Option<BTreeSet<String>> {
         let mut fields: BTreeSet<String> = BTreeSet::new();
         for (index, join) in self.joins.iter().enumerate() {
             if Some(index) != beside_join {
@@ -258,11 +272,6 @@ impl ReportSpec {
         fields.extend(self.time.as_ref().map(|time| time.field_name().to_string()));
         fields.extend(self.range.as_ref().and_then(|range| range.field.clone()));
         fields.extend(self.top.as_ref().map(|top| top.field.clone()));
-        for measure in &self.measures {
-            fields.extend(measure.field.iter().chain(&measure.metric).cloned());
-        }
-        fields.extend(self.sort.iter().map(|sort| sort.field.clone()));
-        fields.insert(BUCKET_COLUMN.to_string());
         Some(fields)
     }
 

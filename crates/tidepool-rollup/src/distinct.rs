@@ -201,6 +201,20 @@ impl DistinctUnion {
     pub fn estimate(&self) -> u64 {
         self.union.as_ref().map_or(self.small.len() as u64, |union| union.estimate().round() as u64)
     }
+
+    /// The union as one row's sketch (what a coarser rollup row keeps).
+    pub fn into_sketch(self) -> DistinctSketch {
+        match self.union {
+            Some(union) => DistinctSketch::Sketch(Box::new(union.to_sketch(HLL_TYPE))),
+            None => {
+                // A union without `union` holds at most INLINE coupons (`add` promotes past that).
+                let mut coupons = [0; INLINE];
+                let len = self.small.len().min(INLINE);
+                coupons[..len].copy_from_slice(&self.small[..len]);
+                DistinctSketch::Inline { len: len as u8, coupons }
+            }
+        }
+    }
 }
 
 fn new_union() -> HllUnion {

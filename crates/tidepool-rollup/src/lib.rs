@@ -12,10 +12,12 @@
 //! A crate of its own, with no Polars and no Kafka client, so that the
 //! checkpoint loader's fuzz target (`fuzz/`) builds in a minute.
 
+mod coarse;
 pub mod dictionary;
 pub mod distinct;
 pub mod fuzzing;
 mod key_hash;
+mod merged;
 pub mod metrics;
 pub mod quantiles;
 mod row_index;
@@ -26,6 +28,7 @@ pub mod spec;
 
 use serde::{Deserialize, Serialize};
 
+pub use coarse::Coarsened;
 pub use dictionary::Dictionary;
 use key_hash::KeyHasher;
 pub use metrics::{EventOrder, MetricColumn, MetricInput};
@@ -50,6 +53,9 @@ pub struct RollupState {
     event_counts: Vec<u64>,
     columns: Vec<MetricColumn>,
     rows_by_key: RowIndex,
+    /// Set while `rows_by_key` is not built yet: a rollup made to be read
+    /// (a coarser one, see [`coarse`]) builds it only when something is merged into it.
+    index_pending: bool,
     hasher: KeyHasher,
     /// The buckets changed since the last checkpoint took them (see [`segments`]).
     changes: ChangeLog,
@@ -111,6 +117,7 @@ impl RollupState {
             event_counts: Vec::new(),
             columns: spec.metrics.iter().map(MetricColumn::new).collect(),
             rows_by_key: RowIndex::default(),
+            index_pending: false,
             hasher: KeyHasher::default(),
             // The key it is saved under may hold another definition's segments.
             changes: ChangeLog::everything(),
@@ -138,6 +145,9 @@ impl RollupState {
     /// costs one hash and one probe; the dictionaries are only touched when a
     /// row is added.
     fn row_for(&mut self, bucket: i64, dimensions: &[Option<&str>]) -> usize {
+        if self.index_pending {
+            self.rebuild_index();
+        }
         let hash = self.hasher.hash(bucket, dimensions.iter().copied());
         let width = self.dimension_names.len();
         let (ids, dictionaries) = (&self.dimension_ids, &self.dictionaries);
@@ -195,6 +205,7 @@ impl RollupState {
     }
 
     fn rebuild_index(&mut self) {
+        self.index_pending = false;
         let (buckets, ids, dictionaries, hasher) =
             (&self.buckets, &self.dimension_ids, &self.dictionaries, &self.hasher);
         self.rows_by_key
@@ -254,10 +265,45 @@ impl RollupState {
         self.dimension_ids.iter().skip(dimension).step_by(width.max(1)).copied().collect()
     }
 
+    /// The rows of each bucket, in row order: from the index, or from one
+    /// pass over the rows while the index is not built.
+    fn rows_by_bucket(&self) -> RowsByBucket<'_> {
+        if !self.index_pending {
+            return RowsByBucket::Indexed(&self.rows_by_key);
+        }
+        let mut rows: hashbrown::HashMap<i64, Vec<usize>> = hashbrown::HashMap::new();
+        for (row, &bucket) in self.buckets.iter().enumerate() {
+            rows.entry(bucket).or_default().push(row);
+        }
+        RowsByBucket::Gathered(rows)
+    }
+
     /// Renames the metrics in place (same kinds and fields, new column names).
     pub fn rename_metrics(&mut self, names: Vec<String>) {
         if names.len() == self.metric_names.len() {
             self.metric_names = names;
+        }
+    }
+}
+
+/// Where the rows of each bucket are found (see [`RollupState::rows_by_bucket`]).
+enum RowsByBucket<'a> {
+    Indexed(&'a RowIndex),
+    Gathered(hashbrown::HashMap<i64, Vec<usize>>),
+}
+
+impl RowsByBucket<'_> {
+    fn buckets(&self) -> Vec<i64> {
+        match self {
+            Self::Indexed(index) => index.buckets().collect(),
+            Self::Gathered(rows) => rows.keys().copied().collect(),
+        }
+    }
+
+    fn rows_of(&self, bucket: i64) -> Vec<usize> {
+        match self {
+            Self::Indexed(index) => index.rows_of(bucket),
+            Self::Gathered(rows) => rows.get(&bucket).cloned().unwrap_or_default(),
         }
     }
 }
@@ -308,6 +354,7 @@ impl TryFrom<StoredRollup> for RollupState {
             event_counts: stored.event_counts,
             columns: stored.columns,
             rows_by_key: RowIndex::default(),
+            index_pending: false,
             hasher: KeyHasher::default(),
             // Read from a whole-rollup checkpoint: the next one writes every segment.
             changes: ChangeLog::everything(),

@@ -183,12 +183,13 @@ impl RollupState {
 
     fn encode_changes(&self, log: &ChangeLog) -> Result<RollupChanges, String> {
         let header = self.encode_header()?;
+        let rows_by_bucket = self.rows_by_bucket();
         let mut buckets: Vec<i64> =
-            if log.everything { self.rows_by_key.buckets().collect() } else { log.buckets.iter().copied().collect() };
+            if log.everything { rows_by_bucket.buckets() } else { log.buckets.iter().copied().collect() };
         buckets.sort_unstable();
         let mut segments = Vec::with_capacity(buckets.len());
         for bucket in buckets {
-            let bucket_rows = self.rows_by_key.rows_of(bucket);
+            let bucket_rows = rows_by_bucket.rows_of(bucket);
             if bucket_rows.is_empty() {
                 continue;
             }
@@ -285,6 +286,7 @@ impl RollupState {
             event_counts: Vec::with_capacity(rows),
             columns: header.columns,
             rows_by_key: super::RowIndex::default(),
+            index_pending: false,
             hasher: super::KeyHasher::default(),
             changes: ChangeLog::default(),
         })

@@ -7,9 +7,8 @@
 use std::collections::HashMap;
 
 use super::RollupState;
-use super::distinct::DistinctUnion;
-use super::metrics::{EventOrder, MetricColumn};
-use super::quantiles::QuantileSketch;
+use super::merged::Merged;
+use super::metrics::MetricColumn;
 
 /// One line of a chart.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,115 +46,6 @@ pub enum ColumnCombiner {
     Sum,
     Min,
     Max,
-}
-
-/// A merged accumulator of one metric over several rows.
-#[derive(Debug, Clone)]
-enum Merged {
-    Count(u64),
-    Sum {
-        total: f64,
-        values: u64,
-    },
-    Mean {
-        total: f64,
-        values: u64,
-    },
-    Min(Option<f64>),
-    Max(Option<f64>),
-    First(Option<(EventOrder, f64)>),
-    Last(Option<(EventOrder, f64)>),
-    Distinct(DistinctUnion),
-    /// The merged sketch and the rank the chart shows.
-    Quantile(QuantileSketch, f64),
-}
-
-impl Merged {
-    fn empty(column: &MetricColumn) -> Self {
-        match column {
-            MetricColumn::Count => Self::Count(0),
-            MetricColumn::Sum(_) => Self::Sum { total: 0.0, values: 0 },
-            MetricColumn::Mean(_) => Self::Mean { total: 0.0, values: 0 },
-            MetricColumn::Min(_) => Self::Min(None),
-            MetricColumn::Max(_) => Self::Max(None),
-            MetricColumn::First(_) => Self::First(None),
-            MetricColumn::Last(_) => Self::Last(None),
-            MetricColumn::ApproxDistinct(_) => Self::Distinct(DistinctUnion::default()),
-            MetricColumn::Quantiles(column) => {
-                Self::Quantile(QuantileSketch::default(), column.ranks.first().map_or(0.5, |rank| rank.fraction()))
-            }
-        }
-    }
-
-    fn add_row(&mut self, column: &MetricColumn, row: usize, events: u64) {
-        match (self, column) {
-            (Self::Count(n), MetricColumn::Count) => *n = n.saturating_add(events),
-            (
-                Self::Sum { total, values } | Self::Mean { total, values },
-                MetricColumn::Sum(sum) | MetricColumn::Mean(sum),
-            ) => {
-                if let Some(row_total) = sum.total(row) {
-                    *total += row_total;
-                    *values = values.saturating_add(sum.values[row]);
-                }
-            }
-            (Self::Min(best), MetricColumn::Min(extreme)) if extreme.values[row] > 0 => {
-                *best = Some(best.map_or(extreme.value[row], |b| b.min(extreme.value[row])));
-            }
-            (Self::Max(best), MetricColumn::Max(extreme)) if extreme.values[row] > 0 => {
-                *best = Some(best.map_or(extreme.value[row], |b| b.max(extreme.value[row])));
-            }
-            (Self::First(best), MetricColumn::First(positioned)) => {
-                if let Some(order) = positioned.order[row]
-                    && best.is_none_or(|(held, _)| order < held)
-                {
-                    *best = Some((order, positioned.value[row]));
-                }
-            }
-            (Self::Last(best), MetricColumn::Last(positioned)) => {
-                if let Some(order) = positioned.order[row]
-                    && best.is_none_or(|(held, _)| order > held)
-                {
-                    *best = Some((order, positioned.value[row]));
-                }
-            }
-            (Self::Distinct(union), MetricColumn::ApproxDistinct(sketches)) => union.add(&sketches[row]),
-            (Self::Quantile(sketch, _), MetricColumn::Quantiles(column)) => sketch.merge(&column.sketches[row]),
-            _ => {}
-        }
-    }
-
-    fn merge(&mut self, other: &Self) {
-        match (self, other) {
-            (Self::Count(a), Self::Count(b)) => *a = a.saturating_add(*b),
-            (
-                Self::Sum { total, values } | Self::Mean { total, values },
-                Self::Sum { total: t, values: v } | Self::Mean { total: t, values: v },
-            ) => {
-                *total += t;
-                *values = values.saturating_add(*v);
-            }
-            (Self::Min(a), Self::Min(b)) => *a = [*a, *b].into_iter().flatten().reduce(f64::min),
-            (Self::Max(a), Self::Max(b)) => *a = [*a, *b].into_iter().flatten().reduce(f64::max),
-            (Self::First(a), Self::First(b)) => *a = [*a, *b].into_iter().flatten().min_by_key(|(order, _)| *order),
-            (Self::Last(a), Self::Last(b)) => *a = [*a, *b].into_iter().flatten().max_by_key(|(order, _)| *order),
-            (Self::Distinct(a), Self::Distinct(b)) => a.merge(b),
-            (Self::Quantile(a, _), Self::Quantile(b, _)) => a.merge(b),
-            _ => {}
-        }
-    }
-
-    fn value(&self) -> Option<f64> {
-        match self {
-            Self::Count(n) => Some(*n as f64),
-            Self::Sum { total, values } => (*values > 0).then_some(*total),
-            Self::Mean { total, values } => (*values > 0).then(|| total / *values as f64),
-            Self::Min(v) | Self::Max(v) => *v,
-            Self::First(v) | Self::Last(v) => v.map(|(_, value)| value),
-            Self::Distinct(union) => Some(union.estimate() as f64),
-            Self::Quantile(sketch, rank) => sketch.quantile(*rank),
-        }
-    }
 }
 
 impl RollupState {
@@ -260,6 +150,7 @@ impl RollupState {
 mod tests {
     use super::*;
     use crate::MetricInput;
+    use crate::metrics::EventOrder;
     use crate::spec::{MetricKind, MetricShape, RollupShape};
 
     fn state() -> RollupState {

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use polars::prelude::*;
 
-use super::join::{JoinStats, TABLE_ROW};
+use super::join::{JoinStats, RowWeights, TABLE_ROW};
 use super::{ROW, failed};
 use crate::engine::imports::ImportError;
 use crate::engine::rollup::{RollupFrame, RollupState};
@@ -34,6 +34,7 @@ pub(super) fn through_dictionary(
     report: &ReportSpec,
     table: &DataFrame,
     pruned: bool,
+    weights: RowWeights<'_>,
 ) -> Result<Option<(DataFrame, JoinStats)>, ImportError> {
     let Some(join) = report.joins.first() else { return Ok(None) };
     if !matches!(join.how, JoinKind::Inner | JoinKind::Left) || join.asof.is_some() || join.on.len() != 1 {
@@ -55,6 +56,7 @@ pub(super) fn through_dictionary(
         .to_unsorted_frame_of(&wanted)
         .and_then(|rows| rows.with_row_index(ROW.into(), None))
         .map_err(failed("building the rollup rows"))?;
+    let left_rows = weights.total(&rows);
     let (rows, table_rows) = match join.how {
         JoinKind::Inner => {
             let matched = table_rows.is_not_null();
@@ -71,11 +73,14 @@ pub(super) fn through_dictionary(
     table_rows.iter().flatten().for_each(|row| used[row as usize] = true);
     let matched = JoinStats {
         with: join.with.clone(),
-        left_rows: state.row_count() as u64,
-        matched_left: (table_rows.len() - table_rows.null_count()) as u64,
+        left_rows,
+        matched_left: match weights.of_rows(&joined) {
+            Some(weights) => table_rows.iter().zip(weights).filter(|(row, _)| row.is_some()).map(|(_, w)| w).sum(),
+            None => (table_rows.len() - table_rows.null_count()) as u64,
+        },
         right_rows: table.height() as u64,
         matched_right: used.iter().filter(|&&used| used).count() as u64,
-        joined_rows: joined.height() as u64,
+        joined_rows: weights.total(&joined),
         repeated_left: 0,
     };
     Ok(Some((joined, matched)))

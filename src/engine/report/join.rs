@@ -8,7 +8,7 @@
 
 use polars::prelude::*;
 
-use super::failed;
+use super::{ROW, failed};
 use crate::engine::imports::ImportError;
 use crate::model::reports::{AsofSpec, JoinKind, JoinSpec};
 
@@ -21,11 +21,37 @@ pub(super) fn joined(
     left: &DataFrame,
     right: &DataFrame,
     join: &JoinSpec,
+    weights: RowWeights<'_>,
 ) -> Result<(DataFrame, JoinStats), ImportError> {
     check_join_keys(left, right, join)?;
     match (join.how, &join.asof) {
-        (JoinKind::Asof, Some(asof)) => asof_join(left, right, join, asof),
-        _ => equi_join(left, right, join),
+        (JoinKind::Asof, Some(asof)) => asof_join(left, right, join, asof, weights),
+        _ => equi_join(left, right, join, weights),
+    }
+}
+
+/// How many of the stream's rollup rows each row of the report's rows stands
+/// for: one, unless the report reads a merged rollup (see `coarse`), whose
+/// rows each merge several — so that what a join matched is counted in the
+/// stream's rows whichever rollup the report read.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RowWeights<'a>(pub Option<&'a [u32]>);
+
+impl RowWeights<'_> {
+    /// Each row's weight, found by its rollup row number (`ROW`); `None` when
+    /// every row weighs one.
+    pub fn of_rows(self, frame: &DataFrame) -> Option<Vec<u64>> {
+        let weights = self.0?;
+        let rows = frame.column(ROW).ok()?.idx().ok()?;
+        // A row without a rollup row (a full join's table-only row) weighs one.
+        Some(
+            rows.iter().map(|row| row.and_then(|row| weights.get(row as usize)).map_or(1, |&w| u64::from(w))).collect(),
+        )
+    }
+
+    /// The rows of `frame` counted in the stream's rows.
+    pub fn total(self, frame: &DataFrame) -> u64 {
+        self.of_rows(frame).map_or(frame.height() as u64, |weights| weights.iter().sum())
     }
 }
 
@@ -76,7 +102,12 @@ impl std::fmt::Display for JoinStats {
 }
 
 /// `left` joined with `right` on the `on` fields, and what the join matched.
-fn equi_join(left: &DataFrame, right: &DataFrame, join: &JoinSpec) -> Result<(DataFrame, JoinStats), ImportError> {
+fn equi_join(
+    left: &DataFrame,
+    right: &DataFrame,
+    join: &JoinSpec,
+    weights: RowWeights<'_>,
+) -> Result<(DataFrame, JoinStats), ImportError> {
     let left_on: Vec<Expr> = join.on.keys().map(|k| col(k.as_str())).collect();
     let right_on: Vec<Expr> = join.on.values().map(|v| col(v.as_str())).collect();
     let how = match join.how {
@@ -93,7 +124,7 @@ fn equi_join(left: &DataFrame, right: &DataFrame, join: &JoinSpec) -> Result<(Da
         )
         .collect()
         .map_err(failed(&format!("the join with `{}`", join.with)))?;
-    counted(&joined, left, right, join)
+    counted(&joined, left, right, join, weights)
 }
 
 /// `frame` with its rows numbered in a column `name`.
@@ -108,6 +139,7 @@ fn counted(
     left: &DataFrame,
     right: &DataFrame,
     join: &JoinSpec,
+    weights: RowWeights<'_>,
 ) -> Result<(DataFrame, JoinStats), ImportError> {
     let numbers = |name: &str| {
         joined.column(name).and_then(|c| c.idx().cloned()).map_err(failed(&format!("the join with `{}`", join.with)))
@@ -122,14 +154,22 @@ fn counted(
             used[table_row as usize] = true;
         }
     }
+    let left_weights = weights.of_rows(left);
+    let weighed = |keep: &dyn Fn(u8) -> bool| -> u64 {
+        let kept = meetings.iter().enumerate().filter(|(_, met)| keep(**met));
+        match &left_weights {
+            Some(left_weights) => kept.map(|(row, _)| left_weights[row]).sum(),
+            None => kept.count() as u64,
+        }
+    };
     let stats = JoinStats {
         with: join.with.clone(),
-        left_rows: left.height() as u64,
-        matched_left: meetings.iter().filter(|&&met| met > 0).count() as u64,
+        left_rows: weighed(&|_| true),
+        matched_left: weighed(&|met| met > 0),
         right_rows: right.height() as u64,
         matched_right: used.iter().filter(|&&used| used).count() as u64,
-        joined_rows: joined.height() as u64,
-        repeated_left: meetings.iter().filter(|&&met| met > 1).count() as u64,
+        joined_rows: weights.total(joined),
+        repeated_left: weighed(&|met| met > 1),
     };
     let joined = joined.drop_many([LEFT_ROW, TABLE_ROW]);
     Ok((joined, stats))
@@ -143,6 +183,7 @@ fn asof_join(
     right: &DataFrame,
     join: &JoinSpec,
     asof: &AsofSpec,
+    weights: RowWeights<'_>,
 ) -> Result<(DataFrame, JoinStats), ImportError> {
     let schema = left.schema();
     let left_time = asof.left_field();
@@ -187,7 +228,7 @@ fn asof_join(
         .join(table, [col(left_time)], [col(asof.right.as_str())], JoinArgs::new(JoinType::AsOf(Box::new(options))))
         .collect()
         .map_err(failed(&format!("the as-of join with `{}`", join.with)))?;
-    counted(&joined, left, right, join)
+    counted(&joined, left, right, join, weights)
 }
 
 /// The table's time column, text parsed as UTC datetimes (an offset in the text is honoured).

@@ -4,7 +4,9 @@
 //! grain. A stream's metrics are re-aggregated with combining aggregators
 //! (`combine`): counts and sums add, a mean is Σsum / Σcount, distinct counts
 //! unite their sketches — never a sum of per-row estimates or a mean of means.
-//! A table's fields are aggregated by Polars.
+//! A table's fields are aggregated by Polars. A report that reads few of a
+//! stream's dimensions, or none of its time, first reads the rollup merged
+//! over the rest (`coarse`), which answers the same from far fewer rows.
 //!
 //! `compute` is pure (frames in, frame out); `run_report` reads the datasets
 //! from [`ReportSources`]: a running stream's live snapshot (only the buckets
@@ -12,6 +14,7 @@
 //! version. Runs on the caller's thread, never the UI's nor a stream's.
 
 pub mod chart;
+mod coarse;
 mod combine;
 mod derive;
 mod dimension_join;
@@ -236,11 +239,21 @@ fn compute_over(
     pruned: bool,
 ) -> Result<ReportAnswer, ImportError> {
     let mut join_stats = Vec::with_capacity(report.joins.len());
+    // Rows merged over what the report does not read (not when naming every field after an error).
+    let coarse = match &base {
+        Base::Stream(state) if pruned => coarse::coarse_rollup(state, report, tables),
+        _ => None,
+    };
+    let weights = join::RowWeights(coarse.as_ref().map(|coarse| coarse.rows_merged.as_slice()));
+    let base = match &coarse {
+        Some(coarse) => Base::Stream(&coarse.rollup),
+        None => base,
+    };
     let (frame, state) = match base {
         Base::Stream(state) => {
             let first_table = report.joins.first().and_then(|join| tables.get(&join.with));
             let through_dictionary = match first_table {
-                Some(table) => dimension_join::through_dictionary(state, report, table, pruned)?,
+                Some(table) => dimension_join::through_dictionary(state, report, table, pruned, weights)?,
                 None => None,
             };
             match through_dictionary {
@@ -260,7 +273,7 @@ fn compute_over(
         let right = tables
             .get(&join.with)
             .ok_or_else(|| ImportError::Config(format!("the joined table `{}` was not read", join.with)))?;
-        let (next, matched) = join::joined(&joined, right, join)?;
+        let (next, matched) = join::joined(&joined, right, join, weights)?;
         joined = next;
         join_stats.push(matched);
     }

@@ -887,3 +887,95 @@ fn a_refresh_backs_off_by_its_cost_but_comes_at_least_once_a_second() {
     assert_eq!(refresh_back_off(ms(200)), ms(1_000));
     assert_eq!(refresh_back_off(ms(700)), ms(1_400));
 }
+
+/// A report that reads few of a rollup's dimensions and no time reads the
+/// rollup merged over the rest (`coarse`): the same answer, and its joins
+/// count the stream's rows, as over every rollup row.
+#[test]
+fn a_report_over_few_dimensions_reads_a_merged_rollup_and_answers_and_counts_the_same() {
+    let mut events = Vec::new();
+    let (countries_seen, devices) = (["DE", "FR", "US", "JP"], ["mobile", "desktop", "tablet"]);
+    for n in 0..400_i64 {
+        let price = if n % 7 == 0 { f64::NAN } else { (n % 13) as f64 * 1.5 };
+        let user = ["u1", "u2", "u3", "u4", "u5"][(n % 5) as usize];
+        events.push((n % 9, countries_seen[(n % 4) as usize], devices[(n % 3) as usize], price, user));
+    }
+    let state = rollup(&events);
+    let measures = r#"measures = [
+  { name = "events", metric = "events" },
+  { name = "revenue", metric = "revenue" },
+  { name = "avg_price", metric = "avg_price" },
+  { name = "cheapest", metric = "cheapest" },
+  { name = "users", metric = "users" },
+  { name = "median", metric = "price" },
+]"#;
+    for how in ["inner", "left"] {
+        let spec = report(&format!(
+            r#"name = "r"
+from = "s"
+joins = [{{ with = "countries", on = {{ country = "code" }}, how = "{how}" }}]
+group_by = ["region"]
+{measures}"#
+        ));
+        let merged = coarse::coarse_rollup(&state, &spec, &countries()).expect("the report reads one dimension");
+        assert_eq!(merged.rollup.row_count(), 4, "one row per country");
+        let over_merged = compute_over(&spec, Base::Stream(&state), &countries(), 0, true).unwrap();
+        let over_every_row = compute_over(&spec, Base::Stream(&state), &countries(), 0, false).unwrap();
+        assert!(
+            over_merged.frame.equals_missing(&over_every_row.frame),
+            "{}\n{}",
+            over_merged.frame,
+            over_every_row.frame
+        );
+        assert_eq!(over_merged.joins, over_every_row.joins, "{how}: counted in the stream's rows");
+        assert_eq!(over_merged.joins[0].left_rows, state.row_count() as u64);
+    }
+    // A second join goes the general way, and counts the stream's rows too.
+    let twice = report(&format!(
+        r#"name = "r"
+from = "s"
+joins = [{{ with = "countries", on = {{ country = "code" }}, how = "left" }}, {{ with = "regions", on = {{ region = "name" }} }}]
+group_by = ["continent"]
+{measures}"#
+    ));
+    let mut tables = countries();
+    tables.insert("regions".into(), df!("name" => ["EU", "NA"], "continent" => ["Europe", "America"]).unwrap());
+    let over_merged = compute_over(&twice, Base::Stream(&state), &tables, 0, true).unwrap();
+    let over_every_row = compute_over(&twice, Base::Stream(&state), &tables, 0, false).unwrap();
+    assert!(over_merged.frame.equals_missing(&over_every_row.frame), "{}\n{}", over_merged.frame, over_every_row.frame);
+    assert_eq!(over_merged.joins, over_every_row.joins);
+}
+
+/// Merging rows would change what a report answers when it filters on a
+/// metric's per-row value or aggregates a column itself: then it reads every
+/// row. Grouping by time keeps the buckets.
+#[test]
+fn a_rollup_is_not_merged_where_that_would_change_the_answer() {
+    let state =
+        rollup(&[(0, "DE", "mobile", 10.0, "u1"), (0, "DE", "desktop", 4.0, "u2"), (1, "DE", "mobile", 5.0, "u2")]);
+    let tables = countries();
+    let declined = |text: &str| coarse::coarse_rollup(&state, &report(text), &tables).is_none();
+    assert!(declined(
+        r#"name = "r"
+from = "s"
+filters = [{ field = "revenue", op = ">", value = 5 }]
+group_by = ["country"]
+measures = [{ name = "events", metric = "events" }]"#
+    ));
+    assert!(declined(
+        r#"name = "r"
+from = "s"
+group_by = ["country"]
+measures = [{ name = "rows", agg = "count" }]"#
+    ));
+    let per_minute = report(
+        r#"name = "r"
+from = "s"
+time = { grain = "1m" }
+group_by = ["country"]
+measures = [{ name = "events", metric = "events" }]"#,
+    );
+    let merged = coarse::coarse_rollup(&state, &per_minute, &tables).expect("device is not read");
+    assert_eq!(merged.rollup.row_count(), 2, "DE in minute 0 and in minute 1");
+    assert_eq!(merged.rows_merged, [2, 1]);
+}
