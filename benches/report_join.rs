@@ -149,16 +149,6 @@ pub fn run(rollup_rows: usize, table_rows: usize) {
         answer = Some(computed.frame);
     }
     let answer = answer.expect("an answer");
-    // What merging the rollup over the dimensions the report reads (user, country; no time) takes of that.
-    let kept = ["user", "country"].map(|name| state.dimension_index(name).expect("a dimension"));
-    let started = Instant::now();
-    let merged = state.coarsened(&kept, false).expect("a small key space");
-    println!(
-        "    of which merging the rollup to {} rows (user, country): {:.0} ms",
-        merged.rollup.row_count(),
-        started.elapsed().as_secs_f64() * 1000.0
-    );
-    drop(merged);
     let revenue: f64 = answer.column("revenue").and_then(|c| c.f64().map(|c| c.sum().unwrap_or(0.0))).unwrap_or(0.0);
     println!(
         "    tidepool: {:.0} ms median (rounds, ms: {}), {} rows, revenue {revenue:.2}",

@@ -10,6 +10,7 @@
 
 use hashbrown::HashMap;
 
+use crate::dictionary::Dictionary;
 use crate::merged::Merged;
 use crate::metrics::MetricColumn;
 use crate::row_index::RowIndex;
@@ -27,27 +28,61 @@ pub struct Coarsened {
     pub rows_merged: Vec<u32>,
 }
 
+/// A dimension looked up through another (Druid's lookup): each id of
+/// dimension `through` names a value of `dictionary` (`NULL_ID` for none) —
+/// a table's column met through a join on that dimension.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub name: String,
+    pub through: usize,
+    /// By id of dimension `through`.
+    pub ids: Vec<u32>,
+    pub dictionary: Dictionary,
+}
+
+/// What a merged rollup keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Coarsening<'a> {
+    /// The dimensions kept (indexes), in this order, …
+    pub dimensions: &'a [usize],
+    /// … then these looked-up ones.
+    pub lookups: &'a [Lookup],
+    /// Unless set, all buckets merge into one (a merged row keeps the earliest of its rows').
+    pub keep_buckets: bool,
+    /// Only the rows whose id of dimension `.0` is flagged in `.1` (what an inner join keeps).
+    pub only: Option<(usize, &'a [bool])>,
+}
+
 /// Which coarse row each row of the rollup goes to.
 struct Grouping {
+    /// `LEFT_OUT` for a row that `only` leaves out.
     group_of_row: Vec<u32>,
     /// The first row of each group, in group order.
     first_rows: Vec<usize>,
 }
 
+const LEFT_OUT: u32 = u32::MAX;
+
 impl RollupState {
     /// This rollup with only `dimensions` (indexes, in the order given) and,
-    /// unless `keep_buckets`, all of its buckets as one (a merged row keeps
-    /// the earliest bucket of its rows). Rows come in the order of their first
-    /// row here. `None` when the kept keys cannot be numbered in 64 bits (so
-    /// many distinct values that merging would gain little).
+    /// unless `keep_buckets`, all of its buckets as one; see [`Self::coarsened_by`].
     #[must_use]
     pub fn coarsened(&self, dimensions: &[usize], keep_buckets: bool) -> Option<Coarsened> {
-        let Grouping { group_of_row, first_rows } = self.grouping(dimensions, keep_buckets)?;
+        self.coarsened_by(&Coarsening { dimensions, lookups: &[], keep_buckets, only: None })
+    }
+
+    /// This rollup merged over everything `by` does not keep. Rows come in the
+    /// order of their first row here. `None` when the kept keys cannot be
+    /// numbered in 64 bits (so many distinct values that merging would gain
+    /// little), or a lookup does not fit this rollup.
+    #[must_use]
+    pub fn coarsened_by(&self, by: &Coarsening<'_>) -> Option<Coarsened> {
+        let Grouping { group_of_row, first_rows } = self.grouping(by)?;
         let groups = first_rows.len();
         let mut event_counts = vec![0_u64; groups];
         let mut buckets: Vec<i64> = first_rows.iter().map(|&row| self.buckets[row]).collect();
         let mut rows_merged = vec![0_u32; groups];
-        for (row, &group) in group_of_row.iter().enumerate() {
+        for (row, &group) in group_of_row.iter().enumerate().filter(|(_, group)| **group != LEFT_OUT) {
             let group = group as usize;
             rows_merged[group] = rows_merged[group].saturating_add(1);
             event_counts[group] = event_counts[group].saturating_add(self.event_counts[row]);
@@ -55,15 +90,23 @@ impl RollupState {
         }
         let columns = self.columns.iter().map(|column| self.merged_column(column, &group_of_row, groups)).collect();
         let width = self.dimension_names.len();
-        let mut dimension_ids = Vec::with_capacity(groups * dimensions.len());
+        let mut dimension_ids = Vec::with_capacity(groups * (by.dimensions.len() + by.lookups.len()));
         for &row in &first_rows {
-            dimension_ids.extend(dimensions.iter().map(|&dimension| self.dimension_ids[row * width + dimension]));
+            let ids = &self.dimension_ids[row * width..(row + 1) * width];
+            dimension_ids.extend(by.dimensions.iter().map(|&dimension| ids[dimension]));
+            dimension_ids.extend(by.lookups.iter().map(|lookup| lookup.ids[ids[lookup.through] as usize]));
         }
+        let mut dimension_names: Vec<String> =
+            by.dimensions.iter().map(|&dimension| self.dimension_names[dimension].clone()).collect();
+        dimension_names.extend(by.lookups.iter().map(|lookup| lookup.name.clone()));
+        let mut dictionaries: Vec<Dictionary> =
+            by.dimensions.iter().map(|&dimension| self.dictionaries[dimension].clone()).collect();
+        dictionaries.extend(by.lookups.iter().map(|lookup| lookup.dictionary.clone()));
         let coarse = RollupState {
             granularity_micros: self.granularity_micros,
-            dimension_names: dimensions.iter().map(|&dimension| self.dimension_names[dimension].clone()).collect(),
+            dimension_names,
             metric_names: self.metric_names.clone(),
-            dictionaries: dimensions.iter().map(|&dimension| self.dictionaries[dimension].clone()).collect(),
+            dictionaries,
             buckets,
             dimension_ids,
             event_counts,
@@ -85,7 +128,7 @@ impl RollupState {
             return merged_column;
         }
         let mut merged: Vec<Merged> = (0..groups).map(|_| Merged::empty(column)).collect();
-        for (row, &group) in group_of_row.iter().enumerate() {
+        for (row, &group) in group_of_row.iter().enumerate().filter(|(_, group)| **group != LEFT_OUT) {
             merged[group as usize].add_row(column, row, self.event_counts[row]);
         }
         for accumulator in merged {
@@ -94,43 +137,65 @@ impl RollupState {
         merged_column
     }
 
-    /// Numbers each row's kept key — (bucket,) kept dimension ids — as one
-    /// integer and gives each distinct key a group, in order of first appearance.
-    fn grouping(&self, dimensions: &[usize], keep_buckets: bool) -> Option<Grouping> {
+    /// Numbers each row's kept key — (bucket,) kept dimension ids, looked-up
+    /// ids — as one integer and gives each distinct key a group, in order of
+    /// first appearance.
+    fn grouping(&self, by: &Coarsening<'_>) -> Option<Grouping> {
         let rows = self.buckets.len();
         let width = self.dimension_names.len();
-        let bucket_ordinals = keep_buckets.then(|| self.bucket_ordinals());
+        let fits = |lookup: &Lookup| {
+            lookup.through < width
+                && lookup.ids.len() > self.dictionaries[lookup.through].len()
+                && lookup.ids.iter().all(|&id| id as usize <= lookup.dictionary.len())
+        };
+        let only_fits = by
+            .only
+            .is_none_or(|(dimension, flags)| dimension < width && flags.len() > self.dictionaries[dimension].len());
+        if !by.lookups.iter().all(fits) || !only_fits || by.dimensions.iter().any(|&dimension| dimension >= width) {
+            return None;
+        }
+        let bucket_ordinals = by.keep_buckets.then(|| self.bucket_ordinals());
         let bucket_slots =
             bucket_ordinals.as_ref().and_then(|ordinals| ordinals.iter().max()).map_or(1, |&most| u64::from(most) + 1);
-        let radices: Vec<u64> =
-            dimensions.iter().map(|&dimension| self.dictionaries[dimension].len() as u64 + 1).collect();
+        let radices: Vec<u64> = by
+            .dimensions
+            .iter()
+            .map(|&dimension| self.dictionaries[dimension].len() as u64 + 1)
+            .chain(by.lookups.iter().map(|lookup| lookup.dictionary.len() as u64 + 1))
+            .collect();
         let key_space = radices.iter().try_fold(bucket_slots, |space, &radix| space.checked_mul(radix))?;
         let key_of = |row: usize| {
+            let ids = &self.dimension_ids[row * width..(row + 1) * width];
+            if let Some((dimension, flags)) = by.only
+                && !flags[ids[dimension] as usize]
+            {
+                return None;
+            }
             let bucket = bucket_ordinals.as_ref().map_or(0, |ordinals| ordinals[row]);
-            dimensions.iter().zip(&radices).fold(u64::from(bucket), |key, (&dimension, &radix)| {
-                key * radix + u64::from(self.dimension_ids[row * width + dimension])
-            })
+            let parts = by
+                .dimensions
+                .iter()
+                .map(|&dimension| ids[dimension])
+                .chain(by.lookups.iter().map(|lookup| lookup.ids[ids[lookup.through] as usize]));
+            Some(parts.zip(&radices).fold(u64::from(bucket), |key, (id, &radix)| key * radix + u64::from(id)))
         };
-        let mut group_of_row = Vec::with_capacity(rows);
         let mut first_rows = Vec::new();
         let mut group_for = |row: usize, slot: &mut u32| {
-            if *slot == u32::MAX {
+            if *slot == LEFT_OUT {
                 *slot = first_rows.len() as u32;
                 first_rows.push(row);
             }
-            group_of_row.push(*slot);
+            *slot
         };
-        if key_space <= (rows as u64).saturating_mul(DIRECT_SLOTS_PER_ROW).max(1 << 16) {
-            let mut slots = vec![u32::MAX; usize::try_from(key_space).ok()?];
-            for row in 0..rows {
-                group_for(row, &mut slots[key_of(row) as usize]);
-            }
+        let group_of_row: Vec<u32> = if key_space <= (rows as u64).saturating_mul(DIRECT_SLOTS_PER_ROW).max(1 << 16) {
+            let mut slots = vec![LEFT_OUT; usize::try_from(key_space).ok()?];
+            (0..rows).map(|row| key_of(row).map_or(LEFT_OUT, |key| group_for(row, &mut slots[key as usize]))).collect()
         } else {
             let mut slots: HashMap<u64, u32> = HashMap::with_capacity(rows.min(1 << 20));
-            for row in 0..rows {
-                group_for(row, slots.entry(key_of(row)).or_insert(u32::MAX));
-            }
-        }
+            (0..rows)
+                .map(|row| key_of(row).map_or(LEFT_OUT, |key| group_for(row, slots.entry(key).or_insert(LEFT_OUT))))
+                .collect()
+        };
         Some(Grouping { group_of_row, first_rows })
     }
 
@@ -253,6 +318,49 @@ mod tests {
                     let earliest = (0..fine.row_count()).filter(|&r| from(r)).map(|r| fine.buckets()[r]).min();
                     assert_eq!(Some(bucket), earliest, "a merged row keeps its earliest bucket");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_looked_up_dimension_groups_rows_by_its_values_and_only_keeps_the_flagged_ones() {
+        let fine = rollup(3_000);
+        let users = fine.dictionary(2);
+        // Users u0…u39: "even" or "odd" by number; u30 and past have no team and are left out.
+        let mut teams = crate::Dictionary::default();
+        let number = |id: u32| users.value(id).and_then(|user| user[1..].parse::<u32>().ok());
+        let ids: Vec<u32> = (0..=users.len() as u32)
+            .map(|id| match number(id) {
+                Some(n) if n < 30 => teams.id_of(Some(if n % 2 == 0 { "even" } else { "odd" })),
+                _ => crate::dictionary::NULL_ID,
+            })
+            .collect();
+        let flags: Vec<bool> = (0..=users.len() as u32).map(|id| number(id).is_some_and(|n| n < 30)).collect();
+        let lookup = super::Lookup { name: "team".into(), through: 2, ids, dictionary: teams };
+        let by =
+            super::Coarsening { dimensions: &[1], lookups: &[lookup], keep_buckets: false, only: Some((2, &flags)) };
+        let super::Coarsened { rollup: coarse, rows_merged } = fine.coarsened_by(&by).expect("a small key space");
+        assert_eq!(coarse.dimension_names(), ["device", "team"]);
+        let pairs: std::collections::BTreeSet<(Option<&str>, bool)> = (0..fine.row_count())
+            .filter_map(|row| {
+                number(fine.dimension_id(row, 2)).filter(|&n| n < 30).map(|n| (text(&fine, row, 1), n % 2 == 0))
+            })
+            .collect();
+        assert_eq!(coarse.row_count(), pairs.len(), "one row per (device, team) seen");
+        let kept_rows = (0..fine.row_count()).filter(|&row| flags[fine.dimension_id(row, 2) as usize]).count();
+        assert_eq!(rows_merged.iter().map(|&n| n as usize).sum::<usize>(), kept_rows, "the flagged rows, once each");
+        for row in 0..coarse.row_count() {
+            let (device, team) = (text(&coarse, row, 0), text(&coarse, row, 1));
+            let from = |fine_row: usize| {
+                let user = number(fine.dimension_id(fine_row, 2)).expect("a user");
+                text(&fine, fine_row, 1) == device
+                    && user < 30
+                    && Some(if user % 2 == 0 { "even" } else { "odd" }) == team
+            };
+            for ((got, want), name) in
+                combined(&coarse, |r| r == row).into_iter().zip(combined(&fine, from)).zip(fine.metric_names())
+            {
+                assert!(agree(name, got, want), "metric {name} of {device:?}, {team:?}: {got:?} != {want:?}");
             }
         }
     }

@@ -28,7 +28,7 @@ pub mod spec;
 
 use serde::{Deserialize, Serialize};
 
-pub use coarse::Coarsened;
+pub use coarse::{Coarsened, Coarsening, Lookup};
 pub use dictionary::Dictionary;
 use key_hash::KeyHasher;
 pub use metrics::{EventOrder, MetricColumn, MetricInput};

@@ -24,35 +24,54 @@ pub(super) fn coarse_rollup(
     report: &ReportSpec,
     tables: &BTreeMap<String, DataFrame>,
 ) -> Option<Coarsened> {
+    let deciding = fields_deciding_rows(state, report)?;
+    let kept = kept_dimensions(state, report, tables, &deciding);
+    let keep_buckets = keeps_buckets(report, &deciding);
+    if keep_buckets && kept.len() == state.dimension_names().len() {
+        return None;
+    }
+    state.coarsened(&kept, keep_buckets)
+}
+
+/// The fields that decide which rows there are and their groups
+/// (`ReportSpec::fields_grouped_or_filtered`), when merging rows cannot
+/// change `report`'s answer: every measure is a metric and none of those
+/// fields is a metric's per-row value. `None` otherwise.
+pub(super) fn fields_deciding_rows(state: &RollupState, report: &ReportSpec) -> Option<BTreeSet<String>> {
     let every_measure_a_metric =
         report.measures.iter().all(|measure| measure.metric.is_some() && measure.agg.is_none());
-    if !every_measure_a_metric {
-        return None;
-    }
     let deciding = report.fields_grouped_or_filtered(None)?;
-    if reads_a_metric_per_row(state, &deciding) {
-        return None;
-    }
-    // A table column named like a dimension is `…_right` after the join while
-    // the dimension is there: such a dimension stays, so that names do not change.
+    (every_measure_a_metric && !reads_a_metric_per_row(state, &deciding)).then_some(deciding)
+}
+
+/// The dimensions a merged rollup keeps for `report`: those `deciding`
+/// names, and those a joined table has a column named like (after the
+/// join that column is `…_right` while the dimension is there, so it stays
+/// and the names do not change).
+pub(super) fn kept_dimensions(
+    state: &RollupState,
+    report: &ReportSpec,
+    tables: &BTreeMap<String, DataFrame>,
+    deciding: &BTreeSet<String>,
+) -> Vec<usize> {
     let table_columns: BTreeSet<&str> = report
         .joins
         .iter()
         .filter_map(|join| tables.get(&join.with))
         .flat_map(|table| table.get_column_names().into_iter().map(PlSmallStr::as_str))
         .collect();
-    let kept: Vec<usize> = state
+    state
         .dimension_names()
         .iter()
         .enumerate()
         .filter(|(_, name)| deciding.contains(*name) || table_columns.contains(name.as_str()))
         .map(|(dimension, _)| dimension)
-        .collect();
-    let keep_buckets = deciding.contains(BUCKET_COLUMN) || report.time.is_some() || report.range.is_some();
-    if keep_buckets && kept.len() == state.dimension_names().len() {
-        return None;
-    }
-    state.coarsened(&kept, keep_buckets)
+        .collect()
+}
+
+/// Whether a merged rollup keeps its buckets for `report`: it reads them, or any time.
+pub(super) fn keeps_buckets(report: &ReportSpec, deciding: &BTreeSet<String>) -> bool {
+    deciding.contains(BUCKET_COLUMN) || report.time.is_some() || report.range.is_some()
 }
 
 /// Whether any of `fields` is a metric's per-row value (its frame column),

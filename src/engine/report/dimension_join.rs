@@ -88,7 +88,7 @@ pub(super) fn through_dictionary(
 
 /// The table row each value id of `dimension` meets (`None` when it meets
 /// none); `Ok(None)` when a value meets several (the key repeats in the table).
-fn table_rows_by_value(
+pub(super) fn table_rows_by_value(
     state: &RollupState,
     dimension: usize,
     table: &DataFrame,

@@ -6,7 +6,9 @@
 //! unite their sketches — never a sum of per-row estimates or a mean of means.
 //! A table's fields are aggregated by Polars. A report that reads few of a
 //! stream's dimensions, or none of its time, first reads the rollup merged
-//! over the rest (`coarse`), which answers the same from far fewer rows.
+//! over the rest (`coarse`), which answers the same from far fewer rows; a
+//! first join that looks a dimension up in a table can become dimensions of
+//! that merged rollup (`lookup_join`).
 //!
 //! `compute` is pure (frames in, frame out); `run_report` reads the datasets
 //! from [`ReportSources`]: a running stream's live snapshot (only the buckets
@@ -20,6 +22,7 @@ mod derive;
 mod dimension_join;
 mod join;
 pub mod live;
+mod lookup_join;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -239,16 +242,30 @@ fn compute_over(
     pruned: bool,
 ) -> Result<ReportAnswer, ImportError> {
     let mut join_stats = Vec::with_capacity(report.joins.len());
-    // Rows merged over what the report does not read (not when naming every field after an error).
-    let coarse = match &base {
-        Base::Stream(state) if pruned => coarse::coarse_rollup(state, report, tables),
+    // Not when naming every field after an error: a first join done as a
+    // lookup, else rows merged over what the report does not read.
+    let looked_up = match &base {
+        Base::Stream(state) if pruned => lookup_join::through_lookup(state, report, tables)?,
         _ => None,
     };
-    let weights = join::RowWeights(coarse.as_ref().map(|coarse| coarse.rows_merged.as_slice()));
-    let base = match &coarse {
-        Some(coarse) => Base::Stream(&coarse.rollup),
+    let coarse = match &base {
+        Base::Stream(state) if pruned && looked_up.is_none() => coarse::coarse_rollup(state, report, tables),
+        _ => None,
+    };
+    let report = match &looked_up {
+        Some(looked_up) => {
+            join_stats.push(looked_up.matched.clone());
+            &looked_up.rest
+        }
+        None => report,
+    };
+    let merged = looked_up.as_ref().map(|looked_up| &looked_up.merged).or(coarse.as_ref());
+    let weights = join::RowWeights(merged.map(|merged| merged.rows_merged.as_slice()));
+    let base = match merged {
+        Some(merged) => Base::Stream(&merged.rollup),
         None => base,
     };
+    let mut joins_done = 0;
     let (frame, state) = match base {
         Base::Stream(state) => {
             let first_table = report.joins.first().and_then(|join| tables.get(&join.with));
@@ -259,6 +276,7 @@ fn compute_over(
             match through_dictionary {
                 Some((rows, matched)) => {
                     join_stats.push(matched);
+                    joins_done = 1;
                     (rows, Some(state))
                 }
                 None => (rollup_rows(state, report, pruned)?, Some(state)),
@@ -269,7 +287,7 @@ fn compute_over(
     // Each join runs on the materialized result of the ones before, so that
     // counting what it matched does not run the joins before it again.
     let mut joined = frame;
-    for join in &report.joins[join_stats.len()..] {
+    for join in &report.joins[joins_done..] {
         let right = tables
             .get(&join.with)
             .ok_or_else(|| ImportError::Config(format!("the joined table `{}` was not read", join.with)))?;
