@@ -204,16 +204,14 @@ impl DistinctUnion {
 
     /// The union as one row's sketch (what a coarser rollup row keeps).
     pub fn into_sketch(self) -> DistinctSketch {
-        match self.union {
-            Some(union) => DistinctSketch::Sketch(Box::new(union.to_sketch(HLL_TYPE))),
-            None => {
-                // A union without `union` holds at most INLINE coupons (`add` promotes past that).
-                let mut coupons = [0; INLINE];
-                let len = self.small.len().min(INLINE);
-                coupons[..len].copy_from_slice(&self.small[..len]);
-                DistinctSketch::Inline { len: len as u8, coupons }
-            }
+        if let Some(union) = self.union {
+            return DistinctSketch::Sketch(Box::new(union.to_sketch(HLL_TYPE)));
         }
+        // A union without `union` holds at most INLINE coupons (`add` promotes past that).
+        let mut coupons = [0; INLINE];
+        let len = self.small.len().min(INLINE);
+        coupons[..len].copy_from_slice(&self.small[..len]);
+        DistinctSketch::Inline { len: len as u8, coupons }
     }
 }
 

@@ -131,7 +131,9 @@ fn counted(
     let mut used = vec![false; table_rows];
     let mut matched_left = 0;
     for (&rows, table_row) in rows_of_value.iter().zip(table_row_of_value) {
-        if let (true, Some(table_row)) = (rows > 0, table_row) {
+        if rows > 0
+            && let Some(table_row) = table_row
+        {
             matched_left += rows;
             used[*table_row as usize] = true;
         }

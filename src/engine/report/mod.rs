@@ -284,17 +284,7 @@ fn compute_over(
         }
         Base::Table(frame) => (frame, None),
     };
-    // Each join runs on the materialized result of the ones before, so that
-    // counting what it matched does not run the joins before it again.
-    let mut joined = frame;
-    for join in &report.joins[joins_done..] {
-        let right = tables
-            .get(&join.with)
-            .ok_or_else(|| ImportError::Config(format!("the joined table `{}` was not read", join.with)))?;
-        let (next, matched) = join::joined(&joined, right, join, weights)?;
-        joined = next;
-        join_stats.push(matched);
-    }
+    let joined = joined_with(frame, &report.joins[joins_done..], tables, weights, &mut join_stats)?;
     // Each rollup row is in the joined rows at most once unless a join met several table rows for it.
     let combining =
         state.map(|state| Combining { state, each_row_once: join_stats.iter().all(|stats| stats.repeated_left == 0) });
@@ -339,6 +329,28 @@ fn compute_over(
     order.extend(report.measures.iter().map(|m| PlSmallStr::from(m.name.as_str())));
     let answer = answer.select(order).map_err(failed("ordering the report's columns"))?;
     Ok(ReportAnswer { frame: sorted_and_cut(answer, report, &key_names)?, joins: join_stats, totals: None })
+}
+
+/// `frame` joined as `joins` say, what each matched appended to `matched`.
+/// Each join runs on the materialized result of the ones before, so that
+/// counting what it matched does not run the joins before it again.
+fn joined_with(
+    frame: DataFrame,
+    joins: &[crate::model::reports::JoinSpec],
+    tables: &BTreeMap<String, DataFrame>,
+    weights: join::RowWeights<'_>,
+    matched: &mut Vec<JoinStats>,
+) -> Result<DataFrame, ImportError> {
+    let mut joined = frame;
+    for join in joins {
+        let right = tables
+            .get(&join.with)
+            .ok_or_else(|| ImportError::Config(format!("the joined table `{}` was not read", join.with)))?;
+        let (next, stats) = join::joined(&joined, right, join, weights)?;
+        joined = next;
+        matched.push(stats);
+    }
+    Ok(joined)
 }
 
 /// The rollup's rows numbered in `ROW`, with only the columns the report reads when `pruned`.
