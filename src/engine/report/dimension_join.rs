@@ -21,7 +21,7 @@ use super::join::{JoinStats, RowWeights, TABLE_ROW};
 use super::{ROW, failed};
 use crate::engine::imports::ImportError;
 use crate::engine::rollup::{RollupFrame, RollupState};
-use crate::model::reports::{JoinKind, ReportSpec};
+use crate::model::reports::{JoinKind, JoinSpec, ReportSpec};
 
 const ID: &str = "__tidepool_value_id";
 const VALUE: &str = "__tidepool_value";
@@ -36,15 +36,7 @@ pub(super) fn through_dictionary(
     pruned: bool,
     weights: RowWeights<'_>,
 ) -> Result<Option<(DataFrame, JoinStats)>, ImportError> {
-    let Some(join) = report.joins.first() else { return Ok(None) };
-    if !matches!(join.how, JoinKind::Inner | JoinKind::Left) || join.asof.is_some() || join.on.len() != 1 {
-        return Ok(None);
-    }
-    let Some((left_key, right_key)) = join.on.iter().next() else { return Ok(None) };
-    let Some(dimension) = state.dimension_index(left_key) else { return Ok(None) };
-    if table.schema().get(right_key.as_str()) != Some(&DataType::String) {
-        return Ok(None);
-    }
+    let Some((join, dimension, right_key)) = first_join_on_a_dimension(state, report, table) else { return Ok(None) };
     let Some(table_row_of_value) = table_rows_by_value(state, dimension, table, right_key)? else {
         return Ok(None);
     };
@@ -84,6 +76,22 @@ pub(super) fn through_dictionary(
         repeated_left: 0,
     };
     Ok(Some((joined, matched)))
+}
+
+/// The report's first join, the dimension it meets and the table's key, when
+/// it is an inner or left join on one dimension against a text key of `table`.
+pub(super) fn first_join_on_a_dimension<'a>(
+    state: &RollupState,
+    report: &'a ReportSpec,
+    table: &DataFrame,
+) -> Option<(&'a JoinSpec, usize, &'a str)> {
+    let join = report.joins.first()?;
+    if !matches!(join.how, JoinKind::Inner | JoinKind::Left) || join.asof.is_some() || join.on.len() != 1 {
+        return None;
+    }
+    let (left_key, right_key) = join.on.iter().next()?;
+    let dimension = state.dimension_index(left_key)?;
+    (table.schema().get(right_key.as_str()) == Some(&DataType::String)).then_some((join, dimension, right_key.as_str()))
 }
 
 /// The table row each value id of `dimension` meets (`None` when it meets

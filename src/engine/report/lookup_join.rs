@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use super::coarse::{fields_deciding_rows, keeps_buckets, kept_dimensions};
-use super::dimension_join::table_rows_by_value;
+use super::dimension_join::{first_join_on_a_dimension, table_rows_by_value};
 use super::failed;
 use super::join::JoinStats;
 use crate::engine::imports::ImportError;
@@ -40,16 +40,8 @@ pub(super) fn through_lookup(
     report: &ReportSpec,
     tables: &BTreeMap<String, DataFrame>,
 ) -> Result<Option<LookedUp>, ImportError> {
-    let Some(join) = report.joins.first() else { return Ok(None) };
-    let Some(table) = tables.get(&join.with) else { return Ok(None) };
-    if !matches!(join.how, JoinKind::Inner | JoinKind::Left) || join.asof.is_some() || join.on.len() != 1 {
-        return Ok(None);
-    }
-    let Some((left_key, right_key)) = join.on.iter().next() else { return Ok(None) };
-    let Some(through) = state.dimension_index(left_key) else { return Ok(None) };
-    if table.schema().get(right_key.as_str()) != Some(&DataType::String) {
-        return Ok(None);
-    }
+    let Some(table) = report.joins.first().and_then(|join| tables.get(&join.with)) else { return Ok(None) };
+    let Some((join, through, right_key)) = first_join_on_a_dimension(state, report, table) else { return Ok(None) };
     let mut rest = report.clone();
     rest.joins.remove(0);
     let (Some(deciding), Some(read)) = (fields_deciding_rows(state, &rest), report.fields_read(None)) else {
