@@ -94,6 +94,26 @@ pub(super) fn first_join_on_a_dimension<'a>(
     (table.schema().get(right_key.as_str()) == Some(&DataType::String)).then_some((join, dimension, right_key.as_str()))
 }
 
+/// Every column of `table` but its key `key`, with the name it has after
+/// the join (`…_right` beside a rollup column of the same name).
+pub(super) fn joined_table_columns<'t>(
+    state: &RollupState,
+    table: &'t DataFrame,
+    key: &str,
+) -> Vec<(String, &'t Column)> {
+    let rollup_names: BTreeSet<String> = state.column_names().into_iter().collect();
+    table
+        .columns()
+        .iter()
+        .filter(|column| column.name().as_str() != key)
+        .map(|column| {
+            let name = column.name().as_str();
+            let joined_name = if rollup_names.contains(name) { format!("{name}_right") } else { name.to_string() };
+            (joined_name, column)
+        })
+        .collect()
+}
+
 /// The table row each value id of `dimension` meets (`None` when it meets
 /// none); `Ok(None)` when a value meets several (the key repeats in the table).
 pub(super) fn table_rows_by_value(
@@ -139,17 +159,10 @@ fn table_columns(
     key: &str,
     wanted: &dyn Fn(&str) -> bool,
 ) -> Result<DataFrame, ImportError> {
-    let rollup_names: BTreeSet<String> = state.column_names().into_iter().collect();
-    let mut columns = Vec::new();
-    for column in table.columns() {
-        let name = column.name().as_str();
-        if name == key {
-            continue;
-        }
-        let joined_name = if rollup_names.contains(name) { format!("{name}_right") } else { name.to_string() };
-        if wanted(&joined_name) {
-            columns.push(column.clone().with_name(joined_name.into()));
-        }
-    }
+    let columns: Vec<Column> = joined_table_columns(state, table, key)
+        .into_iter()
+        .filter(|(joined_name, _)| wanted(joined_name))
+        .map(|(joined_name, column)| column.clone().with_name(joined_name.into()))
+        .collect();
     DataFrame::new(table.height(), columns).map_err(failed("the table's columns"))
 }

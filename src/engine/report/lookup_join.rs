@@ -17,12 +17,12 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use super::coarse::{fields_deciding_rows, keeps_buckets, kept_dimensions};
-use super::dimension_join::{first_join_on_a_dimension, table_rows_by_value};
+use super::dimension_join::{first_join_on_a_dimension, joined_table_columns, table_rows_by_value};
 use super::failed;
 use super::join::JoinStats;
 use crate::engine::imports::ImportError;
 use crate::engine::rollup::dictionary::NULL_ID;
-use crate::engine::rollup::{Coarsened, Coarsening, Dictionary, Lookup, RollupFrame, RollupState};
+use crate::engine::rollup::{Coarsened, Coarsening, Dictionary, Lookup, RollupState};
 use crate::model::reports::{JoinKind, ReportSpec};
 
 /// The first join done as a lookup: the merged rollup with the table's
@@ -74,22 +74,12 @@ fn looked_up_columns(
     key: &str,
     read: &std::collections::BTreeSet<String>,
 ) -> Option<Vec<(String, Column)>> {
-    let rollup_names: std::collections::BTreeSet<String> = state.column_names().into_iter().collect();
-    let mut columns = Vec::new();
-    for column in table.columns() {
-        let name = column.name().as_str();
-        if name == key {
-            continue;
-        }
-        let joined_name = if rollup_names.contains(name) { format!("{name}_right") } else { name.to_string() };
-        if read.contains(&joined_name) {
-            if column.dtype() != &DataType::String {
-                return None;
-            }
-            columns.push((joined_name, column.clone()));
-        }
-    }
-    Some(columns)
+    let read_columns: Vec<(String, &Column)> = joined_table_columns(state, table, key)
+        .into_iter()
+        .filter(|(joined_name, _)| read.contains(joined_name))
+        .collect();
+    let all_text = read_columns.iter().all(|(_, column)| column.dtype() == &DataType::String);
+    all_text.then(|| read_columns.into_iter().map(|(joined_name, column)| (joined_name, column.clone())).collect())
 }
 
 /// Table column `column` as a dimension looked up through dimension
