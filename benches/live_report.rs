@@ -289,17 +289,46 @@ fn live_phase(bench: &mut Bench, by_group: bool) {
     );
 }
 
+/// CPU time so far, in ns, of this process's threads that ingest: the
+/// stream's own, its poller, its checkpoint writer and librdkafka's (Linux's
+/// per-thread `schedstat`; 0 where there is none).
+fn ingest_cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let name = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            let ingests = ["tidepool-strea", "tidepool-poll", "tidepool-check", "rdk:"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix));
+            let schedstat =
+                if ingests { std::fs::read_to_string(task.path().join("schedstat")).ok()? } else { return None };
+            schedstat.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// How fast the stream read a burst, and the CPU its threads spent per event meanwhile.
+#[derive(Debug, Clone, Copy)]
+struct BurstRead {
+    events_per_sec: f64,
+    cpu_ns_per_event: f64,
+}
+
 /// Stops the stream, produces a burst, restarts it and measures how fast it reads the burst.
-fn burst_rate(bench: &mut Bench, with_reader: bool) -> f64 {
+fn burst_rate(bench: &mut Bench, with_reader: bool) -> BurstRead {
     bench.stop_stream();
-    let producer = producer(&bench.brokers, "20");
-    let mut payload = Vec::with_capacity(256);
-    let ts = now_ms();
-    for index in 0..BURST as u64 {
-        live_event(index, ts + i64::try_from(index / 100_000).expect("small"), &mut payload);
-        send(&producer, &bench.topic, index, &payload);
+    {
+        // The producer goes (with its librdkafka threads) before the stream starts.
+        let producer = producer(&bench.brokers, "20");
+        let mut payload = Vec::with_capacity(256);
+        let ts = now_ms();
+        for index in 0..BURST as u64 {
+            live_event(index, ts + i64::try_from(index / 100_000).expect("small"), &mut payload);
+            send(&producer, &bench.topic, index, &payload);
+        }
+        producer.flush(Duration::from_mins(5)).expect("flush");
     }
-    producer.flush(Duration::from_mins(5)).expect("flush");
     bench.produced += BURST as u64;
     bench.start_stream();
     // The clock starts when the restored stream publishes its first snapshot
@@ -318,12 +347,13 @@ fn burst_rate(bench: &mut Bench, with_reader: bool) -> f64 {
             while counted() < Some(from) {
                 std::thread::sleep(Duration::from_millis(1));
             }
-            let (started, at_start) = (Instant::now(), counted().unwrap_or(0));
+            let (started, at_start, cpu_at_start) = (Instant::now(), counted().unwrap_or(0), ingest_cpu_ns());
             while counted() < Some(target) {
                 std::thread::sleep(Duration::from_millis(1));
             }
+            let (events, cpu_ns) = ((target - at_start) as f64, ingest_cpu_ns().saturating_sub(cpu_at_start) as f64);
             stop.store(true, Ordering::Relaxed);
-            (target - at_start) as f64 / started.elapsed().as_secs_f64()
+            BurstRead { events_per_sec: events / started.elapsed().as_secs_f64(), cpu_ns_per_event: cpu_ns / events }
         });
         if with_reader {
             read_live(bench, true, &stop);
@@ -382,13 +412,25 @@ pub fn run(brokers: &str, history: usize) {
         with.push(burst_rate(&mut bench, true));
     }
     let median = |rates: &[f64]| super::median(rates);
+    let rates = |reads: &[BurstRead]| reads.iter().map(|read| read.events_per_sec).collect::<Vec<_>>();
+    let (rate_without, rate_with) = (rates(&without), rates(&with));
     println!(
         "(j) reading a burst of {BURST} events: {} without a live report, {} with one refreshing (rounds: {} / {}): {:.1}% slower",
-        super::millions(median(&without)),
-        super::millions(median(&with)),
-        super::list(&without, 1e6),
-        super::list(&with, 1e6),
-        (1.0 - median(&with) / median(&without)) * 100.0
+        super::millions(median(&rate_without)),
+        super::millions(median(&rate_with)),
+        super::list(&rate_without, 1e6),
+        super::list(&rate_with, 1e6),
+        (1.0 - median(&rate_with) / median(&rate_without)) * 100.0
+    );
+    let cpu = |reads: &[BurstRead]| reads.iter().map(|read| read.cpu_ns_per_event).collect::<Vec<_>>();
+    let (cpu_without, cpu_with) = (cpu(&without), cpu(&with));
+    println!(
+        "(j) CPU of the stream's threads per event read: {:.0} ns without a live report, {:.0} ns with one (rounds: {} / {}): {:+.1}%",
+        median(&cpu_without),
+        median(&cpu_with),
+        super::list(&cpu_without, 1.0),
+        super::list(&cpu_with, 1.0),
+        (median(&cpu_with) / median(&cpu_without) - 1.0) * 100.0
     );
     drop(bench);
     let _ = std::fs::remove_dir_all(&data_dir);

@@ -112,9 +112,29 @@ impl UnsavedChanges {
         self.segments.extend(changes.segments.into_iter().map(|segment| (segment.bucket, segment)));
     }
 
+    /// Puts back `older`, changes taken before the ones held whose write
+    /// failed: the next checkpoint writes them too, except where a later change
+    /// supersedes them (a bucket encoded again, dropped, or everything replaced).
+    pub fn restore_older(&mut self, older: RollupChanges) {
+        let newer = std::mem::take(self);
+        self.absorb(older);
+        if !newer.is_empty() {
+            self.absorb(newer.take_all());
+        }
+    }
+
+    /// Whether nothing was absorbed since the last take.
+    fn is_empty(&self) -> bool {
+        self.header.is_empty() && !self.replace_all && self.dropped_before.is_none() && self.segments.is_empty()
+    }
+
     /// Everything held, as one checkpoint's changes; leaves nothing behind.
     pub fn take(&mut self) -> RollupChanges {
-        let taken = std::mem::take(self);
+        std::mem::take(self).take_all()
+    }
+
+    fn take_all(self) -> RollupChanges {
+        let taken = self;
         RollupChanges {
             header: taken.header,
             replace_all: taken.replace_all,

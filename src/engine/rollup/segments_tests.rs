@@ -128,6 +128,40 @@ fn changes_gathered_between_checkpoints_store_the_same_rollup() {
     assert!(unsaved.take().segments.is_empty(), "taking leaves nothing behind");
 }
 
+/// A checkpoint whose write failed gives its changes back under the ones
+/// taken since: the next write stores the whole rollup without encoding
+/// every bucket again, and a bucket changed since is written in its latest form.
+#[test]
+fn the_changes_of_a_failed_write_go_back_under_the_newer_ones() {
+    let (mut state, mut unsaved) = (RollupState::new(&spec()), UnsavedChanges::default());
+    let mut stored = std::collections::BTreeMap::new();
+    for bucket in 0..3 {
+        merge(&mut state, bucket, Some("DE"), "a", 1.0, bucket * 10);
+    }
+    unsaved.absorb(state.take_changes().expect("encoded"));
+    store(&mut stored, unsaved.take());
+    // Buckets 3 and 4 change, then the write of those changes fails.
+    merge(&mut state, 3, Some("DE"), "b", 2.0, 30);
+    merge(&mut state, 4, Some("FR"), "c", 3.0, 40);
+    unsaved.absorb(state.take_changes().expect("encoded"));
+    let failed = unsaved.take();
+    assert_eq!(failed.segments.len(), 2);
+    // Meanwhile bucket 4 changes again, bucket 5 is new, bucket 0 is dropped.
+    merge(&mut state, 4, Some("FR"), "d", 4.0, 41);
+    merge(&mut state, 5, Some("NL"), "e", 5.0, 50);
+    state.drop_buckets_before(MINUTE);
+    unsaved.absorb(state.take_changes().expect("encoded"));
+    unsaved.restore_older(failed);
+    let next = unsaved.take();
+    assert!(!next.replace_all, "only what changed is written, not every bucket");
+    let written: Vec<i64> = next.segments.iter().map(|segment| segment.bucket / MINUTE).collect();
+    assert_eq!(written, vec![3, 4, 5], "the failed buckets and the newer ones, each once");
+    assert_eq!(next.dropped_before, Some(MINUTE));
+    store(&mut stored, next);
+    let again = RollupState::from_segments(&state.encode_all().expect("encoded").header, stored).expect("rebuilt");
+    assert_eq!(frame_of(&again), frame_of(&state), "bucket 4 as it is now, not as the failed write had it");
+}
+
 #[test]
 fn a_failed_save_writes_everything_next_time() {
     let mut state = RollupState::new(&spec());

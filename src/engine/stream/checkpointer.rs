@@ -38,6 +38,8 @@ pub struct WriteOutcome {
     pub promoted: Option<Result<(), StoreError>>,
     /// The quarantined records of a write that failed, to be written with the next one.
     pub unsaved_quarantine: Vec<QuarantinedRecord>,
+    /// The rollup changes of a write that failed, to be written with the next one.
+    pub unsaved_changes: Option<RollupChanges>,
 }
 
 /// The writer thread of one stream.
@@ -139,8 +141,9 @@ fn write_one(store: &mut StateStore, write: CheckpointWrite) -> WriteOutcome {
         (Ok(()), Some(to)) => Some(store.promote(&write.key, to)),
         _ => None,
     };
-    let unsaved_quarantine = if saved.is_ok() { Vec::new() } else { write.quarantine };
-    WriteOutcome { saved, promoted, unsaved_quarantine }
+    let (unsaved_quarantine, unsaved_changes) =
+        if saved.is_ok() { (Vec::new(), None) } else { (write.quarantine, Some(write.changes)) };
+    WriteOutcome { saved, promoted, unsaved_quarantine, unsaved_changes }
 }
 
 /// The outcome of a write whose thread ended without answering (it panicked).
@@ -149,5 +152,7 @@ fn writer_gone(stream: &str) -> WriteOutcome {
         saved: Err(StoreError::WriterStopped { stream: stream.to_owned() }),
         promoted: None,
         unsaved_quarantine: Vec::new(),
+        // The changes went down with the thread: the next checkpoint writes everything.
+        unsaved_changes: None,
     }
 }

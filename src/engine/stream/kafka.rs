@@ -353,14 +353,12 @@ pub fn assign(
     Ok(Assignment { resolved: resolved_offsets, resumed })
 }
 
-/// Moves one partition's read position (after assignment, while consuming).
-pub fn rewind(consumer: &StreamConsumer, spec: &StreamSpec, partition: i32, offset: i64) -> Result<(), ConnectError> {
-    consumer.seek(&spec.topic, partition, Offset::Offset(offset), REQUEST_TIMEOUT).map_err(|err| {
-        ConnectError::retry(format!(
-            "cannot move to offset {offset} of `{}` partition {partition} on {}: {err}",
-            spec.topic, spec.brokers
-        ))
-    })
+/// The error of a failed move of one partition's read position (while consuming).
+pub fn move_failed(spec: &StreamSpec, partition: i32, err: &KafkaError) -> ConnectError {
+    ConnectError::retry(format!(
+        "cannot move the read position of `{}` partition {partition} on {}: {err}",
+        spec.topic, spec.brokers
+    ))
 }
 
 /// Whether a client error is one that retrying cannot fix: the broker rejected

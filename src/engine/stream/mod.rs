@@ -6,5 +6,6 @@ pub mod checkpointer;
 pub use tidepool_json as decode;
 pub mod ingest;
 pub mod kafka;
+pub mod poller;
 pub mod quarantine;
 pub mod worker;

@@ -5,7 +5,7 @@
 //! Runs on its own thread; blocking calls (librdkafka, `SQLite`) are fine here
 //! and nowhere near the UI.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,11 +13,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
 
 use super::checkpointer::{CheckpointWrite, Checkpointer, WriteOutcome};
-use super::ingest::{IncomingMessage, Ingestor, StreamProgress};
+use super::ingest::{Ingestor, StreamProgress};
 use super::kafka::{self, ConnectError, StreamConsumer};
+use super::poller::{Polled, Poller};
 use super::quarantine::QuarantinedRecord;
 use crate::engine::rollup::segments::{EncodedSegment, RollupChanges, UnsavedChanges};
 use crate::engine::snapshots::{SnapshotMeta, Snapshots};
@@ -38,8 +38,6 @@ const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 /// publish that took 20 ms (a coarse rollup's big bucket) waits 400 ms before
 /// the next, so that live readers never slow ingestion by more than about 5%.
 const SNAPSHOT_SHARE: u32 = 20;
-/// Messages ingested between two looks at the clocks, controls and timers.
-const HOUSEKEEPING_MESSAGES: u32 = 64;
 
 /// A checkpoint is also due once the rollup has grown by this many rows since
 /// the last one: a checkpoint writes the rows that changed, so this bounds how
@@ -194,7 +192,9 @@ impl StreamWorker {
             }
             self.report(StreamStatus::Connecting, &ingestor, None);
             let end = match kafka::connect(&self.spec) {
-                Ok((consumer, partitions)) => self.consume(&consumer, &partitions, &mut ingestor, &mut checkpointer),
+                Ok((consumer, partitions)) => {
+                    self.consume(&Arc::new(consumer), &partitions, &mut ingestor, &mut checkpointer)
+                }
                 Err(err) => SessionEnd::Failed(err),
             };
             match end {
@@ -300,7 +300,7 @@ impl StreamWorker {
     #[allow(clippy::too_many_lines)] // one poll loop: splitting it would scatter its state
     fn consume(
         &mut self,
-        consumer: &StreamConsumer,
+        consumer: &Arc<StreamConsumer>,
         partitions: &[i32],
         ingestor: &mut Ingestor,
         checkpointer: &mut Checkpointer,
@@ -329,50 +329,62 @@ impl StreamWorker {
         let mut last_progress = Instant::now();
         let mut last_read_error: Option<String> = None;
         // Per message the loop only ingests: the clocks, controls, status and checkpoints
-        // are looked at after every HOUSEKEEPING_MESSAGES messages and whenever a poll
-        // brings something else (nothing, an end, an error).
-        let mut messages_since_housekeeping: u32 = 0;
+        // are looked at after each batch the poller hands over, and whatever else it hands.
         let mut now_us = now_micros();
+        let poller = match Poller::start(consumer.clone(), &self.spec.topic, &self.spec.name) {
+            Ok(poller) => poller,
+            Err(err) => {
+                return SessionEnd::Failed(ConnectError::retry(format!(
+                    "cannot start the thread that reads topic `{}`: {err}",
+                    self.spec.topic
+                )));
+            }
+        };
+        // Partitions asked to move their read position: what the poller hands
+        // over of them until it marks the move was read before it, and is dropped.
+        let mut moving: HashSet<i32> = HashSet::new();
         loop {
-            let housekeeping_due = messages_since_housekeeping >= HOUSEKEEPING_MESSAGES;
-            match consumer.poll(POLL_TIMEOUT) {
-                Some(Ok(message)) => {
-                    messages_since_housekeeping += 1;
-                    if !resume_checks.is_empty()
-                        && let Some(check) = resume_checks.remove(&message.partition())
-                        && message.offset() > check.checkpointed
-                        && let Some(deeper) = check.deeper()
-                    {
-                        // The broker skipped past the checkpoint: read again from further back.
-                        tracing::warn!(
-                            stream = %self.spec.name,
-                            "partition {} resumed at {} but the broker served offset {} first; re-reading from {deeper}",
-                            check.partition, check.assigned, message.offset()
-                        );
-                        if let Err(err) = kafka::rewind(consumer, &self.spec, check.partition, deeper) {
-                            return SessionEnd::Failed(err);
+            match poller.next(POLL_TIMEOUT) {
+                Some(Polled::Messages(batch)) => {
+                    // Messages flowed: that is progress.
+                    last_progress = Instant::now();
+                    for message in batch.iter() {
+                        if !moving.is_empty() && moving.contains(&message.partition) {
+                            continue;
                         }
-                        resume_checks.insert(check.partition, kafka::ResumeCheck { assigned: deeper, ..check });
-                        at_end.insert(check.partition, false);
-                        continue;
-                    }
-                    let incoming = IncomingMessage {
-                        partition: message.partition(),
-                        offset: message.offset(),
-                        timestamp_ms: message.timestamp().to_millis(),
-                        payload: message.payload(),
-                    };
-                    ingestor.ingest(incoming, now_us);
-                    if any_at_end {
-                        at_end.insert(incoming.partition, false);
-                        any_at_end = at_end.values().any(|&done| done);
-                    }
-                    if !housekeeping_due {
-                        continue;
+                        if !resume_checks.is_empty()
+                            && let Some(check) = resume_checks.remove(&message.partition)
+                            && message.offset > check.checkpointed
+                            && let Some(deeper) = check.deeper()
+                        {
+                            // The broker skipped past the checkpoint: read again from further back.
+                            tracing::warn!(
+                                stream = %self.spec.name,
+                                "partition {} resumed at {} but the broker served offset {} first; re-reading from {deeper}",
+                                check.partition, check.assigned, message.offset
+                            );
+                            poller.move_to(check.partition, deeper);
+                            moving.insert(check.partition);
+                            resume_checks.insert(check.partition, kafka::ResumeCheck { assigned: deeper, ..check });
+                            at_end.insert(check.partition, false);
+                            continue;
+                        }
+                        ingestor.ingest(message, now_us);
+                        if any_at_end {
+                            at_end.insert(message.partition, false);
+                            any_at_end = at_end.values().any(|&done| done);
+                        }
                     }
                 }
                 None => {}
-                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                Some(Polled::Moved { partition, result }) => {
+                    moving.remove(&partition);
+                    if let Err(err) = result {
+                        return SessionEnd::Failed(kafka::move_failed(&self.spec, partition, &err));
+                    }
+                }
+                Some(Polled::End(partition)) if moving.contains(&partition) => {}
+                Some(Polled::End(partition)) => {
                     last_progress = Instant::now();
                     if let Some(check) = resume_checks.remove(&partition)
                         && let Some(deeper) = check.deeper()
@@ -380,9 +392,8 @@ impl StreamWorker {
                     {
                         // The end came before any message at or below the checkpoint: the
                         // broker may have skipped the batch holding it; read again from further back.
-                        if let Err(err) = kafka::rewind(consumer, &self.spec, partition, deeper) {
-                            return SessionEnd::Failed(err);
-                        }
+                        poller.move_to(partition, deeper);
+                        moving.insert(partition);
                         resume_checks.insert(partition, kafka::ResumeCheck { assigned: deeper, ..check });
                         continue;
                     }
@@ -423,7 +434,7 @@ impl StreamWorker {
                         }
                     }
                 }
-                Some(Err(err)) => {
+                Some(Polled::Error(err)) => {
                     let detail = consumer.context().take_last_error().map(|e| format!(" ({e})")).unwrap_or_default();
                     let message = format!(
                         "reading topic `{}` from broker {} failed: {err}{detail}",
@@ -439,12 +450,7 @@ impl StreamWorker {
                     last_read_error = Some(message);
                 }
             }
-            // Housekeeping: after a batch of messages, or a poll that brought something else.
-            if messages_since_housekeeping > 0 {
-                // Messages flowed since the last look: that is progress.
-                last_progress = Instant::now();
-            }
-            messages_since_housekeeping = 0;
+            // Housekeeping: after each batch of messages, or whatever else came.
             now_us = now_micros();
             if self.stop.load(Ordering::Relaxed) {
                 return SessionEnd::Stopped;
@@ -507,9 +513,26 @@ impl StreamWorker {
     }
 
     /// Publishes the whole rollup as the stream's live snapshot (after a restore
-    /// or a promoted rebuild); the log of changes is left for the next checkpoint.
+    /// of an older format); the log of changes is left for the next checkpoint.
     fn publish_whole(&mut self, ingestor: &Ingestor) {
         self.publish_or_withdraw(ingestor.rollup.encode_all(), ingestor);
+    }
+
+    /// Publishes the promoted rebuild as the rollup the stream serves. The live
+    /// snapshot already holds every bucket of it (the rebuild published its
+    /// changes as it went, marked as rebuilding), so no bucket is encoded again:
+    /// the next snapshot is the same buckets, no longer marked.
+    fn publish_promoted(&mut self, ingestor: &Ingestor) {
+        if self.snapshots.latest(&self.spec.name).is_none() {
+            return self.publish_whole(ingestor);
+        }
+        let header = ingestor.rollup.encode_header().map(|header| RollupChanges {
+            header,
+            replace_all: false,
+            dropped_before: None,
+            segments: Vec::new(),
+        });
+        self.publish_or_withdraw(header, ingestor);
     }
 
     /// Publishes a whole rollup, or withdraws the snapshot when it could not be encoded.
@@ -594,7 +617,12 @@ impl StreamWorker {
             Ok(()) => true,
             Err(write) => {
                 let saved = Err(StoreError::WriterStopped { stream: self.name() });
-                let refused = WriteOutcome { saved, promoted: None, unsaved_quarantine: write.quarantine };
+                let refused = WriteOutcome {
+                    saved,
+                    promoted: None,
+                    unsaved_quarantine: write.quarantine,
+                    unsaved_changes: Some(write.changes),
+                };
                 self.checkpoint_written(refused, ingestor);
                 false
             }
@@ -607,7 +635,7 @@ impl StreamWorker {
         match outcome.promoted {
             Some(Ok(())) => {
                 self.rebuild = None;
-                self.publish_whole(ingestor);
+                self.publish_promoted(ingestor);
                 self.sink.send(Event::StreamRebuilt { stream: self.name(), stats: stats_of(ingestor, None) });
             }
             Some(Err(err)) => self.sink.send(Event::CheckpointFailed { stream: self.name(), message: err.to_string() }),
@@ -616,7 +644,12 @@ impl StreamWorker {
         match outcome.saved {
             Ok(()) => self.sink.offer(Event::CheckpointSaved { stream: self.name(), stats: stats_of(ingestor, None) }),
             Err(err) => {
-                ingestor.rollup.save_failed();
+                // The failed write's changes go back under the ones taken since; when
+                // they are gone (the writer died), the next checkpoint writes everything.
+                match outcome.unsaved_changes {
+                    Some(changes) => self.unsaved.restore_older(changes),
+                    None => ingestor.rollup.save_failed(),
+                }
                 ingestor.restore_pending_quarantine(outcome.unsaved_quarantine);
                 self.sink.send(Event::CheckpointFailed { stream: self.name(), message: err.to_string() });
             }
