@@ -26,6 +26,10 @@ use crate::model::{KafkaClientSpec, StartPosition, StreamSpec};
 /// only a few thousand re-read messages per partition and restart.
 pub const RESUME_REWIND: i64 = 10_000;
 
+/// How long librdkafka waits to fetch again a partition whose prefetched
+/// messages are over its queue threshold (see `client_config`), in ms.
+pub const FETCH_QUEUE_BACKOFF_MS: &str = "10";
+
 /// How long one metadata or offsets request may take before the stream retries.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -209,6 +213,12 @@ pub fn client_config(spec: &StreamSpec) -> Result<ClientConfig, ConnectError> {
         .set("auto.offset.reset", "earliest")
         .set("statistics.interval.ms", "1000")
         .set("socket.timeout.ms", "10000")
+        // When a partition's prefetched messages pass `queued.min.messages`
+        // (a backlog read faster than the stream merges it), librdkafka waits
+        // this long before it fetches that partition again. Its default, 1 s,
+        // left the stream idle most of each second once the queue had drained:
+        // end to end ran at a quarter of what the broker serves.
+        .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
         .set("message.max.bytes", (spec.max_message_bytes.max(1_000_000) + 1_000_000).to_string())
         // librdkafka's log goes to the context (which keeps TLS and SASL failures as the last error).
         .set_log_level(RDKafkaLogLevel::Warning);
