@@ -206,3 +206,74 @@ fn events_and_users(events: &[TestEvent], per_minute: bool) -> DataFrame {
     .collect()
     .unwrap()
 }
+
+/// A changed definition is rebuilt beside the old rollup in a running engine:
+/// while it rebuilds, reports read the old rollup's checkpoint; once the rebuild
+/// has caught up and replaced it, the live snapshot is the rebuilt rollup,
+/// every bucket of it (published without encoding a bucket again), and a
+/// report over it counts every event.
+#[test]
+fn a_promoted_rebuild_is_served_live_whole() {
+    use tidepool::engine::report::{ReportSources, run_report};
+    use tidepool::engine::{Command, Engine, EngineOptions, Event, HistoryLoss, RunMode};
+
+    let topic = unique_topic("live-rebuild");
+    create_topic(&topic, 2);
+    let events = generate_events(2_000, 2, 1_700_000_000_000, 1_000, 47);
+    produce(&topic, &events.iter().map(TestEvent::outgoing).collect::<Vec<_>>());
+    let sandbox = Sandbox::new();
+    let context = tidepool::engine::imports::ImportContext {
+        data_dir: sandbox.data_dir(),
+        workbook_id: "live-rebuild".into(),
+        base_dir: sandbox.path(""),
+    };
+    let report_text = "\n[[reports]]\nname = \"per_country\"\nfrom = \"shop\"\ngroup_by = [\"country\"]\n\
+         measures = [{ name = \"events\", metric = \"events\" }, { name = \"users\", metric = \"users\" }]\n\
+         sort = [{ field = \"country\" }]\n";
+    let workbook_at = |granularity: &str| {
+        let path = sandbox.write_workbook(&format!("{}{report_text}", full_workbook(&topic, granularity)));
+        tidepool::model::Workbook::load(&path).unwrap()
+    };
+    let engine_for = || {
+        let options = EngineOptions {
+            data_dir: context.data_dir.clone(),
+            workbook_id: context.workbook_id.clone(),
+            checkpoint_every: std::time::Duration::from_secs(1),
+        };
+        Engine::start(options, std::sync::Arc::new(|| {})).unwrap()
+    };
+    let wait_for = |engine: &Engine, what: &str, wanted: &dyn Fn(&Event) -> bool| loop {
+        match engine.next_event_timeout(std::time::Duration::from_mins(1)) {
+            Some(event) if wanted(&event) => return,
+            Some(Event::StreamFailed { message, .. }) => panic!("stream failed: {message}"),
+            Some(_) => {}
+            None => panic!("no {what} within a minute"),
+        }
+    };
+
+    let per_minute = workbook_at("1m");
+    let engine = engine_for();
+    engine.send(Command::StartStream {
+        spec: Box::new(per_minute.streams[0].clone()),
+        mode: RunMode::UntilCaughtUp { give_up_after: std::time::Duration::from_mins(1) },
+        history: HistoryLoss::Refuse,
+    });
+    wait_for(&engine, "stop", &|event| matches!(event, Event::StreamStopped { .. }));
+    drop(engine);
+
+    let per_five_minutes = workbook_at("5m");
+    let engine = engine_for();
+    let sources = ReportSources { context: context.clone(), live: engine.snapshots() };
+    engine.send(Command::StartStream {
+        spec: Box::new(per_five_minutes.streams[0].clone()),
+        mode: RunMode::Continuous,
+        history: HistoryLoss::Refuse,
+    });
+    wait_for(&engine, "promoted rebuild", &|event| matches!(event, Event::StreamRebuilt { .. }));
+    let snapshot = sources.live.serving("shop").expect("the promoted rebuild is served live");
+    let expected_rows = expected_rollup(&events, 300_000).height();
+    assert_eq!(snapshot.rows(), expected_rows, "every bucket of the rebuilt rollup, not only the latest changes");
+    let report = per_five_minutes.report("per_country").unwrap();
+    let answer = run_report(&per_five_minutes, report, &sources).expect("the live answer").frame;
+    assert_frames_match(&answer, &events_and_users(&events, false), &[]);
+}
