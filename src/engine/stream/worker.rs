@@ -520,19 +520,14 @@ impl StreamWorker {
 
     /// Publishes the promoted rebuild as the rollup the stream serves. The live
     /// snapshot already holds every bucket of it (the rebuild published its
-    /// changes as it went, marked as rebuilding), so no bucket is encoded again:
-    /// the next snapshot is the same buckets, no longer marked.
-    fn publish_promoted(&mut self, ingestor: &Ingestor) {
+    /// changes as it went, marked as rebuilding), so only the buckets changed
+    /// since the last snapshot are encoded, as for any snapshot: the next one
+    /// is the same buckets with those applied, no longer marked.
+    fn publish_promoted(&mut self, ingestor: &mut Ingestor) {
         if self.snapshots.latest(&self.spec.name).is_none() {
             return self.publish_whole(ingestor);
         }
-        let header = ingestor.rollup.encode_header().map(|header| RollupChanges {
-            header,
-            replace_all: false,
-            dropped_before: None,
-            segments: Vec::new(),
-        });
-        self.publish_or_withdraw(header, ingestor);
+        self.publish_snapshot(ingestor);
     }
 
     /// Publishes a whole rollup, or withdraws the snapshot when it could not be encoded.
