@@ -56,7 +56,8 @@ struct MessageSlot {
 }
 
 impl MessageBatch {
-    fn with_capacity() -> Self {
+    /// An empty batch with room for a full one.
+    fn empty() -> Self {
         Self { payloads: Vec::with_capacity(64 * BATCH_MESSAGES), messages: Vec::with_capacity(BATCH_MESSAGES) }
     }
 
@@ -172,7 +173,7 @@ struct PollLoop {
 
 impl PollLoop {
     fn run(self) {
-        let mut batch = MessageBatch::with_capacity();
+        let mut batch = MessageBatch::empty();
         while !self.stop.load(Ordering::Relaxed) {
             if !self.serve_moves(&mut batch) {
                 return;
@@ -194,9 +195,7 @@ impl PollLoop {
                 Some(Err(KafkaError::PartitionEOF(partition))) => Some(Polled::End(partition)),
                 Some(Err(err)) => Some(Polled::Error(err)),
             };
-            if !batch.is_empty()
-                && !self.hand(Polled::Messages(std::mem::replace(&mut batch, MessageBatch::with_capacity())))
-            {
+            if !batch.is_empty() && !self.hand(Polled::Messages(std::mem::replace(&mut batch, MessageBatch::empty()))) {
                 return;
             }
             if let Some(other) = other
@@ -215,7 +214,7 @@ impl PollLoop {
                 Ok(request) => request,
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return true,
             };
-            if !batch.is_empty() && !self.hand(Polled::Messages(std::mem::take(batch))) {
+            if !batch.is_empty() && !self.hand(Polled::Messages(std::mem::replace(batch, MessageBatch::empty()))) {
                 return false;
             }
             let result =
@@ -239,7 +238,7 @@ mod tests {
 
     #[test]
     fn a_batch_gives_back_every_message_with_its_own_payload_in_order() {
-        let mut batch = MessageBatch::with_capacity();
+        let mut batch = MessageBatch::empty();
         batch.push(0, 7, Some(1_000), Some(b"{\"a\":1}"));
         batch.push(1, 3, None, None);
         batch.push(0, 8, Some(1_001), Some(b""));
@@ -260,13 +259,13 @@ mod tests {
 
     #[test]
     fn a_batch_is_full_at_its_message_count_or_its_bytes() {
-        let mut by_count = MessageBatch::with_capacity();
+        let mut by_count = MessageBatch::empty();
         for offset in 0..BATCH_MESSAGES as i64 {
             assert!(!by_count.is_full());
             by_count.push(0, offset, None, Some(b"x"));
         }
         assert!(by_count.is_full());
-        let mut by_bytes = MessageBatch::with_capacity();
+        let mut by_bytes = MessageBatch::empty();
         by_bytes.push(0, 0, None, Some(&vec![b'x'; BATCH_BYTES - 1]));
         assert!(!by_bytes.is_full());
         by_bytes.push(0, 1, None, Some(b"x"));
