@@ -40,7 +40,7 @@ const MOVES_PENDING: usize = 64;
 const IDLE_POLL: Duration = Duration::from_millis(100);
 
 /// Messages read in a row from the consumer, with their payloads in one buffer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MessageBatch {
     payloads: Vec<u8>,
     messages: Vec<MessageSlot>,
