@@ -7,6 +7,12 @@
 //! threads, never on the stream's, so readers do not slow ingestion and every
 //! reader of one moment sees the same rows.
 //!
+//! A bucket is decoded once, by the first reader that needs it, and kept with
+//! its segment: every reader and every later snapshot that holds the same
+//! segment shares the decoded rows, so a reader of a million-row rollup
+//! decodes only the buckets changed since any reader last read them and copies
+//! the rest. The decoded rows go when no snapshot holds their segment.
+//!
 //! A publish calls the catalogue's waker (the window's), so that a live
 //! report is computed as soon as there is something new to show.
 //!
@@ -15,7 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeBounds;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::engine::rollup::RollupState;
 use crate::engine::rollup::segments::{EncodedSegment, RollupChanges};
@@ -25,8 +31,30 @@ use crate::engine::stream::quarantine::QuarantinedRecord;
 #[derive(Debug)]
 pub struct RollupSnapshot {
     header: Vec<u8>,
-    segments: BTreeMap<i64, EncodedSegment>,
+    segments: BTreeMap<i64, HeldSegment>,
     pub meta: SnapshotMeta,
+}
+
+/// One bucket of a snapshot: its encoded rows, and the same rows decoded by
+/// the first reader that needed them (shared with every later snapshot that
+/// holds this segment).
+#[derive(Debug, Clone)]
+struct HeldSegment {
+    encoded: EncodedSegment,
+    decoded: Arc<OnceLock<Result<Arc<RollupState>, String>>>,
+}
+
+impl HeldSegment {
+    fn new(encoded: EncodedSegment) -> Self {
+        Self { encoded, decoded: Arc::default() }
+    }
+
+    /// The bucket's rows, decoded now if no reader has yet.
+    fn decoded(&self, header: &[u8]) -> Result<Arc<RollupState>, String> {
+        self.decoded
+            .get_or_init(|| RollupState::decode_part(header, self.encoded.bucket, &self.encoded.bytes).map(Arc::new))
+            .clone()
+    }
 }
 
 /// What a snapshot says besides its rows.
@@ -47,19 +75,26 @@ impl RollupSnapshot {
     /// The previous snapshot (if any) with `changes` applied.
     fn next(previous: Option<&Self>, changes: &RollupChanges, meta: SnapshotMeta) -> Self {
         let mut segments = match previous {
-            Some(previous) if !changes.replace_all => previous.segments.clone(),
+            Some(previous) if !changes.replace_all => {
+                let same_shape = previous.header == changes.header;
+                // Decoded rows are of the header they were decoded with.
+                let keep = |held: &HeldSegment| {
+                    if same_shape { held.clone() } else { HeldSegment::new(held.encoded.clone()) }
+                };
+                previous.segments.iter().map(|(&bucket, held)| (bucket, keep(held))).collect()
+            }
             _ => BTreeMap::new(),
         };
         if let Some(cutoff) = changes.dropped_before {
             segments = segments.split_off(&cutoff);
         }
-        segments.extend(changes.segments.iter().map(|segment| (segment.bucket, segment.clone())));
+        segments.extend(changes.segments.iter().map(|segment| (segment.bucket, HeldSegment::new(segment.clone()))));
         Self { header: changes.header.clone(), segments, meta }
     }
 
     /// Rollup rows in the snapshot.
     pub fn rows(&self) -> usize {
-        self.segments.values().map(|segment| segment.rows).sum()
+        self.segments.values().map(|held| held.encoded.rows).sum()
     }
 
     /// The rollup rows of the buckets starting in `buckets` (µs since the
@@ -71,16 +106,25 @@ impl RollupSnapshot {
     /// The encoded buckets starting in `buckets`, oldest first: an unchanged
     /// bucket is the same shared segment in every later snapshot.
     pub fn segments(&self, buckets: impl RangeBounds<i64>) -> impl Iterator<Item = &EncodedSegment> + Clone {
-        self.segments.range(buckets).map(|(_, segment)| segment)
+        self.segments.range(buckets).map(|(_, held)| &held.encoded)
     }
 
-    /// The rollup rows of `segments` (this snapshot's, oldest first), put back together.
-    pub fn rollup_of<'a>(
-        &self,
-        segments: impl Iterator<Item = &'a EncodedSegment> + Clone,
-    ) -> Result<RollupState, String> {
-        let rows = segments.clone().map(|segment| segment.rows).sum();
-        RollupState::from_segments_of_rows(&self.header, segments.map(|s| (s.bucket, s.bytes.clone())), rows)
+    /// The rollup rows of `segments` (this snapshot's, oldest first), put back
+    /// together from each bucket's decoded rows (decoded now where no reader has yet).
+    pub fn rollup_of<'a>(&self, segments: impl Iterator<Item = &'a EncodedSegment>) -> Result<RollupState, String> {
+        let parts = segments
+            .map(|segment| match self.segments.get(&segment.bucket) {
+                Some(held) if Arc::ptr_eq(&held.encoded.bytes, &segment.bytes) => held.decoded(&self.header),
+                // Not this snapshot's segment: decoded for this read alone.
+                _ => RollupState::decode_part(&self.header, segment.bucket, &segment.bytes).map(Arc::new),
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        RollupState::from_parts(&self.header, parts.iter().map(|part| &**part))
+    }
+
+    /// How many of the buckets starting in `buckets` a reader has decoded (and shares).
+    pub fn decoded_buckets(&self, buckets: impl RangeBounds<i64>) -> usize {
+        self.segments.range(buckets).filter(|(_, held)| held.decoded.get().is_some()).count()
     }
 
     /// The rollup's definition as encoded (granularity, names, metric kinds).
@@ -193,7 +237,9 @@ metrics = [{ name = "revenue", kind = "sum", field = "price" }]"#,
         }
         snapshots.publish("clicks", &state.encode_all().expect("encoded"), counted(10));
         let first = snapshots.latest("clicks").expect("published");
+        assert_eq!(first.decoded_buckets(..), 0, "nothing is decoded before a reader asks");
         assert_eq!(frame(&first.rollup(..).expect("rollup")), frame(&state));
+        assert_eq!(first.decoded_buckets(..), 10, "the reader's buckets stay decoded");
 
         let _ = state.take_changes(); // as after a restore: nothing changed yet
 
@@ -202,11 +248,25 @@ metrics = [{ name = "revenue", kind = "sum", field = "price" }]"#,
         state.drop_buckets_before(2 * MINUTE);
         snapshots.publish("clicks", &state.take_changes().expect("encoded"), counted(12));
         let second = snapshots.latest("clicks").expect("published");
+        // Minutes 2 to 8 are unchanged: decoded once, for the first reader; 9 changed, 10 is new.
+        assert_eq!(second.decoded_buckets(..), 7, "unchanged buckets come decoded");
         assert_eq!(frame(&second.rollup(..).expect("rollup")), frame(&state));
         assert_eq!(second.rows(), state.row_count());
+        let (before, after) = (&first.segments[&(5 * MINUTE)], &second.segments[&(5 * MINUTE)]);
         assert!(
-            Arc::ptr_eq(&first.segments[&(5 * MINUTE)].bytes, &second.segments[&(5 * MINUTE)].bytes),
+            Arc::ptr_eq(&before.encoded.bytes, &after.encoded.bytes),
             "an unchanged bucket is shared, not encoded again"
+        );
+        assert!(
+            Arc::ptr_eq(
+                before.decoded.get().unwrap().as_ref().unwrap(),
+                after.decoded.get().unwrap().as_ref().unwrap()
+            ),
+            "and decoded once for both snapshots"
+        );
+        assert!(
+            !Arc::ptr_eq(&first.segments[&(9 * MINUTE)].decoded, &second.segments[&(9 * MINUTE)].decoded),
+            "a changed bucket is decoded anew"
         );
         assert!(!second.segments.contains_key(&MINUTE), "retention's cut reaches the snapshot");
         assert_eq!(first.rollup(..).expect("rollup").row_count(), 10, "a reader's snapshot never changes");

@@ -11,10 +11,15 @@
 //! inline sketch is written as the compact list-mode image `HllSketch` itself
 //! writes, so both forms are one format.
 //!
+//! A copy of a real sketch shares it until either side changes it (copy on
+//! write), so copying rows (a reader's rollup put together from decoded
+//! buckets) costs no sketch copies.
+//!
 //! Values are hashed as their UTF-8 text (`raw_bytes`), as Druid does for
 //! string columns. Owns no I/O.
 
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use datasketches::hash::value::raw_bytes;
 use datasketches::hll::{Coupon, HllSketch, HllType, HllUnion};
@@ -71,7 +76,7 @@ pub enum DistinctSketch {
     /// Up to [`INLINE`] distinct coupons, in arrival order.
     Inline { len: u8, coupons: [u32; INLINE] },
     /// `DataSketches`' HLL sketch (list, set or dense registers).
-    Sketch(Box<HllSketch>),
+    Sketch(Arc<HllSketch>),
 }
 
 impl Default for DistinctSketch {
@@ -85,7 +90,7 @@ impl DistinctSketch {
     #[inline]
     pub fn insert(&mut self, coupon: Coupon) {
         match self {
-            Self::Sketch(sketch) => sketch.update_with_coupon(coupon),
+            Self::Sketch(sketch) => Arc::make_mut(sketch).update_with_coupon(coupon),
             Self::Inline { len, coupons } => {
                 let bits = coupon_bits(coupon);
                 let used = &coupons[..usize::from(*len)];
@@ -98,7 +103,7 @@ impl DistinctSketch {
                 } else {
                     let mut sketch = list_sketch(used);
                     sketch.update_with_coupon(coupon);
-                    *self = Self::Sketch(Box::new(sketch));
+                    *self = Self::Sketch(Arc::new(sketch));
                 }
             }
         }
@@ -136,7 +141,7 @@ impl DistinctSketch {
         if let Some(problem) = sparse_image_problem(bytes).or_else(|| dense_image_problem(bytes)) {
             return Err(format!("a damaged distinct-count sketch: {problem}"));
         }
-        HllSketch::deserialize(bytes).map(|sketch| Self::Sketch(Box::new(sketch))).map_err(|err| err.to_string())
+        HllSketch::deserialize(bytes).map(|sketch| Self::Sketch(Arc::new(sketch))).map_err(|err| err.to_string())
     }
 
     fn as_sketch(&self) -> HllSketch {
@@ -174,7 +179,8 @@ impl DistinctUnion {
                     self.union = Some(Box::new(union));
                 }
             }
-            (sketch, Some(union)) => union.update(&sketch.as_sketch()),
+            (DistinctSketch::Sketch(sketch), Some(union)) => union.update(sketch),
+            (inline, Some(union)) => union.update(&inline.as_sketch()),
             (DistinctSketch::Sketch(sketch), union @ None) => {
                 let mut fresh = new_union();
                 if !self.small.is_empty() {
@@ -194,7 +200,7 @@ impl DistinctUnion {
             self.add(&DistinctSketch::Inline { len: chunk.len() as u8, coupons });
         }
         if let Some(theirs) = &other.union {
-            self.add(&DistinctSketch::Sketch(Box::new(theirs.to_sketch(HLL_TYPE))));
+            self.add(&DistinctSketch::Sketch(Arc::new(theirs.to_sketch(HLL_TYPE))));
         }
     }
 
@@ -205,7 +211,7 @@ impl DistinctUnion {
     /// The union as one row's sketch (what a coarser rollup row keeps).
     pub fn into_sketch(self) -> DistinctSketch {
         if let Some(union) = self.union {
-            return DistinctSketch::Sketch(Box::new(union.to_sketch(HLL_TYPE)));
+            return DistinctSketch::Sketch(Arc::new(union.to_sketch(HLL_TYPE)));
         }
         // A union without `union` holds at most INLINE coupons (`add` promotes past that).
         let mut coupons = [0; INLINE];

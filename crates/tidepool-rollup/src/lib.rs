@@ -19,6 +19,7 @@ pub mod fuzzing;
 mod key_hash;
 mod merged;
 pub mod metrics;
+mod parts;
 pub mod quantiles;
 mod row_index;
 pub mod segments;

@@ -269,20 +269,21 @@ impl MetricColumn {
         }
     }
 
-    /// Adds the rows of `other`, a column of the same kind, after this one's.
-    pub fn append(&mut self, other: Self) -> Result<(), String> {
-        fn sum_into(into: &mut SumColumn, from: SumColumn) {
-            into.exact.extend(from.exact);
-            into.inexact.extend(from.inexact);
-            into.values.extend(from.values);
+    /// Adds copies of the rows of `other`, a column of the same kind, after
+    /// this one's (sketches are shared until changed, so this copies no sketch).
+    pub fn append_from(&mut self, other: &Self) -> Result<(), String> {
+        fn sum_into(into: &mut SumColumn, from: &SumColumn) {
+            into.exact.extend_from_slice(&from.exact);
+            into.inexact.extend_from_slice(&from.inexact);
+            into.values.extend_from_slice(&from.values);
         }
-        fn extreme_into(into: &mut ExtremeColumn, from: ExtremeColumn) {
-            into.value.extend(from.value);
-            into.values.extend(from.values);
+        fn extreme_into(into: &mut ExtremeColumn, from: &ExtremeColumn) {
+            into.value.extend_from_slice(&from.value);
+            into.values.extend_from_slice(&from.values);
         }
-        fn positioned_into(into: &mut PositionedColumn, from: PositionedColumn) {
-            into.value.extend(from.value);
-            into.order.extend(from.order);
+        fn positioned_into(into: &mut PositionedColumn, from: &PositionedColumn) {
+            into.value.extend_from_slice(&from.value);
+            into.order.extend_from_slice(&from.order);
         }
         match (self, other) {
             (Self::Count, Self::Count) => {}
@@ -291,9 +292,9 @@ impl MetricColumn {
             (Self::First(into), Self::First(from)) | (Self::Last(into), Self::Last(from)) => {
                 positioned_into(into, from);
             }
-            (Self::ApproxDistinct(into), Self::ApproxDistinct(from)) => into.extend(from),
+            (Self::ApproxDistinct(into), Self::ApproxDistinct(from)) => into.extend_from_slice(from),
             (Self::Quantiles(into), Self::Quantiles(from)) if into.ranks == from.ranks => {
-                into.sketches.extend(from.sketches);
+                into.sketches.extend_from_slice(&from.sketches);
             }
             (into, from) => {
                 return Err(format!("a {} column cannot take the rows of a {} column", into.kind(), from.kind()));

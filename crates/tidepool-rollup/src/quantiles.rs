@@ -1,7 +1,10 @@
 //! Quantiles (p50, p90, p99…) with Apache `DataSketches`' KLL doubles sketch —
 //! Druid's `KllDoublesSketch` — mergeable when rows are re-aggregated, exact
 //! while a row holds at most `k` (200) values, and within ~1.3% of rank beyond.
-//! Serialized in `DataSketches`' own format. Owns no I/O.
+//! Serialized in `DataSketches`' own format. A copy shares the sketch until
+//! either side changes it (copy on write), so copying rows is cheap. Owns no I/O.
+
+use std::sync::Arc;
 
 use datasketches::common::SearchCriteria;
 use datasketches::kll::{KllFloat, KllSketch};
@@ -14,20 +17,20 @@ type Kll = KllSketch<KllFloat<f64>>;
 
 /// A quantile sketch of one row's values; nothing is allocated until a value arrives.
 #[derive(Debug, Clone, Default)]
-pub struct QuantileSketch(Option<Box<Kll>>);
+pub struct QuantileSketch(Option<Arc<Kll>>);
 
 impl QuantileSketch {
     /// Adds one value (NaN is ignored: it has no rank).
     #[inline]
     pub fn insert(&mut self, value: f64) {
         let Ok(item) = KllFloat::<f64>::new(value) else { return };
-        self.0.get_or_insert_with(|| Box::new(new_kll())).update(item);
+        Arc::make_mut(self.0.get_or_insert_with(|| Arc::new(new_kll()))).update(item);
     }
 
     /// Folds another sketch in: the quantiles of both value sets together.
     pub fn merge(&mut self, other: &Self) {
         if let Some(theirs) = &other.0 {
-            let mine = self.0.get_or_insert_with(|| Box::new(new_kll()));
+            let mine = Arc::make_mut(self.0.get_or_insert_with(|| Arc::new(new_kll())));
             // Both sketches use the same k, which is all `merge` checks.
             let _ = mine.merge(theirs);
         }
@@ -53,7 +56,7 @@ impl QuantileSketch {
         if bytes.is_empty() {
             return Ok(Self::default());
         }
-        Kll::deserialize(bytes).map(|sketch| Self(Some(Box::new(sketch)))).map_err(|err| err.to_string())
+        Kll::deserialize(bytes).map(|sketch| Self(Some(Arc::new(sketch)))).map_err(|err| err.to_string())
     }
 }
 

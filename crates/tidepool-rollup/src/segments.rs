@@ -287,7 +287,7 @@ impl RollupState {
     }
 
     /// An empty rollup of the header's shape, with room for `rows` rows.
-    fn from_header(header: &[u8], rows: usize) -> Result<Self, String> {
+    pub(crate) fn from_header(header: &[u8], rows: usize) -> Result<Self, String> {
         let header: Header = postcard::from_bytes(header).map_err(|err| format!("header: {err}"))?;
         if header.granularity_micros <= 0 {
             return Err(format!("granularity of {} µs", header.granularity_micros));
@@ -313,7 +313,7 @@ impl RollupState {
     }
 
     /// Appends one bucket's rows; answers how many.
-    fn add_segment(&mut self, bucket: i64, bytes: &[u8]) -> Result<usize, String> {
+    pub(crate) fn add_segment(&mut self, bucket: i64, bytes: &[u8]) -> Result<usize, String> {
         if bucket.rem_euclid(self.granularity_micros) != 0 {
             return Err("the bucket does not start on the granularity".into());
         }
@@ -336,13 +336,13 @@ impl RollupState {
         }
         self.buckets.extend(std::iter::repeat_n(bucket, rows));
         self.event_counts.extend(segment.event_counts);
-        for (column, rows) in self.columns.iter_mut().zip(segment.columns) {
-            column.append(rows)?;
+        for (column, rows) in self.columns.iter_mut().zip(&segment.columns) {
+            column.append_from(rows)?;
         }
         Ok(rows)
     }
 }
 
-fn segment_error(bucket: i64, why: &str) -> String {
+pub(crate) fn segment_error(bucket: i64, why: &str) -> String {
     format!("segment of bucket {bucket} µs: {why}")
 }
