@@ -172,6 +172,9 @@ struct Refreshed {
     live_events: u64,
     took: Duration,
     recomputed: Option<(usize, usize)>,
+    /// When the snapshot it read was published, and when it ended (µs since the epoch).
+    published_micros: i64,
+    ended_micros: i64,
 }
 
 /// The reader: refreshes the report like the window does until `stop`.
@@ -211,7 +214,8 @@ fn read_live(bench: &Bench, by_group: bool, stop: &AtomicBool) -> Vec<Refreshed>
             .map(|(_, events)| events.unwrap_or(0).unsigned_abs())
             .sum();
         let recomputed = live.last_refresh().map(|refresh| (refresh.recomputed, refresh.groups));
-        refreshes.push(Refreshed { at: Instant::now(), live_events, took, recomputed });
+        let (published_micros, ended_micros) = (read_from.unwrap_or(now), chrono::Utc::now().timestamp_micros());
+        refreshes.push(Refreshed { at: Instant::now(), live_events, took, recomputed, published_micros, ended_micros });
     }
     refreshes
 }
@@ -272,10 +276,18 @@ fn live_phase(bench: &mut Bench, by_group: bool) {
     let mut took: Vec<f64> = refreshes.iter().skip(1).map(|r| r.took.as_secs_f64() * 1000.0).collect();
     took.sort_by(f64::total_cmp);
     let recomputed = refreshes.last().and_then(|r| r.recomputed);
+    // Where the time goes: how far apart the snapshots read were published, and
+    // how old each was when the refresh that read it ended.
+    let mut apart: Vec<i64> =
+        refreshes.windows(2).skip(1).map(|pair| pair[1].published_micros - pair[0].published_micros).collect();
+    apart.sort_unstable();
+    let mut age: Vec<i64> = refreshes.iter().skip(1).map(|r| r.ended_micros - r.published_micros).collect();
+    age.sort_unstable();
+    let median_ms = |values: &[i64]| values.get(values.len() / 2).map_or(0.0, |&v| v as f64 / 1000.0);
     let rate = live_sent as f64 / LIVE_FOR.as_secs_f64();
     println!(
         "(j) {} at {:.0}k events/s: event to chart median {:.0} ms, p90 {:.0} ms, max {:.0} ms ({} batches, {unseen} not yet shown at the end); \
-         {} refreshes, each {:.0} ms median{}",
+         {} refreshes, each {:.0} ms median{}; snapshots read {:.0} ms apart (median), each {:.0} ms old when its refresh ended",
         if by_group { "by time group (LiveAnswer)" } else { "whole report each time" },
         rate / 1000.0,
         quantile(0.5),
@@ -286,6 +298,8 @@ fn live_phase(bench: &mut Bench, by_group: bool) {
         took.get(took.len() / 2).copied().unwrap_or(0.0),
         recomputed
             .map_or(String::new(), |(changed, groups)| format!(", the last computed {changed} of {groups} minutes")),
+        median_ms(&apart),
+        median_ms(&age),
     );
 }
 

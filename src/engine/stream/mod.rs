@@ -8,4 +8,5 @@ pub mod ingest;
 pub mod kafka;
 pub mod poller;
 pub mod quarantine;
+mod snapshot_pace;
 pub mod worker;

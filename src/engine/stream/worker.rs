@@ -19,6 +19,7 @@ use super::ingest::{Ingestor, StreamProgress};
 use super::kafka::{self, ConnectError, StreamConsumer};
 use super::poller::{Polled, Poller};
 use super::quarantine::QuarantinedRecord;
+use super::snapshot_pace::SnapshotPace;
 use crate::engine::rollup::segments::{EncodedSegment, RollupChanges, UnsavedChanges};
 use crate::engine::snapshots::{SnapshotMeta, Snapshots};
 use crate::engine::store::{StateStore, StoreError, StreamKey, StreamLock};
@@ -30,45 +31,10 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 const STATUS_EVERY: Duration = Duration::from_secs(1);
-/// How often a stream publishes its live snapshot while events arrive, at
-/// most: a live report shows an event this long after it is read, plus its
-/// own computation.
-const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
-/// Publishing takes at most one part in this many of the stream's thread: a
-/// publish that took 20 ms (a coarse rollup's big bucket) waits 400 ms before
-/// the next, so that live readers never slow ingestion by more than about 5%.
-const SNAPSHOT_SHARE: u32 = 20;
-
 /// A checkpoint is also due once the rollup has grown by this many rows since
 /// the last one: a checkpoint writes the rows that changed, so this bounds how
 /// long it holds the stream while a backlog is read (live, the interval comes first).
 const CHECKPOINT_AFTER_NEW_ROWS: usize = 50_000;
-
-/// When the next live snapshot is due: every `SNAPSHOT_EVERY`, or less often
-/// when publishing takes long.
-#[derive(Debug)]
-struct SnapshotPace {
-    last: Instant,
-    every: Duration,
-}
-
-impl Default for SnapshotPace {
-    fn default() -> Self {
-        Self { last: Instant::now(), every: SNAPSHOT_EVERY }
-    }
-}
-
-impl SnapshotPace {
-    fn is_due(&self) -> bool {
-        self.last.elapsed() >= self.every
-    }
-
-    /// A publish that took `took` has just finished.
-    fn published(&mut self, took: Duration) {
-        self.last = Instant::now();
-        self.every = SNAPSHOT_EVERY.max(took * SNAPSHOT_SHARE);
-    }
-}
 
 /// Consumes one stream on the calling thread until stopped (or caught up).
 #[derive(Debug)]
@@ -344,7 +310,10 @@ impl StreamWorker {
         // over of them until it marks the move was read before it, and is dropped.
         let mut moving: HashSet<i32> = HashSet::new();
         loop {
-            match poller.next(POLL_TIMEOUT) {
+            let asked = Instant::now();
+            let handed = poller.next(POLL_TIMEOUT);
+            snapshot_pace.waited(asked.elapsed());
+            match handed {
                 Some(Polled::Messages(batch)) => {
                     // Messages flowed: that is progress.
                     last_progress = Instant::now();
