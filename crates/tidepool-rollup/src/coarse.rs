@@ -222,30 +222,12 @@ impl RollupState {
 #[cfg(test)]
 mod tests {
     use crate::metrics::{EventOrder, MetricInput};
-    use crate::spec::{MetricKind, MetricShape, QuantileRank, RollupShape};
+    use crate::spec::{MetricKind, MetricShape, RollupShape};
+    use crate::test_shape::{MINUTE, every_metric_kind};
     use crate::{RollupState, distinct::coupon_of};
 
-    const MINUTE: i64 = 60_000_000;
-
     fn shape() -> RollupShape {
-        let metric = |name: &str, kind| MetricShape { name: name.into(), kind, ranks: Vec::new() };
-        let mut quantiles = metric("latency", MetricKind::Quantiles);
-        quantiles.ranks = vec![QuantileRank::from_fraction(0.5).expect("rank")];
-        RollupShape {
-            granularity_micros: MINUTE,
-            dimensions: vec!["country".into(), "device".into(), "user".into()],
-            metrics: vec![
-                metric("events", MetricKind::Count),
-                metric("revenue", MetricKind::Sum),
-                metric("avg", MetricKind::Mean),
-                metric("cheapest", MetricKind::Min),
-                metric("dearest", MetricKind::Max),
-                metric("opening", MetricKind::First),
-                metric("closing", MetricKind::Last),
-                metric("users", MetricKind::ApproxDistinct),
-                quantiles,
-            ],
-        }
+        every_metric_kind(&["country", "device", "user"], 0.5)
     }
 
     /// A rollup of `events` pseudo-random events over five minutes.

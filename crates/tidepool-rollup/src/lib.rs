@@ -26,6 +26,8 @@ pub mod segments;
 pub mod series;
 mod sketch_bytes;
 pub mod spec;
+#[cfg(test)]
+mod test_shape;
 
 use serde::{Deserialize, Serialize};
 

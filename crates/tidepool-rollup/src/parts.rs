@@ -65,25 +65,15 @@ impl RollupState {
 #[cfg(test)]
 mod tests {
     use crate::metrics::{EventOrder, MetricInput};
-    use crate::spec::{MetricKind, MetricShape, QuantileRank, RollupShape};
+    use crate::spec::RollupShape;
+    use crate::test_shape::{MINUTE, every_metric_kind};
     use crate::{RollupState, distinct::coupon_of};
 
-    const MINUTE: i64 = 60_000_000;
+    /// The position of `users` in [`every_metric_kind`].
+    const USERS: usize = 7;
 
     fn shape() -> RollupShape {
-        let metric = |name: &str, kind| MetricShape { name: name.into(), kind, ranks: Vec::new() };
-        let mut quantiles = metric("latency", MetricKind::Quantiles);
-        quantiles.ranks = vec![QuantileRank::from_fraction(0.9).expect("rank")];
-        RollupShape {
-            granularity_micros: MINUTE,
-            dimensions: vec!["country".into(), "device".into()],
-            metrics: vec![
-                metric("events", MetricKind::Count),
-                metric("revenue", MetricKind::Sum),
-                metric("users", MetricKind::ApproxDistinct),
-                quantiles,
-            ],
-        }
+        every_metric_kind(&["country", "device"], 0.9)
     }
 
     fn merge(state: &mut RollupState, n: u64, user: &str) {
@@ -91,12 +81,10 @@ mod tests {
         let devices = ["mobile", "desktop"];
         let mixed = n.wrapping_mul(2_654_435_761) % 1_000_003;
         let price = (mixed % 997) as f64 / 10.0;
-        let inputs = [
-            MetricInput::Absent,
-            MetricInput::Number { value: price, exact: None },
-            MetricInput::Distinct(coupon_of(user)),
-            MetricInput::Number { value: price, exact: None },
-        ];
+        let number = MetricInput::Number { value: price, exact: None };
+        let mut inputs = [number; 9];
+        inputs[0] = MetricInput::Absent;
+        inputs[USERS] = MetricInput::Distinct(coupon_of(user));
         let micros = (n as i64 % 4) * MINUTE + n as i64;
         let order = EventOrder { micros, partition: 0, offset: n as i64 };
         let dimensions = [countries[(mixed % 4) as usize], Some(devices[(mixed % 2) as usize])];
@@ -136,7 +124,7 @@ mod tests {
         let decoded = RollupState::from_segments(&header, encoded(&state)).expect("decoded");
         assert_eq!(joined.row_count(), state.row_count());
         assert_eq!(encoded(&joined), encoded(&decoded), "the same rows, ids, counts and sketches");
-        let users = 2;
+        let users = USERS;
         for row in 0..joined.row_count() {
             assert_eq!(
                 joined.combine(users, std::iter::once(row), None),
@@ -157,7 +145,7 @@ mod tests {
         let (header, parts) = parts_of(&state);
         let mut joined = RollupState::from_parts(&header, parts.iter()).expect("joined");
         let rows = joined.row_count();
-        let users = 2;
+        let users = USERS;
         let before = joined.combine(users, 0..rows, None);
         let part_before: Vec<_> = parts.iter().map(|part| part.combine(users, 0..part.row_count(), None)).collect();
         // Event 0's row, with a user no row has seen.
