@@ -221,13 +221,13 @@ impl RollupState {
 
 #[cfg(test)]
 mod tests {
+    use crate::fuzzing::{MINUTE, every_metric_kind};
     use crate::metrics::{EventOrder, MetricInput};
     use crate::spec::{MetricKind, MetricShape, RollupShape};
-    use crate::test_shape::{MINUTE, every_metric_kind};
     use crate::{RollupState, distinct::coupon_of};
 
     fn shape() -> RollupShape {
-        every_metric_kind(&["country", "device", "user"], 0.5)
+        every_metric_kind(&["country", "device", "user"], &[0.5])
     }
 
     /// A rollup of `events` pseudo-random events over five minutes.

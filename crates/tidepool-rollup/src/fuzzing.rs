@@ -9,7 +9,9 @@
 //!
 //! The fuzzer's input frames a checkpoint ([`frame`]): a `u32` length and the
 //! header, then per segment an `i64` bucket, a `u32` length and the bytes, all
-//! little-endian; a cut frame keeps what is there. Owns no I/O.
+//! little-endian; a cut frame keeps what is there. Its sample inputs, and the
+//! shape with one metric of every kind the crate's tests build on
+//! ([`every_metric_kind`]), are here too. Owns no I/O.
 
 use crate::metrics::{EventOrder, MetricInput};
 use crate::segments::RollupChanges;
@@ -165,29 +167,38 @@ fn merge_an_event(rollup: &mut RollupState) {
     rollup.merge(micros, &dimensions, &inputs, EventOrder { micros, partition: 0, offset: 0 });
 }
 
+/// One minute, µs: the granularity of [`every_metric_kind`].
+pub const MINUTE: i64 = 60_000_000;
+
+/// Per minute, `dimensions`, and one metric of every kind, in this order:
+/// events (count), revenue (sum), avg (mean), cheapest (min), dearest (max),
+/// opening (first), closing (last), users (distinct) and latency (quantiles at `ranks`).
+pub fn every_metric_kind(dimensions: &[&str], ranks: &[f64]) -> RollupShape {
+    let metric = |name: &str, kind| MetricShape { name: name.into(), kind, ranks: Vec::new() };
+    let ranks = ranks.iter().map(|&rank| QuantileRank::from_fraction(rank).expect("a rank")).collect();
+    RollupShape {
+        granularity_micros: MINUTE,
+        dimensions: dimensions.iter().map(|&name| name.into()).collect(),
+        metrics: vec![
+            metric("events", MetricKind::Count),
+            metric("revenue", MetricKind::Sum),
+            metric("avg", MetricKind::Mean),
+            metric("cheapest", MetricKind::Min),
+            metric("dearest", MetricKind::Max),
+            metric("opening", MetricKind::First),
+            metric("closing", MetricKind::Last),
+            metric("users", MetricKind::ApproxDistinct),
+            MetricShape { name: "latency".into(), kind: MetricKind::Quantiles, ranks },
+        ],
+    }
+}
+
 /// A checkpoint of every metric kind, with null and long dimension texts, few,
 /// many and very many distinct values per row (inline, set-mode and dense
 /// distinct-count sketches) and many values per quantile sketch: the fuzzer's
 /// seed and the tests' input.
 pub fn sample_checkpoint() -> RollupChanges {
-    const MINUTE: i64 = 60_000_000;
-    let metric = |name: &str, kind| MetricShape { name: name.into(), kind, ranks: Vec::new() };
-    let ranks = [0.5, 0.99].map(|rank| QuantileRank::from_fraction(rank).expect("a rank")).to_vec();
-    let shape = RollupShape {
-        granularity_micros: MINUTE,
-        dimensions: vec!["country".into(), "device".into()],
-        metrics: vec![
-            metric("events", MetricKind::Count),
-            metric("revenue", MetricKind::Sum),
-            metric("average", MetricKind::Mean),
-            metric("cheapest", MetricKind::Min),
-            metric("dearest", MetricKind::Max),
-            metric("first", MetricKind::First),
-            metric("last", MetricKind::Last),
-            metric("users", MetricKind::ApproxDistinct),
-            MetricShape { name: "latency".into(), kind: MetricKind::Quantiles, ranks },
-        ],
-    };
+    let shape = every_metric_kind(&["country", "device"], &[0.5, 0.99]);
     let mut rollup = RollupState::new(&shape);
     for event in 0..2_000_i64 {
         let micros = (event % 3) * MINUTE + event;

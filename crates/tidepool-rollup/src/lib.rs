@@ -26,8 +26,6 @@ pub mod segments;
 pub mod series;
 mod sketch_bytes;
 pub mod spec;
-#[cfg(test)]
-mod test_shape;
 
 use serde::{Deserialize, Serialize};
 

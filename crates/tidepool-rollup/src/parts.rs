@@ -64,16 +64,16 @@ impl RollupState {
 
 #[cfg(test)]
 mod tests {
+    use crate::fuzzing::{MINUTE, every_metric_kind};
     use crate::metrics::{EventOrder, MetricInput};
     use crate::spec::RollupShape;
-    use crate::test_shape::{MINUTE, every_metric_kind};
     use crate::{RollupState, distinct::coupon_of};
 
     /// The position of `users` in [`every_metric_kind`].
     const USERS: usize = 7;
 
     fn shape() -> RollupShape {
-        every_metric_kind(&["country", "device"], 0.9)
+        every_metric_kind(&["country", "device"], &[0.9])
     }
 
     fn merge(state: &mut RollupState, n: u64, user: &str) {
