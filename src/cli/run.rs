@@ -14,6 +14,7 @@ use anyhow::{Result, bail};
 use crate::engine::schedule::{Scheduler, SchedulerEvent, SchedulerEvents, SystemClock};
 use crate::engine::{Command, Engine, EngineOptions, Event, HistoryLoss, RunMode, StreamStats, StreamStatus, paths};
 use crate::model::Workbook;
+use crate::model::numbers::group_digits;
 
 /// Options of `tidepool run`.
 #[derive(Debug, Clone)]
@@ -173,12 +174,25 @@ fn summary(stats: &StreamStats) -> String {
     let filtered =
         if stats.filtered > 0 { format!(", {} left out by the filter", stats.filtered) } else { String::new() };
     format!(
-        "{} events{filtered}, {} quarantined, {} late, lag {}, {} rows{skipped}, {} new this run",
+        "{} events{filtered}, {} quarantined, {} late, lag {}, {} rows{skipped}, {} new this run{}",
         stats.events,
         stats.quarantined,
         stats.late,
         stats.lag_msgs.map_or_else(|| "unknown".into(), |lag| lag.to_string()),
         stats.rows,
-        stats.counted_this_run
+        stats.counted_this_run,
+        reading_rate(stats)
     )
+}
+
+/// How fast this run read its messages, as `, read in 3.4 s (590,000 messages/s)`;
+/// empty when it read too little to say.
+fn reading_rate(stats: &StreamStats) -> String {
+    match stats.reading {
+        Some(took) if stats.counted_this_run > 1 && !took.is_zero() => {
+            let rate = stats.counted_this_run as f64 / took.as_secs_f64();
+            format!(", read in {:.1} s ({} messages/s)", took.as_secs_f64(), group_digits(rate.round() as u64))
+        }
+        _ => String::new(),
+    }
 }

@@ -123,6 +123,9 @@ pub struct StreamStats {
     /// Messages counted (merged, filtered out or quarantined) since this worker started; the
     /// rest came from the checkpoint it resumed.
     pub counted_this_run: u64,
+    /// From the first to the latest message this worker read (`None` before
+    /// any): with `counted_this_run`, the rate at which it read its backlog.
+    pub reading: Option<Duration>,
 }
 
 /// What the engine reports back.

@@ -9,6 +9,7 @@ pub mod exports;
 pub mod expr;
 pub mod fingerprint;
 pub mod imports;
+pub mod numbers;
 pub mod reports;
 pub mod workbook;
 

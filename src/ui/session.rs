@@ -20,6 +20,7 @@ use crate::engine::{
 };
 use crate::model::ImportSource;
 use crate::model::imports::ImportSpec;
+pub use crate::model::numbers::group_digits;
 use crate::model::{KafkaClientSpec, StreamSpec, Workbook};
 use crate::ui::background::Pending;
 use crate::ui::imports_state::{JobKind, JobState, job_of};
@@ -857,17 +858,4 @@ fn push_sample(history: &mut VecDeque<[f64; 2]>, sample: [f64; 2]) {
         history.pop_front();
     }
     history.push_back(sample);
-}
-
-/// 1234567 → "1,234,567".
-pub fn group_digits(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
 }

@@ -4,6 +4,10 @@
 
 use std::time::Duration;
 
+use polars::prelude::ChunkAgg;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use tidepool::engine::stream::kafka::RESUME_REWIND;
+
 use crate::support::*;
 
 const DIMENSIONS: [&str; 2] = ["country", "device.kind"];
@@ -24,7 +28,7 @@ fn a_second_run_continues_where_the_first_stopped() {
     let output = sandbox.run_until_caught_up(&workbook);
     assert!(stdout(&output).contains("shop: 4000 events, 0 quarantined"), "{}", stdout(&output));
     // It resumed: only the second half was counted by this run.
-    assert!(stdout(&output).contains(&format!("{} new this run", second.len())), "{}", stdout(&output));
+    assert!(stdout(&output).contains(&format!("{} new this run, read in ", second.len())), "{}", stdout(&output));
     assert_export_matches(&sandbox, &workbook, &events, 60_000);
 }
 
@@ -139,6 +143,107 @@ fn a_rebuild_that_would_lose_history_asks_first_and_keeps_the_old_rollup() {
     assert!(stderr(&agreed).contains("replaced the previous one"), "{}", stderr(&agreed));
     let rebuilt = sorted(&sandbox.export(&workbook, "shop"), &DIMENSIONS);
     assert_frames_match(&rebuilt, &sorted(&expected_rollup(&still_held, 300_000), &DIMENSIONS), &[]);
+}
+
+/// A run stopped deep inside one large record batch resumes exactly. Some
+/// brokers (a source-built tansu 0.6 with memory storage) serve a fetch from
+/// the first batch starting at or after the asked offset, skipping the rest of
+/// the batch holding it: a stream resumes [`RESUME_REWIND`] offsets before its
+/// checkpoint, and when the checkpoint lies deeper than that inside one batch
+/// it must read again from further back (`ResumeCheck::deeper`) instead of
+/// taking the end of the partition for caught up. The prebuilt tansu that
+/// `scripts/test` runs serves the holding batch, so here this checks the
+/// plain resume inside a batch of 100,000; the re-read path is not reached.
+#[test]
+fn a_checkpoint_deep_inside_one_large_batch_resumes_exactly() {
+    const MESSAGES: i64 = 100_000;
+    let topic = unique_topic("deep-batch");
+    create_topic(&topic, 1);
+    produce_as_one_batch(&topic, MESSAGES);
+    let workbook_text = format!(
+        r#"[[streams]]
+name = "deep"
+brokers = "{}"
+topic = "{topic}"
+time = {{ field = "ts", format = "epoch_ms" }}
+[streams.rollup]
+granularity = "1m"
+dimensions = ["k"]
+metrics = [{{ name = "events", kind = "count" }}, {{ name = "total", kind = "sum", field = "n" }}]
+"#,
+        broker()
+    );
+
+    // Runs stopped (SIGTERM: a clean stop with a last checkpoint) at growing
+    // delays, each in a fresh data directory, until one stops more than the
+    // rewind deep into the batch (how fast a run reads depends on the machine).
+    let mut stopped = None;
+    for delay_ms in [150, 250, 400, 600, 900, 1_300, 2_000, 3_000] {
+        let sandbox = Sandbox::new();
+        let workbook = sandbox.write_workbook(&workbook_text);
+        let child = sandbox
+            .command(&["run", path_str(&workbook), "--until-caught-up"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn tidepool run");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let term = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        assert!(term.is_ok_and(|status| status.success()), "kill -TERM");
+        let output = child.wait_with_output().expect("wait for tidepool run");
+        let counted = events_in_summary(&stdout(&output), "deep");
+        assert!(
+            !stdout(&output).contains("caught up"),
+            "a run read the whole topic within {delay_ms} ms before it could be stopped; produce more messages: {}",
+            stdout(&output)
+        );
+        if counted > RESUME_REWIND + 1_000 && counted < MESSAGES {
+            stopped = Some((sandbox, workbook, counted));
+            break;
+        }
+    }
+    let (sandbox, workbook, counted) = stopped.expect("no run stopped deep inside the batch");
+
+    let output = sandbox.run_until_caught_up(&workbook);
+    let summary = stdout(&output);
+    assert!(summary.contains(&format!("deep: {MESSAGES} events, 0 quarantined")), "{summary}");
+    assert!(summary.contains(&format!("{} new this run", MESSAGES - counted)), "resumed at {counted}: {summary}");
+    let frame = sandbox.export(&workbook, "deep");
+    assert_eq!(column_total(&frame, "events"), MESSAGES);
+    let total = frame.column("total").and_then(|column| column.f64().map(|values| values.sum())).expect("total");
+    assert_eq!(total, Some((0..MESSAGES).sum::<i64>() as f64));
+}
+
+/// Produces `count` small messages (`ts`, `k`, `n` = their index) to partition
+/// 0 of `topic` as one record batch.
+fn produce_as_one_batch(topic: &str, count: i64) {
+    let producer: BaseProducer = client_config(
+        &broker(),
+        &[
+            ("linger.ms", "5000"),
+            ("batch.num.messages", "1000000"),
+            ("batch.size", "100000000"),
+            ("message.max.bytes", "100000000"),
+        ],
+    )
+    .create()
+    .expect("producer");
+    for n in 0..count {
+        let payload =
+            format!(r#"{{"ts":{},"k":"{}","n":{n}}}"#, 1_764_000_000_000 + n * 10, ["a", "b", "c"][(n % 3) as usize]);
+        producer.send(BaseRecord::<(), str>::to(topic).partition(0).payload(&payload)).expect("queue message");
+    }
+    producer.flush(Duration::from_mins(1)).expect("flush");
+}
+
+/// The events count in `run`'s summary line of `stream` (0 when it has none).
+fn events_in_summary(stdout: &str, stream: &str) -> i64 {
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{stream}: ")))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|events| events.parse().ok())
+        .unwrap_or(0)
 }
 
 fn outgoing(events: &[TestEvent]) -> Vec<Outgoing> {

@@ -36,8 +36,9 @@ const BATCH_BYTES: usize = 1 << 20;
 const BATCHES_AHEAD: usize = 4;
 /// Moves asked for and not yet done, at most, before asking waits.
 const MOVES_PENDING: usize = 64;
-/// How long one poll waits when there is nothing to hand over.
-const IDLE_POLL: Duration = Duration::from_millis(100);
+/// How long one poll waits when there is nothing to hand over; also how long
+/// stopping may wait for the poll under way (a session's end waits for it).
+const IDLE_POLL: Duration = Duration::from_millis(20);
 
 /// Messages read in a row from the consumer, with their payloads in one buffer.
 #[derive(Debug)]
@@ -158,7 +159,9 @@ impl Drop for Poller {
         // Dropping the receiver frees a poller waiting to hand over.
         self.received = None;
         if let Some(thread) = self.thread.take() {
+            let stopping = std::time::Instant::now();
             let _ = thread.join();
+            tracing::debug!("poller stopped in {} ms", stopping.elapsed().as_millis());
         }
     }
 }

@@ -56,6 +56,8 @@ pub struct StreamWorker {
     unsaved: UnsavedChanges,
     /// The latest quarantined records as last published, and the count they were taken at.
     published_quarantine: (u64, Arc<[QuarantinedRecord]>),
+    /// When this worker received its first and its latest messages.
+    reading: Option<(Instant, Instant)>,
 }
 
 /// A rebuild under way: the old rollup stays readable under the stream's own
@@ -113,6 +115,7 @@ impl StreamWorker {
             snapshots,
             unsaved: UnsavedChanges::default(),
             published_quarantine: (0, Arc::from([])),
+            reading: None,
         }
     }
 
@@ -159,7 +162,10 @@ impl StreamWorker {
             self.report(StreamStatus::Connecting, &ingestor, None);
             let end = match kafka::connect(&self.spec) {
                 Ok((consumer, partitions)) => {
-                    self.consume(&Arc::new(consumer), &partitions, &mut ingestor, &mut checkpointer)
+                    let consumer = Arc::new(consumer);
+                    let end = self.consume(&consumer, &partitions, &mut ingestor, &mut checkpointer);
+                    close_in_background(consumer, &self.spec.name);
+                    end
                 }
                 Err(err) => SessionEnd::Failed(err),
             };
@@ -191,11 +197,13 @@ impl StreamWorker {
                 }
             }
         }
+        let last_checkpoint = Instant::now();
         self.checkpoint_now(&mut checkpointer, &mut ingestor);
+        tracing::info!(stream = %self.spec.name, "last checkpoint written in {} ms", last_checkpoint.elapsed().as_millis());
         if caught_up {
-            self.sink.send(Event::StreamCaughtUp { stream: self.name(), stats: stats_of(&ingestor, Some(0)) });
+            self.sink.send(Event::StreamCaughtUp { stream: self.name(), stats: self.stats(&ingestor, Some(0)) });
         }
-        self.sink.send(Event::StreamStopped { stream: self.name(), stats: stats_of(&ingestor, None) });
+        self.sink.send(Event::StreamStopped { stream: self.name(), stats: self.stats(&ingestor, None) });
     }
 
     /// Opens the store and resumes from the checkpoint when it matches the
@@ -271,6 +279,7 @@ impl StreamWorker {
         ingestor: &mut Ingestor,
         checkpointer: &mut Checkpointer,
     ) -> SessionEnd {
+        let session_started = Instant::now();
         let mut resume_checks: HashMap<i32, kafka::ResumeCheck> = HashMap::new();
         match kafka::assign(consumer, &self.spec, partitions, &ingestor.progress) {
             Ok(assignment) => {
@@ -317,6 +326,14 @@ impl StreamWorker {
                 Some(Polled::Messages(batch)) => {
                     // Messages flowed: that is progress.
                     last_progress = Instant::now();
+                    if self.reading.is_none() {
+                        tracing::info!(
+                            stream = %self.spec.name,
+                            "first messages {} ms after connecting",
+                            session_started.elapsed().as_millis()
+                        );
+                    }
+                    self.reading = Some((self.reading.map_or(last_progress, |(first, _)| first), last_progress));
                     for message in batch.iter() {
                         if !moving.is_empty() && moving.contains(&message.partition) {
                             continue;
@@ -393,6 +410,11 @@ impl StreamWorker {
                     }
                     if at_end.values().all(|&done| done) {
                         if matches!(self.mode, RunMode::UntilCaughtUp { .. }) {
+                            tracing::info!(
+                                stream = %self.spec.name,
+                                "every partition read to its end {} ms after connecting",
+                                session_started.elapsed().as_millis()
+                            );
                             return SessionEnd::CaughtUp;
                         }
                         // Said once, when the backlog is first done; afterwards the
@@ -600,13 +622,15 @@ impl StreamWorker {
             Some(Ok(())) => {
                 self.rebuild = None;
                 self.publish_promoted(ingestor);
-                self.sink.send(Event::StreamRebuilt { stream: self.name(), stats: stats_of(ingestor, None) });
+                self.sink.send(Event::StreamRebuilt { stream: self.name(), stats: self.stats(ingestor, None) });
             }
             Some(Err(err)) => self.sink.send(Event::CheckpointFailed { stream: self.name(), message: err.to_string() }),
             None => {}
         }
         match outcome.saved {
-            Ok(()) => self.sink.offer(Event::CheckpointSaved { stream: self.name(), stats: stats_of(ingestor, None) }),
+            Ok(()) => {
+                self.sink.offer(Event::CheckpointSaved { stream: self.name(), stats: self.stats(ingestor, None) })
+            }
             Err(err) => {
                 // The failed write's changes go back under the ones taken since; when
                 // they are gone (the writer died), the next checkpoint writes everything.
@@ -667,7 +691,7 @@ impl StreamWorker {
     }
 
     fn report(&self, status: StreamStatus, ingestor: &Ingestor, lag: Option<i64>) {
-        self.sink.offer(Event::StreamStatusChanged { stream: self.name(), status, stats: stats_of(ingestor, lag) });
+        self.sink.offer(Event::StreamStatusChanged { stream: self.name(), status, stats: self.stats(ingestor, lag) });
     }
 
     /// Sleeps in short steps so a stop request is noticed quickly.
@@ -708,17 +732,36 @@ fn lag_msgs(consumer: &StreamConsumer, ingestor: &Ingestor, at_end: &HashMap<i32
     Some(total)
 }
 
-fn stats_of(ingestor: &Ingestor, lag_msgs: Option<i64>) -> StreamStats {
-    let counted = ingestor.progress.counted();
-    StreamStats {
-        counted_this_run: counted.saturating_sub(ingestor.counted_at_start),
-        events: ingestor.progress.events,
-        late: ingestor.progress.late,
-        quarantined: ingestor.progress.quarantined_total(),
-        lag_msgs,
-        rows: ingestor.rollup.row_count(),
-        skipped_offsets: ingestor.progress.skipped_offsets,
-        filtered: ingestor.progress.filtered,
+impl StreamWorker {
+    fn stats(&self, ingestor: &Ingestor, lag_msgs: Option<i64>) -> StreamStats {
+        let counted = ingestor.progress.counted();
+        StreamStats {
+            counted_this_run: counted.saturating_sub(ingestor.counted_at_start),
+            events: ingestor.progress.events,
+            late: ingestor.progress.late,
+            quarantined: ingestor.progress.quarantined_total(),
+            lag_msgs,
+            rows: ingestor.rollup.row_count(),
+            skipped_offsets: ingestor.progress.skipped_offsets,
+            filtered: ingestor.progress.filtered,
+            reading: self.reading.map(|(first, latest)| latest - first),
+        }
+    }
+}
+
+/// Closes a session's consumer on a thread of its own: librdkafka takes about
+/// 100 ms to close one, which the stream's last checkpoint (and so the end of
+/// `run --until-caught-up`) need not wait for. Nothing is committed to the
+/// broker (positions live in the checkpoint), so a close cut short loses nothing.
+fn close_in_background(consumer: Arc<StreamConsumer>, stream: &str) {
+    let closing = move || {
+        let started = Instant::now();
+        drop(consumer);
+        tracing::debug!("a consumer closed in {} ms", started.elapsed().as_millis());
+    };
+    if let Err(err) = std::thread::Builder::new().name(format!("tidepool-close-{stream}")).spawn(closing) {
+        // The closure (and the consumer) went with the failed spawn: it was closed here.
+        tracing::debug!("closed a consumer on the stream's thread: {err}");
     }
 }
 
