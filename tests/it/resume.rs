@@ -210,7 +210,7 @@ metrics = [{{ name = "events", kind = "count" }}, {{ name = "total", kind = "sum
     assert!(summary.contains(&format!("{} new this run", MESSAGES - counted)), "resumed at {counted}: {summary}");
     let frame = sandbox.export(&workbook, "deep");
     assert_eq!(column_total(&frame, "events"), MESSAGES);
-    let total = frame.column("total").and_then(|column| column.f64().map(|values| values.sum())).expect("total");
+    let total = frame.column("total").and_then(|column| column.f64().map(ChunkAgg::sum)).expect("total");
     assert_eq!(total, Some((0..MESSAGES).sum::<i64>() as f64));
 }
 

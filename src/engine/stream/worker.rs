@@ -629,7 +629,8 @@ impl StreamWorker {
         }
         match outcome.saved {
             Ok(()) => {
-                self.sink.offer(Event::CheckpointSaved { stream: self.name(), stats: self.stats(ingestor, None) })
+                let stats = self.stats(ingestor, None);
+                self.sink.offer(Event::CheckpointSaved { stream: self.name(), stats });
             }
             Err(err) => {
                 // The failed write's changes go back under the ones taken since; when
