@@ -406,6 +406,11 @@ fn list(values: &[f64], unit: f64) -> String {
     values.iter().map(|value| format!("{:.2}", value / unit)).collect::<Vec<_>>().join(" ")
 }
 
+/// jemalloc for the whole process, librdkafka's C code included (see Cargo.toml).
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     // `TIDEPOOL_LOG=info` shows where a stream's time goes (connecting, reading, the last checkpoint).
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("TIDEPOOL_LOG") {
