@@ -196,3 +196,23 @@ fn reading_rate(stats: &StreamStats) -> String {
         _ => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reading_rate_is_this_runs_messages_over_its_reading_time() {
+        let stats = StreamStats {
+            counted_this_run: 3_000_000,
+            reading: Some(Duration::from_secs(2)),
+            ..StreamStats::default()
+        };
+        assert_eq!(reading_rate(&stats), ", read in 2.0 s (1,500,000 messages/s)");
+        assert!(summary(&stats).ends_with("3000000 new this run, read in 2.0 s (1,500,000 messages/s)"));
+        // Nothing read, or a single instant, says nothing rather than a made-up rate.
+        assert_eq!(reading_rate(&StreamStats { reading: None, ..stats.clone() }), "");
+        assert_eq!(reading_rate(&StreamStats { reading: Some(Duration::ZERO), ..stats.clone() }), "");
+        assert_eq!(reading_rate(&StreamStats { counted_this_run: 0, ..stats }), "");
+    }
+}
