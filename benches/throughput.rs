@@ -237,17 +237,13 @@ struct Rates {
 }
 
 /// (c) messages per second read by a bare librdkafka consumer until every
-/// partition's EOF. It fetches with the stream's settings and is connected
-/// (metadata fetched, as a stream's is) before its clock starts, so that the
-/// whole-run rates compare like with like.
+/// partition's EOF. It is made from the stream's own client settings and is
+/// connected (metadata fetched, as a stream's is) before its clock starts, so
+/// that the whole-run rates compare like with like.
 fn raw_consume(brokers: &str, topic: &str, expected: usize) -> Rates {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let consumer: BaseConsumer = tidepool::engine::stream::kafka::client_config(&demo_stream(brokers, topic))
+        .expect("the stream's client settings")
         .set("group.id", "bench-raw")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("fetch.queue.backoff.ms", tidepool::engine::stream::kafka::FETCH_QUEUE_BACKOFF_MS)
-        .set("fetch.wait.max.ms", tidepool::engine::stream::kafka::FETCH_WAIT_MAX_MS)
         .create()
         .expect("consumer");
     consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
