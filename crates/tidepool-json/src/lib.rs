@@ -319,6 +319,19 @@ mod tests {
             plan.decode(br#"{"a":1,"b":"x"}"#, &mut slots).unwrap();
             assert!(plan.decode(broken, &mut slots).is_err(), "{}", String::from_utf8_lossy(broken));
         }
+        // A message that departs from the layout and then breaks leaves the
+        // layout half-learned; what follows, of either layout, still reads right.
+        plan.decode(br#"{"a":1,"b":"x"}"#, &mut slots).unwrap();
+        assert!(plan.decode(br#"{"a":1,"c":2,"b":}"#, &mut slots).is_err());
+        let after: [(&[u8], [Scalar<'_>; 3]); 3] = [
+            (br#"{"a":3,"b":"q"}"#, [Scalar::Integer(3), Scalar::Text("q".into()), Scalar::Missing]),
+            (br#"{"a":4,"c":5}"#, [Scalar::Integer(4), Scalar::Missing, Scalar::Integer(5)]),
+            (br#"{"a":6,"c":7,"b":"r"}"#, [Scalar::Integer(6), Scalar::Text("r".into()), Scalar::Integer(7)]),
+        ];
+        for (payload, expected) in &after {
+            plan.decode(payload, &mut slots).unwrap();
+            assert_eq!(&slots[..], &expected[..], "{}", String::from_utf8_lossy(payload));
+        }
     }
 
     #[test]

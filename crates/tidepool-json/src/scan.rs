@@ -28,26 +28,20 @@ const EXACT_POWERS_OF_TEN: [f64; 23] = [
     1e21, 1e22,
 ];
 
-/// The top-level member leads of the last message, as written from the end of
+/// The top-level member leads of recent messages, as written from the end of
 /// the previous value (or the `{`) to the start of the member's value —
 /// `{"ts":`, `,"type":`, spaces included — each with the index of the planned
 /// child its key names. Equal bytes in the same place read the same way, so a
 /// matching lead needs no further checks.
+///
+/// A message that departs from the layout at some member replaces the leads
+/// from there on with its own, in place: messages whose optional members come
+/// last (most producers' layouts) relearn only their tails. A message declined
+/// half-way leaves its leads half-learned; that costs the next message a
+/// relearn, never a wrong read, since a lead only ever matches the bytes it
+/// was learned from.
 #[derive(Debug, Clone, Default)]
 pub(super) struct KeyLayout {
-    current: Keys,
-    /// Filled while a message departs from `current`; becomes `current` at its end.
-    learning: Keys,
-}
-
-impl KeyLayout {
-    fn len(&self) -> usize {
-        self.current.keys.len()
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-struct Keys {
     /// The leads' text, one after the other.
     bytes: Vec<u8>,
     keys: Vec<KnownKey>,
@@ -55,7 +49,7 @@ struct Keys {
 
 #[derive(Debug, Clone, Copy)]
 struct KnownKey {
-    /// Where the lead's text is in [`Keys::bytes`].
+    /// Where the lead's text is in [`KeyLayout::bytes`].
     start: usize,
     len: usize,
     /// [`edge_words`] of the text, compared instead of the bytes up to 16 bytes.
@@ -63,7 +57,11 @@ struct KnownKey {
     child: Option<usize>,
 }
 
-impl Keys {
+impl KeyLayout {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
     fn push(&mut self, written: &[u8], child: Option<usize>) {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(written);
@@ -83,20 +81,14 @@ impl Keys {
         let same = if key.len <= 16 { edge_words(here) == key.words } else { here == self.text(&key) };
         same.then_some(key)
     }
-}
 
-impl KeyLayout {
-    /// The message departs from the layout at member `index`: learn its layout from there.
+    /// The message departs from the layout at member `index`: forget the
+    /// leads from there on (the message's own are learned in their place).
     fn diverge(&mut self, index: usize) {
-        self.learning.bytes.clear();
-        self.learning.keys.clear();
-        for key in self.current.keys.iter().take(index) {
-            self.learning.push(self.current.text(key), key.child);
+        if let Some(first_forgotten) = self.keys.get(index) {
+            self.bytes.truncate(first_forgotten.start);
+            self.keys.truncate(index);
         }
-    }
-
-    fn adopt_learned(&mut self) {
-        std::mem::swap(&mut self.current, &mut self.learning);
     }
 }
 
@@ -140,7 +132,7 @@ impl<'a> Scanner<'a> {
     fn top_object(&mut self, root: &PlanNode, layout: &mut KeyLayout, slots: &mut [Scalar<'a>]) -> Option<()> {
         let mut index = 0;
         // Leads where the last message had them: compared as words, no search.
-        while let Some(lead) = layout.current.known_at(index, &self.bytes[self.pos..]) {
+        while let Some(lead) = layout.known_at(index, &self.bytes[self.pos..]) {
             self.pos += lead.len;
             self.member_value(root, lead.child, slots)?;
             index += 1;
@@ -164,7 +156,6 @@ impl<'a> Scanner<'a> {
                 self.skip_whitespace();
                 if self.peek() == Some(b'}') {
                     self.pos += 1;
-                    layout.adopt_learned();
                     return Some(());
                 }
             } else {
@@ -173,16 +164,13 @@ impl<'a> Scanner<'a> {
                 self.pos += 1;
                 match byte {
                     b',' => self.skip_whitespace(),
-                    b'}' => {
-                        layout.adopt_learned();
-                        return Some(());
-                    }
+                    b'}' => return Some(()),
                     _ => return None,
                 }
             }
             let child = self.key().map(|key| root.position(key))?;
             self.skip_whitespace();
-            layout.learning.push(&self.bytes[lead_start..self.pos], child);
+            layout.push(&self.bytes[lead_start..self.pos], child);
             self.member_value(root, child, slots)?;
             index += 1;
         }
