@@ -138,6 +138,8 @@ impl PlanNode {
 impl FieldPlan {
     /// Adds a dotted path (`order.total`) and returns its slot; the same path gets the same slot.
     pub fn add_path(&mut self, path: &str) -> usize {
+        // The learned layout holds the plan's children and slots: learn it again.
+        self.layout = scan::KeyLayout::default();
         let mut node = &mut self.root;
         let mut keys = path.split('.').peekable();
         while let Some(key) = keys.next() {
@@ -332,6 +334,17 @@ mod tests {
             plan.decode(payload, &mut slots).unwrap();
             assert_eq!(&slots[..], &expected[..], "{}", String::from_utf8_lossy(payload));
         }
+    }
+
+    #[test]
+    fn a_path_added_after_decoding_is_read_from_the_next_message_on() {
+        let mut plan = plan(&["a"]);
+        let mut slots = Vec::new();
+        let message = br#"{"a":1,"b":2}"#;
+        plan.decode(message, &mut slots).unwrap();
+        let b = plan.add_path("b");
+        plan.decode(message, &mut slots).unwrap();
+        assert_eq!(slots[b], Scalar::Integer(2), "the layout learned before `b` was planned is not trusted");
     }
 
     #[test]
